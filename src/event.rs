@@ -1,0 +1,171 @@
+//! The normalized usage record every parser produces and every later stage consumes.
+//!
+//! Token buckets are *disjoint*: a token is in exactly one of `input`, `cache_write_5m`,
+//! `cache_write_1h`, `cache_read`, `output`. `reasoning` is informational and is already
+//! contained in `output` (parsers for tools that report thoughts separately add them to
+//! `output` and also record them here).
+
+use serde::{Deserialize, Serialize};
+
+/// Disjoint token buckets of one request (or one delta of a cumulative counter).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tokens {
+    /// Uncached input tokens.
+    pub input: i64,
+    /// Cache writes with the 5-minute TTL (or a tool's only kind of cache write).
+    pub cache_write_5m: i64,
+    /// Cache writes with the 1-hour TTL.
+    pub cache_write_1h: i64,
+    /// Cache reads (hits).
+    pub cache_read: i64,
+    /// Output tokens, reasoning included.
+    pub output: i64,
+    /// Reasoning/thinking tokens, a subset of `output` (informational only).
+    pub reasoning: i64,
+}
+
+impl Tokens {
+    /// All billable tokens (reasoning is inside output, so not added again).
+    pub fn total(&self) -> i64 {
+        self.input + self.cache_write_5m + self.cache_write_1h + self.cache_read + self.output
+    }
+    /// Everything the model read for this request: decides long-context tiers.
+    pub fn prompt_total(&self) -> i64 {
+        self.input + self.cache_write_5m + self.cache_write_1h + self.cache_read
+    }
+    pub fn is_zero(&self) -> bool {
+        self.total() == 0 && self.reasoning == 0
+    }
+    pub fn add(&mut self, o: &Tokens) {
+        self.input += o.input;
+        self.cache_write_5m += o.cache_write_5m;
+        self.cache_write_1h += o.cache_write_1h;
+        self.cache_read += o.cache_read;
+        self.output += o.output;
+        self.reasoning += o.reasoning;
+    }
+}
+
+/// How the store treats two events that share a dedup key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Merge {
+    /// Keep the record with the largest output (tie: largest total). Streaming snapshots.
+    KeepMax,
+    /// The newest record replaces the stored one (rewritten files, re-appended messages).
+    LastWins,
+    /// The first record stays (replayed copies of history).
+    FirstWins,
+}
+
+impl Merge {
+    pub fn as_i64(self) -> i64 {
+        match self {
+            Merge::KeepMax => 0,
+            Merge::LastWins => 1,
+            Merge::FirstWins => 2,
+        }
+    }
+}
+
+/// Where a cost figure comes from. Stored with every event; reports say which kinds a total holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CostSource {
+    /// Computed by tokwatch from tokens and a known price.
+    Computed,
+    /// Reported by the tool itself in its log.
+    Reported,
+    /// Computed from tokens that are themselves estimates (rounded, or request counts only).
+    Estimated,
+    /// No price known: tokens are kept, cost is absent (never shown as $0).
+    Unpriced,
+}
+
+impl CostSource {
+    pub fn as_i64(self) -> i64 {
+        match self {
+            CostSource::Computed => 0,
+            CostSource::Reported => 1,
+            CostSource::Estimated => 2,
+            CostSource::Unpriced => 3,
+        }
+    }
+    pub fn from_i64(v: i64) -> Self {
+        match v {
+            0 => CostSource::Computed,
+            1 => CostSource::Reported,
+            2 => CostSource::Estimated,
+            _ => CostSource::Unpriced,
+        }
+    }
+}
+
+/// One request's usage as a parser saw it. Carries metadata only: never prompt, response or
+/// tool text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsageEvent {
+    /// Tool id, e.g. `claude-code`, `codex`.
+    pub tool: String,
+    /// Unique per request within the tool: events with the same key are the same request.
+    pub dedup_key: String,
+    pub merge: Merge,
+    /// Milliseconds since the Unix epoch, UTC.
+    pub timestamp_ms: i64,
+    /// Model name as the tool logged it (`None` when the log has none).
+    pub model: Option<String>,
+    /// Provider named by the log, when it names one (helps price resolution).
+    pub provider: Option<String>,
+    pub tokens: Tokens,
+    /// Number of API requests this record stands for (1 for per-request logs).
+    pub requests: i64,
+    pub session_id: Option<String>,
+    /// Working directory of the session, as logged.
+    pub cwd: Option<String>,
+    /// Git branch, as logged.
+    pub branch: Option<String>,
+    /// Repository the log itself names (remote URL or `owner/name`), used when `cwd` is gone.
+    pub repo_hint: Option<String>,
+    /// A cost in USD the tool itself recorded for this request.
+    pub reported_cost_usd: Option<f64>,
+    /// True when the token numbers are estimates (rounded figures, request counts only).
+    pub estimated: bool,
+    /// Claude Code: the record came from a sidechain; a non-sidechain copy with the same
+    /// `msg_id` wins over it.
+    pub sidechain: bool,
+    /// Message id, for the sidechain-replay rule.
+    pub msg_id: Option<String>,
+    /// Pricing modifier as logged (`fast`, `priority`, `batch`, `flex`).
+    pub speed: Option<String>,
+}
+
+impl UsageEvent {
+    /// An event with the given identity and everything else empty.
+    pub fn new(tool: &str, dedup_key: String, merge: Merge, timestamp_ms: i64) -> Self {
+        UsageEvent {
+            tool: tool.to_string(),
+            dedup_key,
+            merge,
+            timestamp_ms,
+            model: None,
+            provider: None,
+            tokens: Tokens::default(),
+            requests: 1,
+            session_id: None,
+            cwd: None,
+            branch: None,
+            repo_hint: None,
+            reported_cost_usd: None,
+            estimated: false,
+            sidechain: false,
+            msg_id: None,
+            speed: None,
+        }
+    }
+}
+
+/// Parse an RFC 3339 / ISO-8601 timestamp into epoch milliseconds.
+pub fn parse_ts_ms(s: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| d.timestamp_millis())
+}

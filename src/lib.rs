@@ -1,0 +1,10 @@
+//! tokwatch: live cost of AI coding tools, from their local logs.
+//!
+//! Data flows one way: sources -> tailer -> parser -> [`event::UsageEvent`] -> dedup ->
+//! attribution -> pricing -> store -> views.
+
+pub mod attribution;
+pub mod event;
+pub mod parser;
+pub mod pricing;
+pub mod sources;

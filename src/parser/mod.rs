@@ -1,0 +1,109 @@
+//! Parsers turn the bytes of one tool's log into [`UsageEvent`]s. They know nothing of SQLite,
+//! pricing or the tray.
+//!
+//! Three shapes of source exist:
+//! - [`Format::Lines`]: append-only line logs (JSONL, markdown). The tailer hands over complete
+//!   lines only; per-file state (current model, cumulative counters) lives in [`FileState`] and
+//!   is checkpointed in the same transaction as the events it produced.
+//! - [`Format::WholeFile`]: documents rewritten in place (whole-file JSON). Re-parsed whole when
+//!   they change; stable dedup keys make that idempotent.
+//! - [`Format::Sqlite`]: databases owned by another program. Opened read-only, never locked.
+
+pub mod claude;
+pub mod codex;
+
+use crate::event::UsageEvent;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Lines,
+    WholeFile,
+    Sqlite,
+}
+
+/// Per-file parser state, serialized into the file's checkpoint.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileState {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<String>,
+    /// Cumulative counters by key (e.g. the last seen running total).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub counters: BTreeMap<String, Vec<i64>>,
+    /// Anything else a parser needs to carry between reads.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Why a record could not be used. Never contains log text (privacy): only a description.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParseError(pub String);
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<serde_json::Error> for ParseError {
+    fn from(e: serde_json::Error) -> Self {
+        // serde_json messages name a position and an expectation, never the input text.
+        ParseError(format!("invalid JSON: {e}"))
+    }
+}
+
+/// Outcome of parsing a whole file or database.
+#[derive(Debug, Default, Clone)]
+pub struct WholeReport {
+    /// Records that were skipped because they were malformed.
+    pub malformed: u64,
+    /// One example error (no log text).
+    pub first_error: Option<String>,
+}
+
+impl WholeReport {
+    pub fn bad(&mut self, e: impl Into<String>) {
+        self.malformed += 1;
+        if self.first_error.is_none() {
+            self.first_error = Some(e.into());
+        }
+    }
+}
+
+pub trait Parser: Send + Sync {
+    /// Tool id, e.g. `claude-code`.
+    fn tool(&self) -> &str;
+    fn format(&self) -> Format;
+
+    /// [`Format::Lines`]: parse one complete line (without its newline). Lines that carry no
+    /// usage return `Ok(())` and push nothing; malformed lines return `Err`.
+    fn parse_line(
+        &self,
+        _line: &[u8],
+        _path: &Path,
+        _state: &mut FileState,
+        _out: &mut Vec<UsageEvent>,
+    ) -> Result<(), ParseError> {
+        Err(ParseError(format!("{} does not read line logs", self.tool())))
+    }
+
+    /// [`Format::WholeFile`] and [`Format::Sqlite`]: parse the whole source. An `Err` means the
+    /// source could not be read at all; bad records inside it are counted in the report.
+    fn parse_whole(
+        &self,
+        _path: &Path,
+        _out: &mut Vec<UsageEvent>,
+    ) -> Result<WholeReport, ParseError> {
+        Err(ParseError(format!("{} reads line logs only", self.tool())))
+    }
+}
