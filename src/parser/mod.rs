@@ -97,11 +97,16 @@ pub trait Parser: Send + Sync {
         Err(ParseError(format!("{} does not read line logs", self.tool())))
     }
 
-    /// [`Format::WholeFile`] and [`Format::Sqlite`]: parse the whole source. An `Err` means the
-    /// source could not be read at all; bad records inside it are counted in the report.
+    /// [`Format::WholeFile`] and [`Format::Sqlite`]: parse the source, called whenever it
+    /// changed. `state` persists between calls (a watermark such as the largest `time_updated`
+    /// seen lets a database be re-read incrementally); it starts empty, and is reset to empty
+    /// when the source was replaced. Emitted events must carry stable dedup keys so that
+    /// re-reading is idempotent. An `Err` means the source could not be read at all; bad records
+    /// inside it are counted in the report.
     fn parse_whole(
         &self,
         _path: &Path,
+        _state: &mut FileState,
         _out: &mut Vec<UsageEvent>,
     ) -> Result<WholeReport, ParseError> {
         Err(ParseError(format!("{} reads line logs only", self.tool())))
