@@ -165,7 +165,7 @@ impl Sums {
             reported_requests: r.get(at + 10)?,
         })
     }
-    /// Cost rounded to 1/10000 of a dollar (removes float noise from running sums).
+    /// Cost rounded to a millionth of a dollar (removes float noise from running sums).
     fn tidy(&mut self) {
         self.cost_usd = (self.cost_usd * 1e6).round() / 1e6;
         if self.cost_usd == 0.0 {
@@ -263,7 +263,13 @@ impl Store {
             GroupBy::Model => ("r.model, max(r.bucket)", "r.model"),
             GroupBy::Tool => ("r.tool, max(r.bucket)", "r.tool"),
         };
-        let ncols = cols.split(", ").count();
+        // Key columns before the sums (commas inside coalesce(...) are not separators).
+        let ncols = match group {
+            GroupBy::Day | GroupBy::Week | GroupBy::Month => 1,
+            GroupBy::Session => 5,
+            GroupBy::Repo | GroupBy::Branch => 3,
+            GroupBy::Model | GroupBy::Tool => 2,
+        };
         let sql = format!(
             "SELECT {cols}, {SUMS} FROM rollup r LEFT JOIN workspaces w ON w.id = r.workspace_id
              WHERE {wh} GROUP BY {gb} HAVING sum(r.requests) != 0"

@@ -1,0 +1,106 @@
+//! Shared test helpers: temporary homes with copies of the fixture logs, and an ingestor
+//! pointed at them.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use tokwatch::ingest::Ingestor;
+use tokwatch::pricing::Pricer;
+use tokwatch::sources::{self, Env};
+use tokwatch::store::query::{Filter, Sums};
+use tokwatch::store::Store;
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// Copies a directory tree.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), &dst).unwrap();
+        }
+    }
+}
+
+/// A temporary home with `~/.claude` and `~/.codex`, and a database beside it.
+pub struct Home {
+    pub dir: tempfile::TempDir,
+}
+
+impl Home {
+    pub fn new() -> Home {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("home")).unwrap();
+        Home { dir }
+    }
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+    pub fn claude_projects(&self) -> PathBuf {
+        self.home().join(".claude/projects")
+    }
+    pub fn codex_sessions(&self) -> PathBuf {
+        self.home().join(".codex/sessions")
+    }
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("tokwatch.db")
+    }
+    pub fn env(&self) -> Env {
+        Env {
+            home: self.home(),
+            vars: HashMap::new(),
+        }
+    }
+    pub fn ingestor(&self) -> Ingestor {
+        let store = Store::open_writer(&self.db()).unwrap();
+        Ingestor::new(
+            store,
+            sources::builtin(&self.env()),
+            Pricer::new(Default::default()),
+        )
+    }
+    /// Runs one scan with a fresh ingestor (as a new process would).
+    pub fn scan(&self) -> tokwatch::ingest::IngestStats {
+        self.ingestor().scan(&mut |_| {}).unwrap()
+    }
+    pub fn reader(&self) -> Store {
+        Store::open_reader(&self.db()).unwrap()
+    }
+    pub fn sums(&self, f: &Filter) -> Sums {
+        self.reader().sums(f).unwrap()
+    }
+    pub fn tool(&self, tool: &str) -> Sums {
+        self.sums(&Filter {
+            tool: Some(tool.into()),
+            ..Filter::default()
+        })
+    }
+    /// The environment for running the real binary against this home.
+    pub fn cmd(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_tokwatch"));
+        c.env_clear()
+            .env("HOME", self.home())
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("TOKWATCH_DB", self.db())
+            .env("TOKWATCH_CONFIG_DIR", self.dir.path().join("config"))
+            .env("NO_COLOR", "1");
+        c
+    }
+}
+
+/// (requests, input, cache write 5m + 1h, cache read, output)
+pub fn tuple(s: &Sums) -> (i64, i64, i64, i64, i64) {
+    (
+        s.requests,
+        s.input,
+        s.cache_write_5m + s.cache_write_1h,
+        s.cache_read,
+        s.output,
+    )
+}
