@@ -133,6 +133,8 @@ impl Ingestor {
             // I/O problems with the source are the file's problem, not the run's; store
             // problems are the run's.
             match e.downcast::<std::io::Error>() {
+                // Deleted between listing and reading: nothing to read, nothing lost.
+                Ok(io) if io.kind() == std::io::ErrorKind::NotFound => {}
                 Ok(io) => {
                     stats.unreadable += 1;
                     self.store
@@ -357,6 +359,7 @@ impl Ingestor {
             cost_usd: p.cost_usd,
             cost_source: p.source,
             price_key: p.price_key,
+            updated: false,
         })
     }
 }

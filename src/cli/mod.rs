@@ -1,5 +1,6 @@
 //! Command-line interface.
 
+pub mod live;
 pub mod output;
 
 use crate::config::Config;
@@ -110,6 +111,17 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Follow usage live: one line per request as it happens (uses the running daemon, or
+    /// follows the logs itself when none runs).
+    Watch {
+        /// JSON lines instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One short line for Claude Code's statusline, tmux or a shell prompt. Reads Claude Code's
+    /// statusline JSON from stdin when there is one (session and repository cost), else shows
+    /// today's total. Reads the database only.
+    Statusline,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -170,6 +182,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             ref provider,
             json,
         }) => prices(model, provider.as_deref(), json),
+        Some(Cmd::Watch { json }) => live::watch(&db, json),
+        Some(Cmd::Statusline) => live::statusline(&db),
         Some(Cmd::Completions { shell }) => {
             clap_complete::generate(
                 shell,
@@ -182,8 +196,13 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     }
 }
 
-fn run_daemon(_db: &std::path::Path, _a: &RunArgs) -> anyhow::Result<i32> {
-    bail!("the live daemon is not built yet: use `tokwatch scan` then `tokwatch report`")
+fn run_daemon(db: &std::path::Path, a: &RunArgs) -> anyhow::Result<i32> {
+    let opts = crate::daemon::Options {
+        no_tray: a.no_tray,
+        ..crate::daemon::Options::default()
+    };
+    crate::daemon::run(db, opts)?;
+    Ok(EXIT_OK)
 }
 
 /// Every source: built-in tools and user parser specs.

@@ -80,8 +80,9 @@ pub struct BatchOutcome {
     pub inserted: u64,
     pub updated: u64,
     pub unchanged: u64,
-    /// Indices (into the batch) of events that were inserted or changed a stored row.
-    pub changed: Vec<usize>,
+    /// Indices (into the batch) of events that were inserted (false) or changed a stored row
+    /// (true).
+    pub changed: Vec<(usize, bool)>,
 }
 
 /// An event ready to store: parsed, attributed and priced.
@@ -93,6 +94,8 @@ pub struct StoredEvent {
     pub cost_usd: Option<f64>,
     pub cost_source: CostSource,
     pub price_key: Option<String>,
+    /// Set after commit: this event replaced an earlier record of the same request.
+    pub updated: bool,
 }
 
 pub struct Store {
@@ -385,12 +388,13 @@ pub fn commit_batch(
             if n == 0 {
                 out.unchanged += 1;
             } else {
-                if tx.last_insert_rowid() != rowid_before {
-                    out.inserted += 1;
-                } else {
+                let updated = tx.last_insert_rowid() == rowid_before;
+                if updated {
                     out.updated += 1;
+                } else {
+                    out.inserted += 1;
                 }
-                changed.push(i);
+                changed.push((i, updated));
             }
         }
     }

@@ -86,6 +86,8 @@ CREATE TABLE rollup(
     reported     INTEGER NOT NULL,             -- requests with tool-reported cost
     PRIMARY KEY(bucket, tool, workspace_id, branch, model, session)
 ) WITHOUT ROWID;
+CREATE INDEX rollup_session ON rollup(session);
+CREATE INDEX rollup_workspace ON rollup(workspace_id, bucket);
 
 CREATE TRIGGER events_ai AFTER INSERT ON events BEGIN
     INSERT INTO rollup VALUES(
