@@ -313,8 +313,14 @@ impl Ingestor {
         stats.events_new += outcome.inserted;
         stats.events_updated += outcome.updated;
         if !self.subscribers.is_empty() && !outcome.changed.is_empty() {
-            let changed: Vec<StoredEvent> =
-                outcome.changed.iter().map(|&i| stored[i].clone()).collect();
+            let changed: Vec<StoredEvent> = outcome
+                .changed
+                .iter()
+                .map(|&(i, updated)| StoredEvent {
+                    updated,
+                    ..stored[i].clone()
+                })
+                .collect();
             for s in &mut self.subscribers {
                 s(&changed);
             }
