@@ -313,10 +313,19 @@ impl Ingestor {
         stats.events_new += outcome.inserted;
         stats.events_updated += outcome.updated;
         if !self.subscribers.is_empty() && !outcome.changed.is_empty() {
-            let changed: Vec<StoredEvent> = outcome
-                .changed
-                .iter()
-                .map(|&(i, updated)| StoredEvent {
+            // Several snapshots of one request in a batch give one line: its final state.
+            let mut last: HashMap<&str, (usize, bool)> = HashMap::new();
+            for &(i, updated) in &outcome.changed {
+                let e = last
+                    .entry(stored[i].ev.dedup_key.as_str())
+                    .or_insert((i, updated));
+                e.0 = i;
+            }
+            let mut picks: Vec<(usize, bool)> = last.into_values().collect();
+            picks.sort_unstable();
+            let changed: Vec<StoredEvent> = picks
+                .into_iter()
+                .map(|(i, updated)| StoredEvent {
                     updated,
                     ..stored[i].clone()
                 })

@@ -104,3 +104,95 @@ pub fn tuple(s: &Sums) -> (i64, i64, i64, i64, i64) {
         s.output,
     )
 }
+
+/// A daemon process (`tokwatch run --no-tray`) on a temporary home; killed on drop.
+pub struct DaemonProc {
+    pub child: std::process::Child,
+    pub log: PathBuf,
+}
+
+impl Drop for DaemonProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl DaemonProc {
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+    /// SIGKILL, no chance to clean up.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Home {
+    /// Starts the daemon and waits until it follows the logs.
+    pub fn start_daemon(&self, extra_env: &[(&str, &str)]) -> DaemonProc {
+        let log = self
+            .dir
+            .path()
+            .join(format!("daemon-{}.log", rand_u64() % 1_000_000));
+        let mut c = self.cmd();
+        c.args(["run", "--no-tray"])
+            .env("XDG_RUNTIME_DIR", self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        for (k, v) in extra_env {
+            c.env(k, v);
+        }
+        let child = c.spawn().unwrap();
+        let d = DaemonProc { child, log };
+        wait_until(std::time::Duration::from_secs(60), || {
+            d.log_text().contains("following")
+        })
+        .unwrap_or_else(|| panic!("daemon did not start: {}", d.log_text()));
+        d
+    }
+}
+
+/// Polls `f` every 10 ms until it holds; `None` on timeout.
+pub fn wait_until(limit: std::time::Duration, mut f: impl FnMut() -> bool) -> Option<()> {
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < limit {
+        if f() {
+            return Some(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    f().then_some(())
+}
+
+/// A small xorshift generator (deterministic per seed, no dependency).
+pub struct Rng(pub u64);
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+pub fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64,
+    );
+    h.finish() | 1
+}
+
+/// Sums read through a fresh read-only connection (as a CLI reader would).
+pub fn try_sums(db: &Path, f: &Filter) -> Option<Sums> {
+    Store::open_reader(db).ok()?.sums(f).ok()
+}
