@@ -2,7 +2,7 @@
 //! the file's checkpoint committed in the same transaction as the events it produced.
 
 use crate::attribution::Attributor;
-use crate::event::UsageEvent;
+use crate::event::{Merge, UsageEvent};
 use crate::parser::{FileState, Format, ParseError};
 use crate::pricing::Pricer;
 use crate::sources::Source;
@@ -12,8 +12,10 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::Path;
 
-/// Bytes of log consumed per transaction (bounds memory and keeps commits frequent).
+/// Bytes of log consumed per parse batch (bounds memory).
 const BATCH_BYTES: u64 = 8 << 20;
+/// Bytes of log per transaction during catch-up.
+const GROUP_BYTES: u64 = 64 << 20;
 /// A logged branch is missing: fall back to the worktree's current HEAD only for events this
 /// recent (older ones may have been made on another branch).
 const LIVE_BRANCH_WINDOW_MS: i64 = 10 * 60 * 1000;
@@ -55,6 +57,8 @@ pub struct Ingestor {
     workspace_ids: HashMap<String, i64>,
     reader: LineReader,
     subscribers: Vec<Subscriber>,
+    /// Changed events of the open transaction, told to subscribers once it commits.
+    pending_changed: Vec<StoredEvent>,
 }
 
 impl Ingestor {
@@ -67,6 +71,7 @@ impl Ingestor {
             workspace_ids: HashMap::new(),
             reader: LineReader::default(),
             subscribers: Vec::new(),
+            pending_changed: Vec::new(),
         }
     }
 
@@ -93,15 +98,46 @@ impl Ingestor {
         Ok((total, files))
     }
 
-    /// Reads everything new in every source once.
+    /// Reads everything new in every source once. Files are grouped into transactions of about
+    /// `GROUP_BYTES` (each file's checkpoint still commits together with its rows).
     pub fn scan(&mut self, progress: &mut dyn FnMut(u64)) -> anyhow::Result<IngestStats> {
         let (_, files) = self.pending()?;
         let mut stats = IngestStats::default();
-        for (i, f) in files {
-            let st = self.ingest_path(i, &f, progress)?;
-            stats.add(&st);
+        let mut in_tx = 0u64;
+        let res = (|| -> anyhow::Result<()> {
+            for (i, f) in files {
+                if self.store.conn.is_autocommit() {
+                    self.store.conn.execute_batch("BEGIN IMMEDIATE")?;
+                    in_tx = 0;
+                }
+                let st = self.ingest_path(i, &f, progress)?;
+                in_tx += st.bytes_read + 4096;
+                stats.add(&st);
+                if in_tx >= GROUP_BYTES {
+                    self.flush()?;
+                }
+            }
+            self.flush()
+        })();
+        if res.is_err() && !self.store.conn.is_autocommit() {
+            let _ = self.store.conn.execute_batch("ROLLBACK");
+            self.pending_changed.clear();
         }
-        Ok(stats)
+        res.map(|_| stats)
+    }
+
+    /// Commits the open catch-up transaction, then tells subscribers what it stored.
+    fn flush(&mut self) -> anyhow::Result<()> {
+        if !self.store.conn.is_autocommit() {
+            self.store.conn.execute_batch("COMMIT")?;
+        }
+        let changed = std::mem::take(&mut self.pending_changed);
+        if !changed.is_empty() {
+            for s in &mut self.subscribers {
+                s(&changed);
+            }
+        }
+        Ok(())
     }
 
     /// Index of the source a path belongs to.
@@ -304,6 +340,7 @@ impl Ingestor {
         events: Vec<UsageEvent>,
         stats: &mut IngestStats,
     ) -> anyhow::Result<()> {
+        let events = merge_within_batch(events);
         let mut stored = Vec::with_capacity(events.len());
         for ev in events {
             stored.push(self.enrich(ev)?);
@@ -330,8 +367,9 @@ impl Ingestor {
                     ..stored[i].clone()
                 })
                 .collect();
-            for s in &mut self.subscribers {
-                s(&changed);
+            self.pending_changed.extend(changed);
+            if self.store.conn.is_autocommit() {
+                self.flush()?;
             }
         }
         Ok(())
@@ -377,6 +415,37 @@ impl Ingestor {
             updated: false,
         })
     }
+}
+
+/// Applies each event's merge rule among events of one batch that share a dedup key, so the
+/// store sees one record per request per batch (streaming snapshots arrive in bursts).
+pub fn merge_within_batch(events: Vec<UsageEvent>) -> Vec<UsageEvent> {
+    let mut out: Vec<UsageEvent> = Vec::with_capacity(events.len());
+    let mut at: HashMap<(String, String), usize> = HashMap::with_capacity(events.len());
+    for ev in events {
+        match at.get(&(ev.tool.clone(), ev.dedup_key.clone())) {
+            None => {
+                at.insert((ev.tool.clone(), ev.dedup_key.clone()), out.len());
+                out.push(ev);
+            }
+            Some(&i) => {
+                let old = &out[i];
+                let replace = match ev.merge {
+                    Merge::LastWins => true,
+                    Merge::FirstWins => false,
+                    Merge::KeepMax => {
+                        ev.tokens.output > old.tokens.output
+                            || (ev.tokens.output == old.tokens.output
+                                && ev.tokens.prompt_total() > old.tokens.prompt_total())
+                    }
+                };
+                if replace {
+                    out[i] = ev;
+                }
+            }
+        }
+    }
+    out
 }
 
 /// True when the file has no row yet (an empty or not-yet-complete file still gets one, so

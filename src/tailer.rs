@@ -130,67 +130,76 @@ impl LineReader {
         f: &mut dyn FnMut(&[u8]),
     ) -> io::Result<Batch> {
         file.seek(SeekFrom::Start(start))?;
-        self.buf.clear();
+        if self.buf.len() < self.chunk {
+            self.buf.resize(self.chunk, 0);
+        }
         let mut b = Batch {
             end: start,
             ..Batch::default()
         };
-        // Absolute file offset of buf[0].
-        let mut buf_start = start;
-        // Bytes of `buf` already known to hold no newline.
+        // Unconsumed bytes are buf[lo..hi]; buf[lo] sits at file offset `b.end` unless
+        // `skipping` (then the bytes of the oversized line before `lo` were dropped).
+        let (mut lo, mut hi) = (0usize, 0usize);
+        // buf[lo..scanned] is known to hold no newline.
         let mut scanned = 0usize;
         // Inside a line longer than MAX_LINE whose bytes are being dropped.
         let mut skipping = false;
+        let mut dropped = 0u64;
         loop {
-            let old = self.buf.len();
-            self.buf.resize(old + self.chunk, 0);
-            let n = read_full(file, &mut self.buf[old..])?;
-            self.buf.truncate(old + n);
+            if hi == self.buf.len() {
+                if lo > 0 {
+                    // Move the partial line to the front.
+                    self.buf.copy_within(lo..hi, 0);
+                    scanned -= lo;
+                    hi -= lo;
+                    lo = 0;
+                } else if hi >= MAX_LINE {
+                    // One line fills the buffer: drop its bytes so far.
+                    skipping = true;
+                    dropped += hi as u64;
+                    hi = 0;
+                    scanned = 0;
+                } else {
+                    let n = (self.buf.len() * 2).min(MAX_LINE.max(self.chunk));
+                    self.buf.resize(n, 0);
+                }
+            }
+            let n = read_some(file, &mut self.buf[hi..])?;
             if n == 0 {
                 b.eof = true;
                 return Ok(b);
             }
-            let mut pos = 0usize;
+            hi += n;
             let mut from = scanned;
-            while let Some(i) = memchr::memchr(b'\n', &self.buf[from..]) {
+            while let Some(i) = memchr::memchr(b'\n', &self.buf[from..hi]) {
                 let nl = from + i;
                 if skipping {
                     skipping = false;
                     b.oversized += 1;
+                    b.end += dropped + (nl + 1 - lo) as u64;
+                    dropped = 0;
                 } else {
-                    f(&self.buf[pos..nl]);
+                    f(&self.buf[lo..nl]);
                     b.lines += 1;
+                    b.end += (nl + 1 - lo) as u64;
                 }
-                pos = nl + 1;
-                from = pos;
-                b.end = buf_start + pos as u64;
+                lo = nl + 1;
+                from = lo;
             }
-            // Keep the partial tail for the next read.
-            self.buf.drain(..pos);
-            buf_start += pos as u64;
-            scanned = self.buf.len();
-            if self.buf.len() > MAX_LINE {
-                skipping = true;
-                buf_start += self.buf.len() as u64;
-                self.buf.clear();
-                scanned = 0;
-            }
-            if b.end - start >= max_bytes {
+            scanned = hi;
+            if b.end - start >= max_bytes && !skipping {
                 return Ok(b);
             }
         }
     }
 }
 
-fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match file.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(r) => n += r,
+/// One `read`, retried on EINTR.
+fn read_some(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match file.read(buf) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+            r => return r,
         }
     }
-    Ok(n)
 }

@@ -249,3 +249,23 @@ fn streaming_snapshots_keep_the_largest_output() {
         assert_eq!(h.tool("claude-code").cache_write_5m, 8165);
     }
 }
+
+#[test]
+fn sidechain_replays_lose_to_the_main_chain_copy_in_any_order() {
+    // `/btw` side questions replay a parent message (same message.id, new requestId, the
+    // parent's usage) with isSidechain:true (log-formats.md §1d.4).
+    let main = r#"{"type":"assistant","isSidechain":false,"sessionId":"s1","requestId":"req_A","timestamp":"2026-02-12T14:12:01.177Z","message":{"model":"claude-opus-4-6","id":"msg_X","usage":{"input_tokens":3,"cache_read_input_tokens":1000,"output_tokens":50}}}"#;
+    let side = r#"{"type":"assistant","isSidechain":true,"sessionId":"s1","requestId":"req_B","timestamp":"2026-02-12T14:13:01.177Z","message":{"model":"claude-opus-4-6","id":"msg_X","usage":{"input_tokens":3,"cache_read_input_tokens":1000,"output_tokens":50}}}"#;
+    let own = r#"{"type":"assistant","isSidechain":true,"sessionId":"s1","requestId":"req_C","timestamp":"2026-02-12T14:14:01.177Z","message":{"model":"claude-opus-4-6","id":"msg_Y","usage":{"input_tokens":7,"cache_read_input_tokens":10,"output_tokens":5}}}"#;
+    for (first, second) in [(main, side), (side, main)] {
+        let h = Home::new();
+        let dir = h.claude_projects().join("-p");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.jsonl"), format!("{first}\n{own}\n")).unwrap();
+        h.scan();
+        std::fs::write(dir.join("b.jsonl"), format!("{second}\n")).unwrap();
+        h.scan();
+        // The replay is dropped; the sidechain's own request (msg_Y) counts.
+        assert_eq!(tuple(&h.tool("claude-code")), (2, 10, 0, 1010, 55));
+    }
+}

@@ -148,6 +148,10 @@ impl Store {
             .map_err(corrupt)?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Statement journals (upserts with triggers need them) stay in memory, not temp files.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        // 32 MB of page cache: index pages of large histories stay hot during catch-up.
+        conn.pragma_update(None, "cache_size", -32_000)?;
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
@@ -298,7 +302,9 @@ pub struct ReadCounts {
 }
 
 /// Writes one batch (events + the checkpoint that produced them) in ONE transaction: after a
-/// crash either both are there or neither is, so no line is counted twice or lost.
+/// crash either both are there or neither is, so no line is counted twice or lost. When the
+/// caller already holds a transaction (catch-up groups many files per transaction), the batch
+/// joins it; otherwise it commits its own.
 pub fn commit_batch(
     conn: &mut Connection,
     file_path: &str,
@@ -307,7 +313,30 @@ pub fn commit_batch(
     counts: &ReadCounts,
     events: &[StoredEvent],
 ) -> anyhow::Result<(i64, BatchOutcome)> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let own = conn.is_autocommit();
+    if own {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+    }
+    let r = write_batch(conn, file_path, tool, cp, counts, events);
+    if own {
+        match &r {
+            Ok(_) => conn.execute_batch("COMMIT")?,
+            Err(_) => {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+        }
+    }
+    r
+}
+
+fn write_batch(
+    tx: &Connection,
+    file_path: &str,
+    tool: &str,
+    cp: &Checkpoint,
+    counts: &ReadCounts,
+    events: &[StoredEvent],
+) -> anyhow::Result<(i64, BatchOutcome)> {
     let mut out = BatchOutcome::default();
     let mut changed = Vec::new();
     let state_json = serde_json::to_string(&cp.state)?;
@@ -316,19 +345,47 @@ pub fn commit_batch(
     let file_id: i64 = tx
         .prepare_cached("SELECT id FROM files WHERE path = ?1")?
         .query_row([file_path], |r| r.get(0))?;
+    // Sidechain replays (same message id, another request id) lose to the main-chain copy:
+    // two set-based statements per batch rather than one per event.
+    let mut skip: std::collections::HashSet<(String, String)> = Default::default();
     {
-        let mut skip_sidechain = tx.prepare_cached(
-            "SELECT 1 FROM events WHERE tool = ?1 AND msg_id = ?2 AND sidechain = 0 LIMIT 1",
-        )?;
-        let mut drop_sidechain = tx.prepare_cached(
-            "DELETE FROM events WHERE tool = ?1 AND msg_id = ?2 AND sidechain = 1 AND dedup_key != ?3",
-        )?;
+        let side: Vec<(&str, &str)> = events
+            .iter()
+            .filter(|e| e.ev.sidechain)
+            .filter_map(|e| Some((e.ev.tool.as_str(), e.ev.msg_id.as_deref()?)))
+            .collect();
+        if !side.is_empty() {
+            let mut q = tx.prepare_cached(
+                "SELECT tool, msg_id FROM events WHERE msg_id IN
+                   (SELECT value FROM json_each(?1)) AND sidechain = 0",
+            )?;
+            let ids = serde_json::to_string(&side.iter().map(|x| x.1).collect::<Vec<_>>())?;
+            let rows = q.query_map([ids], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
+            for r in rows {
+                skip.insert(r?);
+            }
+        }
+        let main: Vec<&str> = events
+            .iter()
+            .filter(|e| !e.ev.sidechain)
+            .filter_map(|e| e.ev.msg_id.as_deref())
+            .collect();
+        if !main.is_empty() {
+            tx.prepare_cached(
+                "DELETE FROM events WHERE msg_id IN (SELECT value FROM json_each(?1)) AND sidechain = 1",
+            )?
+            .execute([serde_json::to_string(&main)?])?;
+        }
+    }
+    {
         let mut upsert = tx.prepare_cached(
-            "INSERT INTO events(tool, dedup_key, ts, model, provider, session, workspace_id, branch,
+            "INSERT INTO events(tool, key_hash, ts, model, provider, session, workspace_id, branch,
                 input, cw5, cw1h, cr, output, reasoning, requests, cost, cost_source, price_key,
                 msg_id, sidechain, file_id)
              VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
-             ON CONFLICT(tool, dedup_key) DO UPDATE SET
+             ON CONFLICT(key_hash) DO UPDATE SET
                 ts = excluded.ts, model = excluded.model, provider = excluded.provider,
                 session = excluded.session, workspace_id = excluded.workspace_id,
                 branch = excluded.branch, input = excluded.input, cw5 = excluded.cw5,
@@ -348,20 +405,18 @@ pub fn commit_batch(
         )?;
         for (i, se) in events.iter().enumerate() {
             let e = &se.ev;
-            if let Some(mid) = e.msg_id.as_deref() {
-                if e.sidechain {
-                    if skip_sidechain.exists(params![e.tool, mid])? {
+            if e.sidechain {
+                if let Some(mid) = e.msg_id.as_deref() {
+                    if skip.contains(&(e.tool.clone(), mid.to_string())) {
                         out.unchanged += 1;
                         continue;
                     }
-                } else {
-                    drop_sidechain.execute(params![e.tool, mid, e.dedup_key])?;
                 }
             }
             let rowid_before = tx.last_insert_rowid();
             let n = upsert.execute(params![
                 e.tool,
-                e.dedup_key,
+                key_hash(&e.tool, &e.dedup_key),
                 e.timestamp_ms,
                 e.model,
                 e.provider,
@@ -425,9 +480,19 @@ pub fn commit_batch(
         last_ts,
         now_ms(),
     ])?;
-    tx.commit()?;
     out.changed = changed;
     Ok((file_id, out))
+}
+
+/// The stored identity of a request: a 64-bit hash of the tool and the parser's dedup key
+/// (FNV-1a; collisions are negligible at millions of requests and keep the unique index small).
+pub fn key_hash(tool: &str, key: &str) -> i64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in tool.bytes().chain(std::iter::once(0u8)).chain(key.bytes()) {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h as i64
 }
 
 /// Merge policy names, for messages.

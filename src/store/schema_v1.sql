@@ -39,7 +39,7 @@ CREATE TABLE workspaces(
 CREATE TABLE events(
     id           INTEGER PRIMARY KEY,
     tool         TEXT NOT NULL,
-    dedup_key    TEXT NOT NULL,
+    key_hash     INTEGER NOT NULL UNIQUE,      -- 64-bit hash of (tool, the parser's dedup key)
     ts           INTEGER NOT NULL,             -- ms since epoch, UTC
     model        TEXT,
     provider     TEXT,
@@ -58,11 +58,9 @@ CREATE TABLE events(
     price_key    TEXT,
     msg_id       TEXT,
     sidechain    INTEGER NOT NULL DEFAULT 0,
-    file_id      INTEGER,
-    UNIQUE(tool, dedup_key)
+    file_id      INTEGER
 );
-CREATE INDEX events_ts ON events(ts);
-CREATE INDEX events_msg ON events(tool, msg_id) WHERE msg_id IS NOT NULL;
+CREATE INDEX events_msg ON events(msg_id) WHERE msg_id IS NOT NULL;
 
 -- Sums per 15-minute bucket (every real time zone offset is a multiple of 15 minutes, so local
 -- days are exact), kept in step with `events` by triggers. Reports read this table.
@@ -87,7 +85,6 @@ CREATE TABLE rollup(
     PRIMARY KEY(bucket, tool, workspace_id, branch, model, session)
 ) WITHOUT ROWID;
 CREATE INDEX rollup_session ON rollup(session);
-CREATE INDEX rollup_workspace ON rollup(workspace_id, bucket);
 
 CREATE TRIGGER events_ai AFTER INSERT ON events BEGIN
     INSERT INTO rollup VALUES(
