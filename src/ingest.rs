@@ -3,14 +3,15 @@
 
 use crate::attribution::Attributor;
 use crate::event::{Merge, UsageEvent};
-use crate::parser::{FileState, Format, ParseError};
+use crate::parser::{FileState, Format, ParseError, Parser};
 use crate::pricing::Pricer;
 use crate::sources::Source;
 use crate::store::{self, Checkpoint, ReadCounts, Store, StoredEvent};
 use crate::tailer::{self, LineReader, Stat};
 use std::collections::HashMap;
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Bytes of log consumed per parse batch (bounds memory).
 const BATCH_BYTES: u64 = 8 << 20;
@@ -34,19 +35,6 @@ pub struct IngestStats {
     pub events_new: u64,
     pub events_updated: u64,
     pub unreadable: u64,
-}
-
-impl IngestStats {
-    fn add(&mut self, o: &IngestStats) {
-        self.files_seen += o.files_seen;
-        self.files_read += o.files_read;
-        self.bytes_read += o.bytes_read;
-        self.lines += o.lines;
-        self.malformed += o.malformed;
-        self.events_new += o.events_new;
-        self.events_updated += o.events_updated;
-        self.unreadable += o.unreadable;
-    }
 }
 
 pub struct Ingestor {
@@ -79,46 +67,56 @@ impl Ingestor {
         self.subscribers.push(s);
     }
 
-    /// Bytes not yet read across all sources (for a progress bar), and the file list.
-    pub fn pending(&self) -> anyhow::Result<(u64, Vec<(usize, std::path::PathBuf)>)> {
+    /// The files of every source, with their stored checkpoints, and the bytes not yet read
+    /// (for a progress bar).
+    pub fn pending(&self) -> anyhow::Result<(u64, Vec<(usize, PathBuf, Option<Checkpoint>)>)> {
         let mut total = 0;
         let mut files = Vec::new();
         for (i, s) in self.sources.iter().enumerate() {
             for f in s.files() {
                 let size = Stat::path(&f).map(|st| st.size).unwrap_or(0);
-                let done = self
-                    .store
-                    .checkpoint(&f.to_string_lossy())?
-                    .map(|c| c.offset)
-                    .unwrap_or(0);
-                total += size.saturating_sub(done);
-                files.push((i, f));
+                let cp = self.store.checkpoint(&f.to_string_lossy())?;
+                total += size.saturating_sub(cp.as_ref().map(|c| c.offset).unwrap_or(0));
+                files.push((i, f, cp));
             }
         }
         Ok((total, files))
     }
 
-    /// Reads everything new in every source once. Files are grouped into transactions of about
+    /// Reads everything new in every source once. A second thread reads and parses while this
+    /// one attributes, prices and stores; files are grouped into transactions of about
     /// `GROUP_BYTES` (each file's checkpoint still commits together with its rows).
     pub fn scan(&mut self, progress: &mut dyn FnMut(u64)) -> anyhow::Result<IngestStats> {
         let (_, files) = self.pending()?;
+        let parsers: Vec<Arc<dyn Parser>> = self.sources.iter().map(|s| s.parser.clone()).collect();
         let mut stats = IngestStats::default();
-        let mut in_tx = 0u64;
-        let res = (|| -> anyhow::Result<()> {
-            for (i, f) in files {
+        let res = std::thread::scope(|scope| -> anyhow::Result<()> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Parsed>(4);
+            scope.spawn(move || {
+                let mut reader = LineReader::default();
+                for (src, path, old) in files {
+                    let go = read_file(src, &*parsers[src], &path, old, &mut reader, &mut |p| {
+                        tx.send(p).is_ok()
+                    });
+                    if !go {
+                        break;
+                    }
+                }
+            });
+            let mut in_tx = 0u64;
+            for p in rx {
                 if self.store.conn.is_autocommit() {
                     self.store.conn.execute_batch("BEGIN IMMEDIATE")?;
                     in_tx = 0;
                 }
-                let st = self.ingest_path(i, &f, progress)?;
-                in_tx += st.bytes_read + 4096;
-                stats.add(&st);
+                in_tx += p.bytes() + 512;
+                self.apply(p, &mut stats, progress)?;
                 if in_tx >= GROUP_BYTES {
                     self.flush()?;
                 }
             }
             self.flush()
-        })();
+        });
         if res.is_err() && !self.store.conn.is_autocommit() {
             let _ = self.store.conn.execute_batch("ROLLBACK");
             self.pending_changed.clear();
@@ -145,190 +143,73 @@ impl Ingestor {
         self.sources.iter().position(|s| s.matches(path))
     }
 
-    /// Reads what is new in one file. Unreadable files are recorded (see `doctor`), not fatal.
+    /// Reads what is new in one file and commits it. Unreadable files are recorded (see
+    /// `doctor`), not fatal.
     pub fn ingest_path(
         &mut self,
         src: usize,
         path: &Path,
         progress: &mut dyn FnMut(u64),
     ) -> anyhow::Result<IngestStats> {
-        let mut stats = IngestStats {
-            files_seen: 1,
-            ..IngestStats::default()
-        };
-        let tool = self.sources[src].tool.clone();
-        let path_s = path.to_string_lossy().into_owned();
-        let format = self.sources[src].parser.format();
-        let res = match format {
-            Format::Lines => self.ingest_lines(src, path, &path_s, &tool, &mut stats, progress),
-            Format::WholeFile | Format::Sqlite => {
-                self.ingest_whole(src, path, &path_s, &tool, format, &mut stats)
+        let mut stats = IngestStats::default();
+        let old = self.store.checkpoint(&path.to_string_lossy())?;
+        let parser = self.sources[src].parser.clone();
+        let mut reader = std::mem::take(&mut self.reader);
+        let mut err = None;
+        read_file(src, &*parser, path, old, &mut reader, &mut |p| match self
+            .apply(p, &mut stats, progress)
+        {
+            Ok(()) => true,
+            Err(e) => {
+                err = Some(e);
+                false
             }
-        };
-        if let Err(e) = res {
-            // I/O problems with the source are the file's problem, not the run's; store
-            // problems are the run's.
-            match e.downcast::<std::io::Error>() {
-                // Deleted between listing and reading: nothing to read, nothing lost.
-                Ok(io) if io.kind() == std::io::ErrorKind::NotFound => {}
-                Ok(io) => {
-                    stats.unreadable += 1;
-                    self.store
-                        .record_read_error(&path_s, &tool, &io.to_string())?;
-                }
-                Err(e) => return Err(e),
-            }
+        });
+        self.reader = reader;
+        match err {
+            Some(e) => Err(e),
+            None => Ok(stats),
         }
-        Ok(stats)
     }
 
-    fn ingest_lines(
+    /// Stores one parsed batch.
+    fn apply(
         &mut self,
-        src: usize,
-        path: &Path,
-        path_s: &str,
-        tool: &str,
+        p: Parsed,
         stats: &mut IngestStats,
         progress: &mut dyn FnMut(u64),
     ) -> anyhow::Result<()> {
-        let mut file = File::open(path)?;
-        let st = Stat::of(&file.metadata()?);
-        let old = self.store.checkpoint(path_s)?;
-        if let Some(c) = &old {
-            if c.dev == st.dev && c.ino == st.ino && c.size == st.size && c.mtime_ns == st.mtime_ns
-            {
-                return Ok(()); // nothing changed since the last read
+        match p {
+            Parsed::Opened => {
+                stats.files_seen += 1;
             }
-        }
-        let head = tailer::head_hash(&mut file)?;
-        let mut cp = match old {
-            Some(c)
-                if c.dev == st.dev
-                    && c.ino == st.ino
-                    && st.size >= c.offset
-                    && (c.head_hash.is_none() || c.head_hash == head) =>
-            {
-                c
+            Parsed::Unchanged => {}
+            Parsed::Unreadable { src, path, err } => {
+                stats.unreadable += 1;
+                let tool = self.sources[src].tool.clone();
+                self.store
+                    .record_read_error(&path.to_string_lossy(), &tool, &err)?;
             }
-            // New, replaced, truncated or rewritten: read from the start.
-            Some(c) => Checkpoint {
-                file_id: c.file_id,
-                ..Checkpoint::default()
-            },
-            None => Checkpoint::default(),
-        };
-        cp.dev = st.dev;
-        cp.ino = st.ino;
-        cp.size = st.size;
-        cp.mtime_ns = st.mtime_ns;
-        cp.head_hash = head;
-        stats.files_read += 1;
-        loop {
-            let parser = self.sources[src].parser.clone();
-            let mut events: Vec<UsageEvent> = Vec::new();
-            let mut counts = ReadCounts::default();
-            let mut state: FileState = std::mem::take(&mut cp.state);
-            let batch = self
-                .reader
-                .read_batch(&mut file, cp.offset, BATCH_BYTES, &mut |line| {
-                    if let Err(ParseError(e)) =
-                        parser.parse_line(line, path, &mut state, &mut events)
-                    {
-                        counts.malformed += 1;
-                        if counts.first_error.is_none() {
-                            counts.first_error = Some(e);
-                        }
-                    }
-                })?;
-            cp.state = state;
-            counts.lines = batch.lines;
-            counts.malformed += batch.oversized;
-            if batch.oversized > 0 && counts.first_error.is_none() {
-                counts.first_error = Some(format!(
-                    "line longer than {} MiB skipped",
-                    tailer::MAX_LINE >> 20
-                ));
-            }
-            let consumed = batch.end - cp.offset;
-            if consumed == 0 && !(batch.eof && needs_row(&self.store, path_s)?) {
-                break;
-            }
-            cp.offset = batch.end;
-            stats.bytes_read += consumed;
-            stats.lines += counts.lines;
-            stats.malformed += counts.malformed;
-            self.commit(path_s, tool, &cp, &counts, events, stats)?;
-            progress(consumed);
-            if batch.eof {
-                break;
+            Parsed::Batch(b) => {
+                let tool = self.sources[b.src].tool.clone();
+                if b.first {
+                    stats.files_read += 1;
+                }
+                stats.bytes_read += b.consumed;
+                stats.lines += b.counts.lines;
+                stats.malformed += b.counts.malformed;
+                self.commit(
+                    &b.path.to_string_lossy(),
+                    &tool,
+                    &b.cp,
+                    &b.counts,
+                    b.events,
+                    stats,
+                )?;
+                progress(b.consumed);
             }
         }
         Ok(())
-    }
-
-    fn ingest_whole(
-        &mut self,
-        src: usize,
-        path: &Path,
-        path_s: &str,
-        tool: &str,
-        format: Format,
-        stats: &mut IngestStats,
-    ) -> anyhow::Result<()> {
-        let st = Stat::path(path)?;
-        // A SQLite writer appends to the -wal file first: it is part of the signature.
-        let extra_sig = if format == Format::Sqlite {
-            let mut w = path.as_os_str().to_owned();
-            w.push("-wal");
-            Stat::path(Path::new(&w))
-                .map(|s| tailer::fnv1a(format!("{}:{}", s.size, s.mtime_ns).as_bytes()))
-                .unwrap_or(0)
-        } else {
-            0
-        };
-        let old = self.store.checkpoint(path_s)?;
-        let mut cp = match old {
-            Some(c)
-                if c.dev == st.dev
-                    && c.ino == st.ino
-                    && c.size == st.size
-                    && c.mtime_ns == st.mtime_ns
-                    && c.extra_sig == extra_sig =>
-            {
-                return Ok(());
-            }
-            Some(c) if c.dev == st.dev && c.ino == st.ino => c,
-            Some(c) => Checkpoint {
-                file_id: c.file_id,
-                ..Checkpoint::default()
-            },
-            None => Checkpoint::default(),
-        };
-        cp.dev = st.dev;
-        cp.ino = st.ino;
-        cp.size = st.size;
-        cp.mtime_ns = st.mtime_ns;
-        cp.extra_sig = extra_sig;
-        cp.offset = st.size;
-        stats.files_read += 1;
-        let parser = self.sources[src].parser.clone();
-        let mut events = Vec::new();
-        let report = match parser.parse_whole(path, &mut cp.state, &mut events) {
-            Ok(r) => r,
-            Err(ParseError(e)) => {
-                self.store.record_read_error(path_s, tool, &e)?;
-                stats.unreadable += 1;
-                return Ok(());
-            }
-        };
-        let counts = ReadCounts {
-            lines: 0,
-            malformed: report.malformed,
-            first_error: report.first_error,
-        };
-        stats.bytes_read += st.size;
-        stats.malformed += counts.malformed;
-        self.commit(path_s, tool, &cp, &counts, events, stats)
     }
 
     fn commit(
@@ -417,6 +298,225 @@ impl Ingestor {
     }
 }
 
+/// One parsed batch of one file, with the checkpoint to store with it.
+pub struct ParsedBatch {
+    pub src: usize,
+    pub path: PathBuf,
+    pub cp: Checkpoint,
+    pub counts: ReadCounts,
+    pub events: Vec<UsageEvent>,
+    /// Bytes of the file this batch consumed.
+    pub consumed: u64,
+    /// First batch of this file in this read.
+    pub first: bool,
+}
+
+/// What reading a file yields, batch by batch.
+pub enum Parsed {
+    /// A file was looked at.
+    Opened,
+    /// Nothing changed since the stored checkpoint.
+    Unchanged,
+    Batch(ParsedBatch),
+    Unreadable {
+        src: usize,
+        path: PathBuf,
+        err: String,
+    },
+}
+
+impl Parsed {
+    fn bytes(&self) -> u64 {
+        match self {
+            Parsed::Batch(b) => b.consumed,
+            _ => 0,
+        }
+    }
+}
+
+/// Reads what is new in `path` since `old` and hands each batch to `emit` (which returns false
+/// to stop). Knows nothing of the store: usable from a worker thread.
+pub fn read_file(
+    src: usize,
+    parser: &dyn Parser,
+    path: &Path,
+    old: Option<Checkpoint>,
+    reader: &mut LineReader,
+    emit: &mut dyn FnMut(Parsed) -> bool,
+) -> bool {
+    if !emit(Parsed::Opened) {
+        return false;
+    }
+    let r = match parser.format() {
+        Format::Lines => read_lines(src, parser, path, old, reader, emit),
+        Format::WholeFile | Format::Sqlite => read_whole(src, parser, path, old, emit),
+    };
+    match r {
+        Ok(go) => go,
+        // Deleted between listing and reading: nothing to read, nothing lost.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+        Err(e) => emit(Parsed::Unreadable {
+            src,
+            path: path.to_path_buf(),
+            err: e.to_string(),
+        }),
+    }
+}
+
+fn read_lines(
+    src: usize,
+    parser: &dyn Parser,
+    path: &Path,
+    old: Option<Checkpoint>,
+    reader: &mut LineReader,
+    emit: &mut dyn FnMut(Parsed) -> bool,
+) -> std::io::Result<bool> {
+    let mut file = File::open(path)?;
+    let st = Stat::of(&file.metadata()?);
+    if let Some(c) = &old {
+        if c.dev == st.dev && c.ino == st.ino && c.size == st.size && c.mtime_ns == st.mtime_ns {
+            return Ok(emit(Parsed::Unchanged));
+        }
+    }
+    let head = tailer::head_hash(&mut file)?;
+    let is_new = old.is_none();
+    let mut cp = match old {
+        Some(c)
+            if c.dev == st.dev
+                && c.ino == st.ino
+                && st.size >= c.offset
+                && (c.head_hash.is_none() || c.head_hash == head) =>
+        {
+            c
+        }
+        // Replaced, truncated or rewritten: read from the start (dedup keys make the re-read
+        // add nothing twice).
+        Some(c) => Checkpoint {
+            file_id: c.file_id,
+            ..Checkpoint::default()
+        },
+        None => Checkpoint::default(),
+    };
+    cp.dev = st.dev;
+    cp.ino = st.ino;
+    cp.size = st.size;
+    cp.mtime_ns = st.mtime_ns;
+    cp.head_hash = head;
+    let mut first = true;
+    loop {
+        let mut events: Vec<UsageEvent> = Vec::new();
+        let mut counts = ReadCounts::default();
+        let mut state: FileState = std::mem::take(&mut cp.state);
+        let batch = reader.read_batch(&mut file, cp.offset, BATCH_BYTES, &mut |line| {
+            if let Err(ParseError(e)) = parser.parse_line(line, path, &mut state, &mut events) {
+                counts.malformed += 1;
+                if counts.first_error.is_none() {
+                    counts.first_error = Some(e);
+                }
+            }
+        })?;
+        cp.state = state;
+        counts.lines = batch.lines;
+        counts.malformed += batch.oversized;
+        if batch.oversized > 0 && counts.first_error.is_none() {
+            counts.first_error = Some(format!(
+                "line longer than {} MiB skipped",
+                tailer::MAX_LINE >> 20
+            ));
+        }
+        let consumed = batch.end - cp.offset;
+        // A new file with no complete line yet still gets a row (so `doctor` lists it).
+        if consumed == 0 && !(first && is_new) {
+            return Ok(true);
+        }
+        cp.offset = batch.end;
+        let go = emit(Parsed::Batch(ParsedBatch {
+            src,
+            path: path.to_path_buf(),
+            cp: cp.clone(),
+            counts,
+            events,
+            consumed,
+            first,
+        }));
+        first = false;
+        if !go {
+            return Ok(false);
+        }
+        if batch.eof {
+            return Ok(true);
+        }
+    }
+}
+
+fn read_whole(
+    src: usize,
+    parser: &dyn Parser,
+    path: &Path,
+    old: Option<Checkpoint>,
+    emit: &mut dyn FnMut(Parsed) -> bool,
+) -> std::io::Result<bool> {
+    let st = Stat::path(path)?;
+    // A SQLite writer appends to the -wal file first: it is part of the signature.
+    let extra_sig = if parser.format() == Format::Sqlite {
+        let mut w = path.as_os_str().to_owned();
+        w.push("-wal");
+        Stat::path(Path::new(&w))
+            .map(|s| tailer::fnv1a(format!("{}:{}", s.size, s.mtime_ns).as_bytes()))
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    let mut cp = match old {
+        Some(c)
+            if c.dev == st.dev
+                && c.ino == st.ino
+                && c.size == st.size
+                && c.mtime_ns == st.mtime_ns
+                && c.extra_sig == extra_sig =>
+        {
+            return Ok(emit(Parsed::Unchanged));
+        }
+        Some(c) if c.dev == st.dev && c.ino == st.ino => c,
+        Some(c) => Checkpoint {
+            file_id: c.file_id,
+            ..Checkpoint::default()
+        },
+        None => Checkpoint::default(),
+    };
+    cp.dev = st.dev;
+    cp.ino = st.ino;
+    cp.size = st.size;
+    cp.mtime_ns = st.mtime_ns;
+    cp.extra_sig = extra_sig;
+    cp.offset = st.size;
+    let mut events = Vec::new();
+    let report = match parser.parse_whole(path, &mut cp.state, &mut events) {
+        Ok(r) => r,
+        Err(ParseError(e)) => {
+            return Ok(emit(Parsed::Unreadable {
+                src,
+                path: path.to_path_buf(),
+                err: e,
+            }))
+        }
+    };
+    let counts = ReadCounts {
+        lines: 0,
+        malformed: report.malformed,
+        first_error: report.first_error,
+    };
+    Ok(emit(Parsed::Batch(ParsedBatch {
+        src,
+        path: path.to_path_buf(),
+        cp,
+        counts,
+        events,
+        consumed: st.size,
+        first: true,
+    })))
+}
+
 /// Applies each event's merge rule among events of one batch that share a dedup key, so the
 /// store sees one record per request per batch (streaming snapshots arrive in bursts).
 pub fn merge_within_batch(events: Vec<UsageEvent>) -> Vec<UsageEvent> {
@@ -446,10 +546,4 @@ pub fn merge_within_batch(events: Vec<UsageEvent>) -> Vec<UsageEvent> {
         }
     }
     out
-}
-
-/// True when the file has no row yet (an empty or not-yet-complete file still gets one, so
-/// `doctor` can list it).
-fn needs_row(store: &Store, path: &str) -> anyhow::Result<bool> {
-    Ok(store.checkpoint(path)?.is_none())
 }

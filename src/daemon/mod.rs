@@ -165,7 +165,7 @@ impl Daemon {
             }
         ));
         let mut known = HashMap::new();
-        for (_, f) in files {
+        for (_, f, _) in files {
             if let Ok(s) = Stat::path(&f) {
                 known.insert(f, s);
             }
