@@ -1,5 +1,6 @@
 //! Command-line interface.
 
+pub mod doctor;
 pub mod live;
 pub mod output;
 
@@ -122,6 +123,12 @@ pub enum Cmd {
     /// statusline JSON from stdin when there is one (session and repository cost), else shows
     /// today's total. Reads the database only.
     Statusline,
+    /// Check each known tool: logs found or not, where, files and requests, last event, parse
+    /// errors with an example, unreadable files, unpriced models.
+    Doctor {
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -184,6 +191,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         }) => prices(model, provider.as_deref(), json),
         Some(Cmd::Watch { json }) => live::watch(&db, json),
         Some(Cmd::Statusline) => live::statusline(&db),
+        Some(Cmd::Doctor { json }) => doctor::run(&db, json),
         Some(Cmd::Completions { shell }) => {
             clap_complete::generate(
                 shell,
@@ -205,9 +213,18 @@ fn run_daemon(db: &std::path::Path, a: &RunArgs) -> anyhow::Result<i32> {
     Ok(EXIT_OK)
 }
 
-/// Every source: built-in tools and user parser specs.
+/// Every source: built-in tools and user parser specs, with problems loading user specs.
+pub fn sources_with_errors(env: &Env) -> (Vec<sources::Source>, Vec<String>) {
+    (sources::builtin(env), Vec::new())
+}
+
+/// Every source (problems with user parser specs are reported by `doctor`).
 pub fn all_sources(env: &Env) -> Vec<sources::Source> {
-    sources::builtin(env)
+    let (s, errors) = sources_with_errors(env);
+    for e in errors {
+        eprintln!("tokwatch: {e}");
+    }
+    s
 }
 
 pub fn new_ingestor(db: &std::path::Path) -> anyhow::Result<Ingestor> {
