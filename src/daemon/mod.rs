@@ -2,6 +2,7 @@
 
 pub mod feed;
 pub mod lock;
+pub mod status;
 pub mod watcher;
 
 use crate::ingest::Ingestor;
@@ -128,6 +129,27 @@ struct FeedSink(Broadcaster);
 impl Sink for FeedSink {
     fn events(&mut self, conn: &rusqlite::Connection, evs: &[StoredEvent]) {
         self.0.send(&feed_events(conn, evs));
+    }
+}
+
+/// Recomputes the indicator status after each commit and raises budget alerts.
+pub struct StatusSink {
+    pub budget: crate::config::Budget,
+    pub alerts: status::Alerts,
+    /// Receives each new status (the tray).
+    pub on_status: Option<Box<dyn FnMut(&status::Status, bool) + Send>>,
+}
+
+impl Sink for StatusSink {
+    fn events(&mut self, conn: &rusqlite::Connection, _evs: &[StoredEvent]) {
+        let now = now_ms();
+        let s = status::compute(conn, &self.budget, now);
+        for m in self.alerts.check(&s, now) {
+            log(&format!("budget alert: {m}"));
+        }
+        if let Some(f) = self.on_status.as_mut() {
+            f(&s, self.alerts.paused);
+        }
     }
 }
 
@@ -353,12 +375,17 @@ pub fn run(db: &Path, opts: Options) -> anyhow::Result<()> {
     log(&format!("starting (database {})", db.display()));
     let ing = crate::cli::new_ingestor(db)?;
     let mut d = Daemon::start(ing, opts)?;
+    let budget = crate::config::Config::load()?.budget;
+    d.add_sink(Box::new(StatusSink {
+        budget,
+        alerts: status::Alerts::default(),
+        on_status: None,
+    }));
     match d.serve_feed(db) {
         Ok(p) => log(&format!("live feed at {}", p.display())),
         Err(e) => log(&format!(
             "no live feed socket ({e}); `tokwatch watch` will read the database"
         )),
     }
-    let _ = now_ms;
     d.run()
 }
