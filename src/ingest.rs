@@ -63,6 +63,12 @@ impl Ingestor {
         }
     }
 
+    /// Forgets cached repository answers (a directory may have become a repository, or a
+    /// remote changed); the daemon calls this on its periodic stat scan.
+    pub fn clear_caches(&mut self) {
+        self.attributor.clear();
+    }
+
     pub fn subscribe(&mut self, s: Subscriber) {
         self.subscribers.push(s);
     }

@@ -353,6 +353,7 @@ impl Daemon {
                 next_poll = now + self.opts.poll_interval;
             }
             if now >= next_safety {
+                self.ing.clear_caches();
                 for r in self.watcher.check_missing() {
                     self.stat_scan(&[r]);
                 }
