@@ -384,8 +384,13 @@ fn nothing_found(store: &Store, f: &Filter) -> anyhow::Result<String> {
     let any: i64 = store
         .conn
         .query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
-    Ok(if any == 0 {
-        "No usage recorded yet. Run `tokwatch scan` to read your logs (or start `tokwatch`).".into()
+    let files: i64 = store
+        .conn
+        .query_row("SELECT count(*) FROM files", [], |r| r.get(0))?;
+    Ok(if any == 0 && files == 0 {
+        "No usage recorded yet: no AI tool logs have been found on this machine (`tokwatch doctor` shows where tokwatch looked; `tokwatch scan` reads new ones).".into()
+    } else if any == 0 {
+        "No usage recorded yet: the logs read so far hold no token usage. Run `tokwatch scan` again after using a tool (or start `tokwatch`).".into()
     } else if let Some(repo) = &f.repo {
         format!("No usage found for repository {repo:?} in that range. `tokwatch repos` lists the names it knows.")
     } else {
