@@ -8,3 +8,4 @@ pub mod event;
 pub mod parser;
 pub mod pricing;
 pub mod sources;
+pub mod tray;
