@@ -72,6 +72,8 @@ pub(super) struct LiveTray {
     title: String,
     tooltip: String,
     gauge: GaugeKey,
+    /// Cleared on drop; tells the re-registration helper thread to stop.
+    running: Arc<AtomicBool>,
 }
 
 fn make_icon(key: GaugeKey) -> Result<Icon, TrayError> {
@@ -114,6 +116,15 @@ impl LiveTray {
             .build()
             .map_err(|e| TrayError::Create(e.to_string()))?;
 
+        let running = Arc::new(AtomicBool::new(true));
+        #[cfg(any(
+            target_os = "linux",
+            target_os = "dragonfly",
+            target_os = "freebsd",
+            target_os = "netbsd",
+            target_os = "openbsd"
+        ))]
+        reregister::spawn(running.clone());
         let mut live = LiveTray {
             tray,
             menu,
@@ -123,6 +134,7 @@ impl LiveTray {
             title,
             tooltip,
             gauge,
+            running,
         };
         live.sync_menu(&format::placeholder_entries());
         Ok(live)
@@ -212,6 +224,7 @@ impl LiveTray {
 
 impl Drop for LiveTray {
     fn drop(&mut self) {
+        self.running.store(false, Ordering::SeqCst);
         let mut sink = SINK.lock().unwrap_or_else(|e| e.into_inner());
         if sink
             .as_ref()
@@ -229,8 +242,21 @@ impl Drop for LiveTray {
     target_os = "netbsd",
     target_os = "openbsd"
 ))]
+fn session_bus() -> zbus::Result<zbus::blocking::Connection> {
+    zbus::blocking::connection::Builder::session()?
+        .method_timeout(std::time::Duration::from_secs(5))
+        .build()
+}
+
+#[cfg(any(
+    target_os = "linux",
+    target_os = "dragonfly",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd"
+))]
 pub(super) fn availability() -> Result<(), String> {
-    match zbus::blocking::Connection::session() {
+    match session_bus() {
         Ok(_) => Ok(()),
         Err(e) => {
             let why = if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() {
@@ -252,7 +278,7 @@ pub(super) fn availability() -> Result<(), String> {
     target_os = "openbsd"
 ))]
 pub(super) fn host_present() -> bool {
-    let Ok(conn) = zbus::blocking::Connection::session() else {
+    let Ok(conn) = session_bus() else {
         return false;
     };
     let Ok(dbus) = zbus::blocking::fdo::DBusProxy::new(&conn) else {
@@ -262,6 +288,115 @@ pub(super) fn host_present() -> bool {
         .ok()
         .and_then(|name| dbus.name_has_owner(name).ok())
         .unwrap_or(false)
+}
+
+/// Registers the item again when a StatusNotifierWatcher could not take the registration.
+///
+/// ksni registers the item at start and whenever the watcher's name gets a new owner. Some
+/// watchers (gtk-sni-tray's, for one) take the bus name before they export their object, so that
+/// registration fails with UnknownObject; ksni reports this to `Tray::watcher_offline`, which
+/// tray-icon does not let us override, and never retries. The icon would then stay hidden until a
+/// restart. This thread blocks on NameOwnerChanged for the watcher (no polling) and, after a
+/// watcher appears (and once at start), checks for a short while that the item is registered,
+/// registering its bus name itself when it is not.
+#[cfg(any(
+    target_os = "linux",
+    target_os = "dragonfly",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd"
+))]
+mod reregister {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use zbus::blocking::fdo::DBusProxy;
+    use zbus::blocking::Connection;
+
+    const WATCHER: &str = "org.kde.StatusNotifierWatcher";
+    const WATCHER_PATH: &str = "/StatusNotifierWatcher";
+    /// Waits before each check: the watcher needs a moment to export its object.
+    const BACKOFF_MS: [u64; 6] = [100, 250, 500, 1000, 2000, 4000];
+    /// A watcher that never answers must not hold this thread forever.
+    const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+    pub(super) fn spawn(running: Arc<AtomicBool>) {
+        let _ = std::thread::Builder::new()
+            .name("tokwatch-tray-sni".into())
+            .spawn(move || {
+                let conn = zbus::blocking::connection::Builder::session()
+                    .map(|b| b.method_timeout(CALL_TIMEOUT))
+                    .and_then(|b| b.build());
+                let Ok(conn) = conn else {
+                    return;
+                };
+                let Ok(dbus) = DBusProxy::new(&conn) else {
+                    return;
+                };
+                let Ok(changes) = dbus.receive_name_owner_changed_with_args(&[(0, WATCHER)]) else {
+                    return;
+                };
+                ensure_registered(&conn, &dbus, &running);
+                for change in changes {
+                    if !running.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let appeared = change.args().is_ok_and(|a| a.new_owner().is_some());
+                    if appeared {
+                        ensure_registered(&conn, &dbus, &running);
+                    }
+                }
+            });
+    }
+
+    /// This process's `org.kde.StatusNotifierItem-<pid>-<n>` name (ksni's item).
+    fn own_item_name(dbus: &DBusProxy<'_>) -> Option<String> {
+        let prefix = format!("org.kde.StatusNotifierItem-{}-", std::process::id());
+        dbus.list_names()
+            .ok()?
+            .into_iter()
+            .map(|n| n.to_string())
+            .find(|n| n.starts_with(&prefix))
+    }
+
+    fn registered_items(conn: &Connection) -> zbus::Result<Vec<String>> {
+        let reply = conn.call_method(
+            Some(WATCHER),
+            WATCHER_PATH,
+            Some("org.freedesktop.DBus.Properties"),
+            "Get",
+            &(WATCHER, "RegisteredStatusNotifierItems"),
+        )?;
+        let value: zbus::zvariant::OwnedValue = reply.body().deserialize()?;
+        Ok(Vec::<String>::try_from(value)?)
+    }
+
+    fn ensure_registered(conn: &Connection, dbus: &DBusProxy<'_>, running: &AtomicBool) {
+        for wait in BACKOFF_MS {
+            std::thread::sleep(Duration::from_millis(wait));
+            if !running.load(Ordering::SeqCst) {
+                return;
+            }
+            let Some(name) = own_item_name(dbus) else {
+                continue;
+            };
+            match registered_items(conn) {
+                Ok(items) if items.iter().any(|i| i.starts_with(&name)) => return,
+                Ok(_) => {
+                    let _ = conn.call_method(
+                        Some(WATCHER),
+                        WATCHER_PATH,
+                        Some(WATCHER),
+                        "RegisterStatusNotifierItem",
+                        &(name.as_str(),),
+                    );
+                }
+                // No watcher (or not ready yet): keep waiting within the backoff.
+                Err(_) => {}
+            }
+        }
+    }
 }
 
 // macOS needs the status item on the main thread inside a running NSApplication loop, and
