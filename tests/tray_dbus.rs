@@ -288,6 +288,21 @@ fn title_tooltip_icon_and_menu_follow_snapshots() {
 }
 
 #[test]
+fn registers_with_a_watcher_that_appears_later() {
+    let bus = TestBus::private();
+    let conn = bus.connect();
+    let demo = Demo::start(&bus.address, &first_snapshot());
+    let name = sni::find_item_by_pid(&conn, demo.child.id(), TIMEOUT).unwrap();
+
+    // The watcher (tray host) starts after the item and, like gtk-sni-tray's, owns its name a
+    // moment before it can take registrations: the item's first attempt fails.
+    let watcher = sni::FakeWatcher::start(&bus, Duration::from_millis(800));
+    let items = sni::wait_for(TIMEOUT, || Ok(watcher.items()), |items| !items.is_empty())
+        .unwrap_or_else(|e| panic!("the item never registered with the late watcher: {e}"));
+    assert_eq!(items, vec![name]);
+}
+
+#[test]
 fn headless_when_no_session_bus() {
     let bin = common::example_bin("tray_demo");
     let dir = tempfile::tempdir().unwrap();

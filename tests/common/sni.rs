@@ -79,8 +79,11 @@ impl TestBus {
         }
     }
 
+    /// A connection to this bus whose method calls give up after 10 s (a hung peer fails the
+    /// test instead of hanging it).
     pub fn connect(&self) -> Connection {
         zbus::blocking::connection::Builder::address(self.address.as_str())
+            .map(|b| b.method_timeout(Duration::from_secs(10)))
             .and_then(|b| b.build())
             .unwrap_or_else(|e| panic!("cannot connect to the test bus {}: {e}", self.address))
     }
@@ -447,4 +450,86 @@ pub fn wait_for_view(
     pred: impl Fn(&SniView) -> bool,
 ) -> Result<SniView, String> {
     wait_for(timeout, || read_view(conn, bus_name), pred)
+}
+
+pub const WATCHER_NAME: &str = "org.kde.StatusNotifierWatcher";
+pub const WATCHER_PATH: &str = "/StatusNotifierWatcher";
+
+struct WatcherIface {
+    items: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+#[zbus::interface(name = "org.kde.StatusNotifierWatcher")]
+impl WatcherIface {
+    fn register_status_notifier_item(
+        &mut self,
+        service: &str,
+        #[zbus(header)] header: zbus::message::Header<'_>,
+    ) {
+        // A path means "the sender's connection at this path", as KDE's watcher does.
+        let entry = if service.starts_with('/') {
+            let sender = header.sender().map(|s| s.to_string()).unwrap_or_default();
+            format!("{sender}{service}")
+        } else {
+            service.to_string()
+        };
+        let mut items = self.items.lock().unwrap();
+        if !items.contains(&entry) {
+            items.push(entry);
+        }
+    }
+
+    fn register_status_notifier_host(&self, _service: &str) {}
+
+    #[zbus(property)]
+    fn registered_status_notifier_items(&self) -> Vec<String> {
+        self.items.lock().unwrap().clone()
+    }
+
+    #[zbus(property)]
+    fn is_status_notifier_host_registered(&self) -> bool {
+        true
+    }
+
+    #[zbus(property)]
+    fn protocol_version(&self) -> i32 {
+        0
+    }
+}
+
+/// A minimal StatusNotifierWatcher (the part of a tray host items talk to), so registration can
+/// be tested without an X server or a panel. It does not forget items that leave the bus.
+pub struct FakeWatcher {
+    _conn: Connection,
+    items: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl FakeWatcher {
+    /// Takes the watcher's bus name, then exports its object after `export_delay`. A non-zero
+    /// delay reproduces watchers such as gtk-sni-tray's, whose name appears before the object,
+    /// so that an item registering at once gets UnknownObject.
+    pub fn start(bus: &TestBus, export_delay: Duration) -> FakeWatcher {
+        let conn = bus.connect();
+        let items = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        // Serve calls from now on (answering UnknownObject until the object is exported), as a
+        // real watcher does; zbus only starts dispatching once the object server is touched.
+        let _ = conn.object_server();
+        conn.request_name(WATCHER_NAME)
+            .expect("take the StatusNotifierWatcher name");
+        std::thread::sleep(export_delay);
+        conn.object_server()
+            .at(
+                WATCHER_PATH,
+                WatcherIface {
+                    items: items.clone(),
+                },
+            )
+            .expect("export the watcher object");
+        FakeWatcher { _conn: conn, items }
+    }
+
+    /// The registered items, as the watcher's `RegisteredStatusNotifierItems` lists them.
+    pub fn items(&self) -> Vec<String> {
+        self.items.lock().unwrap().clone()
+    }
 }
