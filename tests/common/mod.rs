@@ -1,6 +1,15 @@
 //! Helpers shared by integration tests.
 #![allow(dead_code)]
 
+// StatusNotifierItem helpers: D-Bus trays exist on Linux/BSD only (zbus is a dev-dependency
+// there only).
+#[cfg(any(
+    target_os = "linux",
+    target_os = "dragonfly",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd"
+))]
 pub mod sni;
 
 use std::path::PathBuf;
