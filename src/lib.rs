@@ -14,3 +14,4 @@ pub mod pricing;
 pub mod sources;
 pub mod store;
 pub mod tailer;
+pub mod tray;
