@@ -269,3 +269,33 @@ fn sidechain_replays_lose_to_the_main_chain_copy_in_any_order() {
         assert_eq!(tuple(&h.tool("claude-code")), (2, 10, 0, 1010, 55));
     }
 }
+
+#[test]
+fn claude_sample_costs_to_the_cent() {
+    let h = Home::new();
+    with_claude_sample(&h);
+    h.scan();
+    let r = h
+        .reader()
+        .report(
+            tokwatch::store::query::GroupBy::Model,
+            &Filter::default(),
+            tokwatch::store::query::Zone::Utc,
+        )
+        .unwrap();
+    let cost = |m: &str| r.rows.iter().find(|x| x.key == m).unwrap().sums.cost_usd;
+    // fixtures/EXPECTED.md: opus $11.9623, sonnet $0.2634, total $12.2257.
+    assert!(
+        (cost("claude-opus-4-6") - 11.9623).abs() < 0.00005,
+        "{}",
+        cost("claude-opus-4-6")
+    );
+    assert!((cost("claude-sonnet-4-5-20250929") - 0.2634).abs() < 0.00005);
+    assert!(
+        (r.totals.cost_usd - 12.2257).abs() < 0.00005,
+        "{}",
+        r.totals.cost_usd
+    );
+    assert!(!r.totals.has_unpriced);
+    assert_eq!(r.totals.unpriced_requests, 0);
+}

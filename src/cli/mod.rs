@@ -434,6 +434,21 @@ fn history(db: &std::path::Path, repo: &str, args: &ReportArgs) -> anyhow::Resul
 fn prices(model: &str, provider: Option<&str>, json: bool) -> anyhow::Result<i32> {
     let config = Config::load()?;
     let p = Pricer::new(config.prices);
-    let _ = (model, provider, json, &p);
-    bail!("price lookup is not built yet")
+    for w in p.warnings() {
+        eprintln!("tokwatch: {w}");
+    }
+    match p.describe(model, provider) {
+        Some(info) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&info)?);
+            } else {
+                print!("{}", crate::pricing::render_price_info(&info));
+            }
+            Ok(EXIT_OK)
+        }
+        None => bail!(
+            "no price is known for {model:?}: its usage is kept and shown as unpriced. Set one with\n  [prices.\"{model}\"]\n  input = 3.0    # USD per million tokens\n  output = 15.0\nin {}",
+            crate::config::config_dir().join("config.toml").display()
+        ),
+    }
 }
