@@ -24,6 +24,8 @@ pub struct Options {
     pub safety_interval: Duration,
     /// Stat scan of polled roots.
     pub poll_interval: Duration,
+    /// Recompute the status (tray) this often without new events; `None` = only on events.
+    pub refresh_interval: Option<Duration>,
 }
 
 impl Default for Options {
@@ -40,6 +42,7 @@ impl Default for Options {
             no_tray: false,
             safety_interval: secs("TOKWATCH_SAFETY_SCAN_SECS", 120.0),
             poll_interval: secs("TOKWATCH_POLL_SECS", 2.0),
+            refresh_interval: None,
         }
     }
 }
@@ -123,6 +126,9 @@ pub fn feed_events_pub(conn: &rusqlite::Connection, evs: &[StoredEvent]) -> Vec<
 /// In-process consumers of newly stored events (tray, alerts, live feed).
 pub trait Sink: Send {
     fn events(&mut self, conn: &rusqlite::Connection, evs: &[StoredEvent]);
+    /// Periodic or requested refresh without new events (the day rolled over, a burn rate
+    /// decays, alerts were paused).
+    fn refresh(&mut self, _conn: &rusqlite::Connection) {}
 }
 
 struct FeedSink(Broadcaster);
@@ -136,20 +142,90 @@ impl Sink for FeedSink {
 pub struct StatusSink {
     pub budget: crate::config::Budget,
     pub alerts: status::Alerts,
+    /// Set from the tray's "Pause alerts" item.
+    pub paused: Arc<std::sync::atomic::AtomicBool>,
     /// Receives each new status (the tray).
     pub on_status: Option<Box<dyn FnMut(&status::Status, bool) + Send>>,
 }
 
-impl Sink for StatusSink {
-    fn events(&mut self, conn: &rusqlite::Connection, _evs: &[StoredEvent]) {
+impl StatusSink {
+    fn update(&mut self, conn: &rusqlite::Connection) {
         let now = now_ms();
         let s = status::compute(conn, &self.budget, now);
+        self.alerts.paused = self.paused.load(std::sync::atomic::Ordering::Relaxed);
         for m in self.alerts.check(&s, now) {
             log(&format!("budget alert: {m}"));
+            notify_desktop(&m);
         }
         if let Some(f) = self.on_status.as_mut() {
             f(&s, self.alerts.paused);
         }
+    }
+}
+
+impl Sink for StatusSink {
+    fn events(&mut self, conn: &rusqlite::Connection, _evs: &[StoredEvent]) {
+        self.update(conn);
+    }
+    fn refresh(&mut self, conn: &rusqlite::Connection) {
+        self.update(conn);
+    }
+}
+
+/// A desktop notification for a budget alert (freedesktop Notifications over D-Bus), where a
+/// session bus is reachable; the log line is always written.
+fn notify_desktop(msg: &str) {
+    #[cfg(target_os = "linux")]
+    {
+        let msg = msg.to_string();
+        std::thread::spawn(move || {
+            let Ok(conn) = zbus::blocking::Connection::session() else {
+                return;
+            };
+            let hints: std::collections::HashMap<&str, zbus::zvariant::Value> = Default::default();
+            let _ = conn.call_method(
+                Some("org.freedesktop.Notifications"),
+                "/org/freedesktop/Notifications",
+                Some("org.freedesktop.Notifications"),
+                "Notify",
+                &(
+                    "tokwatch",
+                    0u32,
+                    "",
+                    "tokwatch budget",
+                    msg.as_str(),
+                    Vec::<&str>::new(),
+                    hints,
+                    10_000i32,
+                ),
+            );
+        });
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = msg;
+}
+
+/// The tray snapshot for a status.
+pub fn tray_snapshot(s: &status::Status, paused: bool) -> crate::tray::TraySnapshot {
+    crate::tray::TraySnapshot {
+        today_usd: s.today_usd,
+        today_has_unpriced: s.today_has_unpriced,
+        week_usd: s.week_usd,
+        week_has_unpriced: s.week_has_unpriced,
+        daily_budget_usd: s.daily_budget_usd,
+        by_tool_today: s.by_tool_today.clone(),
+        active_sessions: s
+            .active_sessions
+            .iter()
+            .map(|a| crate::tray::ActiveSession {
+                repo: a.repo.clone(),
+                tool: a.tool.clone(),
+                cost_usd: a.cost_usd,
+                usd_per_hour: a.usd_per_hour,
+            })
+            .collect(),
+        top_repos_week: s.top_repos_week.clone(),
+        alerts_paused: paused,
     }
 }
 
@@ -305,18 +381,23 @@ impl Daemon {
     pub fn run(&mut self) -> anyhow::Result<()> {
         let mut next_safety = Instant::now() + self.opts.safety_interval;
         let mut next_poll = Instant::now() + self.opts.poll_interval;
+        let mut next_refresh = self.opts.refresh_interval.map(|d| Instant::now() + d);
         loop {
             let now = Instant::now();
-            let deadline = if self.watcher.polled.is_empty() {
+            let mut deadline = if self.watcher.polled.is_empty() {
                 next_safety
             } else {
                 next_safety.min(next_poll)
             };
+            if let Some(t) = next_refresh {
+                deadline = deadline.min(t);
+            }
             let msg = self
                 .rx
                 .recv_timeout(deadline.saturating_duration_since(now));
             let mut paths = BTreeSet::new();
             let mut quit = false;
+            let mut refresh = false;
             let mut handle = |m: Msg, paths: &mut BTreeSet<PathBuf>, w: &mut Watcher| match m {
                 Msg::Fs(Ok(ev)) => {
                     if !matches!(ev.kind, notify::EventKind::Access(_)) {
@@ -325,7 +406,7 @@ impl Daemon {
                 }
                 Msg::Fs(Err(e)) => w.degrade(&e),
                 Msg::Quit => quit = true,
-                Msg::Refresh => {}
+                Msg::Refresh => refresh = true,
             };
             match msg {
                 Ok(m) => {
@@ -352,6 +433,12 @@ impl Daemon {
                 self.stat_scan(&roots);
                 next_poll = now + self.opts.poll_interval;
             }
+            if next_refresh.is_some_and(|t| now >= t) || refresh {
+                for s in &mut self.sinks {
+                    s.refresh(&self.ing.store.conn);
+                }
+                next_refresh = self.opts.refresh_interval.map(|d| now + d);
+            }
             if now >= next_safety {
                 self.ing.clear_caches();
                 for r in self.watcher.check_missing() {
@@ -370,23 +457,107 @@ fn st_is_file(p: &Path) -> bool {
     std::fs::metadata(p).map(|m| m.is_file()).unwrap_or(false)
 }
 
-/// `tokwatch run`: lock, catch up, follow, until killed.
-pub fn run(db: &Path, opts: Options) -> anyhow::Result<()> {
+/// `tokwatch run`: lock, catch up, follow, until killed (or Quit from the tray).
+pub fn run(db: &Path, mut opts: Options) -> anyhow::Result<()> {
     let _lock = lock::InstanceLock::acquire(db)?;
     log(&format!("starting (database {})", db.display()));
     let ing = crate::cli::new_ingestor(db)?;
-    let mut d = Daemon::start(ing, opts)?;
     let budget = crate::config::Config::load()?.budget;
-    d.add_sink(Box::new(StatusSink {
+    let tray_ok = if opts.no_tray {
+        log("no tray (--no-tray): running headless");
+        false
+    } else {
+        match crate::tray::availability() {
+            Ok(()) => true,
+            Err(why) => {
+                log(&format!("no tray ({why}): running headless"));
+                false
+            }
+        }
+    };
+    if tray_ok {
+        // The day rolls over and burn rates decay without new events.
+        opts.refresh_interval = Some(Duration::from_secs(60));
+    }
+    let mut d = Daemon::start(ing, opts)?;
+    let paused = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut sink = StatusSink {
         budget,
         alerts: status::Alerts::default(),
+        paused: paused.clone(),
         on_status: None,
-    }));
+    };
+    let mut _tray = None;
+    if tray_ok {
+        let (up_tx, up_rx) = mpsc::channel::<crate::tray::TraySnapshot>();
+        let (cmd_tx, cmd_rx) = mpsc::channel::<crate::tray::TrayCommand>();
+        match crate::tray::spawn(up_rx, cmd_tx) {
+            Ok(h) => {
+                log(if crate::tray::host_present() {
+                    "tray indicator shown"
+                } else {
+                    "tray indicator ready (it appears when a tray host starts)"
+                });
+                sink.on_status = Some(Box::new(move |s, p| {
+                    let _ = up_tx.send(tray_snapshot(s, p));
+                }));
+                let loop_tx = d.tx.clone();
+                let db = db.to_path_buf();
+                std::thread::Builder::new()
+                    .name("tray-commands".into())
+                    .spawn(move || {
+                        for c in cmd_rx {
+                            match c {
+                                crate::tray::TrayCommand::Quit => {
+                                    let _ = loop_tx.send(Msg::Quit);
+                                }
+                                crate::tray::TrayCommand::PauseAlerts(p) => {
+                                    paused.store(p, std::sync::atomic::Ordering::Relaxed);
+                                    log(if p { "alerts paused" } else { "alerts resumed" });
+                                    let _ = loop_tx.send(Msg::Refresh);
+                                }
+                                crate::tray::TrayCommand::OpenReport => open_report(&db),
+                            }
+                        }
+                    })?;
+                _tray = Some(h);
+            }
+            Err(e) => log(&format!("no tray ({e}): running headless")),
+        }
+    }
+    // Show today's figure at once, not only after the next request.
+    sink.update(&d.ing.store.conn);
+    d.add_sink(Box::new(sink));
     match d.serve_feed(db) {
         Ok(p) => log(&format!("live feed at {}", p.display())),
         Err(e) => log(&format!(
             "no live feed socket ({e}); `tokwatch watch` will read the database"
         )),
     }
-    d.run()
+    d.run()?;
+    log("stopped");
+    Ok(())
+}
+
+/// "Open a report": today's and this week's report as text in the data directory, opened with
+/// the desktop's default viewer.
+fn open_report(db: &Path) {
+    let exe = std::env::current_exe().unwrap_or_else(|_| "tokwatch".into());
+    let out = std::process::Command::new(&exe)
+        .arg("--db")
+        .arg(db)
+        .args(["report", "repo", "--since", "7d"])
+        .env("NO_COLOR", "1")
+        .output();
+    let Ok(out) = out else { return };
+    let path = db.with_file_name("tokwatch-report.txt");
+    if std::fs::write(&path, &out.stdout).is_err() {
+        return;
+    }
+    log(&format!("report written to {}", path.display()));
+    let _ = std::process::Command::new("xdg-open")
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
 }

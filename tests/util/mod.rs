@@ -130,14 +130,19 @@ impl DaemonProc {
 }
 
 impl Home {
-    /// Starts the daemon and waits until it follows the logs.
+    /// Starts the daemon (headless) and waits until it follows the logs.
     pub fn start_daemon(&self, extra_env: &[(&str, &str)]) -> DaemonProc {
+        self.start_daemon_with(&["run", "--no-tray"], extra_env)
+    }
+
+    /// Starts `tokwatch ARGS` and waits until it follows the logs.
+    pub fn start_daemon_with(&self, args: &[&str], extra_env: &[(&str, &str)]) -> DaemonProc {
         let log = self
             .dir
             .path()
             .join(format!("daemon-{}.log", rand_u64() % 1_000_000));
         let mut c = self.cmd();
-        c.args(["run", "--no-tray"])
+        c.args(args)
             .env("XDG_RUNTIME_DIR", self.dir.path())
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());
