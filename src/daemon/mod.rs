@@ -498,7 +498,11 @@ pub fn run(db: &Path, mut opts: Options) -> anyhow::Result<()> {
                 } else {
                     "tray indicator ready (it appears when a tray host starts)"
                 });
+                let debug = std::env::var_os("TOKWATCH_DEBUG_TRAY").is_some();
                 sink.on_status = Some(Box::new(move |s, p| {
+                    if debug {
+                        log(&format!("snapshot today ${:.4}", s.today_usd));
+                    }
                     let _ = up_tx.send(tray_snapshot(s, p));
                 }));
                 let loop_tx = d.tx.clone();
