@@ -118,7 +118,10 @@ impl Env {
         }
     }
     pub fn var(&self, k: &str) -> Option<&str> {
-        self.vars.get(k).map(|s| s.as_str()).filter(|s| !s.is_empty())
+        self.vars
+            .get(k)
+            .map(|s| s.as_str())
+            .filter(|s| !s.is_empty())
     }
     /// `$XDG_CONFIG_HOME` or `~/.config`.
     pub fn xdg_config(&self) -> PathBuf {
@@ -201,6 +204,6 @@ pub fn builtin(env: &Env) -> Vec<Source> {
 }
 
 /// Further built-in sources (the tools beyond Claude Code and Codex).
-fn extra_builtin(_env: &Env) -> Vec<Source> {
-    Vec::new()
+fn extra_builtin(env: &Env) -> Vec<Source> {
+    parser::plugins::builtin_sources(env)
 }

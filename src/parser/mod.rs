@@ -94,7 +94,10 @@ pub trait Parser: Send + Sync {
         _state: &mut FileState,
         _out: &mut Vec<UsageEvent>,
     ) -> Result<(), ParseError> {
-        Err(ParseError(format!("{} does not read line logs", self.tool())))
+        Err(ParseError(format!(
+            "{} does not read line logs",
+            self.tool()
+        )))
     }
 
     /// [`Format::WholeFile`] and [`Format::Sqlite`]: parse the source, called whenever it
@@ -112,3 +115,13 @@ pub trait Parser: Send + Sync {
         Err(ParseError(format!("{} reads line logs only", self.tool())))
     }
 }
+
+// Plug-in parsers (specs as data) and the line/JSON tools beyond Claude Code and Codex.
+pub mod aider;
+pub mod amp;
+pub mod cline;
+pub mod common;
+pub mod copilot;
+pub mod gemini;
+pub mod plugins;
+pub mod spec;
