@@ -365,11 +365,24 @@ pub fn render_parsers_text(list: &[ParserInfo]) -> String {
         if let Some(f) = &p.spec_file {
             s.push_str(&format!("    spec {}\n", f.display()));
         }
-        for r in &p.roots {
+        // Present locations in full; absent ones only when nothing is present (then a few).
+        let present: Vec<_> = p.roots.iter().filter(|r| r.exists).collect();
+        let shown: Vec<_> = if present.is_empty() {
+            p.roots.iter().take(3).collect()
+        } else {
+            present.clone()
+        };
+        for r in &shown {
             s.push_str(&format!(
                 "    {} {}\n",
                 if r.exists { "+" } else { "-" },
                 r.path.display()
+            ));
+        }
+        let rest = p.roots.len() - shown.len();
+        if rest > 0 {
+            s.push_str(&format!(
+                "    ({rest} more locations checked, not present)\n"
             ));
         }
     }

@@ -128,11 +128,37 @@ pub struct SqliteSpec {
     pub watermark: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+/// A path, or a list of paths (fallbacks for fields, a sum for token buckets).
+#[derive(Debug, Clone)]
 pub enum OneOrMany {
     One(String),
     Many(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = OneOrMany;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a path string or an array of path strings")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::One(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<OneOrMany, A::Error> {
+                let mut v = Vec::new();
+                while let Some(s) = a.next_element::<String>()? {
+                    v.push(s);
+                }
+                Ok(OneOrMany::Many(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl OneOrMany {
@@ -313,6 +339,8 @@ enum Pseudo {
     DirName,
     Key,
     Index,
+    /// The carried session id (only in `count.key`).
+    Session,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -401,9 +429,10 @@ fn parse_path(s: &str) -> Result<FieldPath, String> {
             "dir_name" => Pseudo::DirName,
             "key" => Pseudo::Key,
             "index" => Pseudo::Index,
+            "session" => Pseudo::Session,
             _ => {
                 return Err(format!(
-                    "unknown `@{p}` (known: @file, @file_name, @file_stem, @dir, @dir_name, @key, @index)"
+                    "unknown `@{p}` (known: @file, @file_name, @file_stem, @dir, @dir_name, @key, @index, @session)"
                 ))
             }
         }));
@@ -525,6 +554,7 @@ impl<'a> Ctx<'a> {
                     Pseudo::DirName => common::parent_name(self.path),
                     Pseudo::Key => self.key.map(str::to_string),
                     Pseudo::Index => Some(self.index.to_string()),
+                    Pseudo::Session => None,
                 };
                 s.map(|s| Cow::Owned(Value::String(s)))
             }
@@ -797,6 +827,13 @@ fn compile(sf: &SpecFile, file: &str) -> Result<SpecParser, SpecError> {
     let path1 = |field: &str, s: &str| -> Result<FieldPath, SpecError> {
         let p = parse_path(s).map_err(|m| err(file, field, m))?;
         no_wild(&p).map_err(|m| err(file, field, m))?;
+        if p == FieldPath::Pseudo(Pseudo::Session) {
+            return Err(err(
+                file,
+                field,
+                "`@session` is only allowed in `count.key`",
+            ));
+        }
         Ok(p)
     };
     let paths = |field: &str, v: &Option<OneOrMany>| -> Result<Paths, SpecError> {
@@ -839,16 +876,29 @@ fn compile(sf: &SpecFile, file: &str) -> Result<SpecParser, SpecError> {
             "select.where"
         };
         if let Some(t) = table {
-            for (k, v) in t {
+            // `message.role = "x"` (a dotted TOML key) arrives as nested tables: flatten.
+            let mut flat = Vec::new();
+            let mut stack: Vec<(String, &toml::Value)> =
+                t.iter().map(|(k, v)| (k.clone(), v)).collect();
+            while let Some((k, v)) = stack.pop() {
+                match v {
+                    toml::Value::Table(inner) => {
+                        stack.extend(inner.iter().map(|(k2, v2)| (format!("{k}.{k2}"), v2)))
+                    }
+                    _ => flat.push((k, v)),
+                }
+            }
+            flat.sort_by(|a, b| a.0.cmp(&b.0));
+            for (k, v) in flat {
                 let field = format!("{name}.{k}");
-                let p = path1(&field, k)?;
+                let p = path1(&field, &k)?;
                 let vals = match toml_to_json(v) {
                     Value::Array(a) => a,
-                    Value::Object(_) => {
-                        return Err(err(file, &field, "expected a value or an array of values"))
-                    }
                     x => vec![x],
                 };
+                if vals.iter().any(|v| v.is_object() || v.is_array()) {
+                    return Err(err(file, &field, "expected a value or an array of values"));
+                }
                 conds.push(if neg {
                     Cond::Ne(p, vals)
                 } else {
@@ -1128,11 +1178,21 @@ impl SpecParser {
         })
     }
 
-    fn render_key(&self, t: &Template, ctx: &Ctx) -> Result<String, ParseError> {
+    fn render_key(
+        &self,
+        t: &Template,
+        ctx: &Ctx,
+        session: Option<&str>,
+    ) -> Result<String, ParseError> {
         let mut s = String::new();
         for p in &t.0 {
             match p {
                 Part::Lit(l) => s.push_str(l),
+                Part::Field(FieldPath::Pseudo(Pseudo::Session)) => {
+                    s.push_str(session.ok_or_else(|| {
+                        ParseError("`{@session}` in `count.key`: no session id known".into())
+                    })?);
+                }
                 Part::Field(f) => {
                     let v = ctx
                         .get(f)
@@ -1178,9 +1238,11 @@ impl SpecParser {
         let (tokens, key, merge, requests) = match self.c.rule {
             Rule::CumulativePerFile | Rule::CumulativePerKey => {
                 let id = match self.c.rule {
-                    Rule::CumulativePerKey => {
-                        self.render_key(self.c.key.as_ref().expect("validated"), ctx)?
-                    }
+                    Rule::CumulativePerKey => self.render_key(
+                        self.c.key.as_ref().expect("validated"),
+                        ctx,
+                        st.session_id.as_deref(),
+                    )?,
                     _ => ctx.path.to_string_lossy().into_owned(),
                 };
                 let cur = [
@@ -1220,7 +1282,7 @@ impl SpecParser {
             }
             rule => {
                 let key = match &self.c.key {
-                    Some(t) => self.render_key(t, ctx)?,
+                    Some(t) => self.render_key(t, ctx, st.session_id.as_deref())?,
                     None => format!("{}:{}", ctx.path.to_string_lossy(), ctx.index),
                 };
                 let merge = match rule {
