@@ -769,7 +769,17 @@ rule = "per_record"
         &mut FileState::default(),
     );
     let keys: Vec<_> = a.iter().map(|e| e.dedup_key.clone()).collect();
+    // The blank line is not numbered.
     assert_eq!(keys, ["telemetry:/t/x.jsonl:1", "telemetry:/t/x.jsonl:3"]);
+    let mut b = Vec::new();
+    let mut st = FileState::default();
+    for line in text.split('\n') {
+        // Blank lines handed over too, as some readers do.
+        spec.parser
+            .parse_line(line.as_bytes(), Path::new("/t/x.jsonl"), &mut st, &mut b)
+            .unwrap();
+    }
+    assert_eq!(a, b);
     assert_eq!(a[1].tokens.input, 7);
 }
 

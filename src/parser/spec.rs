@@ -1616,18 +1616,20 @@ impl Parser for SpecParser {
         state: &mut FileState,
         out: &mut Vec<UsageEvent>,
     ) -> Result<(), ParseError> {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+        // Blank lines carry nothing and are not numbered (whether a reader hands them over or
+        // not, record numbers stay the same).
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return Ok(());
+        }
         // A malformed line changes nothing: work on a copy, commit it on success. The line
         // counter advances either way so that later records keep stable numbers.
         let line_no = next_line_no(state);
         let mut work = state.clone();
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
         let mut events = Vec::new();
         match self.format {
             SpecFormat::Jsonl => {
-                if line.iter().all(u8::is_ascii_whitespace) {
-                    return Ok(());
-                }
                 let doc: Value = serde_json::from_slice(line)?;
                 let mut first_err = None;
                 self.json_doc(
