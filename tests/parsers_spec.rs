@@ -811,3 +811,62 @@ fn root_expansion() {
     );
     assert_eq!(expand("${NOPE}/y", &e), None);
 }
+
+/// The code block that follows `<!-- example: NAME -->` in docs/parsers.md.
+fn doc_block(doc: &str, marker: &str) -> String {
+    let at = doc
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} not in docs/parsers.md"));
+    let rest = &doc[at..];
+    let open = rest.find("```").unwrap();
+    let body = &rest[open..];
+    let body = &body[body.find('\n').unwrap() + 1..];
+    body[..body.find("```").unwrap()].to_string()
+}
+
+#[test]
+fn the_worked_example_in_the_docs_is_true() {
+    let doc = std::fs::read_to_string(manifest().join("docs/parsers.md")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (home, cfg) = (dir.path().join("home"), dir.path().join("cfg"));
+    std::fs::create_dir_all(cfg.join("parsers")).unwrap();
+    let spec = cfg.join("parsers/acme-agent.toml");
+    std::fs::write(&spec, doc_block(&doc, "<!-- example: acme-agent.toml -->")).unwrap();
+    let sessions = home.join(".acme/sessions/2026-05-04");
+    std::fs::create_dir_all(&sessions).unwrap();
+    let log = sessions.join("s-42.jsonl");
+    std::fs::write(&log, doc_block(&doc, "<!-- example: s-42.jsonl -->")).unwrap();
+
+    // The output shown in the docs, from the table header on.
+    let console = &doc[doc.find("$ tokwatch parsers test").unwrap()..];
+    let console = &console[..console.find("```").unwrap()];
+    let shown: Vec<&str> = console
+        .lines()
+        .skip_while(|l| !l.starts_with("time "))
+        .collect();
+    let o = test_spec(&spec, &log).unwrap();
+    let text = render_spec_test_text(&o);
+    let got: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("time "))
+        .collect();
+    assert_eq!(got, shown);
+
+    // And as a user spec found by tokwatch under the config directory.
+    let e = env(&home, &cfg, &[]);
+    let src = user_sources(&e)
+        .into_iter()
+        .find(|s| s.tool == "acme-agent")
+        .unwrap();
+    assert_eq!(src.files(), vec![log.clone()]);
+    let e2 = env(&home, &cfg, &[("ACME_HOME", "/opt/acme")]);
+    let src = user_sources(&e2)
+        .into_iter()
+        .find(|s| s.tool == "acme-agent")
+        .unwrap();
+    assert_eq!(src.roots, vec![PathBuf::from("/opt/acme/sessions")]);
+    let unique = merge(&o.events);
+    assert_eq!(unique[0].cwd.as_deref(), Some("/home/me/src/shop"));
+    assert_eq!(unique[0].branch.as_deref(), Some("main"));
+    assert_eq!(unique[0].reported_cost_usd, Some(0.0034));
+}
