@@ -254,6 +254,29 @@ fn bad_user_specs_report_file_and_field_without_panicking() {
             ),
             "fields.timestamp_format",
         ),
+        (
+            "j-missing.toml",
+            TALLY.replace("timestamp = \"started\"\n", ""),
+            "fields.timestamp",
+        ),
+        (
+            "k-table.toml",
+            TALLY.replace("[count]", "[selekt]\nx = 1\n\n[count]"),
+            "selekt",
+        ),
+        (
+            "l-missing-top.toml",
+            TALLY.replace("tool = \"tally\"\n", ""),
+            "tool",
+        ),
+        (
+            "m-bucket.toml",
+            TALLY.replace(
+                "input_includes = [\"cache_read\"]",
+                "input_includes = [\"cache\"]",
+            ),
+            "tokens.input_includes",
+        ),
     ];
     for (name, text, _) in cases {
         std::fs::write(pd.join(name), text).unwrap();
@@ -869,4 +892,58 @@ fn the_worked_example_in_the_docs_is_true() {
     assert_eq!(unique[0].cwd.as_deref(), Some("/home/me/src/shop"));
     assert_eq!(unique[0].branch.as_deref(), Some("main"));
     assert_eq!(unique[0].reported_cost_usd, Some(0.0034));
+}
+
+#[test]
+fn input_includes_names_every_bucket() {
+    let spec_text = r#"
+tool = "buckets"
+format = "jsonl"
+[paths]
+default = ["~/.b"]
+patterns = ["*.jsonl"]
+[fields]
+timestamp = "t"
+[tokens]
+input = "in"
+cache_read = "cr"
+cache_write_5m = "w5"
+cache_write_1h = "w1"
+output = "out"
+input_includes = ["cache_read", "cache_write_5m", "cache_write_1h"]
+[count]
+rule = "last_wins"
+key = "{id}"
+"#;
+    let spec = Spec::parse(spec_text, "b.toml").unwrap();
+    let line =
+        r#"{"id":"a","t":"2026-01-01T00:00:00Z","in":1000,"cr":500,"w5":100,"w1":50,"out":9}"#;
+    let (ev, bad) = run_lines(
+        &*spec.parser,
+        Path::new("/b/x.jsonl"),
+        line,
+        &mut FileState::default(),
+    );
+    assert_eq!(bad, 0);
+    let t = ev[0].tokens;
+    assert_eq!(
+        (
+            t.input,
+            t.cache_read,
+            t.cache_write_5m,
+            t.cache_write_1h,
+            t.output
+        ),
+        (350, 500, 100, 50, 9)
+    );
+    let both = spec_text.replace("\"cache_write_5m\", \"cache_write_1h\"", "\"cache_write\"");
+    assert_ne!(both, spec_text);
+    let spec = Spec::parse(&both, "b.toml").unwrap();
+    let (ev, _) = run_lines(
+        &*spec.parser,
+        Path::new("/b/x.jsonl"),
+        line,
+        &mut FileState::default(),
+    );
+    assert_eq!(ev[0].tokens.input, 350);
 }

@@ -234,7 +234,9 @@ fn yes() -> bool {
 pub enum Bucket {
     CacheRead,
     CacheWrite,
+    #[serde(rename = "cache_write_5m")]
     CacheWrite5m,
+    #[serde(rename = "cache_write_1h")]
     CacheWrite1h,
 }
 
@@ -289,35 +291,54 @@ fn err(file: &str, field: &str, message: impl Into<String>) -> SpecError {
 
 /// Turn a TOML error into a [`SpecError`] naming the field it points at.
 fn toml_error(file: &str, text: &str, e: &toml::de::Error) -> SpecError {
-    let mut message = e.message().trim().to_string();
-    let mut field = None;
-    if let Some(span) = e.span() {
-        let start = span.start.min(text.len());
-        let line_no = text[..start].matches('\n').count() + 1;
-        let line_start = text[..start].rfind('\n').map(|i| i + 1).unwrap_or(0);
-        let line = text[line_start..].lines().next().unwrap_or("");
-        // The table the line belongs to: the last `[header]` above it.
-        let table = text[..line_start]
-            .lines()
-            .rev()
-            .map(str::trim)
-            .find(|l| l.starts_with('['))
-            .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
-        let key = line
-            .split_once('=')
-            .map(|(k, _)| k.trim().trim_matches('"').to_string());
-        field = match (table, key) {
-            (Some(t), Some(k)) if !k.is_empty() => Some(format!("{t}.{k}")),
-            (None, Some(k)) if !k.is_empty() => Some(k),
-            (Some(t), None) => Some(t),
-            _ => None,
+    let message = e.message().trim().to_string();
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|r| r.split('`').next())
+        .map(str::to_string);
+    let Some(span) = e.span() else {
+        return SpecError {
+            file: file.to_string(),
+            field: missing,
+            message,
         };
-        message = format!("{message} (line {line_no})");
-    }
+    };
+    let start = span.start.min(text.len());
+    let line_no = text[..start].matches('\n').count() + 1;
+    let line_start = text[..start].rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let line = text[line_start..].lines().next().unwrap_or("").trim();
+    let header = |l: &str| {
+        l.starts_with('[')
+            .then(|| l.trim_matches(|c| c == '[' || c == ']').trim().to_string())
+    };
+    // The table the span is in: its own header line, or the last header above it.
+    let (table, key) = match header(line) {
+        Some(h) => (Some(h), None),
+        None => (
+            text[..line_start]
+                .lines()
+                .rev()
+                .map(str::trim)
+                .find_map(header),
+            line.split_once('=')
+                .map(|(k, _)| k.trim().trim_matches('"').to_string())
+                .filter(|k| !k.is_empty()),
+        ),
+    };
+    let join = |t: Option<String>, k: String| match t {
+        Some(t) => format!("{t}.{k}"),
+        None => k,
+    };
+    let field = match (missing, key) {
+        // A missing field's span covers its table (or the whole file, for top-level fields).
+        (Some(m), _) => Some(join(if start == 0 { None } else { table }, m)),
+        (None, Some(k)) => Some(join(table, k)),
+        (None, None) => table,
+    };
     SpecError {
         file: file.to_string(),
         field,
-        message,
+        message: format!("{message} (line {line_no})"),
     }
 }
 
