@@ -94,10 +94,7 @@ pub trait Parser: Send + Sync {
         _state: &mut FileState,
         _out: &mut Vec<UsageEvent>,
     ) -> Result<(), ParseError> {
-        Err(ParseError(format!(
-            "{} does not read line logs",
-            self.tool()
-        )))
+        Err(ParseError(format!("{} does not read line logs", self.tool())))
     }
 
     /// [`Format::WholeFile`] and [`Format::Sqlite`]: parse the source, called whenever it
