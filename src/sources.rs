@@ -204,6 +204,6 @@ pub fn builtin(env: &Env) -> Vec<Source> {
 }
 
 /// Further built-in sources (the tools beyond Claude Code and Codex).
-fn extra_builtin(_env: &Env) -> Vec<Source> {
-    Vec::new()
+fn extra_builtin(env: &Env) -> Vec<Source> {
+    parser::plugins::builtin_sources(env)
 }
