@@ -356,6 +356,9 @@ impl Daemon {
     fn handle_paths(&mut self, paths: BTreeSet<PathBuf>) {
         let mut appeared = false;
         for p in paths {
+            if self.watcher.concerns_missing(&p) {
+                appeared = true;
+            }
             if p.is_dir() {
                 // A new directory: files may have been written before its watch existed.
                 let mut files = Vec::new();
@@ -365,9 +368,6 @@ impl Daemon {
                 }
             } else {
                 self.ingest_file(&p);
-            }
-            if !self.watcher.missing.is_empty() {
-                appeared = true;
             }
         }
         if appeared {
