@@ -73,7 +73,11 @@ fn main() {
         .unwrap();
     let bytes: u64 = {
         let mut n = 0;
-        tokwatch::sources::walk(&home, &mut |p| n += std::fs::metadata(p).unwrap().len());
+        for d in [".claude", ".codex"] {
+            tokwatch::sources::walk(&home.join(d), &mut |p| {
+                n += std::fs::metadata(p).unwrap().len()
+            });
+        }
         n
     };
     // Drop the page cache's advantage as far as we can without root tricks: read once, so

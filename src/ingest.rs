@@ -89,26 +89,42 @@ impl Ingestor {
         Ok((total, files))
     }
 
-    /// Reads everything new in every source once. A second thread reads and parses while this
-    /// one attributes, prices and stores; files are grouped into transactions of about
+    /// Reads everything new in every source once. Worker threads read and parse while this one
+    /// attributes, prices and stores; files are grouped into transactions of about
     /// `GROUP_BYTES` (each file's checkpoint still commits together with its rows).
     pub fn scan(&mut self, progress: &mut dyn FnMut(u64)) -> anyhow::Result<IngestStats> {
         let (_, files) = self.pending()?;
         let parsers: Vec<Arc<dyn Parser>> = self.sources.iter().map(|s| s.parser.clone()).collect();
         let mut stats = IngestStats::default();
+        // Parse workers take whole files from a shared queue (a file's batches stay in order;
+        // the order across files does not change any total: dedup merges are order-free).
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 4);
+        let queue = std::sync::Mutex::new(files.into_iter());
         let res = std::thread::scope(|scope| -> anyhow::Result<()> {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Parsed>(4);
-            scope.spawn(move || {
-                let mut reader = LineReader::default();
-                for (src, path, old) in files {
-                    let go = read_file(src, &*parsers[src], &path, old, &mut reader, &mut |p| {
-                        tx.send(p).is_ok()
-                    });
-                    if !go {
-                        break;
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Parsed>(4 * workers);
+            for _ in 0..workers {
+                let tx = tx.clone();
+                let (queue, parsers) = (&queue, &parsers);
+                scope.spawn(move || {
+                    let mut reader = LineReader::default();
+                    loop {
+                        let Some((src, path, old)) = queue.lock().unwrap().next() else {
+                            break;
+                        };
+                        let go =
+                            read_file(src, &*parsers[src], &path, old, &mut reader, &mut |p| {
+                                tx.send(p).is_ok()
+                            });
+                        if !go {
+                            break;
+                        }
                     }
-                }
-            });
+                });
+            }
+            drop(tx);
             let mut in_tx = 0u64;
             for p in rx {
                 if self.store.conn.is_autocommit() {

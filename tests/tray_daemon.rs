@@ -60,7 +60,7 @@ fn appended_usage_changes_title_tooltip_and_menu() {
     let all = |amount: &'static str| {
         move |v: &sni::SniView| {
             v.item.title == amount
-                && format!("{} {}", v.item.tooltip_title, v.item.tooltip_text).contains(amount)
+                && v.item.tooltip_text.contains(amount)
                 && v.labels()
                     .iter()
                     .any(|l| l.contains("claude-code") && l.contains(amount))

@@ -345,22 +345,22 @@ fn write_batch(
     let file_id: i64 = tx
         .prepare_cached("SELECT id FROM files WHERE path = ?1")?
         .query_row([file_path], |r| r.get(0))?;
+    let mut roll = Rollup::default();
     // Sidechain replays (same message id, another request id) lose to the main-chain copy:
-    // two set-based statements per batch rather than one per event.
+    // a few set-based statements per batch rather than one per event.
     let mut skip: std::collections::HashSet<(String, String)> = Default::default();
     {
-        let side: Vec<(&str, &str)> = events
+        let side: Vec<&str> = events
             .iter()
             .filter(|e| e.ev.sidechain)
-            .filter_map(|e| Some((e.ev.tool.as_str(), e.ev.msg_id.as_deref()?)))
+            .filter_map(|e| e.ev.msg_id.as_deref())
             .collect();
         if !side.is_empty() {
             let mut q = tx.prepare_cached(
                 "SELECT tool, msg_id FROM events WHERE msg_id IN
                    (SELECT value FROM json_each(?1)) AND sidechain = 0",
             )?;
-            let ids = serde_json::to_string(&side.iter().map(|x| x.1).collect::<Vec<_>>())?;
-            let rows = q.query_map([ids], |r| {
+            let rows = q.query_map([serde_json::to_string(&side)?], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
             })?;
             for r in rows {
@@ -373,35 +373,51 @@ fn write_batch(
             .filter_map(|e| e.ev.msg_id.as_deref())
             .collect();
         if !main.is_empty() {
-            tx.prepare_cached(
-                "DELETE FROM events WHERE msg_id IN (SELECT value FROM json_each(?1)) AND sidechain = 1",
-            )?
-            .execute([serde_json::to_string(&main)?])?;
+            let ids = serde_json::to_string(&main)?;
+            let mut q = tx.prepare_cached(&format!(
+                "SELECT {ROW_COLS} FROM events WHERE msg_id IN (SELECT value FROM json_each(?1))
+                   AND sidechain = 1"
+            ))?;
+            let gone: Vec<Row> = q.query_map([&ids], Row::read)?.collect::<Result<_, _>>()?;
+            for g in &gone {
+                roll.add(g, -1);
+            }
+            if !gone.is_empty() {
+                tx.prepare_cached(
+                    "DELETE FROM events WHERE msg_id IN (SELECT value FROM json_each(?1)) AND sidechain = 1",
+                )?
+                .execute([&ids])?;
+            }
+        }
+    }
+    // The stored rows this batch may replace (usually none: most requests are new).
+    let hashes: Vec<i64> = events
+        .iter()
+        .map(|e| key_hash(&e.ev.tool, &e.ev.dedup_key))
+        .collect();
+    let mut existing: std::collections::HashMap<i64, Row> = Default::default();
+    {
+        let mut q = tx.prepare_cached(&format!(
+            "SELECT {ROW_COLS} FROM events WHERE key_hash IN (SELECT value FROM json_each(?1))"
+        ))?;
+        for r in q.query_map([serde_json::to_string(&hashes)?], Row::read)? {
+            let r = r?;
+            existing.insert(r.key_hash, r);
         }
     }
     {
-        let mut upsert = tx.prepare_cached(
+        let mut insert = tx.prepare_cached(
             "INSERT INTO events(tool, key_hash, ts, model, provider, session, workspace_id, branch,
                 input, cw5, cw1h, cr, output, reasoning, requests, cost, cost_source, price_key,
                 msg_id, sidechain, file_id)
-             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
-             ON CONFLICT(key_hash) DO UPDATE SET
-                ts = excluded.ts, model = excluded.model, provider = excluded.provider,
-                session = excluded.session, workspace_id = excluded.workspace_id,
-                branch = excluded.branch, input = excluded.input, cw5 = excluded.cw5,
-                cw1h = excluded.cw1h, cr = excluded.cr, output = excluded.output,
-                reasoning = excluded.reasoning, requests = excluded.requests, cost = excluded.cost,
-                cost_source = excluded.cost_source, price_key = excluded.price_key,
-                msg_id = excluded.msg_id, sidechain = excluded.sidechain, file_id = excluded.file_id
-             WHERE (?22 = 1 AND (events.input, events.cw5, events.cw1h, events.cr, events.output,
-                                 events.reasoning, events.requests, events.ts, events.cost_source)
-                       IS NOT (excluded.input, excluded.cw5, excluded.cw1h, excluded.cr,
-                               excluded.output, excluded.reasoning, excluded.requests,
-                               excluded.ts, excluded.cost_source))
-                OR (?22 = 0 AND (excluded.output > events.output
-                    OR (excluded.output = events.output
-                        AND excluded.input + excluded.cw5 + excluded.cw1h + excluded.cr
-                          > events.input + events.cw5 + events.cw1h + events.cr)))",
+             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+        )?;
+        let mut update = tx.prepare_cached(
+            "UPDATE events SET tool = ?1, ts = ?3, model = ?4, provider = ?5, session = ?6,
+                workspace_id = ?7, branch = ?8, input = ?9, cw5 = ?10, cw1h = ?11, cr = ?12,
+                output = ?13, reasoning = ?14, requests = ?15, cost = ?16, cost_source = ?17,
+                price_key = ?18, msg_id = ?19, sidechain = ?20, file_id = ?21
+             WHERE key_hash = ?2",
         )?;
         for (i, se) in events.iter().enumerate() {
             let e = &se.ev;
@@ -413,10 +429,26 @@ fn write_batch(
                     }
                 }
             }
-            let rowid_before = tx.last_insert_rowid();
-            let n = upsert.execute(params![
+            let h = hashes[i];
+            let new = Row::of(se, h);
+            let old = existing.get(&h);
+            if let Some(old) = old {
+                let replace = match e.merge {
+                    Merge::FirstWins => false,
+                    Merge::LastWins => old.values() != new.values(),
+                    Merge::KeepMax => {
+                        new.output > old.output
+                            || (new.output == old.output && new.prompt() > old.prompt())
+                    }
+                };
+                if !replace {
+                    out.unchanged += 1;
+                    continue;
+                }
+            }
+            let p = params![
                 e.tool,
-                key_hash(&e.tool, &e.dedup_key),
+                h,
                 e.timestamp_ms,
                 e.model,
                 e.provider,
@@ -436,23 +468,25 @@ fn write_batch(
                 e.msg_id,
                 e.sidechain as i64,
                 file_id,
-                e.merge.as_i64(),
-            ])?;
-            // `execute` counts only this statement's own row (not trigger work); an upsert
-            // that updated leaves last_insert_rowid alone.
-            if n == 0 {
-                out.unchanged += 1;
-            } else {
-                let updated = tx.last_insert_rowid() == rowid_before;
-                if updated {
+            ];
+            match old {
+                Some(o) => {
+                    update.execute(p)?;
+                    roll.add(o, -1);
                     out.updated += 1;
-                } else {
-                    out.inserted += 1;
+                    changed.push((i, true));
                 }
-                changed.push((i, updated));
+                None => {
+                    insert.execute(p)?;
+                    out.inserted += 1;
+                    changed.push((i, false));
+                }
             }
+            roll.add(&new, 1);
+            existing.insert(h, new);
         }
     }
+    roll.write(tx)?;
     let last_ts = events.iter().map(|e| e.ev.timestamp_ms).max();
     tx.prepare_cached(
         "UPDATE files SET tool = ?2, dev = ?3, ino = ?4, size = ?5, mtime_ns = ?6, extra_sig = ?7,
@@ -482,6 +516,159 @@ fn write_batch(
     ])?;
     out.changed = changed;
     Ok((file_id, out))
+}
+
+/// Columns of an event row that the rollup and the merge rules need.
+const ROW_COLS: &str = "key_hash, ts, tool, coalesce(workspace_id, 0), coalesce(branch, ''), \
+    coalesce(model, ''), coalesce(session, ''), input, cw5, cw1h, cr, output, reasoning, requests, \
+    cost, cost_source";
+
+#[derive(Debug, Clone, PartialEq)]
+struct Row {
+    key_hash: i64,
+    ts: i64,
+    tool: String,
+    workspace_id: i64,
+    branch: String,
+    model: String,
+    session: String,
+    input: i64,
+    cw5: i64,
+    cw1h: i64,
+    cr: i64,
+    output: i64,
+    reasoning: i64,
+    requests: i64,
+    cost: Option<f64>,
+    cost_source: i64,
+}
+
+impl Row {
+    fn read(r: &rusqlite::Row) -> rusqlite::Result<Row> {
+        Ok(Row {
+            key_hash: r.get(0)?,
+            ts: r.get(1)?,
+            tool: r.get(2)?,
+            workspace_id: r.get(3)?,
+            branch: r.get(4)?,
+            model: r.get(5)?,
+            session: r.get(6)?,
+            input: r.get(7)?,
+            cw5: r.get(8)?,
+            cw1h: r.get(9)?,
+            cr: r.get(10)?,
+            output: r.get(11)?,
+            reasoning: r.get(12)?,
+            requests: r.get(13)?,
+            cost: r.get(14)?,
+            cost_source: r.get(15)?,
+        })
+    }
+    fn of(se: &StoredEvent, key_hash: i64) -> Row {
+        let e = &se.ev;
+        Row {
+            key_hash,
+            ts: e.timestamp_ms,
+            tool: e.tool.clone(),
+            workspace_id: se.workspace_id.unwrap_or(0),
+            branch: e.branch.clone().unwrap_or_default(),
+            model: e.model.clone().unwrap_or_default(),
+            session: e.session_id.clone().unwrap_or_default(),
+            input: e.tokens.input,
+            cw5: e.tokens.cache_write_5m,
+            cw1h: e.tokens.cache_write_1h,
+            cr: e.tokens.cache_read,
+            output: e.tokens.output,
+            reasoning: e.tokens.reasoning,
+            requests: e.requests,
+            cost: se.cost_usd,
+            cost_source: se.cost_source.as_i64(),
+        }
+    }
+    fn prompt(&self) -> i64 {
+        self.input + self.cw5 + self.cw1h + self.cr
+    }
+    /// What last-wins compares: a record that changes nothing is not written again.
+    fn values(&self) -> (i64, [i64; 7], i64, i64) {
+        (
+            self.ts,
+            [
+                self.input,
+                self.cw5,
+                self.cw1h,
+                self.cr,
+                self.output,
+                self.reasoning,
+                self.requests,
+            ],
+            self.cost_source,
+            self.cost.map(f64::to_bits).unwrap_or(0) as i64,
+        )
+    }
+}
+
+type RollKey = (i64, String, i64, String, String, String);
+
+/// Rollup changes of one batch, summed per cell before they are written: one upsert per
+/// (15-minute bucket, tool, workspace, branch, model, session) touched, not one per event.
+#[derive(Default)]
+struct Rollup {
+    cells: std::collections::HashMap<RollKey, ([i64; 10], f64)>,
+}
+
+impl Rollup {
+    fn add(&mut self, r: &Row, sign: i64) {
+        let k = (
+            r.ts.div_euclid(query::BUCKET_MS),
+            r.tool.clone(),
+            r.workspace_id,
+            r.branch.clone(),
+            r.model.clone(),
+            r.session.clone(),
+        );
+        let c = self.cells.entry(k).or_default();
+        let by = |src: i64| if r.cost_source == src { r.requests } else { 0 };
+        let v = [
+            r.requests,
+            r.input,
+            r.cw5,
+            r.cw1h,
+            r.cr,
+            r.output,
+            r.reasoning,
+            by(3),
+            by(2),
+            by(1),
+        ];
+        for (a, b) in c.0.iter_mut().zip(v) {
+            *a += sign * b;
+        }
+        c.1 += sign as f64 * r.cost.unwrap_or(0.0);
+    }
+
+    fn write(self, tx: &Connection) -> anyhow::Result<()> {
+        let mut st = tx.prepare_cached(
+            "INSERT INTO rollup(bucket, tool, workspace_id, branch, model, session, requests, input,
+                cw5, cw1h, cr, output, reasoning, unpriced, estimated, reported, cost)
+             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+             ON CONFLICT DO UPDATE SET
+                requests = requests + excluded.requests, input = input + excluded.input,
+                cw5 = cw5 + excluded.cw5, cw1h = cw1h + excluded.cw1h, cr = cr + excluded.cr,
+                output = output + excluded.output, reasoning = reasoning + excluded.reasoning,
+                cost = cost + excluded.cost, unpriced = unpriced + excluded.unpriced,
+                estimated = estimated + excluded.estimated, reported = reported + excluded.reported",
+        )?;
+        for ((b, tool, ws, br, m, s), (v, cost)) in self.cells {
+            if v.iter().all(|x| *x == 0) && cost == 0.0 {
+                continue;
+            }
+            st.execute(params![
+                b, tool, ws, br, m, s, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9],
+                cost
+            ])?;
+        }
+        Ok(())
+    }
 }
 
 /// The stored identity of a request: a 64-bit hash of the tool and the parser's dedup key

@@ -63,7 +63,8 @@ CREATE TABLE events(
 CREATE INDEX events_msg ON events(msg_id) WHERE msg_id IS NOT NULL;
 
 -- Sums per 15-minute bucket (every real time zone offset is a multiple of 15 minutes, so local
--- days are exact), kept in step with `events` by triggers. Reports read this table.
+-- days are exact), kept in step with `events` by the batch writer in the same transaction
+-- (store::write_batch). Reports read this table.
 CREATE TABLE rollup(
     bucket       INTEGER NOT NULL,             -- ts / 900000
     tool         TEXT NOT NULL,
@@ -85,58 +86,3 @@ CREATE TABLE rollup(
     PRIMARY KEY(bucket, tool, workspace_id, branch, model, session)
 ) WITHOUT ROWID;
 CREATE INDEX rollup_session ON rollup(session);
-
-CREATE TRIGGER events_ai AFTER INSERT ON events BEGIN
-    INSERT INTO rollup VALUES(
-        NEW.ts / 900000, NEW.tool, coalesce(NEW.workspace_id, 0), coalesce(NEW.branch, ''),
-        coalesce(NEW.model, ''), coalesce(NEW.session, ''), NEW.requests, NEW.input, NEW.cw5,
-        NEW.cw1h, NEW.cr, NEW.output, NEW.reasoning, coalesce(NEW.cost, 0),
-        CASE WHEN NEW.cost_source = 3 THEN NEW.requests ELSE 0 END,
-        CASE WHEN NEW.cost_source = 2 THEN NEW.requests ELSE 0 END,
-        CASE WHEN NEW.cost_source = 1 THEN NEW.requests ELSE 0 END)
-    ON CONFLICT DO UPDATE SET
-        requests = requests + excluded.requests, input = input + excluded.input,
-        cw5 = cw5 + excluded.cw5, cw1h = cw1h + excluded.cw1h, cr = cr + excluded.cr,
-        output = output + excluded.output, reasoning = reasoning + excluded.reasoning,
-        cost = cost + excluded.cost, unpriced = unpriced + excluded.unpriced,
-        estimated = estimated + excluded.estimated, reported = reported + excluded.reported;
-END;
-
-CREATE TRIGGER events_ad AFTER DELETE ON events BEGIN
-    UPDATE rollup SET
-        requests = requests - OLD.requests, input = input - OLD.input, cw5 = cw5 - OLD.cw5,
-        cw1h = cw1h - OLD.cw1h, cr = cr - OLD.cr, output = output - OLD.output,
-        reasoning = reasoning - OLD.reasoning, cost = cost - coalesce(OLD.cost, 0),
-        unpriced = unpriced - CASE WHEN OLD.cost_source = 3 THEN OLD.requests ELSE 0 END,
-        estimated = estimated - CASE WHEN OLD.cost_source = 2 THEN OLD.requests ELSE 0 END,
-        reported = reported - CASE WHEN OLD.cost_source = 1 THEN OLD.requests ELSE 0 END
-    WHERE bucket = OLD.ts / 900000 AND tool = OLD.tool
-      AND workspace_id = coalesce(OLD.workspace_id, 0) AND branch = coalesce(OLD.branch, '')
-      AND model = coalesce(OLD.model, '') AND session = coalesce(OLD.session, '');
-END;
-
-CREATE TRIGGER events_au AFTER UPDATE ON events BEGIN
-    UPDATE rollup SET
-        requests = requests - OLD.requests, input = input - OLD.input, cw5 = cw5 - OLD.cw5,
-        cw1h = cw1h - OLD.cw1h, cr = cr - OLD.cr, output = output - OLD.output,
-        reasoning = reasoning - OLD.reasoning, cost = cost - coalesce(OLD.cost, 0),
-        unpriced = unpriced - CASE WHEN OLD.cost_source = 3 THEN OLD.requests ELSE 0 END,
-        estimated = estimated - CASE WHEN OLD.cost_source = 2 THEN OLD.requests ELSE 0 END,
-        reported = reported - CASE WHEN OLD.cost_source = 1 THEN OLD.requests ELSE 0 END
-    WHERE bucket = OLD.ts / 900000 AND tool = OLD.tool
-      AND workspace_id = coalesce(OLD.workspace_id, 0) AND branch = coalesce(OLD.branch, '')
-      AND model = coalesce(OLD.model, '') AND session = coalesce(OLD.session, '');
-    INSERT INTO rollup VALUES(
-        NEW.ts / 900000, NEW.tool, coalesce(NEW.workspace_id, 0), coalesce(NEW.branch, ''),
-        coalesce(NEW.model, ''), coalesce(NEW.session, ''), NEW.requests, NEW.input, NEW.cw5,
-        NEW.cw1h, NEW.cr, NEW.output, NEW.reasoning, coalesce(NEW.cost, 0),
-        CASE WHEN NEW.cost_source = 3 THEN NEW.requests ELSE 0 END,
-        CASE WHEN NEW.cost_source = 2 THEN NEW.requests ELSE 0 END,
-        CASE WHEN NEW.cost_source = 1 THEN NEW.requests ELSE 0 END)
-    ON CONFLICT DO UPDATE SET
-        requests = requests + excluded.requests, input = input + excluded.input,
-        cw5 = cw5 + excluded.cw5, cw1h = cw1h + excluded.cw1h, cr = cr + excluded.cr,
-        output = output + excluded.output, reasoning = reasoning + excluded.reasoning,
-        cost = cost + excluded.cost, unpriced = unpriced + excluded.unpriced,
-        estimated = estimated + excluded.estimated, reported = reported + excluded.reported;
-END;

@@ -74,9 +74,12 @@ impl Home {
             Pricer::new(Default::default()),
         )
     }
-    /// Runs one scan with a fresh ingestor (as a new process would).
+    /// Runs one scan with a fresh ingestor (as a new process would), then checks that the
+    /// rollup the reports read agrees with the stored events.
     pub fn scan(&self) -> tokwatch::ingest::IngestStats {
-        self.ingestor().scan(&mut |_| {}).unwrap()
+        let st = self.ingestor().scan(&mut |_| {}).unwrap();
+        assert_rollup_consistent(&self.db());
+        st
     }
     pub fn reader(&self) -> Store {
         Store::open_reader(&self.db()).unwrap()
@@ -209,4 +212,89 @@ pub fn rand_u64() -> u64 {
 /// Sums read through a fresh read-only connection (as a CLI reader would).
 pub fn try_sums(db: &Path, f: &Filter) -> Option<Sums> {
     Store::open_reader(db).ok()?.sums(f).ok()
+}
+
+/// The rollup (what reports read) holds exactly the sums of the stored events, per cell.
+pub fn assert_rollup_consistent(db: &Path) {
+    let s = Store::open_reader(db).unwrap();
+    let q = |sql: &str| -> Vec<(
+        i64,
+        String,
+        String,
+        String,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+    )> {
+        let mut st = s.conn.prepare(sql).unwrap();
+        st.query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+                r.get(9)?,
+                r.get(10)?,
+                (r.get::<_, f64>(11)? * 1e6).round() as i64,
+            ))
+        })
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect()
+    };
+    let from_events = q(
+        "SELECT ts / 900000 AS b, tool, coalesce(model, '') || '|' || coalesce(branch, ''), coalesce(session, ''), coalesce(workspace_id, 0),
+                sum(requests), sum(input), sum(cw5), sum(cw1h), sum(cr), sum(output), total(cost)
+         FROM events GROUP BY b, tool, coalesce(workspace_id, 0), coalesce(branch, ''), coalesce(model, ''), coalesce(session, '')
+         ORDER BY 1, 2, 3, 4, 5, 6, 7",
+    );
+    let from_rollup = q(
+        "SELECT bucket, tool, model || '|' || branch, session, workspace_id, requests, input, cw5, cw1h, cr, output, cost
+         FROM rollup WHERE requests != 0 OR input != 0 OR output != 0 OR cr != 0 OR cw5 != 0 OR cw1h != 0
+         ORDER BY 1, 2, 3, 4, 5, 6, 7",
+    );
+    // Costs are float sums in a different order: equal within a millionth of a dollar.
+    let strip = |v: &[(
+        i64,
+        String,
+        String,
+        String,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+    )]| {
+        v.iter()
+            .map(|r| {
+                let mut r = r.clone();
+                r.11 = 0;
+                r
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        strip(&from_events),
+        strip(&from_rollup),
+        "rollup out of step with events"
+    );
+    for (a, b) in from_events.iter().zip(&from_rollup) {
+        assert!(
+            (a.11 - b.11).abs() <= 2,
+            "rollup cost out of step: {a:?} vs {b:?}"
+        );
+    }
 }
