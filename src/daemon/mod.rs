@@ -398,8 +398,13 @@ impl Daemon {
             let mut paths = BTreeSet::new();
             let mut quit = false;
             let mut refresh = false;
+            let mut rescan = false;
             let mut handle = |m: Msg, paths: &mut BTreeSet<PathBuf>, w: &mut Watcher| match m {
                 Msg::Fs(Ok(ev)) => {
+                    // The kernel's event queue overflowed: events were lost, look at everything.
+                    if ev.need_rescan() {
+                        rescan = true;
+                    }
                     if !matches!(ev.kind, notify::EventKind::Access(_)) {
                         paths.extend(ev.paths);
                     }
@@ -425,6 +430,11 @@ impl Daemon {
             }
             if !paths.is_empty() {
                 self.handle_paths(paths);
+            }
+            if rescan {
+                log("file notifications overflowed: rescanning every log directory");
+                let roots: Vec<PathBuf> = self.watcher.watched.clone();
+                self.stat_scan(&roots);
             }
             let now = Instant::now();
             if !self.watcher.polled.is_empty() && now >= next_poll {
