@@ -201,6 +201,8 @@ pub fn builtin(env: &Env) -> Vec<Source> {
 }
 
 /// Further built-in sources (the tools beyond Claude Code and Codex).
-fn extra_builtin(_env: &Env) -> Vec<Source> {
-    Vec::new()
+fn extra_builtin(env: &Env) -> Vec<Source> {
+    let mut v = Vec::new();
+    v.extend(parser::sqlite_tools::builtin_sources(env));
+    v
 }
