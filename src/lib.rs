@@ -4,7 +4,14 @@
 //! attribution -> pricing -> store -> views.
 
 pub mod attribution;
+pub mod cli;
+pub mod config;
+pub mod daemon;
 pub mod event;
+pub mod ingest;
 pub mod parser;
 pub mod pricing;
 pub mod sources;
+pub mod store;
+pub mod tailer;
+pub mod tray;

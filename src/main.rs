@@ -1,3 +1,3 @@
 fn main() {
-    println!("tokwatch");
+    std::process::exit(tokwatch::cli::main());
 }

@@ -118,7 +118,10 @@ impl Env {
         }
     }
     pub fn var(&self, k: &str) -> Option<&str> {
-        self.vars.get(k).map(|s| s.as_str()).filter(|s| !s.is_empty())
+        self.vars
+            .get(k)
+            .map(|s| s.as_str())
+            .filter(|s| !s.is_empty())
     }
     /// `$XDG_CONFIG_HOME` or `~/.config`.
     pub fn xdg_config(&self) -> PathBuf {

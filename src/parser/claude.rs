@@ -1,13 +1,222 @@
-//! Claude Code transcripts (`~/.claude/projects/**/*.jsonl`).
-use super::{Format, Parser};
+//! Claude Code transcripts (`~/.claude/projects/**/*.jsonl`, subagents included).
+//!
+//! Usage lives only on `type:"assistant"` lines, in `message.usage`. One API response is written
+//! as several lines (one per content block) carrying copies of the usage snapshot; the last has
+//! the final output count. Events are keyed by (`message.id`, `requestId`) across all files and
+//! merged keep-max, so streaming copies and resumed/forked sessions count once. `progress` lines
+//! (which embed subagent usage a second time) are never read for usage.
+
+use super::{FileState, Format, ParseError, Parser};
+use crate::event::{parse_ts_ms, Merge, Tokens, UsageEvent};
+use serde::Deserialize;
+use std::path::Path;
 
 pub struct ClaudeParser;
 
+pub const TOOL: &str = "claude-code";
+
+#[derive(Deserialize)]
+struct Line {
+    #[serde(rename = "type")]
+    ty: Option<String>,
+    timestamp: Option<String>,
+    #[serde(rename = "sessionId")]
+    session_id: Option<String>,
+    #[serde(rename = "requestId")]
+    request_id: Option<String>,
+    uuid: Option<String>,
+    cwd: Option<String>,
+    #[serde(rename = "gitBranch")]
+    git_branch: Option<String>,
+    #[serde(rename = "isSidechain")]
+    is_sidechain: Option<bool>,
+    #[serde(rename = "costUSD")]
+    cost_usd: Option<f64>,
+    message: Option<Message>,
+}
+
+#[derive(Deserialize)]
+struct Message {
+    id: Option<String>,
+    model: Option<String>,
+    usage: Option<Usage>,
+}
+
+#[derive(Deserialize, Default)]
+struct Usage {
+    input_tokens: Option<i64>,
+    output_tokens: Option<i64>,
+    cache_creation_input_tokens: Option<i64>,
+    cache_read_input_tokens: Option<i64>,
+    cache_creation: Option<CacheCreation>,
+    speed: Option<String>,
+    service_tier: Option<String>,
+    iterations: Option<Vec<Iteration>>,
+}
+
+#[derive(Deserialize, Default)]
+struct CacheCreation {
+    ephemeral_5m_input_tokens: Option<i64>,
+    ephemeral_1h_input_tokens: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct Iteration {
+    #[serde(rename = "type")]
+    ty: Option<String>,
+    model: Option<String>,
+    input_tokens: Option<i64>,
+    output_tokens: Option<i64>,
+    cache_creation_input_tokens: Option<i64>,
+    cache_read_input_tokens: Option<i64>,
+    cache_creation: Option<CacheCreation>,
+}
+
+/// Disjoint buckets from Anthropic-style usage (input excludes cache). A `cache_creation` split
+/// that sums to less than the total puts the remainder at the 5-minute rate.
+fn tokens(
+    input: Option<i64>,
+    output: Option<i64>,
+    cw_total: Option<i64>,
+    cr: Option<i64>,
+    split: Option<&CacheCreation>,
+) -> Tokens {
+    let cw_total = cw_total.unwrap_or(0).max(0);
+    let (mut cw5, cw1h) = match split {
+        Some(c) => (
+            c.ephemeral_5m_input_tokens.unwrap_or(0).max(0),
+            c.ephemeral_1h_input_tokens.unwrap_or(0).max(0),
+        ),
+        None => (cw_total, 0),
+    };
+    if cw5 + cw1h < cw_total {
+        cw5 += cw_total - cw5 - cw1h;
+    }
+    Tokens {
+        input: input.unwrap_or(0).max(0),
+        cache_write_5m: cw5,
+        cache_write_1h: cw1h,
+        cache_read: cr.unwrap_or(0).max(0),
+        output: output.unwrap_or(0).max(0),
+        reasoning: 0,
+    }
+}
+
+/// True when the bytes look like one whole JSON object (cheap check for lines we do not parse).
+pub fn looks_like_object(line: &[u8]) -> bool {
+    let t = line.trim_ascii();
+    t.first() == Some(&b'{') && t.last() == Some(&b'}')
+}
+
 impl Parser for ClaudeParser {
     fn tool(&self) -> &str {
-        "claude-code"
+        TOOL
     }
     fn format(&self) -> Format {
         Format::Lines
+    }
+
+    fn parse_line(
+        &self,
+        line: &[u8],
+        path: &Path,
+        _state: &mut FileState,
+        out: &mut Vec<UsageEvent>,
+    ) -> Result<(), ParseError> {
+        if line.trim_ascii().is_empty() {
+            return Ok(());
+        }
+        // Most bytes are content lines without usage: skip them without a full parse.
+        if memchr::memmem::find(line, b"\"usage\"").is_none() {
+            return if looks_like_object(line) {
+                Ok(())
+            } else {
+                Err(ParseError(
+                    "not a JSON object (torn or corrupted line)".into(),
+                ))
+            };
+        }
+        let l: Line = serde_json::from_slice(line)?;
+        if l.ty.as_deref() != Some("assistant") {
+            return Ok(());
+        }
+        let Some(msg) = l.message else { return Ok(()) };
+        let Some(usage) = msg.usage else {
+            return Ok(());
+        };
+        let model = msg.model.filter(|m| !m.is_empty());
+        if model.as_deref() == Some("<synthetic>") {
+            return Ok(());
+        }
+        let ts = l
+            .timestamp
+            .as_deref()
+            .and_then(parse_ts_ms)
+            .ok_or_else(|| ParseError("assistant line without a valid timestamp".into()))?;
+        let session = l
+            .session_id
+            .filter(|s| !s.is_empty())
+            .or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()));
+        let req = l.request_id.filter(|s| !s.is_empty());
+        let msg_id = msg.id.filter(|s| !s.is_empty());
+        let key = match (&msg_id, &req) {
+            (Some(m), Some(r)) => format!("{m}:{r}"),
+            // Gateways without requestId: message id, scoped to the session.
+            (Some(m), None) => format!("{m}@{}", session.as_deref().unwrap_or("")),
+            (None, _) => match &l.uuid {
+                Some(u) => format!("uuid:{u}"),
+                None => return Err(ParseError("assistant line without any id".into())),
+            },
+        };
+        let t = tokens(
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cache_creation_input_tokens,
+            usage.cache_read_input_tokens,
+            usage.cache_creation.as_ref(),
+        );
+        let speed = usage
+            .speed
+            .clone()
+            .filter(|s| s != "standard")
+            .or_else(|| usage.service_tier.clone().filter(|s| s != "standard"));
+        let mut ev = UsageEvent::new(TOOL, key.clone(), Merge::KeepMax, ts);
+        ev.model = model;
+        ev.provider = Some("anthropic".into());
+        ev.tokens = t;
+        ev.session_id = session.clone();
+        ev.cwd = l.cwd.filter(|s| !s.is_empty());
+        ev.branch = l.git_branch.filter(|s| !s.is_empty() && s != "HEAD");
+        ev.reported_cost_usd = l.cost_usd.filter(|c| *c > 0.0);
+        ev.sidechain = l.is_sidechain.unwrap_or(false);
+        ev.msg_id = msg_id;
+        ev.speed = speed;
+        // Advisor calls ride in `iterations` and are not part of the top-level usage.
+        if let Some(iters) = usage.iterations {
+            for (i, it) in iters.iter().enumerate() {
+                if it.ty.as_deref() != Some("advisor_message") {
+                    continue;
+                }
+                let mut a = UsageEvent::new(TOOL, format!("{key}:advisor:{i}"), Merge::KeepMax, ts);
+                a.model = it.model.clone().or_else(|| ev.model.clone());
+                a.provider = ev.provider.clone();
+                a.tokens = tokens(
+                    it.input_tokens,
+                    it.output_tokens,
+                    it.cache_creation_input_tokens,
+                    it.cache_read_input_tokens,
+                    it.cache_creation.as_ref(),
+                );
+                a.session_id = ev.session_id.clone();
+                a.cwd = ev.cwd.clone();
+                a.branch = ev.branch.clone();
+                out.push(a);
+            }
+        }
+        if ev.tokens.is_zero() && ev.reported_cost_usd.is_none() {
+            return Ok(());
+        }
+        out.push(ev);
+        Ok(())
     }
 }

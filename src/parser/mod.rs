@@ -62,8 +62,16 @@ impl std::fmt::Display for ParseError {
 
 impl From<serde_json::Error> for ParseError {
     fn from(e: serde_json::Error) -> Self {
-        // serde_json messages name a position and an expectation, never the input text.
-        ParseError(format!("invalid JSON: {e}"))
+        // serde_json's own messages can quote the offending value (log text): keep only the
+        // category and position.
+        use serde_json::error::Category;
+        let what = match e.classify() {
+            Category::Syntax => "invalid JSON",
+            Category::Eof => "JSON cut short",
+            Category::Data => "a field has the wrong type",
+            Category::Io => "read error",
+        };
+        ParseError(format!("{what} at column {}", e.column()))
     }
 }
 
@@ -99,7 +107,10 @@ pub trait Parser: Send + Sync {
         _state: &mut FileState,
         _out: &mut Vec<UsageEvent>,
     ) -> Result<(), ParseError> {
-        Err(ParseError(format!("{} does not read line logs", self.tool())))
+        Err(ParseError(format!(
+            "{} does not read line logs",
+            self.tool()
+        )))
     }
 
     /// [`Format::WholeFile`] and [`Format::Sqlite`]: parse the source, called whenever it

@@ -1,0 +1,206 @@
+//! `tokwatch doctor`: for each known tool, whether its logs were found, where, how many files
+//! and requests, the last event, parse errors with one example each, and unpriced models.
+
+use super::output::{bold, dim, int};
+use crate::sources::{Env, Source};
+use crate::store::query::Zone;
+use crate::store::Store;
+use serde::Serialize;
+use std::path::Path;
+
+#[derive(Debug, Serialize)]
+pub struct ToolHealth {
+    pub tool: String,
+    pub found: bool,
+    /// Roots that exist.
+    pub roots_found: Vec<String>,
+    /// Roots looked at that do not exist.
+    pub roots_missing: Vec<String>,
+    pub files_on_disk: usize,
+    pub files_read: i64,
+    pub requests: i64,
+    pub last_event: Option<String>,
+    pub malformed_records: i64,
+    pub malformed_example: Option<String>,
+    pub unreadable_files: i64,
+    pub unreadable_example: Option<String>,
+    pub unpriced_models: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Doctor {
+    pub database: String,
+    pub database_ok: bool,
+    pub database_problem: Option<String>,
+    pub config_dir: String,
+    pub tools: Vec<ToolHealth>,
+    /// Problems loading user parser specs.
+    pub parser_errors: Vec<String>,
+}
+
+pub fn diagnose(db: &Path, sources: &[Source], parser_errors: Vec<String>) -> Doctor {
+    let store = Store::open_reader(db);
+    let (database_ok, database_problem) = match &store {
+        Ok(_) => (true, None),
+        Err(e) => (false, Some(format!("{e:#}"))),
+    };
+    let mut tools = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for s in sources {
+        if !seen.insert(s.tool.clone()) {
+            continue;
+        }
+        let same: Vec<&Source> = sources.iter().filter(|x| x.tool == s.tool).collect();
+        let mut roots_found = Vec::new();
+        let mut roots_missing = Vec::new();
+        let mut files_on_disk = 0;
+        for x in &same {
+            for r in &x.roots {
+                if r.exists() {
+                    roots_found.push(r.display().to_string());
+                } else {
+                    roots_missing.push(r.display().to_string());
+                }
+            }
+            files_on_disk += x.files().len();
+        }
+        let mut h = ToolHealth {
+            tool: s.tool.clone(),
+            found: files_on_disk > 0,
+            roots_found,
+            roots_missing,
+            files_on_disk,
+            files_read: 0,
+            requests: 0,
+            last_event: None,
+            malformed_records: 0,
+            malformed_example: None,
+            unreadable_files: 0,
+            unreadable_example: None,
+            unpriced_models: Vec::new(),
+        };
+        if let Ok(st) = &store {
+            let c = &st.conn;
+            let _ = c.query_row(
+                "SELECT count(*), total(malformed), max(last_event_ms),
+                        (SELECT first_error FROM files WHERE tool = ?1 AND first_error IS NOT NULL LIMIT 1),
+                        (SELECT count(*) FROM files WHERE tool = ?1 AND read_error IS NOT NULL),
+                        (SELECT path || ': ' || read_error FROM files WHERE tool = ?1 AND read_error IS NOT NULL LIMIT 1)
+                 FROM files WHERE tool = ?1",
+                [&s.tool],
+                |r| {
+                    h.files_read = r.get(0)?;
+                    h.malformed_records = r.get::<_, f64>(1)? as i64;
+                    h.last_event = r
+                        .get::<_, Option<i64>>(2)?
+                        .filter(|v| *v > 0)
+                        .map(|ms| Zone::Local.datetime(ms));
+                    h.malformed_example = r.get(3)?;
+                    h.unreadable_files = r.get(4)?;
+                    h.unreadable_example = r.get(5)?;
+                    Ok(())
+                },
+            );
+            h.requests = c
+                .query_row(
+                    "SELECT total(requests) FROM rollup WHERE tool = ?1",
+                    [&s.tool],
+                    |r| r.get::<_, f64>(0),
+                )
+                .unwrap_or(0.0) as i64;
+            if let Ok(mut q) = c.prepare(
+                "SELECT model FROM rollup WHERE tool = ?1 AND unpriced > 0 GROUP BY model ORDER BY sum(unpriced) DESC",
+            ) {
+                if let Ok(rows) = q.query_map([&s.tool], |r| r.get::<_, String>(0)) {
+                    h.unpriced_models = rows
+                        .flatten()
+                        .map(|m| if m.is_empty() { "(no model logged)".into() } else { m })
+                        .collect();
+                }
+            }
+        }
+        tools.push(h);
+    }
+    Doctor {
+        database: db.display().to_string(),
+        database_ok,
+        database_problem,
+        config_dir: crate::config::config_dir().display().to_string(),
+        tools,
+        parser_errors,
+    }
+}
+
+pub fn render(d: &Doctor) -> String {
+    let mut o = String::new();
+    o.push_str(&format!("{} {}\n", bold("database"), d.database));
+    if let Some(p) = &d.database_problem {
+        o.push_str(&format!("  problem: {p}\n"));
+    }
+    o.push_str(&format!("{} {}\n\n", bold("config"), d.config_dir));
+    for e in &d.parser_errors {
+        o.push_str(&format!("user parser problem: {e}\n"));
+    }
+    for t in &d.tools {
+        let status = if t.found { "found" } else { "not found" };
+        o.push_str(&format!(
+            "{} {}\n",
+            bold(&format!("{:<14}", t.tool)),
+            status
+        ));
+        for r in &t.roots_found {
+            o.push_str(&format!("    in {r}\n"));
+        }
+        if !t.found {
+            for r in &t.roots_missing {
+                o.push_str(&dim(&format!("    looked in {r}\n")));
+            }
+            continue;
+        }
+        o.push_str(&format!(
+            "    {} files on disk, {} read, {} requests, last event {}\n",
+            int(t.files_on_disk as i64),
+            int(t.files_read),
+            int(t.requests),
+            t.last_event.as_deref().unwrap_or("none")
+        ));
+        if t.malformed_records > 0 {
+            o.push_str(&format!(
+                "    {} malformed records skipped, e.g. {}\n",
+                int(t.malformed_records),
+                t.malformed_example.as_deref().unwrap_or("?")
+            ));
+        }
+        if t.unreadable_files > 0 {
+            o.push_str(&format!(
+                "    {} unreadable files, e.g. {}\n",
+                int(t.unreadable_files),
+                t.unreadable_example.as_deref().unwrap_or("?")
+            ));
+        }
+        if !t.unpriced_models.is_empty() {
+            o.push_str(&format!(
+                "    unpriced models: {} (tokens counted; set [prices.\"MODEL\"] in config.toml)\n",
+                t.unpriced_models.join(", ")
+            ));
+        }
+    }
+    if d.tools.iter().all(|t| !t.found) {
+        o.push_str("\nNo AI tool logs found on this machine.\n");
+    } else if d.tools.iter().any(|t| t.found && t.files_read == 0) {
+        o.push_str("\nSome logs were not read yet: run `tokwatch scan` (or start `tokwatch`).\n");
+    }
+    o
+}
+
+pub fn run(db: &Path, json: bool) -> anyhow::Result<i32> {
+    let env = Env::from_process();
+    let (sources, errors) = super::sources_with_errors(&env);
+    let d = diagnose(db, &sources, errors);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&d)?);
+    } else {
+        print!("{}", render(&d));
+    }
+    Ok(super::EXIT_OK)
+}

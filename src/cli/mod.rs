@@ -1,0 +1,454 @@
+//! Command-line interface.
+
+pub mod doctor;
+pub mod live;
+pub mod output;
+
+use crate::config::Config;
+use crate::ingest::Ingestor;
+use crate::pricing::Pricer;
+use crate::sources::{self, Env};
+use crate::store::query::{Filter, GroupBy, Zone};
+use crate::store::{self, Store, StoreError};
+use anyhow::bail;
+use clap::{CommandFactory, Parser, Subcommand};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_ERROR: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_DATABASE: i32 = 3;
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 success, 1 error (the message says what to do), 2 bad usage, 3 database missing,
+damaged or too new.
+
+Environment: TOKWATCH_DB (database path), TOKWATCH_CONFIG_DIR (config directory),
+CLAUDE_CONFIG_DIR and CODEX_HOME (where those tools keep logs), NO_COLOR.";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tokwatch",
+    version,
+    about = "What your AI coding tools cost, live, per repository",
+    long_about = "tokwatch reads the local logs of AI coding tools (Claude Code, Codex, ...), prices every \
+request, ties it to the git repository, branch and session that caused it, and keeps it in a \
+local SQLite database. Run with no command to start the live daemon.",
+    after_help = AFTER_HELP
+)]
+pub struct Cli {
+    /// Database file to use (default: the platform data directory).
+    #[arg(long, global = true, env = "TOKWATCH_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    #[command(subcommand)]
+    pub cmd: Option<Cmd>,
+}
+
+#[derive(Debug, Clone, clap::Args, Default)]
+pub struct ReportArgs {
+    /// Only usage at or after this time: YYYY-MM-DD, today, yesterday, or a span back from now (7d, 24h, 2w).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Only usage before the end of this day (YYYY-MM-DD, today, yesterday) or this span back from now.
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+    /// Only this repository (name like owner/repo, remote, or root path).
+    #[arg(long)]
+    pub repo: Option<String>,
+    /// Only this tool (claude-code, codex, ...).
+    #[arg(long)]
+    pub tool: Option<String>,
+    /// Time zone for days, weeks and months: an IANA name (Europe/Berlin), `utc` or `local`.
+    #[arg(long, default_value = "local", value_name = "ZONE")]
+    pub tz: String,
+    /// Print JSON (one object with "totals" and "rows").
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// Print CSV.
+    #[arg(long)]
+    pub csv: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Start the live daemon (the default when no command is given).
+    Run(RunArgs),
+    /// Read every log once (only bytes not read before), then exit.
+    Scan {
+        /// No progress bar or summary.
+        #[arg(long, short)]
+        quiet: bool,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Usage and cost grouped by day, week, month, session, repo, branch, model or tool.
+    Report {
+        #[arg(value_enum, default_value = "day")]
+        by: GroupBy,
+        #[command(flatten)]
+        args: ReportArgs,
+    },
+    /// Cost per repository.
+    Repos {
+        #[command(flatten)]
+        args: ReportArgs,
+    },
+    /// One repository's days and sessions.
+    History {
+        /// Repository: name (owner/repo), normalized remote, or root path.
+        repo: String,
+        #[command(flatten)]
+        args: ReportArgs,
+    },
+    /// Show which price entry a model name resolves to, and its rates.
+    Prices {
+        /// Model name as a tool logs it (e.g. claude-opus-4-6, gpt-5.3-codex).
+        model: String,
+        /// Provider hint (anthropic, openai, google, ...).
+        #[arg(long)]
+        provider: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Follow usage live: one line per request as it happens (uses the running daemon, or
+    /// follows the logs itself when none runs).
+    Watch {
+        /// JSON lines instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One short line for Claude Code's statusline, tmux or a shell prompt. Reads Claude Code's
+    /// statusline JSON from stdin when there is one (session and repository cost), else shows
+    /// today's total. Reads the database only.
+    Statusline,
+    /// Check each known tool: logs found or not, where, files and requests, last event, parse
+    /// errors with an example, unreadable files, unpriced models.
+    Doctor {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Clone, clap::Args, Default)]
+pub struct RunArgs {
+    /// Never show the tray indicator.
+    #[arg(long)]
+    pub no_tray: bool,
+}
+
+/// Runs the CLI; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    EXIT_OK
+                }
+                _ => EXIT_USAGE,
+            };
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let db_problem = e.downcast_ref::<StoreError>().is_some();
+            eprintln!("tokwatch: {e:#}");
+            if db_problem {
+                EXIT_DATABASE
+            } else {
+                EXIT_ERROR
+            }
+        }
+    }
+}
+
+fn db_path(cli: &Cli) -> PathBuf {
+    cli.db.clone().unwrap_or_else(store::default_db_path)
+}
+
+fn run(cli: Cli) -> anyhow::Result<i32> {
+    let db = db_path(&cli);
+    match cli.cmd {
+        None => run_daemon(&db, &RunArgs::default()),
+        Some(Cmd::Run(ref a)) => run_daemon(&db, a),
+        Some(Cmd::Scan { quiet, json }) => scan(&db, quiet, json),
+        Some(Cmd::Report { by, ref args }) => report(&db, by, args, None),
+        Some(Cmd::Repos { ref args }) => report(&db, GroupBy::Repo, args, None),
+        Some(Cmd::History { ref repo, ref args }) => history(&db, repo, args),
+        Some(Cmd::Prices {
+            ref model,
+            ref provider,
+            json,
+        }) => prices(model, provider.as_deref(), json),
+        Some(Cmd::Watch { json }) => live::watch(&db, json),
+        Some(Cmd::Statusline) => live::statusline(&db),
+        Some(Cmd::Doctor { json }) => doctor::run(&db, json),
+        Some(Cmd::Completions { shell }) => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "tokwatch",
+                &mut std::io::stdout(),
+            );
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+fn run_daemon(db: &std::path::Path, a: &RunArgs) -> anyhow::Result<i32> {
+    let opts = crate::daemon::Options {
+        no_tray: a.no_tray,
+        ..crate::daemon::Options::default()
+    };
+    crate::daemon::run(db, opts)?;
+    Ok(EXIT_OK)
+}
+
+/// Every source: built-in tools and user parser specs, with problems loading user specs.
+pub fn sources_with_errors(env: &Env) -> (Vec<sources::Source>, Vec<String>) {
+    (sources::builtin(env), Vec::new())
+}
+
+/// Every source (problems with user parser specs are reported by `doctor`).
+pub fn all_sources(env: &Env) -> Vec<sources::Source> {
+    let (s, errors) = sources_with_errors(env);
+    for e in errors {
+        eprintln!("tokwatch: {e}");
+    }
+    s
+}
+
+pub fn new_ingestor(db: &std::path::Path) -> anyhow::Result<Ingestor> {
+    let config = Config::load()?;
+    let store = Store::open_writer(db)?;
+    let env = Env::from_process();
+    Ok(Ingestor::new(
+        store,
+        all_sources(&env),
+        Pricer::new(config.prices),
+    ))
+}
+
+fn scan(db: &std::path::Path, quiet: bool, json: bool) -> anyhow::Result<i32> {
+    let mut ing = new_ingestor(db)?;
+    let (pending, files) = ing.pending()?;
+    let show = !quiet && !json && std::io::stderr().is_terminal();
+    let bar = if show {
+        let b = indicatif::ProgressBar::new(pending);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} reading logs {bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .unwrap(),
+        );
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let t0 = std::time::Instant::now();
+    let stats = ing.scan(&mut |n| bar.inc(n))?;
+    bar.finish_and_clear();
+    let secs = t0.elapsed().as_secs_f64();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&stats)?);
+    } else if !quiet {
+        if files.is_empty() {
+            println!("No AI tool logs found on this machine. Looked in:");
+            for s in &ing.sources {
+                for r in &s.roots {
+                    println!("  {:<12} {}", s.tool, r.display());
+                }
+            }
+            println!("Set CLAUDE_CONFIG_DIR or CODEX_HOME if your tools keep logs elsewhere.");
+        } else {
+            println!(
+                "Read {} of new log data from {} of {} files in {:.2}s: {} new requests, {} updated, {} malformed lines skipped{}.",
+                indicatif::HumanBytes(stats.bytes_read),
+                stats.files_read,
+                stats.files_seen,
+                secs,
+                output::int(stats.events_new as i64),
+                output::int(stats.events_updated as i64),
+                output::int(stats.malformed as i64),
+                if stats.unreadable > 0 {
+                    format!(", {} files unreadable (see `tokwatch doctor`)", stats.unreadable)
+                } else {
+                    String::new()
+                }
+            );
+            println!("Database: {}", db.display());
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+/// `--since`/`--until` values to instants.
+pub fn parse_when(s: &str, zone: Zone, end: bool) -> anyhow::Result<i64> {
+    let today = zone.today();
+    let day = |d: chrono::NaiveDate| {
+        if end {
+            zone.start_of(d + chrono::Days::new(1))
+        } else {
+            zone.start_of(d)
+        }
+    };
+    match s {
+        "today" => return Ok(day(today)),
+        "yesterday" => return Ok(day(today - chrono::Days::new(1))),
+        _ => {}
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(day(d));
+    }
+    let (num, unit) = s.split_at(s.len().saturating_sub(1));
+    if let Ok(n) = num.parse::<i64>() {
+        let ms = match unit {
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "w" => 7 * 86_400_000,
+            _ => 0,
+        };
+        if ms > 0 {
+            return Ok(store::now_ms() - n * ms);
+        }
+    }
+    bail!("cannot read the time {s:?}: use YYYY-MM-DD, today, yesterday, or a span such as 7d, 24h, 2w")
+}
+
+pub fn filter_from(a: &ReportArgs, zone: Zone) -> anyhow::Result<Filter> {
+    Ok(Filter {
+        since_ms: a
+            .since
+            .as_deref()
+            .map(|s| parse_when(s, zone, false))
+            .transpose()?,
+        until_ms: a
+            .until
+            .as_deref()
+            .map(|s| parse_when(s, zone, true))
+            .transpose()?,
+        repo: a.repo.clone(),
+        tool: a.tool.clone(),
+        session: None,
+    })
+}
+
+fn key_title(g: GroupBy) -> &'static str {
+    match g {
+        GroupBy::Day => "day",
+        GroupBy::Week => "week",
+        GroupBy::Month => "month",
+        GroupBy::Session => "session",
+        GroupBy::Repo => "repository",
+        GroupBy::Branch => "repository@branch",
+        GroupBy::Model => "model",
+        GroupBy::Tool => "tool",
+    }
+}
+
+fn report(
+    db: &std::path::Path,
+    by: GroupBy,
+    args: &ReportArgs,
+    title: Option<&str>,
+) -> anyhow::Result<i32> {
+    let zone = Zone::parse(&args.tz).map_err(anyhow::Error::msg)?;
+    let f = filter_from(args, zone)?;
+    let store = Store::open_reader(db)?;
+    let r = store.report(by, &f, zone)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else if args.csv {
+        print!("{}", output::report_csv(&r));
+    } else if r.rows.is_empty() {
+        println!("{}", nothing_found(&store, &f)?);
+    } else {
+        if let Some(t) = title {
+            println!("{}", output::bold(t));
+        }
+        print!("{}", output::report_text(&r, key_title(by)));
+    }
+    Ok(EXIT_OK)
+}
+
+fn nothing_found(store: &Store, f: &Filter) -> anyhow::Result<String> {
+    let any: i64 = store
+        .conn
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
+    let files: i64 = store
+        .conn
+        .query_row("SELECT count(*) FROM files", [], |r| r.get(0))?;
+    Ok(if any == 0 && files == 0 {
+        "No usage recorded yet: no AI tool logs have been found on this machine (`tokwatch doctor` shows where tokwatch looked; `tokwatch scan` reads new ones).".into()
+    } else if any == 0 {
+        "No usage recorded yet: the logs read so far hold no token usage. Run `tokwatch scan` again after using a tool (or start `tokwatch`).".into()
+    } else if let Some(repo) = &f.repo {
+        format!("No usage found for repository {repo:?} in that range. `tokwatch repos` lists the names it knows.")
+    } else {
+        "No usage in that range. Try a wider --since/--until, or drop --tool/--repo.".into()
+    })
+}
+
+fn history(db: &std::path::Path, repo: &str, args: &ReportArgs) -> anyhow::Result<i32> {
+    let zone = Zone::parse(&args.tz).map_err(anyhow::Error::msg)?;
+    let mut a = args.clone();
+    a.repo = Some(repo.to_string());
+    let f = filter_from(&a, zone)?;
+    let store = Store::open_reader(db)?;
+    let days = store.report(GroupBy::Day, &f, zone)?;
+    let sessions = store.report(GroupBy::Session, &f, zone)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "repo": repo, "days": days, "sessions": sessions
+            }))?
+        );
+        return Ok(EXIT_OK);
+    }
+    if args.csv {
+        print!("{}", output::report_csv(&days));
+        return Ok(EXIT_OK);
+    }
+    if days.rows.is_empty() {
+        println!("{}", nothing_found(&store, &f)?);
+        return Ok(EXIT_OK);
+    }
+    println!("{}", output::bold(&format!("{repo}: days")));
+    print!("{}", output::report_text(&days, "day"));
+    println!();
+    println!("{}", output::bold(&format!("{repo}: sessions")));
+    print!("{}", output::report_text(&sessions, "session"));
+    Ok(EXIT_OK)
+}
+
+fn prices(model: &str, provider: Option<&str>, json: bool) -> anyhow::Result<i32> {
+    let config = Config::load()?;
+    let p = Pricer::new(config.prices);
+    for w in p.warnings() {
+        eprintln!("tokwatch: {w}");
+    }
+    match p.describe(model, provider) {
+        Some(info) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&info)?);
+            } else {
+                print!("{}", crate::pricing::render_price_info(&info));
+            }
+            Ok(EXIT_OK)
+        }
+        None => bail!(
+            "no price is known for {model:?}: its usage is kept and shown as unpriced. Set one with\n  [prices.\"{model}\"]\n  input = 3.0    # USD per million tokens\n  output = 15.0\nin {}",
+            crate::config::config_dir().join("config.toml").display()
+        ),
+    }
+}

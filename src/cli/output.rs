@@ -1,0 +1,220 @@
+//! Text output: money, token counts, tables; colour only on a terminal and without NO_COLOR.
+
+use crate::store::query::{Report, Sums};
+use std::io::IsTerminal;
+
+pub fn color_enabled() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+}
+
+pub fn bold(s: &str) -> String {
+    if color_enabled() {
+        format!("\x1b[1m{s}\x1b[0m")
+    } else {
+        s.to_string()
+    }
+}
+
+pub fn dim(s: &str) -> String {
+    if color_enabled() {
+        format!("\x1b[2m{s}\x1b[0m")
+    } else {
+        s.to_string()
+    }
+}
+
+/// `$12.23`; `<$0.01` for tiny non-zero amounts.
+pub fn money(v: f64) -> String {
+    if v > 0.0 && v < 0.005 {
+        "<$0.01".into()
+    } else {
+        format!("${v:.2}")
+    }
+}
+
+/// Money with the marker that says the figure is a lower bound (unpriced usage inside).
+pub fn money_marked(s: &Sums) -> String {
+    if s.has_unpriced {
+        if s.cost_usd == 0.0 && s.unpriced_requests == s.requests {
+            "unpriced".into()
+        } else {
+            format!("{}+", money(s.cost_usd))
+        }
+    } else {
+        money(s.cost_usd)
+    }
+}
+
+/// `1,234,567`.
+pub fn int(v: i64) -> String {
+    let s = v.abs().to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if v < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+/// Renders rows as an aligned table; column 0 is left-aligned, the rest right-aligned.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let n = header.len();
+    let mut w: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate().take(n) {
+            w[i] = w[i].max(c.chars().count());
+        }
+    }
+    let fmt = |cells: Vec<String>| -> String {
+        let mut line = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            let pad = w[i].saturating_sub(c.chars().count());
+            if i == 0 {
+                line.push_str(c);
+                line.push_str(&" ".repeat(pad));
+            } else {
+                line.push_str("  ");
+                line.push_str(&" ".repeat(pad));
+                line.push_str(c);
+            }
+        }
+        line.trim_end().to_string()
+    };
+    let mut out = String::new();
+    out.push_str(&bold(&fmt(header.iter().map(|s| s.to_string()).collect())));
+    out.push('\n');
+    let total_rows = rows.len();
+    for (i, r) in rows.iter().enumerate() {
+        if i + 1 == total_rows && r.first().is_some_and(|c| c == "TOTAL") {
+            out.push_str(&dim(&"-".repeat(w.iter().sum::<usize>() + 2 * (n - 1))));
+            out.push('\n');
+        }
+        out.push_str(&fmt(r.clone()));
+        out.push('\n');
+    }
+    out
+}
+
+fn sums_cells(s: &Sums) -> Vec<String> {
+    vec![
+        int(s.requests),
+        int(s.input),
+        int(s.cache_write_5m + s.cache_write_1h),
+        int(s.cache_read),
+        int(s.output),
+        money_marked(s),
+    ]
+}
+
+/// The human form of a report.
+pub fn report_text(r: &Report, key_title: &str) -> String {
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for row in &r.rows {
+        let mut cells = vec![row.key.clone()];
+        let extra = match (&row.tool, &row.repo) {
+            (Some(t), Some(repo)) => vec![t.clone(), repo.clone()],
+            (Some(t), None) => vec![t.clone(), String::new()],
+            _ => vec![],
+        };
+        cells.extend(extra);
+        cells.extend(sums_cells(&row.sums));
+        rows.push(cells);
+    }
+    let with_extra = r.rows.iter().any(|x| x.tool.is_some());
+    let mut header = vec![key_title];
+    if with_extra {
+        header.extend(["tool", "repo"]);
+    }
+    header.extend([
+        "requests",
+        "input",
+        "cache write",
+        "cache read",
+        "output",
+        "cost",
+    ]);
+    let mut total = vec!["TOTAL".to_string()];
+    if with_extra {
+        total.extend([String::new(), String::new()]);
+    }
+    total.extend(sums_cells(&r.totals));
+    rows.push(total);
+    let mut out = table(&header, &rows);
+    out.push_str(&footnotes(r));
+    out
+}
+
+/// Lines that explain what a total does and does not contain.
+pub fn footnotes(r: &Report) -> String {
+    let mut out = String::new();
+    if r.totals.has_unpriced {
+        out.push_str(&format!(
+            "+ lower bound: {} request(s) use models without a known price (tokens counted, cost not):\n",
+            int(r.totals.unpriced_requests)
+        ));
+        for m in &r.unpriced_models {
+            out.push_str(&format!(
+                "    {}  {} requests, {} tokens   (set a price with [prices.\"{}\"] in config.toml)\n",
+                m.model,
+                int(m.requests),
+                int(m.tokens),
+                m.model
+            ));
+        }
+    }
+    if r.totals.reported_requests > 0 {
+        out.push_str(&dim(&format!(
+            "{} request(s) priced with the cost the tool itself reported\n",
+            int(r.totals.reported_requests)
+        )));
+    }
+    if r.totals.estimated_requests > 0 {
+        out.push_str(&dim(&format!(
+            "{} request(s) have estimated tokens (rounded or request counts only)\n",
+            int(r.totals.estimated_requests)
+        )));
+    }
+    out.push_str(&dim(&format!("days in {}\n", r.tz)));
+    out
+}
+
+/// CSV form: one header line, one line per row, a TOTAL line.
+pub fn report_csv(r: &Report) -> String {
+    let mut out = String::from(
+        "key,requests,input,cache_write_5m,cache_write_1h,cache_read,output,reasoning,cost_usd,has_unpriced\n",
+    );
+    let line = |k: &str, s: &Sums| {
+        format!(
+            "{},{},{},{},{},{},{},{},{:.6},{}\n",
+            csv_field(k),
+            s.requests,
+            s.input,
+            s.cache_write_5m,
+            s.cache_write_1h,
+            s.cache_read,
+            s.output,
+            s.reasoning,
+            s.cost_usd,
+            s.has_unpriced
+        )
+    };
+    for row in &r.rows {
+        out.push_str(&line(&row.key, &row.sums));
+    }
+    out.push_str(&line("TOTAL", &r.totals));
+    out
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}

@@ -1,0 +1,72 @@
+//! One daemon per database: an exclusive advisory lock on `<db>.lock`, held for the process's
+//! life (the OS drops it when the process dies, even by SIGKILL).
+
+use anyhow::bail;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+pub struct InstanceLock {
+    _file: File,
+    pub path: PathBuf,
+}
+
+pub fn lock_path(db: &Path) -> PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push(".lock");
+    PathBuf::from(p)
+}
+
+impl InstanceLock {
+    /// Takes the lock, or fails with a message naming the running instance.
+    pub fn acquire(db: &Path) -> anyhow::Result<InstanceLock> {
+        let path = lock_path(db);
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)?;
+        match f.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut s = String::new();
+                let _ = f.read_to_string(&mut s);
+                let who = s.trim();
+                bail!(
+                    "tokwatch is already running for the database {} ({}). Stop it first, or pass --db to use another database",
+                    db.display(),
+                    if who.is_empty() { "pid unknown".to_string() } else { who.to_string() }
+                );
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(
+                    anyhow::Error::from(e).context(format!("cannot lock {}", path.display()))
+                )
+            }
+        }
+        f.set_len(0)?;
+        f.seek(SeekFrom::Start(0))?;
+        write!(f, "pid {}", std::process::id())?;
+        f.flush()?;
+        Ok(InstanceLock { _file: f, path })
+    }
+
+    /// True when a daemon holds the lock for `db`.
+    pub fn is_held(db: &Path) -> bool {
+        let Ok(f) = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(lock_path(db))
+        else {
+            return false;
+        };
+        match f.try_lock() {
+            Ok(()) => {
+                let _ = f.unlock();
+                false
+            }
+            Err(_) => true,
+        }
+    }
+}

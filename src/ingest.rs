@@ -1,0 +1,555 @@
+//! Drives the pipeline for one file at a time: tail -> parse -> attribute -> price -> store, with
+//! the file's checkpoint committed in the same transaction as the events it produced.
+
+use crate::attribution::Attributor;
+use crate::event::{Merge, UsageEvent};
+use crate::parser::{FileState, Format, ParseError, Parser};
+use crate::pricing::Pricer;
+use crate::sources::Source;
+use crate::store::{self, Checkpoint, ReadCounts, Store, StoredEvent};
+use crate::tailer::{self, LineReader, Stat};
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Bytes of log consumed per parse batch (bounds memory).
+const BATCH_BYTES: u64 = 8 << 20;
+/// Bytes of log per transaction during catch-up.
+const GROUP_BYTES: u64 = 64 << 20;
+/// A logged branch is missing: fall back to the worktree's current HEAD only for events this
+/// recent (older ones may have been made on another branch).
+const LIVE_BRANCH_WINDOW_MS: i64 = 10 * 60 * 1000;
+
+/// Called after each commit with the events that were inserted or changed.
+pub type Subscriber = Box<dyn FnMut(&[StoredEvent]) + Send>;
+
+/// Totals of one ingest run.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct IngestStats {
+    pub files_seen: u64,
+    pub files_read: u64,
+    pub bytes_read: u64,
+    pub lines: u64,
+    pub malformed: u64,
+    pub events_new: u64,
+    pub events_updated: u64,
+    pub unreadable: u64,
+}
+
+pub struct Ingestor {
+    pub store: Store,
+    pub sources: Vec<Source>,
+    attributor: Attributor,
+    pricer: Pricer,
+    workspace_ids: HashMap<String, i64>,
+    reader: LineReader,
+    subscribers: Vec<Subscriber>,
+    /// Changed events of the open transaction, told to subscribers once it commits.
+    pending_changed: Vec<StoredEvent>,
+}
+
+impl Ingestor {
+    pub fn new(store: Store, sources: Vec<Source>, pricer: Pricer) -> Ingestor {
+        Ingestor {
+            store,
+            sources,
+            attributor: Attributor::new(),
+            pricer,
+            workspace_ids: HashMap::new(),
+            reader: LineReader::default(),
+            subscribers: Vec::new(),
+            pending_changed: Vec::new(),
+        }
+    }
+
+    /// Forgets cached repository answers (a directory may have become a repository, or a
+    /// remote changed); the daemon calls this on its periodic stat scan.
+    pub fn clear_caches(&mut self) {
+        self.attributor.clear();
+    }
+
+    pub fn subscribe(&mut self, s: Subscriber) {
+        self.subscribers.push(s);
+    }
+
+    /// The files of every source, with their stored checkpoints, and the bytes not yet read
+    /// (for a progress bar).
+    pub fn pending(&self) -> anyhow::Result<(u64, Vec<(usize, PathBuf, Option<Checkpoint>)>)> {
+        let mut total = 0;
+        let mut files = Vec::new();
+        for (i, s) in self.sources.iter().enumerate() {
+            for f in s.files() {
+                let size = Stat::path(&f).map(|st| st.size).unwrap_or(0);
+                let cp = self.store.checkpoint(&f.to_string_lossy())?;
+                total += size.saturating_sub(cp.as_ref().map(|c| c.offset).unwrap_or(0));
+                files.push((i, f, cp));
+            }
+        }
+        Ok((total, files))
+    }
+
+    /// Reads everything new in every source once. A second thread reads and parses while this
+    /// one attributes, prices and stores; files are grouped into transactions of about
+    /// `GROUP_BYTES` (each file's checkpoint still commits together with its rows).
+    pub fn scan(&mut self, progress: &mut dyn FnMut(u64)) -> anyhow::Result<IngestStats> {
+        let (_, files) = self.pending()?;
+        let parsers: Vec<Arc<dyn Parser>> = self.sources.iter().map(|s| s.parser.clone()).collect();
+        let mut stats = IngestStats::default();
+        let res = std::thread::scope(|scope| -> anyhow::Result<()> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Parsed>(4);
+            scope.spawn(move || {
+                let mut reader = LineReader::default();
+                for (src, path, old) in files {
+                    let go = read_file(src, &*parsers[src], &path, old, &mut reader, &mut |p| {
+                        tx.send(p).is_ok()
+                    });
+                    if !go {
+                        break;
+                    }
+                }
+            });
+            let mut in_tx = 0u64;
+            for p in rx {
+                if self.store.conn.is_autocommit() {
+                    self.store.conn.execute_batch("BEGIN IMMEDIATE")?;
+                    in_tx = 0;
+                }
+                in_tx += p.bytes() + 512;
+                self.apply(p, &mut stats, progress)?;
+                if in_tx >= GROUP_BYTES {
+                    self.flush()?;
+                }
+            }
+            self.flush()
+        });
+        if res.is_err() && !self.store.conn.is_autocommit() {
+            let _ = self.store.conn.execute_batch("ROLLBACK");
+            self.pending_changed.clear();
+        }
+        res.map(|_| stats)
+    }
+
+    /// Commits the open catch-up transaction, then tells subscribers what it stored.
+    fn flush(&mut self) -> anyhow::Result<()> {
+        if !self.store.conn.is_autocommit() {
+            self.store.conn.execute_batch("COMMIT")?;
+        }
+        let changed = std::mem::take(&mut self.pending_changed);
+        if !changed.is_empty() {
+            for s in &mut self.subscribers {
+                s(&changed);
+            }
+        }
+        Ok(())
+    }
+
+    /// Index of the source a path belongs to.
+    pub fn source_for(&self, path: &Path) -> Option<usize> {
+        self.sources.iter().position(|s| s.matches(path))
+    }
+
+    /// Reads what is new in one file and commits it. Unreadable files are recorded (see
+    /// `doctor`), not fatal.
+    pub fn ingest_path(
+        &mut self,
+        src: usize,
+        path: &Path,
+        progress: &mut dyn FnMut(u64),
+    ) -> anyhow::Result<IngestStats> {
+        let mut stats = IngestStats::default();
+        let old = self.store.checkpoint(&path.to_string_lossy())?;
+        let parser = self.sources[src].parser.clone();
+        let mut reader = std::mem::take(&mut self.reader);
+        let mut err = None;
+        read_file(src, &*parser, path, old, &mut reader, &mut |p| match self
+            .apply(p, &mut stats, progress)
+        {
+            Ok(()) => true,
+            Err(e) => {
+                err = Some(e);
+                false
+            }
+        });
+        self.reader = reader;
+        match err {
+            Some(e) => Err(e),
+            None => Ok(stats),
+        }
+    }
+
+    /// Stores one parsed batch.
+    fn apply(
+        &mut self,
+        p: Parsed,
+        stats: &mut IngestStats,
+        progress: &mut dyn FnMut(u64),
+    ) -> anyhow::Result<()> {
+        match p {
+            Parsed::Opened => {
+                stats.files_seen += 1;
+            }
+            Parsed::Unchanged => {}
+            Parsed::Unreadable { src, path, err } => {
+                stats.unreadable += 1;
+                let tool = self.sources[src].tool.clone();
+                self.store
+                    .record_read_error(&path.to_string_lossy(), &tool, &err)?;
+            }
+            Parsed::Batch(b) => {
+                let tool = self.sources[b.src].tool.clone();
+                if b.first {
+                    stats.files_read += 1;
+                }
+                stats.bytes_read += b.consumed;
+                stats.lines += b.counts.lines;
+                stats.malformed += b.counts.malformed;
+                self.commit(
+                    &b.path.to_string_lossy(),
+                    &tool,
+                    &b.cp,
+                    &b.counts,
+                    b.events,
+                    stats,
+                )?;
+                progress(b.consumed);
+            }
+        }
+        Ok(())
+    }
+
+    fn commit(
+        &mut self,
+        path_s: &str,
+        tool: &str,
+        cp: &Checkpoint,
+        counts: &ReadCounts,
+        events: Vec<UsageEvent>,
+        stats: &mut IngestStats,
+    ) -> anyhow::Result<()> {
+        let events = merge_within_batch(events);
+        let mut stored = Vec::with_capacity(events.len());
+        for ev in events {
+            stored.push(self.enrich(ev)?);
+        }
+        let (_, outcome) =
+            store::commit_batch(&mut self.store.conn, path_s, tool, cp, counts, &stored)?;
+        stats.events_new += outcome.inserted;
+        stats.events_updated += outcome.updated;
+        if !self.subscribers.is_empty() && !outcome.changed.is_empty() {
+            // Several snapshots of one request in a batch give one line: its final state.
+            let mut last: HashMap<&str, (usize, bool)> = HashMap::new();
+            for &(i, updated) in &outcome.changed {
+                let e = last
+                    .entry(stored[i].ev.dedup_key.as_str())
+                    .or_insert((i, updated));
+                e.0 = i;
+            }
+            let mut picks: Vec<(usize, bool)> = last.into_values().collect();
+            picks.sort_unstable();
+            let changed: Vec<StoredEvent> = picks
+                .into_iter()
+                .map(|(i, updated)| StoredEvent {
+                    updated,
+                    ..stored[i].clone()
+                })
+                .collect();
+            self.pending_changed.extend(changed);
+            if self.store.conn.is_autocommit() {
+                self.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Attribution and pricing.
+    fn enrich(&mut self, mut ev: UsageEvent) -> anyhow::Result<StoredEvent> {
+        let ws = self
+            .attributor
+            .resolve(ev.cwd.as_deref(), ev.repo_hint.as_deref());
+        let (workspace_id, workspace_name) = match ws {
+            Some(w) => {
+                let id = match self.workspace_ids.get(&w.key) {
+                    Some(id) => *id,
+                    None => {
+                        let id = self.store.workspace_id(
+                            &w.key,
+                            &w.name,
+                            w.root.as_deref().map(|p| p.to_string_lossy()).as_deref(),
+                            w.remote.as_deref(),
+                        )?;
+                        self.workspace_ids.insert(w.key.clone(), id);
+                        id
+                    }
+                };
+                (Some(id), Some(w.name))
+            }
+            None => (None, None),
+        };
+        if ev.branch.is_none() && store::now_ms() - ev.timestamp_ms < LIVE_BRANCH_WINDOW_MS {
+            if let Some(cwd) = ev.cwd.clone() {
+                ev.branch = self.attributor.current_branch(&cwd);
+            }
+        }
+        let p = self.pricer.price(&ev);
+        Ok(StoredEvent {
+            ev,
+            workspace_id,
+            workspace_name,
+            cost_usd: p.cost_usd,
+            cost_source: p.source,
+            price_key: p.price_key,
+            updated: false,
+        })
+    }
+}
+
+/// One parsed batch of one file, with the checkpoint to store with it.
+pub struct ParsedBatch {
+    pub src: usize,
+    pub path: PathBuf,
+    pub cp: Checkpoint,
+    pub counts: ReadCounts,
+    pub events: Vec<UsageEvent>,
+    /// Bytes of the file this batch consumed.
+    pub consumed: u64,
+    /// First batch of this file in this read.
+    pub first: bool,
+}
+
+/// What reading a file yields, batch by batch.
+pub enum Parsed {
+    /// A file was looked at.
+    Opened,
+    /// Nothing changed since the stored checkpoint.
+    Unchanged,
+    Batch(ParsedBatch),
+    Unreadable {
+        src: usize,
+        path: PathBuf,
+        err: String,
+    },
+}
+
+impl Parsed {
+    fn bytes(&self) -> u64 {
+        match self {
+            Parsed::Batch(b) => b.consumed,
+            _ => 0,
+        }
+    }
+}
+
+/// Reads what is new in `path` since `old` and hands each batch to `emit` (which returns false
+/// to stop). Knows nothing of the store: usable from a worker thread.
+pub fn read_file(
+    src: usize,
+    parser: &dyn Parser,
+    path: &Path,
+    old: Option<Checkpoint>,
+    reader: &mut LineReader,
+    emit: &mut dyn FnMut(Parsed) -> bool,
+) -> bool {
+    if !emit(Parsed::Opened) {
+        return false;
+    }
+    let r = match parser.format() {
+        Format::Lines => read_lines(src, parser, path, old, reader, emit),
+        Format::WholeFile | Format::Sqlite => read_whole(src, parser, path, old, emit),
+    };
+    match r {
+        Ok(go) => go,
+        // Deleted between listing and reading: nothing to read, nothing lost.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+        Err(e) => emit(Parsed::Unreadable {
+            src,
+            path: path.to_path_buf(),
+            err: e.to_string(),
+        }),
+    }
+}
+
+fn read_lines(
+    src: usize,
+    parser: &dyn Parser,
+    path: &Path,
+    old: Option<Checkpoint>,
+    reader: &mut LineReader,
+    emit: &mut dyn FnMut(Parsed) -> bool,
+) -> std::io::Result<bool> {
+    let mut file = File::open(path)?;
+    let st = Stat::of(&file.metadata()?);
+    if let Some(c) = &old {
+        if c.dev == st.dev && c.ino == st.ino && c.size == st.size && c.mtime_ns == st.mtime_ns {
+            return Ok(emit(Parsed::Unchanged));
+        }
+    }
+    let head = tailer::head_hash(&mut file)?;
+    let is_new = old.is_none();
+    let mut cp = match old {
+        Some(c)
+            if c.dev == st.dev
+                && c.ino == st.ino
+                && st.size >= c.offset
+                && (c.head_hash.is_none() || c.head_hash == head) =>
+        {
+            c
+        }
+        // Replaced, truncated or rewritten: read from the start (dedup keys make the re-read
+        // add nothing twice).
+        Some(c) => Checkpoint {
+            file_id: c.file_id,
+            ..Checkpoint::default()
+        },
+        None => Checkpoint::default(),
+    };
+    cp.dev = st.dev;
+    cp.ino = st.ino;
+    cp.size = st.size;
+    cp.mtime_ns = st.mtime_ns;
+    cp.head_hash = head;
+    let mut first = true;
+    loop {
+        let mut events: Vec<UsageEvent> = Vec::new();
+        let mut counts = ReadCounts::default();
+        let mut state: FileState = std::mem::take(&mut cp.state);
+        let batch = reader.read_batch(&mut file, cp.offset, BATCH_BYTES, &mut |line| {
+            if let Err(ParseError(e)) = parser.parse_line(line, path, &mut state, &mut events) {
+                counts.malformed += 1;
+                if counts.first_error.is_none() {
+                    counts.first_error = Some(e);
+                }
+            }
+        })?;
+        cp.state = state;
+        counts.lines = batch.lines;
+        counts.malformed += batch.oversized;
+        if batch.oversized > 0 && counts.first_error.is_none() {
+            counts.first_error = Some(format!(
+                "line longer than {} MiB skipped",
+                tailer::MAX_LINE >> 20
+            ));
+        }
+        let consumed = batch.end - cp.offset;
+        // A new file with no complete line yet still gets a row (so `doctor` lists it).
+        if consumed == 0 && !(first && is_new) {
+            return Ok(true);
+        }
+        cp.offset = batch.end;
+        let go = emit(Parsed::Batch(ParsedBatch {
+            src,
+            path: path.to_path_buf(),
+            cp: cp.clone(),
+            counts,
+            events,
+            consumed,
+            first,
+        }));
+        first = false;
+        if !go {
+            return Ok(false);
+        }
+        if batch.eof {
+            return Ok(true);
+        }
+    }
+}
+
+fn read_whole(
+    src: usize,
+    parser: &dyn Parser,
+    path: &Path,
+    old: Option<Checkpoint>,
+    emit: &mut dyn FnMut(Parsed) -> bool,
+) -> std::io::Result<bool> {
+    let st = Stat::path(path)?;
+    // A SQLite writer appends to the -wal file first: it is part of the signature.
+    let extra_sig = if parser.format() == Format::Sqlite {
+        let mut w = path.as_os_str().to_owned();
+        w.push("-wal");
+        Stat::path(Path::new(&w))
+            .map(|s| tailer::fnv1a(format!("{}:{}", s.size, s.mtime_ns).as_bytes()))
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    let mut cp = match old {
+        Some(c)
+            if c.dev == st.dev
+                && c.ino == st.ino
+                && c.size == st.size
+                && c.mtime_ns == st.mtime_ns
+                && c.extra_sig == extra_sig =>
+        {
+            return Ok(emit(Parsed::Unchanged));
+        }
+        Some(c) if c.dev == st.dev && c.ino == st.ino => c,
+        Some(c) => Checkpoint {
+            file_id: c.file_id,
+            ..Checkpoint::default()
+        },
+        None => Checkpoint::default(),
+    };
+    cp.dev = st.dev;
+    cp.ino = st.ino;
+    cp.size = st.size;
+    cp.mtime_ns = st.mtime_ns;
+    cp.extra_sig = extra_sig;
+    cp.offset = st.size;
+    let mut events = Vec::new();
+    let report = match parser.parse_whole(path, &mut cp.state, &mut events) {
+        Ok(r) => r,
+        Err(ParseError(e)) => {
+            return Ok(emit(Parsed::Unreadable {
+                src,
+                path: path.to_path_buf(),
+                err: e,
+            }))
+        }
+    };
+    let counts = ReadCounts {
+        lines: 0,
+        malformed: report.malformed,
+        first_error: report.first_error,
+    };
+    Ok(emit(Parsed::Batch(ParsedBatch {
+        src,
+        path: path.to_path_buf(),
+        cp,
+        counts,
+        events,
+        consumed: st.size,
+        first: true,
+    })))
+}
+
+/// Applies each event's merge rule among events of one batch that share a dedup key, so the
+/// store sees one record per request per batch (streaming snapshots arrive in bursts).
+pub fn merge_within_batch(events: Vec<UsageEvent>) -> Vec<UsageEvent> {
+    let mut out: Vec<UsageEvent> = Vec::with_capacity(events.len());
+    let mut at: HashMap<(String, String), usize> = HashMap::with_capacity(events.len());
+    for ev in events {
+        match at.get(&(ev.tool.clone(), ev.dedup_key.clone())) {
+            None => {
+                at.insert((ev.tool.clone(), ev.dedup_key.clone()), out.len());
+                out.push(ev);
+            }
+            Some(&i) => {
+                let old = &out[i];
+                let replace = match ev.merge {
+                    Merge::LastWins => true,
+                    Merge::FirstWins => false,
+                    Merge::KeepMax => {
+                        ev.tokens.output > old.tokens.output
+                            || (ev.tokens.output == old.tokens.output
+                                && ev.tokens.prompt_total() > old.tokens.prompt_total())
+                    }
+                };
+                if replace {
+                    out[i] = ev;
+                }
+            }
+        }
+    }
+    out
+}

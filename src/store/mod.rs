@@ -1,0 +1,505 @@
+//! The SQLite store: the single source of truth every view reads.
+//!
+//! One writer (the daemon, or `scan` when no daemon runs) uses IMMEDIATE transactions; readers
+//! open the file read-only and never block it (WAL).
+
+pub mod query;
+
+use crate::event::{CostSource, Merge, UsageEvent};
+use crate::parser::FileState;
+use anyhow::Context;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql")];
+
+/// Errors a user can act on, with the action in the message.
+#[derive(Debug)]
+pub enum StoreError {
+    /// No database file yet.
+    Missing(PathBuf),
+    /// The file exists but is not a usable tokwatch database.
+    Corrupt(PathBuf, String),
+    /// Written by a newer tokwatch.
+    TooNew(PathBuf, i64),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Missing(p) => write!(
+                f,
+                "no tokwatch database at {} yet: run `tokwatch scan` (or start `tokwatch`) to build it from your logs",
+                p.display()
+            ),
+            StoreError::Corrupt(p, why) => write!(
+                f,
+                "the database at {} cannot be used ({why}). Move it aside with `mv {0} {0}.bad` and run `tokwatch scan` to rebuild it from the logs (usage from logs that were deleted since is only in the old file)",
+                p.display()
+            ),
+            StoreError::TooNew(p, v) => write!(
+                f,
+                "the database at {} has schema version {v}, newer than this tokwatch understands ({}): upgrade tokwatch, or pass --db to use another file",
+                p.display(),
+                MIGRATIONS.len()
+            ),
+        }
+    }
+}
+impl std::error::Error for StoreError {}
+
+/// The default database path: `<data dir>/tokwatch.db` (`~/.local/share/tokwatch` on Linux).
+pub fn default_db_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("TOKWATCH_DB").filter(|s| !s.is_empty()) {
+        return PathBuf::from(p);
+    }
+    directories::ProjectDirs::from("", "", "tokwatch")
+        .map(|d| d.data_dir().join("tokwatch.db"))
+        .unwrap_or_else(|| PathBuf::from("tokwatch.db"))
+}
+
+/// A stored checkpoint of one source file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Checkpoint {
+    pub file_id: i64,
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub extra_sig: i64,
+    pub head_hash: Option<i64>,
+    pub offset: u64,
+    pub state: FileState,
+}
+
+/// What one committed batch did to the events table.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct BatchOutcome {
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// Indices (into the batch) of events that were inserted (false) or changed a stored row
+    /// (true).
+    pub changed: Vec<(usize, bool)>,
+}
+
+/// An event ready to store: parsed, attributed and priced.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub ev: UsageEvent,
+    pub workspace_id: Option<i64>,
+    pub workspace_name: Option<String>,
+    pub cost_usd: Option<f64>,
+    pub cost_source: CostSource,
+    pub price_key: Option<String>,
+    /// Set after commit: this event replaced an earlier record of the same request.
+    pub updated: bool,
+}
+
+pub struct Store {
+    pub conn: Connection,
+    pub path: PathBuf,
+}
+
+fn is_not_a_db(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::NotADatabase) | Some(rusqlite::ErrorCode::DatabaseCorrupt)
+    )
+}
+
+impl Store {
+    /// Opens (creating if needed) the database for writing, with the schema migrated.
+    pub fn open_writer(path: &Path) -> anyhow::Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+            }
+        }
+        // Create the file 0600 before SQLite does (SQLite gives -wal/-shm the same mode).
+        if !path.exists() {
+            let mut o = std::fs::OpenOptions::new();
+            o.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                o.mode(0o600);
+            }
+            o.open(path)
+                .with_context(|| format!("cannot create the database file {}", path.display()))?;
+        }
+        let conn = Connection::open(path)
+            .with_context(|| format!("cannot open the database {}", path.display()))?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        let corrupt = |e: rusqlite::Error| -> anyhow::Error {
+            if is_not_a_db(&e) {
+                StoreError::Corrupt(path.to_path_buf(), e.to_string()).into()
+            } else {
+                anyhow::Error::from(e)
+            }
+        };
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(corrupt)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Statement journals (upserts with triggers need them) stay in memory, not temp files.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        // 32 MB of page cache: index pages of large histories stay hot during catch-up.
+        conn.pragma_update(None, "cache_size", -32_000)?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store
+            .migrate()
+            .map_err(|e| match e.downcast::<rusqlite::Error>() {
+                Ok(se) => corrupt(se),
+                Err(e) => e,
+            })?;
+        Ok(store)
+    }
+
+    /// Opens an existing database read-only (CLI views). Works while the daemon writes.
+    pub fn open_reader(path: &Path) -> anyhow::Result<Store> {
+        if !path.exists() {
+            return Err(StoreError::Missing(path.to_path_buf()).into());
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("cannot open the database {}", path.display()))?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(|e| StoreError::Corrupt(path.to_path_buf(), e.to_string()))?;
+        if v == 0 {
+            return Err(StoreError::Missing(path.to_path_buf()).into());
+        }
+        if v as usize > MIGRATIONS.len() {
+            return Err(StoreError::TooNew(path.to_path_buf(), v).into());
+        }
+        // Touch the schema so a damaged file fails here with a clear message.
+        conn.query_row("SELECT count(*) FROM files", [], |r| r.get::<_, i64>(0))
+            .map_err(|e| StoreError::Corrupt(path.to_path_buf(), e.to_string()))?;
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn migrate(&mut self) -> anyhow::Result<()> {
+        let v: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if v as usize > MIGRATIONS.len() {
+            return Err(StoreError::TooNew(self.path.clone(), v).into());
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(v as usize) {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// The checkpoint stored for `path`, if any.
+    pub fn checkpoint(&self, path: &str) -> anyhow::Result<Option<Checkpoint>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT id, dev, ino, size, mtime_ns, extra_sig, head_hash, offset, state FROM files WHERE path = ?1",
+        )?;
+        let row = st
+            .query_row([path], |r| {
+                let state: Option<String> = r.get(8)?;
+                Ok(Checkpoint {
+                    file_id: r.get(0)?,
+                    dev: r.get::<_, i64>(1)? as u64,
+                    ino: r.get::<_, i64>(2)? as u64,
+                    size: r.get::<_, i64>(3)? as u64,
+                    mtime_ns: r.get(4)?,
+                    extra_sig: r.get(5)?,
+                    head_hash: r.get(6)?,
+                    offset: r.get::<_, i64>(7)? as u64,
+                    state: state
+                        .and_then(|s| serde_json::from_str(&s).ok())
+                        .unwrap_or_default(),
+                })
+            })
+            .optional()?;
+        Ok(row)
+    }
+
+    /// Id of the file row for `path`, creating it.
+    pub fn file_id(&self, path: &str, tool: &str) -> anyhow::Result<i64> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO files(path, tool) VALUES(?1, ?2) ON CONFLICT(path) DO NOTHING",
+            )?
+            .execute(params![path, tool])?;
+        Ok(self
+            .conn
+            .prepare_cached("SELECT id FROM files WHERE path = ?1")?
+            .query_row([path], |r| r.get(0))?)
+    }
+
+    /// Id of the workspace with `key`, creating or refreshing it.
+    pub fn workspace_id(
+        &self,
+        key: &str,
+        name: &str,
+        root: Option<&str>,
+        remote: Option<&str>,
+    ) -> anyhow::Result<i64> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO workspaces(key, name, root, remote) VALUES(?1, ?2, ?3, ?4)
+                 ON CONFLICT(key) DO UPDATE SET name = excluded.name,
+                   root = coalesce(excluded.root, root), remote = coalesce(excluded.remote, remote)
+                 WHERE name IS NOT excluded.name OR root IS NOT coalesce(excluded.root, root)
+                   OR remote IS NOT coalesce(excluded.remote, remote)",
+            )?
+            .execute(params![key, name, root, remote])?;
+        Ok(self
+            .conn
+            .prepare_cached("SELECT id FROM workspaces WHERE key = ?1")?
+            .query_row([key], |r| r.get(0))?)
+    }
+
+    /// Records that a file could not be read (the reason is shown by `doctor`).
+    pub fn record_read_error(&self, path: &str, tool: &str, err: &str) -> anyhow::Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO files(path, tool, read_error, updated_ms) VALUES(?1, ?2, ?3, ?4)
+                 ON CONFLICT(path) DO UPDATE SET read_error = excluded.read_error, updated_ms = excluded.updated_ms",
+            )?
+            .execute(params![path, tool, err, now_ms()])?;
+        Ok(())
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Counts of lines/records read in one batch, for the file row.
+#[derive(Debug, Default, Clone)]
+pub struct ReadCounts {
+    pub lines: u64,
+    pub malformed: u64,
+    pub first_error: Option<String>,
+}
+
+/// Writes one batch (events + the checkpoint that produced them) in ONE transaction: after a
+/// crash either both are there or neither is, so no line is counted twice or lost. When the
+/// caller already holds a transaction (catch-up groups many files per transaction), the batch
+/// joins it; otherwise it commits its own.
+pub fn commit_batch(
+    conn: &mut Connection,
+    file_path: &str,
+    tool: &str,
+    cp: &Checkpoint,
+    counts: &ReadCounts,
+    events: &[StoredEvent],
+) -> anyhow::Result<(i64, BatchOutcome)> {
+    let own = conn.is_autocommit();
+    if own {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+    }
+    let r = write_batch(conn, file_path, tool, cp, counts, events);
+    if own {
+        match &r {
+            Ok(_) => conn.execute_batch("COMMIT")?,
+            Err(_) => {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+        }
+    }
+    r
+}
+
+fn write_batch(
+    tx: &Connection,
+    file_path: &str,
+    tool: &str,
+    cp: &Checkpoint,
+    counts: &ReadCounts,
+    events: &[StoredEvent],
+) -> anyhow::Result<(i64, BatchOutcome)> {
+    let mut out = BatchOutcome::default();
+    let mut changed = Vec::new();
+    let state_json = serde_json::to_string(&cp.state)?;
+    tx.prepare_cached("INSERT INTO files(path, tool) VALUES(?1, ?2) ON CONFLICT(path) DO NOTHING")?
+        .execute(params![file_path, tool])?;
+    let file_id: i64 = tx
+        .prepare_cached("SELECT id FROM files WHERE path = ?1")?
+        .query_row([file_path], |r| r.get(0))?;
+    // Sidechain replays (same message id, another request id) lose to the main-chain copy:
+    // two set-based statements per batch rather than one per event.
+    let mut skip: std::collections::HashSet<(String, String)> = Default::default();
+    {
+        let side: Vec<(&str, &str)> = events
+            .iter()
+            .filter(|e| e.ev.sidechain)
+            .filter_map(|e| Some((e.ev.tool.as_str(), e.ev.msg_id.as_deref()?)))
+            .collect();
+        if !side.is_empty() {
+            let mut q = tx.prepare_cached(
+                "SELECT tool, msg_id FROM events WHERE msg_id IN
+                   (SELECT value FROM json_each(?1)) AND sidechain = 0",
+            )?;
+            let ids = serde_json::to_string(&side.iter().map(|x| x.1).collect::<Vec<_>>())?;
+            let rows = q.query_map([ids], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
+            for r in rows {
+                skip.insert(r?);
+            }
+        }
+        let main: Vec<&str> = events
+            .iter()
+            .filter(|e| !e.ev.sidechain)
+            .filter_map(|e| e.ev.msg_id.as_deref())
+            .collect();
+        if !main.is_empty() {
+            tx.prepare_cached(
+                "DELETE FROM events WHERE msg_id IN (SELECT value FROM json_each(?1)) AND sidechain = 1",
+            )?
+            .execute([serde_json::to_string(&main)?])?;
+        }
+    }
+    {
+        let mut upsert = tx.prepare_cached(
+            "INSERT INTO events(tool, key_hash, ts, model, provider, session, workspace_id, branch,
+                input, cw5, cw1h, cr, output, reasoning, requests, cost, cost_source, price_key,
+                msg_id, sidechain, file_id)
+             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
+             ON CONFLICT(key_hash) DO UPDATE SET
+                ts = excluded.ts, model = excluded.model, provider = excluded.provider,
+                session = excluded.session, workspace_id = excluded.workspace_id,
+                branch = excluded.branch, input = excluded.input, cw5 = excluded.cw5,
+                cw1h = excluded.cw1h, cr = excluded.cr, output = excluded.output,
+                reasoning = excluded.reasoning, requests = excluded.requests, cost = excluded.cost,
+                cost_source = excluded.cost_source, price_key = excluded.price_key,
+                msg_id = excluded.msg_id, sidechain = excluded.sidechain, file_id = excluded.file_id
+             WHERE (?22 = 1 AND (events.input, events.cw5, events.cw1h, events.cr, events.output,
+                                 events.reasoning, events.requests, events.ts, events.cost_source)
+                       IS NOT (excluded.input, excluded.cw5, excluded.cw1h, excluded.cr,
+                               excluded.output, excluded.reasoning, excluded.requests,
+                               excluded.ts, excluded.cost_source))
+                OR (?22 = 0 AND (excluded.output > events.output
+                    OR (excluded.output = events.output
+                        AND excluded.input + excluded.cw5 + excluded.cw1h + excluded.cr
+                          > events.input + events.cw5 + events.cw1h + events.cr)))",
+        )?;
+        for (i, se) in events.iter().enumerate() {
+            let e = &se.ev;
+            if e.sidechain {
+                if let Some(mid) = e.msg_id.as_deref() {
+                    if skip.contains(&(e.tool.clone(), mid.to_string())) {
+                        out.unchanged += 1;
+                        continue;
+                    }
+                }
+            }
+            let rowid_before = tx.last_insert_rowid();
+            let n = upsert.execute(params![
+                e.tool,
+                key_hash(&e.tool, &e.dedup_key),
+                e.timestamp_ms,
+                e.model,
+                e.provider,
+                e.session_id,
+                se.workspace_id,
+                e.branch,
+                e.tokens.input,
+                e.tokens.cache_write_5m,
+                e.tokens.cache_write_1h,
+                e.tokens.cache_read,
+                e.tokens.output,
+                e.tokens.reasoning,
+                e.requests,
+                se.cost_usd,
+                se.cost_source.as_i64(),
+                se.price_key,
+                e.msg_id,
+                e.sidechain as i64,
+                file_id,
+                e.merge.as_i64(),
+            ])?;
+            // `execute` counts only this statement's own row (not trigger work); an upsert
+            // that updated leaves last_insert_rowid alone.
+            if n == 0 {
+                out.unchanged += 1;
+            } else {
+                let updated = tx.last_insert_rowid() == rowid_before;
+                if updated {
+                    out.updated += 1;
+                } else {
+                    out.inserted += 1;
+                }
+                changed.push((i, updated));
+            }
+        }
+    }
+    let last_ts = events.iter().map(|e| e.ev.timestamp_ms).max();
+    tx.prepare_cached(
+        "UPDATE files SET tool = ?2, dev = ?3, ino = ?4, size = ?5, mtime_ns = ?6, extra_sig = ?7,
+            head_hash = ?8, offset = ?9, state = ?10, lines = lines + ?11,
+            events = events + ?12, malformed = malformed + ?13,
+            first_error = coalesce(first_error, ?14), read_error = NULL,
+            last_event_ms = max(coalesce(last_event_ms, 0), coalesce(?15, 0)), updated_ms = ?16
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        file_id,
+        tool,
+        cp.dev as i64,
+        cp.ino as i64,
+        cp.size as i64,
+        cp.mtime_ns,
+        cp.extra_sig,
+        cp.head_hash,
+        cp.offset as i64,
+        state_json,
+        counts.lines as i64,
+        events.len() as i64,
+        counts.malformed as i64,
+        counts.first_error,
+        last_ts,
+        now_ms(),
+    ])?;
+    out.changed = changed;
+    Ok((file_id, out))
+}
+
+/// The stored identity of a request: a 64-bit hash of the tool and the parser's dedup key
+/// (FNV-1a; collisions are negligible at millions of requests and keep the unique index small).
+pub fn key_hash(tool: &str, key: &str) -> i64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in tool.bytes().chain(std::iter::once(0u8)).chain(key.bytes()) {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h as i64
+}
+
+/// Merge policy names, for messages.
+pub fn merge_name(m: Merge) -> &'static str {
+    match m {
+        Merge::KeepMax => "keep-max",
+        Merge::LastWins => "last-wins",
+        Merge::FirstWins => "first-wins",
+    }
+}

@@ -1,0 +1,450 @@
+//! Read-side queries: grouped reports over the 15-minute rollup, in any time zone.
+
+use super::Store;
+use chrono::{Datelike, NaiveDate, TimeZone};
+use rusqlite::types::Value;
+use serde::Serialize;
+
+/// Bucket width of the rollup table.
+pub const BUCKET_MS: i64 = 900_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupBy {
+    Day,
+    Week,
+    Month,
+    Session,
+    Repo,
+    Branch,
+    Model,
+    Tool,
+}
+
+/// The time zone reports bucket days in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Zone {
+    Local,
+    Utc,
+    Named(chrono_tz::Tz),
+}
+
+impl Zone {
+    pub fn parse(s: &str) -> Result<Zone, String> {
+        match s {
+            "local" => Ok(Zone::Local),
+            "utc" | "UTC" | "Z" => Ok(Zone::Utc),
+            _ => s.parse::<chrono_tz::Tz>().map(Zone::Named).map_err(|_| {
+                format!("unknown time zone {s:?}: use an IANA name such as Europe/Berlin, or `utc`, or `local`")
+            }),
+        }
+    }
+    pub fn name(&self) -> String {
+        match self {
+            Zone::Local => iana_local().unwrap_or_else(|| "local".into()),
+            Zone::Utc => "UTC".into(),
+            Zone::Named(t) => t.name().into(),
+        }
+    }
+    /// Local calendar date of an instant.
+    pub fn date(&self, ms: i64) -> NaiveDate {
+        let utc = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
+        match self {
+            Zone::Local => utc.with_timezone(&chrono::Local).date_naive(),
+            Zone::Utc => utc.date_naive(),
+            Zone::Named(t) => utc.with_timezone(t).date_naive(),
+        }
+    }
+    /// Local wall-clock text of an instant.
+    pub fn datetime(&self, ms: i64) -> String {
+        let utc = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
+        let f = "%Y-%m-%d %H:%M";
+        match self {
+            Zone::Local => utc.with_timezone(&chrono::Local).format(f).to_string(),
+            Zone::Utc => utc.format(f).to_string(),
+            Zone::Named(t) => utc.with_timezone(t).format(f).to_string(),
+        }
+    }
+    /// The instant a local date starts.
+    pub fn start_of(&self, d: NaiveDate) -> i64 {
+        let naive = d.and_hms_opt(0, 0, 0).unwrap();
+        let pick = |r: chrono::LocalResult<i64>| match r {
+            chrono::LocalResult::Single(v) => v,
+            chrono::LocalResult::Ambiguous(a, _) => a,
+            chrono::LocalResult::None => naive.and_utc().timestamp_millis(),
+        };
+        match self {
+            Zone::Local => pick(
+                chrono::Local
+                    .from_local_datetime(&naive)
+                    .map(|t| t.timestamp_millis()),
+            ),
+            Zone::Utc => naive.and_utc().timestamp_millis(),
+            Zone::Named(t) => pick(t.from_local_datetime(&naive).map(|x| x.timestamp_millis())),
+        }
+    }
+    pub fn today(&self) -> NaiveDate {
+        self.date(super::now_ms())
+    }
+}
+
+fn iana_local() -> Option<String> {
+    std::env::var("TZ")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| {
+            std::fs::read_link("/etc/localtime").ok().and_then(|p| {
+                let s = p.to_string_lossy().into_owned();
+                s.split_once("zoneinfo/").map(|(_, z)| z.to_string())
+            })
+        })
+}
+
+/// Which usage a report covers.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Inclusive lower bound, ms.
+    pub since_ms: Option<i64>,
+    /// Exclusive upper bound, ms.
+    pub until_ms: Option<i64>,
+    /// Workspace key, display name, or root path.
+    pub repo: Option<String>,
+    pub tool: Option<String>,
+    pub session: Option<String>,
+}
+
+/// Token and cost sums. `has_unpriced` means `cost_usd` is a lower bound.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Sums {
+    pub requests: i64,
+    pub input: i64,
+    pub cache_write_5m: i64,
+    pub cache_write_1h: i64,
+    pub cache_read: i64,
+    pub output: i64,
+    pub reasoning: i64,
+    pub cost_usd: f64,
+    pub has_unpriced: bool,
+    pub unpriced_requests: i64,
+    pub estimated_requests: i64,
+    pub reported_requests: i64,
+}
+
+impl Sums {
+    pub fn total_tokens(&self) -> i64 {
+        self.input + self.cache_write_5m + self.cache_write_1h + self.cache_read + self.output
+    }
+    fn add(&mut self, o: &Sums) {
+        self.requests += o.requests;
+        self.input += o.input;
+        self.cache_write_5m += o.cache_write_5m;
+        self.cache_write_1h += o.cache_write_1h;
+        self.cache_read += o.cache_read;
+        self.output += o.output;
+        self.reasoning += o.reasoning;
+        self.cost_usd += o.cost_usd;
+        self.unpriced_requests += o.unpriced_requests;
+        self.estimated_requests += o.estimated_requests;
+        self.reported_requests += o.reported_requests;
+        self.has_unpriced = self.unpriced_requests > 0;
+    }
+    fn from_row(r: &rusqlite::Row, at: usize) -> rusqlite::Result<Sums> {
+        let unpriced: i64 = r.get(at + 8)?;
+        Ok(Sums {
+            requests: r.get(at)?,
+            input: r.get(at + 1)?,
+            cache_write_5m: r.get(at + 2)?,
+            cache_write_1h: r.get(at + 3)?,
+            cache_read: r.get(at + 4)?,
+            output: r.get(at + 5)?,
+            reasoning: r.get(at + 6)?,
+            cost_usd: r.get(at + 7)?,
+            has_unpriced: unpriced > 0,
+            unpriced_requests: unpriced,
+            estimated_requests: r.get(at + 9)?,
+            reported_requests: r.get(at + 10)?,
+        })
+    }
+    /// Cost rounded to a millionth of a dollar (removes float noise from running sums).
+    fn tidy(&mut self) {
+        self.cost_usd = (self.cost_usd * 1e6).round() / 1e6;
+        if self.cost_usd == 0.0 {
+            self.cost_usd = 0.0; // no "-0"
+        }
+    }
+}
+
+const SUMS: &str =
+    "sum(r.requests), sum(r.input), sum(r.cw5), sum(r.cw1h), sum(r.cr), sum(r.output), \
+    sum(r.reasoning), sum(r.cost), sum(r.unpriced), sum(r.estimated), sum(r.reported)";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub key: String,
+    #[serde(flatten)]
+    pub sums: Sums,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repo: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_seen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<String>,
+    #[serde(skip)]
+    pub last_ms: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UnpricedModel {
+    pub model: String,
+    pub requests: i64,
+    pub tokens: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub group: GroupBy,
+    pub tz: String,
+    pub totals: Sums,
+    pub rows: Vec<Row>,
+    /// Models without a known price in the covered usage (their tokens are in the totals,
+    /// their cost is not).
+    pub unpriced_models: Vec<UnpricedModel>,
+}
+
+fn where_clause(f: &Filter, args: &mut Vec<Value>) -> String {
+    let mut w = vec!["1".to_string()];
+    if let Some(s) = f.since_ms {
+        args.push(Value::Integer(s.div_euclid(BUCKET_MS)));
+        w.push(format!("r.bucket >= ?{}", args.len()));
+    }
+    if let Some(u) = f.until_ms {
+        args.push(Value::Integer((u + BUCKET_MS - 1).div_euclid(BUCKET_MS)));
+        w.push(format!("r.bucket < ?{}", args.len()));
+    }
+    if let Some(t) = &f.tool {
+        args.push(Value::Text(t.clone()));
+        w.push(format!("r.tool = ?{}", args.len()));
+    }
+    if let Some(s) = &f.session {
+        args.push(Value::Text(s.clone()));
+        w.push(format!("r.session = ?{}", args.len()));
+    }
+    if let Some(repo) = &f.repo {
+        args.push(Value::Text(repo.clone()));
+        let n = args.len();
+        w.push(format!(
+            "r.workspace_id IN (SELECT id FROM workspaces WHERE key = ?{n} OR name = ?{n} OR root = ?{n})"
+        ));
+    }
+    w.join(" AND ")
+}
+
+impl Store {
+    /// A grouped report.
+    pub fn report(&self, group: GroupBy, f: &Filter, zone: Zone) -> anyhow::Result<Report> {
+        let mut args = Vec::new();
+        let wh = where_clause(f, &mut args);
+        let (cols, gb) = match group {
+            GroupBy::Day | GroupBy::Week | GroupBy::Month => ("r.bucket", "r.bucket"),
+            GroupBy::Session => (
+                "r.session, r.tool, max(w.name), min(r.bucket), max(r.bucket)",
+                "r.session, r.tool",
+            ),
+            GroupBy::Repo => (
+                "coalesce(w.name, ''), w.key, max(r.bucket)",
+                "r.workspace_id",
+            ),
+            GroupBy::Branch => (
+                "coalesce(w.name, ''), r.branch, max(r.bucket)",
+                "r.workspace_id, r.branch",
+            ),
+            GroupBy::Model => ("r.model, max(r.bucket)", "r.model"),
+            GroupBy::Tool => ("r.tool, max(r.bucket)", "r.tool"),
+        };
+        // Key columns before the sums (commas inside coalesce(...) are not separators).
+        let ncols = match group {
+            GroupBy::Day | GroupBy::Week | GroupBy::Month => 1,
+            GroupBy::Session => 5,
+            GroupBy::Repo | GroupBy::Branch => 3,
+            GroupBy::Model | GroupBy::Tool => 2,
+        };
+        let sql = format!(
+            "SELECT {cols}, {SUMS} FROM rollup r LEFT JOIN workspaces w ON w.id = r.workspace_id
+             WHERE {wh} GROUP BY {gb} HAVING sum(r.requests) != 0"
+        );
+        let mut st = self.conn.prepare(&sql)?;
+        let mut rows: Vec<Row> = Vec::new();
+        let mut by_key: std::collections::HashMap<String, usize> = Default::default();
+        let mut q = st.query(rusqlite::params_from_iter(args.iter()))?;
+        while let Some(r) = q.next()? {
+            let sums = Sums::from_row(r, ncols)?;
+            let mut row = Row {
+                key: String::new(),
+                sums,
+                repo: None,
+                tool: None,
+                first_seen: None,
+                last_seen: None,
+                last_ms: 0,
+            };
+            match group {
+                GroupBy::Day | GroupBy::Week | GroupBy::Month => {
+                    let b: i64 = r.get(0)?;
+                    let d = zone.date(b * BUCKET_MS);
+                    row.key = match group {
+                        GroupBy::Day => d.format("%Y-%m-%d").to_string(),
+                        GroupBy::Week => {
+                            let w = d.iso_week();
+                            format!("{}-W{:02}", w.year(), w.week())
+                        }
+                        _ => d.format("%Y-%m").to_string(),
+                    };
+                    row.last_ms = b * BUCKET_MS;
+                }
+                GroupBy::Session => {
+                    let s: String = r.get(0)?;
+                    row.key = if s.is_empty() {
+                        "(no session)".into()
+                    } else {
+                        s
+                    };
+                    row.tool = Some(r.get(1)?);
+                    row.repo = r.get::<_, Option<String>>(2)?;
+                    let (a, b): (i64, i64) = (r.get(3)?, r.get(4)?);
+                    row.first_seen = Some(zone.datetime(a * BUCKET_MS));
+                    row.last_seen = Some(zone.datetime(b * BUCKET_MS));
+                    row.last_ms = b * BUCKET_MS;
+                }
+                GroupBy::Repo => {
+                    let n: String = r.get(0)?;
+                    row.key = if n.is_empty() {
+                        "(no repository)".into()
+                    } else {
+                        n
+                    };
+                    row.repo = r.get::<_, Option<String>>(1)?;
+                    let b: i64 = r.get(2)?;
+                    row.last_seen = Some(zone.datetime(b * BUCKET_MS));
+                    row.last_ms = b * BUCKET_MS;
+                }
+                GroupBy::Branch => {
+                    let n: String = r.get(0)?;
+                    let br: String = r.get(1)?;
+                    let n = if n.is_empty() {
+                        "(no repository)".to_string()
+                    } else {
+                        n
+                    };
+                    let br = if br.is_empty() {
+                        "(no branch)".to_string()
+                    } else {
+                        br
+                    };
+                    row.key = format!("{n}@{br}");
+                    row.repo = Some(n);
+                    row.last_ms = r.get::<_, i64>(2)? * BUCKET_MS;
+                }
+                GroupBy::Model | GroupBy::Tool => {
+                    let n: String = r.get(0)?;
+                    row.key = if n.is_empty() { "(unknown)".into() } else { n };
+                    row.last_ms = r.get::<_, i64>(1)? * BUCKET_MS;
+                }
+            }
+            match by_key.get(&row.key) {
+                Some(&i) => {
+                    let s = row.sums.clone();
+                    rows[i].sums.add(&s);
+                    rows[i].last_ms = rows[i].last_ms.max(row.last_ms);
+                }
+                None => {
+                    by_key.insert(row.key.clone(), rows.len());
+                    rows.push(row);
+                }
+            }
+        }
+        let mut totals = Sums::default();
+        for r in &mut rows {
+            totals.add(&r.sums);
+            r.sums.tidy();
+        }
+        totals.tidy();
+        match group {
+            GroupBy::Day | GroupBy::Week | GroupBy::Month => rows.sort_by(|a, b| a.key.cmp(&b.key)),
+            _ => rows.sort_by(|a, b| {
+                b.sums
+                    .cost_usd
+                    .total_cmp(&a.sums.cost_usd)
+                    .then(b.sums.total_tokens().cmp(&a.sums.total_tokens()))
+                    .then(a.key.cmp(&b.key))
+            }),
+        }
+        let unpriced_models = self.unpriced_models(f)?;
+        Ok(Report {
+            group,
+            tz: zone.name(),
+            totals,
+            rows,
+            unpriced_models,
+        })
+    }
+
+    pub fn unpriced_models(&self, f: &Filter) -> anyhow::Result<Vec<UnpricedModel>> {
+        let mut args = Vec::new();
+        let wh = where_clause(f, &mut args);
+        let sql = format!(
+            "SELECT r.model, sum(r.unpriced), sum(r.input + r.cw5 + r.cw1h + r.cr + r.output)
+             FROM rollup r WHERE {wh} AND r.unpriced > 0 GROUP BY r.model ORDER BY 3 DESC"
+        );
+        let mut st = self.conn.prepare(&sql)?;
+        let v = st
+            .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                let m: String = r.get(0)?;
+                Ok(UnpricedModel {
+                    model: if m.is_empty() {
+                        "(no model logged)".into()
+                    } else {
+                        m
+                    },
+                    requests: r.get(1)?,
+                    tokens: r.get(2)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(v)
+    }
+
+    /// Sums over a filter (one row).
+    pub fn sums(&self, f: &Filter) -> anyhow::Result<Sums> {
+        let mut args = Vec::new();
+        let wh = where_clause(f, &mut args);
+        let sql = format!(
+            "SELECT {} FROM rollup r WHERE {wh}",
+            SUMS.replace("sum(", "total(")
+        );
+        let mut s = self
+            .conn
+            .query_row(&sql, rusqlite::params_from_iter(args.iter()), |r| {
+                // total() returns floats; convert.
+                let g = |i: usize| -> rusqlite::Result<i64> { Ok(r.get::<_, f64>(i)? as i64) };
+                let unpriced = g(8)?;
+                Ok(Sums {
+                    requests: g(0)?,
+                    input: g(1)?,
+                    cache_write_5m: g(2)?,
+                    cache_write_1h: g(3)?,
+                    cache_read: g(4)?,
+                    output: g(5)?,
+                    reasoning: g(6)?,
+                    cost_usd: r.get(7)?,
+                    has_unpriced: unpriced > 0,
+                    unpriced_requests: unpriced,
+                    estimated_requests: g(9)?,
+                    reported_requests: g(10)?,
+                })
+            })?;
+        s.tidy();
+        Ok(s)
+    }
+}

@@ -1,0 +1,301 @@
+//! Ingest of the real Claude Code and Codex samples: exact totals from fixtures/EXPECTED.md, and
+//! exactness across re-scans, copies, torn lines, truncation and rewrites.
+
+mod util;
+
+use std::io::Write;
+use tokwatch::store::query::Filter;
+use util::*;
+
+const CLAUDE_DIR: &str = "claude-code/projects/-home-USER-projects-spotter-worktrees-spotter-gqc";
+const CLAUDE_MAIN: &str = "258c7280-ae70-4798-800f-63464d01a85d.jsonl";
+
+fn with_claude_sample(h: &Home) {
+    copy_tree(
+        &fixtures().join(CLAUDE_DIR),
+        &h.claude_projects()
+            .join("-home-USER-projects-spotter-worktrees-spotter-gqc"),
+    );
+}
+
+fn with_codex_sample(h: &Home) {
+    copy_tree(&fixtures().join("codex/sessions"), &h.codex_sessions());
+}
+
+fn model(h: &Home, tool: &str, m: &str) -> (i64, i64, i64, i64, i64) {
+    let r = h
+        .reader()
+        .report(
+            tokwatch::store::query::GroupBy::Model,
+            &Filter {
+                tool: Some(tool.into()),
+                ..Filter::default()
+            },
+            tokwatch::store::query::Zone::Utc,
+        )
+        .unwrap();
+    let row = r.rows.iter().find(|r| r.key == m).expect("model row");
+    tuple(&row.sums)
+}
+
+#[test]
+fn claude_sample_matches_expected_totals() {
+    let h = Home::new();
+    with_claude_sample(&h);
+    h.scan();
+    let s = h.tool("claude-code");
+    assert_eq!(tuple(&s), (156, 198, 394_137, 14_972_534, 38_908));
+    assert_eq!(s.cache_write_1h, 394_137, "all cache writes are 1-hour TTL");
+    assert_eq!(s.cache_write_5m, 0);
+    assert_eq!(
+        model(&h, "claude-code", "claude-opus-4-6"),
+        (153, 183, 351_961, 14_938_375, 38_905)
+    );
+    assert_eq!(
+        model(&h, "claude-code", "claude-sonnet-4-5-20250929"),
+        (3, 15, 42_176, 34_159, 3)
+    );
+}
+
+#[test]
+fn claude_single_files_match_expected_totals() {
+    for (file, want) in [
+        ("short.jsonl", (1, 3, 13_835, 11_515, 13)),
+        ("tool_heavy.jsonl", (4, 54, 17_696, 88_231, 212)),
+        ("subagent.jsonl", (12, 1_576, 25_842, 427_286, 1_586)),
+    ] {
+        let h = Home::new();
+        let dir = h.claude_projects().join("-p");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(
+            fixtures().join("claude-code/single").join(file),
+            dir.join(file),
+        )
+        .unwrap();
+        h.scan();
+        assert_eq!(tuple(&h.tool("claude-code")), want, "{file}");
+    }
+}
+
+#[test]
+fn codex_sample_matches_expected_totals() {
+    let h = Home::new();
+    with_codex_sample(&h);
+    h.scan();
+    let s = h.tool("codex");
+    assert_eq!(s.total_tokens(), 50_062_931);
+    let store = h.reader();
+    // Per file, via the session id in the file name.
+    for (stem, total) in [
+        ("019c8a4c-ed82-79a1-aa28-7738fc5ab61a", 7_240_100),
+        ("019c8a4d-8f45-7010-8b5d-7fad920aa6f9", 1_766_028),
+        ("019c8a53-a0dd-7130-bcd7-95445d84846a", 6_777_923),
+        ("019c8a59-e9dd-71f0-9ae3-4079fe9726a9", 33_944_484),
+        ("019c8a70-dda7-7f33-98ea-f30553347322", 34_900),
+        ("019c8bfe-ec25-79e0-97d7-bda6a9c575ff", 299_496),
+    ] {
+        let s = store
+            .sums(&Filter {
+                session: Some(stem.into()),
+                ..Filter::default()
+            })
+            .unwrap();
+        assert_eq!(s.total_tokens(), total, "session {stem}");
+    }
+    let first = store
+        .sums(&Filter {
+            session: Some("019c8a4c-ed82-79a1-aa28-7738fc5ab61a".into()),
+            ..Filter::default()
+        })
+        .unwrap();
+    // input 7,204,025 of which cached 6,836,352; output 36,075 of which reasoning 17,896
+    assert_eq!(first.input + first.cache_read, 7_204_025);
+    assert_eq!(first.cache_read, 6_836_352);
+    assert_eq!(first.output, 36_075);
+    assert_eq!(first.reasoning, 17_896);
+    assert_eq!(first.requests, 81, "81 counted of 161 token_count events");
+}
+
+#[test]
+fn rescan_reads_nothing_and_changes_nothing() {
+    let h = Home::new();
+    with_claude_sample(&h);
+    with_codex_sample(&h);
+    let first = h.scan();
+    assert!(first.bytes_read > 4_000_000);
+    let before = h.sums(&Filter::default());
+    let second = h.scan();
+    assert_eq!(second.bytes_read, 0);
+    assert_eq!(second.files_read, 0);
+    assert_eq!(h.sums(&Filter::default()), before);
+}
+
+#[test]
+fn copied_session_files_count_once() {
+    let h = Home::new();
+    with_claude_sample(&h);
+    with_codex_sample(&h);
+    h.scan();
+    let before = h.sums(&Filter::default());
+    // A resumed Claude session copies earlier lines into a new file in another project dir.
+    let other = h.claude_projects().join("-home-USER-elsewhere");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::copy(
+        h.claude_projects()
+            .join("-home-USER-projects-spotter-worktrees-spotter-gqc")
+            .join(CLAUDE_MAIN),
+        other.join("resumed-copy.jsonl"),
+    )
+    .unwrap();
+    // Codex archives a session by moving it; a copy under archived_sessions/ must not add.
+    let archived = h.home().join(".codex/archived_sessions");
+    std::fs::create_dir_all(&archived).unwrap();
+    let name = "rollout-2026-02-23T12-54-34-019c8a59-e9dd-71f0-9ae3-4079fe9726a9.jsonl";
+    std::fs::copy(
+        h.codex_sessions().join("2026/02/23").join(name),
+        archived.join(name),
+    )
+    .unwrap();
+    let st = h.scan();
+    assert!(st.bytes_read > 1_000_000, "the copies were read");
+    assert_eq!(h.sums(&Filter::default()), before);
+}
+
+/// Appends `bytes` to `path`.
+fn append(path: &std::path::Path, bytes: &[u8]) {
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    f.write_all(bytes).unwrap();
+}
+
+#[test]
+fn torn_lines_are_read_once_completed() {
+    let h = Home::new();
+    let src = std::fs::read(fixtures().join(CLAUDE_DIR).join(CLAUDE_MAIN)).unwrap();
+    let dir = h.claude_projects().join("-p");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s.jsonl");
+    std::fs::write(&path, b"").unwrap();
+    // Write the file in uneven pieces, scanning after each: most cuts fall inside lines.
+    let mut pos = 0;
+    let mut step = 1;
+    while pos < src.len() {
+        let end = (pos + step * 7919).min(src.len());
+        append(&path, &src[pos..end]);
+        pos = end;
+        step = step % 13 + 1;
+        h.scan();
+    }
+    let s = h.tool("claude-code");
+    // The main file alone (no subagents): compare with a one-shot ingest of the same bytes.
+    let h2 = Home::new();
+    let d2 = h2.claude_projects().join("-p");
+    std::fs::create_dir_all(&d2).unwrap();
+    std::fs::write(d2.join("s.jsonl"), &src).unwrap();
+    h2.scan();
+    assert_eq!(s, h2.tool("claude-code"));
+    assert!(s.requests > 100);
+    let malformed: i64 = h
+        .reader()
+        .conn
+        .query_row("SELECT sum(malformed) FROM files", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(malformed, 0, "a torn line is never read as a broken one");
+}
+
+#[test]
+fn truncated_and_rewritten_files_stay_exact() {
+    let h = Home::new();
+    with_codex_sample(&h);
+    h.scan();
+    let before = h.sums(&Filter::default());
+    let p = h
+        .codex_sessions()
+        .join("2026/02/23/rollout-2026-02-23T12-40-23-019c8a4c-ed82-79a1-aa28-7738fc5ab61a.jsonl");
+    let full = std::fs::read(&p).unwrap();
+    // Truncate to a prefix (a tool rewriting its file), scan, then restore the whole file.
+    std::fs::write(&p, &full[..full.len() / 3]).unwrap();
+    h.scan();
+    assert_eq!(
+        h.sums(&Filter::default()),
+        before,
+        "nothing is lost by a shrink"
+    );
+    std::fs::write(&p, &full).unwrap();
+    h.scan();
+    assert_eq!(h.sums(&Filter::default()), before);
+    // Replace with a new inode (write to temp + rename), same content.
+    let tmp = p.with_extension("tmp");
+    std::fs::write(&tmp, &full).unwrap();
+    std::fs::rename(&tmp, &p).unwrap();
+    h.scan();
+    assert_eq!(h.sums(&Filter::default()), before);
+}
+
+#[test]
+fn streaming_snapshots_keep_the_largest_output() {
+    // The same request written twice: the first with the message_start snapshot, the last
+    // with the final numbers (log-formats.md §1e).
+    let a = r#"{"type":"assistant","sessionId":"s1","cwd":"/nonexistent/x","requestId":"req_1","timestamp":"2026-02-12T14:12:01.177Z","message":{"model":"claude-opus-4-6","id":"msg_1","usage":{"input_tokens":3,"cache_creation_input_tokens":8165,"cache_read_input_tokens":17842,"cache_creation":{"ephemeral_5m_input_tokens":8165,"ephemeral_1h_input_tokens":0},"output_tokens":9}}}"#;
+    let b = a.replace("\"output_tokens\":9", "\"output_tokens\":209");
+    for order in [[a, b.as_str()], [b.as_str(), a]] {
+        let h = Home::new();
+        let dir = h.claude_projects().join("-p");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("x.jsonl"), format!("{}\n", order[0])).unwrap();
+        h.scan();
+        append(&dir.join("x.jsonl"), format!("{}\n", order[1]).as_bytes());
+        h.scan();
+        assert_eq!(tuple(&h.tool("claude-code")), (1, 3, 8165, 17842, 209));
+        assert_eq!(h.tool("claude-code").cache_write_5m, 8165);
+    }
+}
+
+#[test]
+fn sidechain_replays_lose_to_the_main_chain_copy_in_any_order() {
+    // `/btw` side questions replay a parent message (same message.id, new requestId, the
+    // parent's usage) with isSidechain:true (log-formats.md §1d.4).
+    let main = r#"{"type":"assistant","isSidechain":false,"sessionId":"s1","requestId":"req_A","timestamp":"2026-02-12T14:12:01.177Z","message":{"model":"claude-opus-4-6","id":"msg_X","usage":{"input_tokens":3,"cache_read_input_tokens":1000,"output_tokens":50}}}"#;
+    let side = r#"{"type":"assistant","isSidechain":true,"sessionId":"s1","requestId":"req_B","timestamp":"2026-02-12T14:13:01.177Z","message":{"model":"claude-opus-4-6","id":"msg_X","usage":{"input_tokens":3,"cache_read_input_tokens":1000,"output_tokens":50}}}"#;
+    let own = r#"{"type":"assistant","isSidechain":true,"sessionId":"s1","requestId":"req_C","timestamp":"2026-02-12T14:14:01.177Z","message":{"model":"claude-opus-4-6","id":"msg_Y","usage":{"input_tokens":7,"cache_read_input_tokens":10,"output_tokens":5}}}"#;
+    for (first, second) in [(main, side), (side, main)] {
+        let h = Home::new();
+        let dir = h.claude_projects().join("-p");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.jsonl"), format!("{first}\n{own}\n")).unwrap();
+        h.scan();
+        std::fs::write(dir.join("b.jsonl"), format!("{second}\n")).unwrap();
+        h.scan();
+        // The replay is dropped; the sidechain's own request (msg_Y) counts.
+        assert_eq!(tuple(&h.tool("claude-code")), (2, 10, 0, 1010, 55));
+    }
+}
+
+#[test]
+fn claude_sample_costs_to_the_cent() {
+    let h = Home::new();
+    with_claude_sample(&h);
+    h.scan();
+    let r = h
+        .reader()
+        .report(
+            tokwatch::store::query::GroupBy::Model,
+            &Filter::default(),
+            tokwatch::store::query::Zone::Utc,
+        )
+        .unwrap();
+    let cost = |m: &str| r.rows.iter().find(|x| x.key == m).unwrap().sums.cost_usd;
+    // fixtures/EXPECTED.md: opus $11.9623, sonnet $0.2634, total $12.2257.
+    assert!(
+        (cost("claude-opus-4-6") - 11.9623).abs() < 0.00005,
+        "{}",
+        cost("claude-opus-4-6")
+    );
+    assert!((cost("claude-sonnet-4-5-20250929") - 0.2634).abs() < 0.00005);
+    assert!(
+        (r.totals.cost_usd - 12.2257).abs() < 0.00005,
+        "{}",
+        r.totals.cost_usd
+    );
+    assert!(!r.totals.has_unpriced);
+    assert_eq!(r.totals.unpriced_requests, 0);
+}

@@ -1,0 +1,365 @@
+//! Bad input loses nothing and says what to do; nothing but usage metadata reaches the database.
+
+mod util;
+
+use std::process::Output;
+use util::*;
+
+fn run(h: &Home, args: &[&str]) -> Output {
+    h.cmd().args(args).output().unwrap()
+}
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const LINE: &str = r#"{"type":"assistant","sessionId":"s1","requestId":"req_1","timestamp":"2026-02-12T14:12:01.177Z","message":{"model":"claude-opus-4-6","id":"msg_1","usage":{"input_tokens":3,"cache_read_input_tokens":10,"output_tokens":9}}}"#;
+
+#[test]
+fn malformed_lines_are_skipped_counted_and_never_fatal() {
+    let h = Home::new();
+    let dir = h.claude_projects().join("-p");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = format!(
+        "{LINE}\n{{\"type\":\"assistant\",\"message\":{{\"usage\":{{\"input_tokens\":\"many\"}}}}}}\nnot json at all\n{{\"type\":\"assistant\",\"usage\"\n{}\n",
+        LINE.replace("req_1", "req_2").replace("msg_1", "msg_2")
+    );
+    std::fs::write(dir.join("a.jsonl"), bad).unwrap();
+    let st = h.scan();
+    assert_eq!(st.malformed, 3);
+    assert_eq!(st.lines, 5);
+    let s = h.tool("claude-code");
+    assert_eq!(s.requests, 2, "the good lines around the bad ones are kept");
+    let (malformed, err): (i64, String) = h
+        .reader()
+        .conn
+        .query_row("SELECT malformed, first_error FROM files", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(malformed, 3);
+    assert!(!err.contains("many"), "errors never carry log text: {err}");
+}
+
+#[test]
+fn binary_and_unreadable_files_do_not_stop_a_scan() {
+    let h = Home::new();
+    let dir = h.claude_projects().join("-p");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("good.jsonl"), format!("{LINE}\n")).unwrap();
+    let mut junk: Vec<u8> = (0..200_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    junk.push(b'\n');
+    std::fs::write(dir.join("binary.jsonl"), junk).unwrap();
+    // A directory whose name matches the glob cannot be read as a file.
+    std::fs::create_dir_all(dir.join("weird.jsonl")).unwrap();
+    std::fs::write(dir.join("weird.jsonl/inner.txt"), b"x").unwrap();
+    let o = run(&h, &["scan"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("malformed"), "{}", stdout(&o));
+    assert_eq!(h.tool("claude-code").requests, 1);
+}
+
+#[test]
+fn unreadable_file_is_recorded_with_its_reason() {
+    let h = Home::new();
+    let dir = h.claude_projects().join("-p");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("good.jsonl"), format!("{LINE}\n")).unwrap();
+    let mut ing = h.ingestor();
+    // Reading a directory fails with EISDIR: the kind of error an unreadable log gives.
+    let st = ing
+        .ingest_path(0, &dir, &mut |_| {})
+        .expect("an unreadable source is not an error of the run");
+    assert_eq!(st.unreadable, 1);
+    let why: String = ing
+        .store
+        .conn
+        .query_row(
+            "SELECT read_error FROM files WHERE path = ?1",
+            [dir.to_string_lossy()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(why.to_lowercase().contains("directory"), "{why}");
+}
+
+#[test]
+fn missing_log_directories_say_where_they_looked() {
+    let h = Home::new();
+    let o = run(&h, &["scan"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    assert!(out.contains("No AI tool logs found"), "{out}");
+    assert!(out.contains(".claude/projects"), "{out}");
+    let o = run(&h, &["report"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("No usage recorded yet"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn missing_and_corrupted_databases_exit_3_with_a_way_out() {
+    let h = Home::new();
+    let o = run(&h, &["report"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("tokwatch scan"), "{}", stderr(&o));
+    std::fs::write(h.db(), vec![0x42u8; 8192]).unwrap();
+    for args in [&["report"][..], &["scan"][..]] {
+        let o = run(&h, args);
+        assert_eq!(o.status.code(), Some(3), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(".bad"), "{}", stderr(&o));
+    }
+    let o = run(&h, &["report", "--since", "last tuesday"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("YYYY-MM-DD"), "{}", stderr(&o));
+    let o = run(&h, &["report", "fortnight"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+/// Every string of message, thinking or tool text in a log line.
+fn texts(v: &serde_json::Value, under_text: bool, out: &mut Vec<String>) {
+    const TEXT_KEYS: &[&str] = &[
+        "text",
+        "thinking",
+        "content",
+        "input",
+        "output",
+        "command",
+        "prompt",
+        "stdout",
+        "stderr",
+        "arguments",
+        "summary",
+        "description",
+        "base_instructions",
+        "user_instructions",
+        "message",
+        "result",
+        "toolUseResult",
+        "data",
+    ];
+    match v {
+        serde_json::Value::String(s) if under_text && s.len() >= 12 => out.push(s.clone()),
+        serde_json::Value::Array(a) => a.iter().for_each(|x| texts(x, under_text, out)),
+        serde_json::Value::Object(m) => {
+            // Metadata tokwatch does keep (ids, model, cwd, branch) is not message text.
+            const META: &[&str] = &[
+                "model",
+                "id",
+                "cwd",
+                "sessionId",
+                "requestId",
+                "uuid",
+                "parentUuid",
+                "timestamp",
+                "gitBranch",
+                "version",
+                "session_id",
+                "branch",
+                "repository_url",
+            ];
+            for (k, x) in m {
+                if META.contains(&k.as_str()) {
+                    continue;
+                }
+                texts(x, under_text || TEXT_KEYS.contains(&k.as_str()), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn no_message_text_reaches_the_database() {
+    let h = Home::new();
+    copy_tree(
+        &fixtures().join("claude-code/projects"),
+        &h.claude_projects(),
+    );
+    copy_tree(&fixtures().join("codex/sessions"), &h.codex_sessions());
+    h.scan();
+    let mut needles = Vec::new();
+    for f in [
+        "claude-code/projects/-home-USER-projects-spotter-worktrees-spotter-gqc/258c7280-ae70-4798-800f-63464d01a85d.jsonl",
+        "codex/sessions/2026/02/23/rollout-2026-02-23T12-40-23-019c8a4c-ed82-79a1-aa28-7738fc5ab61a.jsonl",
+    ] {
+        for line in std::fs::read_to_string(fixtures().join(f)).unwrap().lines() {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+                texts(&v, false, &mut needles);
+            }
+        }
+    }
+    needles.sort();
+    needles.dedup();
+    // A message may quote the session's own directory, which tokwatch keeps as metadata.
+    needles.retain(|n| !n.starts_with("/home/USER/projects/spotter") || n.contains(' '));
+    assert!(
+        needles.len() > 500,
+        "the samples hold plenty of text: {}",
+        needles.len()
+    );
+    let mut db = std::fs::read(h.db()).unwrap();
+    if let Ok(w) = std::fs::read(h.db().with_extension("db-wal")) {
+        db.extend(w);
+    }
+    let leaked: Vec<&String> = needles
+        .iter()
+        .filter(|n| memchr::memmem::find(&db, n.as_bytes()).is_some())
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "text found in the database: {:?}",
+        &leaked[..leaked.len().min(5)]
+    );
+}
+
+#[test]
+fn database_file_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let h = Home::new();
+    h.scan();
+    let mode = std::fs::metadata(h.db()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+}
+
+#[test]
+fn report_json_contract() {
+    let h = Home::new();
+    copy_tree(
+        &fixtures().join("claude-code/projects"),
+        &h.claude_projects(),
+    );
+    copy_tree(&fixtures().join("codex/sessions"), &h.codex_sessions());
+    let o = run(&h, &["scan", "--quiet"]);
+    assert_eq!(o.status.code(), Some(0));
+    for by in [
+        "day", "week", "month", "session", "repo", "branch", "model", "tool",
+    ] {
+        let o = run(&h, &["report", by, "--json", "--tz", "UTC"]);
+        assert_eq!(o.status.code(), Some(0), "{by}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let check = |x: &serde_json::Value| {
+            for k in [
+                "requests",
+                "input",
+                "cache_write_5m",
+                "cache_write_1h",
+                "cache_read",
+                "output",
+                "reasoning",
+            ] {
+                assert!(x[k].is_i64(), "{by}: {k} is an integer in {x}");
+            }
+            assert!(x["cost_usd"].is_f64(), "{by}: cost_usd is a float");
+            assert!(x["has_unpriced"].is_boolean());
+        };
+        check(&v["totals"]);
+        let rows = v["rows"].as_array().unwrap();
+        assert!(!rows.is_empty());
+        let mut sum = 0;
+        for r in rows {
+            check(r);
+            assert!(r["key"].is_string());
+            sum += r["requests"].as_i64().unwrap();
+        }
+        assert_eq!(
+            sum,
+            v["totals"]["requests"].as_i64().unwrap(),
+            "{by}: rows add up"
+        );
+        assert_eq!(v["totals"]["requests"], 156 + 485, "{by}");
+    }
+    let o = run(&h, &["report", "day", "--csv", "--tz", "UTC"]);
+    let csv = stdout(&o);
+    assert!(csv.starts_with("key,requests,input,"), "{csv}");
+    assert!(csv.lines().any(|l| l.starts_with("2026-02-23,")), "{csv}");
+    assert!(
+        csv.lines().last().unwrap().starts_with("TOTAL,641,"),
+        "{csv}"
+    );
+}
+
+#[test]
+fn unknown_models_are_unpriced_never_zero_and_overrides_price_them() {
+    let h = Home::new();
+    let dir = h.claude_projects().join("-p");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mystery = LINE
+        .replace("claude-opus-4-6", "house-model-7")
+        .replace("req_1", "req_9")
+        .replace("msg_1", "msg_9");
+    std::fs::write(dir.join("a.jsonl"), format!("{LINE}\n{mystery}\n")).unwrap();
+    assert!(run(&h, &["scan", "-q"]).status.success());
+    let o = run(&h, &["report", "model", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["totals"]["has_unpriced"], true);
+    let row = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "house-model-7")
+        .unwrap()
+        .clone();
+    assert_eq!(row["has_unpriced"], true);
+    assert_eq!(row["input"], 3);
+    assert_eq!(v["unpriced_models"][0]["model"], "house-model-7");
+    let text = stdout(&run(&h, &["report", "model"]));
+    assert!(text.contains("unpriced"), "{text}");
+    assert!(text.contains("lower bound"), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("house-model-7"))
+        .unwrap();
+    assert!(line.ends_with("unpriced"), "never $0.00: {line}");
+    // A price override in the config file prices it (after a re-scan the store is repriced
+    // only for new records, so start from a fresh database).
+    let cfg = h.dir.path().join("config");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("config.toml"),
+        "[prices.\"house-model-7\"]\ninput = 1000000.0\noutput = 0.0\n",
+    )
+    .unwrap();
+    std::fs::remove_file(h.db()).unwrap();
+    assert!(run(&h, &["scan", "-q"]).status.success());
+    let v: serde_json::Value =
+        serde_json::from_slice(&run(&h, &["report", "model", "--json"]).stdout).unwrap();
+    assert_eq!(v["totals"]["has_unpriced"], false);
+    let row = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "house-model-7")
+        .unwrap()
+        .clone();
+    // 3 input tokens at $1,000,000 per million, cache read defaults to 0.1 x input.
+    assert!(
+        (row["cost_usd"].as_f64().unwrap() - (3.0 + 10.0 * 0.1)).abs() < 1e-9,
+        "{row}"
+    );
+    let o = run(&h, &["prices", "house-model-7"]);
+    assert!(o.status.success());
+    assert!(stdout(&o).contains("override"), "{}", stdout(&o));
+    let o = run(&h, &["prices", "nobody-knows-me"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("[prices."), "{}", stderr(&o));
+}
+
+#[test]
+fn a_bad_config_file_says_what_is_wrong() {
+    let h = Home::new();
+    let cfg = h.dir.path().join("config");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(cfg.join("config.toml"), "[budget]\ndaily = 5\n").unwrap();
+    let o = run(&h, &["scan"]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(e.contains("config.toml") && e.contains("daily"), "{e}");
+}

@@ -1,0 +1,203 @@
+//! Shared test helpers: temporary homes with copies of the fixture logs, and an ingestor
+//! pointed at them.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use tokwatch::ingest::Ingestor;
+use tokwatch::pricing::Pricer;
+use tokwatch::sources::{self, Env};
+use tokwatch::store::query::{Filter, Sums};
+use tokwatch::store::Store;
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// Copies a directory tree.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), &dst).unwrap();
+        }
+    }
+}
+
+/// A temporary home with `~/.claude` and `~/.codex`, and a database beside it.
+pub struct Home {
+    pub dir: tempfile::TempDir,
+}
+
+impl Home {
+    pub fn new() -> Home {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("home")).unwrap();
+        Home { dir }
+    }
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+    pub fn claude_projects(&self) -> PathBuf {
+        self.home().join(".claude/projects")
+    }
+    pub fn codex_sessions(&self) -> PathBuf {
+        self.home().join(".codex/sessions")
+    }
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("tokwatch.db")
+    }
+    pub fn env(&self) -> Env {
+        Env {
+            home: self.home(),
+            vars: HashMap::new(),
+        }
+    }
+    pub fn ingestor(&self) -> Ingestor {
+        let store = Store::open_writer(&self.db()).unwrap();
+        Ingestor::new(
+            store,
+            sources::builtin(&self.env()),
+            Pricer::new(Default::default()),
+        )
+    }
+    /// Runs one scan with a fresh ingestor (as a new process would).
+    pub fn scan(&self) -> tokwatch::ingest::IngestStats {
+        self.ingestor().scan(&mut |_| {}).unwrap()
+    }
+    pub fn reader(&self) -> Store {
+        Store::open_reader(&self.db()).unwrap()
+    }
+    pub fn sums(&self, f: &Filter) -> Sums {
+        self.reader().sums(f).unwrap()
+    }
+    pub fn tool(&self, tool: &str) -> Sums {
+        self.sums(&Filter {
+            tool: Some(tool.into()),
+            ..Filter::default()
+        })
+    }
+    /// The environment for running the real binary against this home.
+    pub fn cmd(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_tokwatch"));
+        c.env_clear()
+            .env("HOME", self.home())
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("TOKWATCH_DB", self.db())
+            .env("TOKWATCH_CONFIG_DIR", self.dir.path().join("config"))
+            .env("NO_COLOR", "1");
+        c
+    }
+}
+
+/// (requests, input, cache write 5m + 1h, cache read, output)
+pub fn tuple(s: &Sums) -> (i64, i64, i64, i64, i64) {
+    (
+        s.requests,
+        s.input,
+        s.cache_write_5m + s.cache_write_1h,
+        s.cache_read,
+        s.output,
+    )
+}
+
+/// A daemon process (`tokwatch run --no-tray`) on a temporary home; killed on drop.
+pub struct DaemonProc {
+    pub child: std::process::Child,
+    pub log: PathBuf,
+}
+
+impl Drop for DaemonProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl DaemonProc {
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+    /// SIGKILL, no chance to clean up.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Home {
+    /// Starts the daemon (headless) and waits until it follows the logs.
+    pub fn start_daemon(&self, extra_env: &[(&str, &str)]) -> DaemonProc {
+        self.start_daemon_with(&["run", "--no-tray"], extra_env)
+    }
+
+    /// Starts `tokwatch ARGS` and waits until it follows the logs.
+    pub fn start_daemon_with(&self, args: &[&str], extra_env: &[(&str, &str)]) -> DaemonProc {
+        let log = self
+            .dir
+            .path()
+            .join(format!("daemon-{}.log", rand_u64() % 1_000_000));
+        let mut c = self.cmd();
+        c.args(args)
+            .env("XDG_RUNTIME_DIR", self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        for (k, v) in extra_env {
+            c.env(k, v);
+        }
+        let child = c.spawn().unwrap();
+        let d = DaemonProc { child, log };
+        wait_until(std::time::Duration::from_secs(60), || {
+            d.log_text().contains("following")
+        })
+        .unwrap_or_else(|| panic!("daemon did not start: {}", d.log_text()));
+        d
+    }
+}
+
+/// Polls `f` every 10 ms until it holds; `None` on timeout.
+pub fn wait_until(limit: std::time::Duration, mut f: impl FnMut() -> bool) -> Option<()> {
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < limit {
+        if f() {
+            return Some(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    f().then_some(())
+}
+
+/// A small xorshift generator (deterministic per seed, no dependency).
+pub struct Rng(pub u64);
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+pub fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64,
+    );
+    h.finish() | 1
+}
+
+/// Sums read through a fresh read-only connection (as a CLI reader would).
+pub fn try_sums(db: &Path, f: &Filter) -> Option<Sums> {
+    Store::open_reader(db).ok()?.sums(f).ok()
+}
