@@ -46,6 +46,8 @@ struct Sess {
     cost: f64,
     updated: i64,
     cwd: Option<String>,
+    /// Changes whenever the row's cost, message count or update time does.
+    version: i64,
 }
 
 /// Crush writes Unix seconds; tolerate milliseconds.
@@ -110,9 +112,10 @@ impl Parser for CrushParser {
             .map(|p| p.to_string_lossy().into_owned());
 
         let select = format!(
-            "SELECT id, {}, cost, updated_at, {} FROM sessions",
+            "SELECT id, {}, cost, updated_at, {}, {} FROM sessions",
             col("parent_session_id"),
-            col("workspace_cwd")
+            col("workspace_cwd"),
+            col("message_count")
         );
         let read = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Result<Sess, String>> {
             let id = text_of(r.get_ref(0)?).unwrap_or_default();
@@ -122,14 +125,20 @@ impl Parser for CrushParser {
                 return Ok(Err("session row with a non-numeric cost or time".into()));
             };
             if id.is_empty() || cost < 0.0 {
-                return Ok(Err("session row without an id or with a negative cost".into()));
+                return Ok(Err(
+                    "session row without an id or with a negative cost".into()
+                ));
             }
+            let count = int_of(r.get_ref(5)?).unwrap_or(0);
+            let version =
+                sqlite_ro::fnv(format!("{updated}/{}/{count}", cost.to_bits()).as_bytes());
             Ok(Ok(Sess {
                 id,
                 parent: text_of(r.get_ref(1)?).filter(|p| !p.is_empty()),
                 cost,
                 updated,
                 cwd: text_of(r.get_ref(4)?).filter(|p| !p.is_empty()),
+                version,
             }))
         };
 
@@ -162,10 +171,10 @@ impl Parser for CrushParser {
                     continue;
                 }
             };
-            if !wm.is_new(&s.id, s.updated) {
+            if !wm.is_new(&s.id, s.version) {
                 continue;
             }
-            wm.note(&s.id, s.updated);
+            wm.note(&s.id, s.updated, s.version);
             // Walk up to the top-level session (bounded: a cycle in bad data must not hang).
             let mut cur = s.id.clone();
             let mut parent = s.parent.clone();
@@ -188,8 +197,13 @@ impl Parser for CrushParser {
         for id in roots {
             let Some(s) = by_id(&id) else { continue };
             let (requests, model, provider) = if has_messages {
-                session_messages(&db.conn, &id, mcols.contains("model"), mcols.contains("provider"))
-                    .map_err(|e| query_err("messages", &e))?
+                session_messages(
+                    &db.conn,
+                    &id,
+                    mcols.contains("model"),
+                    mcols.contains("provider"),
+                )
+                .map_err(|e| query_err("messages", &e))?
             } else {
                 (0, None, None)
             };

@@ -27,7 +27,7 @@
 //! a new rowid); recent zero-token assistant bubbles are also re-checked by key in case they are
 //! updated in place.
 
-use super::sqlite_ro::{self, bytes_of, query_err, text_of, RoDb, RowidTail};
+use super::sqlite_ro::{self, bytes_of, fnv, query_err, text_of, RoDb, RowidTail};
 use super::{FileState, Format, ParseError, Parser, WholeReport};
 use crate::event::{parse_ts_ms, Merge, Tokens, UsageEvent};
 use serde::Deserialize;
@@ -124,15 +124,6 @@ fn bubble_usage(bytes: &[u8]) -> Result<BubbleUsage, ParseError> {
     })
 }
 
-fn fnv(bytes: &[u8]) -> i64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in bytes {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h as i64
-}
-
 /// Composer -> workspace folder, from the workspace databases next to the global one.
 struct Workspaces {
     root: Option<PathBuf>,
@@ -160,7 +151,8 @@ impl Workspaces {
         if let Some(Value::Object(m)) = state.extra.get("ws") {
             for (k, v) in m {
                 if let (Some(f), Some(t)) = (v.get(0).and_then(Value::as_str), v.get(1)) {
-                    w.map.insert(k.clone(), (f.to_string(), t.as_i64().unwrap_or(0)));
+                    w.map
+                        .insert(k.clone(), (f.to_string(), t.as_i64().unwrap_or(0)));
                 }
             }
         }
@@ -207,8 +199,12 @@ impl Workspaces {
     /// Reads the workspace databases that changed since their last read.
     fn rescan(&mut self) {
         self.rescanned = true;
-        let Some(root) = self.root.clone() else { return };
-        let Ok(rd) = std::fs::read_dir(&root) else { return };
+        let Some(root) = self.root.clone() else {
+            return;
+        };
+        let Ok(rd) = std::fs::read_dir(&root) else {
+            return;
+        };
         for e in rd.flatten() {
             let dir = e.path();
             let name = e.file_name().to_string_lossy().into_owned();
@@ -331,14 +327,20 @@ impl Reader<'_> {
         c
     }
 
-    /// One `bubbleId:` row. Returns the content hash when the bubble should be re-checked
-    /// (a recent zero-token assistant bubble).
-    fn process(&mut self, key: &str, value: Option<Vec<u8>>, out: &mut Vec<UsageEvent>) -> Option<i64> {
-        let Some(value) = value else { return None }; // deleted/empty bubble
+    /// One `bubbleId:` row. Returns (time, content hash) when the bubble should be re-checked
+    /// later (a zero-token assistant bubble: it may still receive its counts).
+    fn process(
+        &mut self,
+        key: &str,
+        value: Option<Vec<u8>>,
+        out: &mut Vec<UsageEvent>,
+    ) -> Option<(i64, i64)> {
+        let value = value?; // deleted/empty bubble
         let mut parts = key.splitn(3, ':');
         let (Some(_), Some(composer), Some(bubble)) = (parts.next(), parts.next(), parts.next())
         else {
-            self.report.bad("bubble key without composer and bubble ids");
+            self.report
+                .bad("bubble key without composer and bubble ids");
             return None;
         };
         let u = match bubble_usage(&value) {
@@ -378,7 +380,7 @@ impl Reader<'_> {
             .map(str::to_string);
         e.cwd = self.ws.folder(composer, ts);
         out.push(e);
-        (u.tokens.is_zero()).then(|| fnv(&value)).filter(|_| ts >= self.newest - RECHECK_MS)
+        u.tokens.is_zero().then(|| (ts, fnv(&value)))
     }
 }
 
@@ -427,7 +429,7 @@ impl Parser for CursorParser {
                 bytes_of(r.get_ref(2)?),
             ))
         };
-        let mut pending_new: BTreeMap<String, i64> = BTreeMap::new();
+        let mut pending_new: BTreeMap<String, (i64, i64)> = BTreeMap::new();
         let mut done: std::collections::HashSet<String> = Default::default();
         // New rows first (they set `newest`), then recent zero-token bubbles.
         let mut after = tail.rowid.unwrap_or(i64::MIN);
@@ -460,8 +462,8 @@ impl Parser for CursorParser {
             }
         }
         let old_pending = std::mem::take(&mut tail.pending);
-        for (key, h) in old_pending {
-            if done.contains(&key) {
+        for (key, (t, h)) in old_pending {
+            if done.contains(&key) || t < rd.newest - RECHECK_MS {
                 continue;
             }
             let row = db
@@ -475,12 +477,7 @@ impl Parser for CursorParser {
             let Some((_, _, value)) = row else { continue };
             let Some(bytes) = value else { continue };
             if fnv(&bytes) == h {
-                // Unchanged: keep watching while it is recent.
-                if let Ok(u) = bubble_usage(&bytes) {
-                    if u.created.is_some_and(|t| t >= rd.newest - RECHECK_MS) {
-                        pending_new.insert(key, h);
-                    }
-                }
+                pending_new.insert(key, (t, h)); // unchanged: keep watching while recent
                 continue;
             }
             if let Some(h2) = rd.process(&key, Some(bytes), out) {
@@ -488,7 +485,7 @@ impl Parser for CursorParser {
             }
         }
         tail.pending = pending_new;
-        tail.cap_pending(PENDING_MAX);
+        tail.trim_pending(rd.newest - RECHECK_MS, PENDING_MAX);
         tail.save(state, "bubbles");
         rd.ws.save(state);
         Ok(rd.report)
@@ -575,7 +572,11 @@ fn csv_time(s: &str) -> Option<i64> {
 
 /// A token figure: digits with optional thousands separators; empty is 0.
 fn csv_count(s: &str) -> Option<i64> {
-    let t: String = s.trim().chars().filter(|c| *c != ',' && *c != '_').collect();
+    let t: String = s
+        .trim()
+        .chars()
+        .filter(|c| *c != ',' && *c != '_')
+        .collect();
     if t.is_empty() || t == "-" {
         return Some(0);
     }
@@ -675,7 +676,8 @@ pub fn parse_cursor_csv(path: &Path) -> anyhow::Result<(Vec<UsageEvent>, WholeRe
             continue;
         }
         let model = get(c_model).trim().to_string();
-        let identity = format!("{ts}\u{1f}{model}\u{1f}{with}\u{1f}{without}\u{1f}{read}\u{1f}{output}");
+        let identity =
+            format!("{ts}\u{1f}{model}\u{1f}{with}\u{1f}{without}\u{1f}{read}\u{1f}{output}");
         let h = fnv(identity.as_bytes());
         let n = seen.entry(h).or_insert(0);
         *n += 1;

@@ -92,9 +92,11 @@ fn count(v: Option<&Value>, what: &str) -> Result<i64, ParseError> {
     match v {
         None | Some(Value::Null) => Ok(0),
         Some(Value::Number(n)) => {
-            let x = n
-                .as_i64()
-                .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f.round() as i64));
+            let x = n.as_i64().or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.is_finite())
+                    .map(|f| f.round() as i64)
+            });
             match x {
                 Some(x) if x >= 0 => Ok(x),
                 _ => Err(ParseError(format!("{what} is not a token count"))),
@@ -163,7 +165,11 @@ fn msg_usage(v: &Value) -> Result<MsgUsage, ParseError> {
     let model = str_at(v, &["modelID"])
         .or_else(|| model_obj.and_then(|m| str_at(m, &["modelID"])))
         .or_else(|| model_obj.and_then(|m| str_at(m, &["id"])))
-        .or_else(|| v.get("model").and_then(Value::as_str).filter(|s| !s.is_empty()))
+        .or_else(|| {
+            v.get("model")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        })
         .map(str::to_string);
     let provider = str_at(v, &["providerID"])
         .or_else(|| model_obj.and_then(|m| str_at(m, &["providerID"])))
@@ -263,6 +269,13 @@ struct Row {
     data: Option<Vec<u8>>,
 }
 
+impl Row {
+    /// Changes when the row does (its update time, or its content within one clock tick).
+    fn version(&self) -> i64 {
+        sqlite_ro::fnv(self.data.as_deref().unwrap_or_default()) ^ self.updated
+    }
+}
+
 struct Reader<'a> {
     db: &'a RoDb,
     tool: &'static str,
@@ -348,7 +361,13 @@ impl Reader<'_> {
 
     fn load_session(&self, id: &str) -> Option<SessionInfo> {
         let (table, cols) = self.session_table.as_ref()?;
-        let col = |c: &str| if cols.contains(c) { c.to_string() } else { "NULL".into() };
+        let col = |c: &str| {
+            if cols.contains(c) {
+                c.to_string()
+            } else {
+                "NULL".into()
+            }
+        };
         let sql = format!(
             "SELECT {}, {}, {}, {} FROM \"{}\" WHERE id = ?1",
             col("directory"),
@@ -377,11 +396,9 @@ impl Reader<'_> {
             let by_msg = boundary.as_deref().and_then(|b| {
                 self.db
                     .conn
-                    .query_row(
-                        "SELECT seq FROM session_message WHERE id = ?1",
-                        [b],
-                        |r| Ok(int_of(r.get_ref(0)?)),
-                    )
+                    .query_row("SELECT seq FROM session_message WHERE id = ?1", [b], |r| {
+                        Ok(int_of(r.get_ref(0)?))
+                    })
                     .ok()
                     .flatten()
             });
@@ -567,17 +584,19 @@ impl Parser for OpenCodeDb {
         let mut newest = 0i64;
         let mut done: HashSet<String> = HashSet::new();
         // Rows still in flight last time: re-read by id.
-        let pending: Vec<(String, i64)> = std::mem::take(&mut tail.pending).into_iter().collect();
-        for (id, seen_at) in pending {
+        let pending: Vec<(String, (i64, i64))> =
+            std::mem::take(&mut tail.pending).into_iter().collect();
+        for (id, seen) in pending {
             let Some(row) = rd.by_id(&id)? else { continue };
             newest = newest.max(row.updated);
             done.insert(id.clone());
-            if row.updated == seen_at {
-                tail.pending.insert(id, seen_at); // unchanged, still in flight
+            if row.version() == seen.1 {
+                tail.pending.insert(id, seen); // unchanged, still in flight
                 continue;
             }
             if rd.process(&row, out)? {
-                tail.pending.insert(row.id.clone(), row.updated);
+                tail.pending
+                    .insert(row.id.clone(), (row.updated, row.version()));
             }
         }
         // New rows.
@@ -593,7 +612,8 @@ impl Parser for OpenCodeDb {
                     continue;
                 }
                 if rd.process(&row, out)? {
-                    tail.pending.insert(row.id.clone(), row.updated);
+                    tail.pending
+                        .insert(row.id.clone(), (row.updated, row.version()));
                 }
             }
             if n < PAGE {
@@ -601,9 +621,7 @@ impl Parser for OpenCodeDb {
             }
         }
         // Messages that never complete (a crashed run) are dropped after a while.
-        let lo = newest.saturating_sub(PENDING_MAX_AGE_MS);
-        tail.pending.retain(|_, t| *t >= lo);
-        tail.cap_pending(PENDING_MAX);
+        tail.trim_pending(newest.saturating_sub(PENDING_MAX_AGE_MS), PENDING_MAX);
         tail.save(state, table);
         Ok(rd.report)
     }
@@ -622,8 +640,8 @@ fn read_json(path: &Path) -> Result<Value, ParseError> {
     if meta.len() > MAX_JSON {
         return Err(ParseError("file too large for a message".into()));
     }
-    let bytes =
-        std::fs::read(path).map_err(|e| ParseError(format!("cannot read the file: {}", e.kind())))?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| ParseError(format!("cannot read the file: {}", e.kind())))?;
     Ok(serde_json::from_slice(&bytes)?)
 }
 

@@ -183,8 +183,8 @@ pub fn open_ro(path: &Path) -> Result<RoDb, ParseError> {
 /// must not touch the original's `-shm`).
 pub fn open_snapshot(path: &Path) -> Result<RoDb, ParseError> {
     check_header(path)?;
-    let snap =
-        snapshot(path).map_err(|e| ParseError(format!("cannot copy the database: {}", e.kind())))?;
+    let snap = snapshot(path)
+        .map_err(|e| ParseError(format!("cannot copy the database: {}", e.kind())))?;
     let conn = open_conn(&snap.dir.join(db_name(path))).map_err(|e| ParseError(describe(&e)))?;
     Ok(RoDb {
         conn,
@@ -205,10 +205,15 @@ fn check_header(path: &Path) -> Result<(), ParseError> {
             Ok(0) => break,
             Ok(k) => n += k,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(ParseError(format!("cannot read the database: {}", e.kind()))),
+            Err(e) => {
+                return Err(ParseError(format!(
+                    "cannot read the database: {}",
+                    e.kind()
+                )))
+            }
         }
     }
-    if n == 0 || &head[..n] == &b"SQLite format 3\0"[..n] && n == 16 {
+    if n == 0 || (n == 16 && head == *b"SQLite format 3\0") {
         Ok(())
     } else {
         Err(ParseError("not a SQLite database".into()))
@@ -228,7 +233,9 @@ fn sidecar(path: &Path, suffix: &str) -> PathBuf {
 }
 
 fn sig(p: &Path) -> Option<(u64, Option<std::time::SystemTime>)> {
-    std::fs::metadata(p).ok().map(|m| (m.len(), m.modified().ok()))
+    std::fs::metadata(p)
+        .ok()
+        .map(|m| (m.len(), m.modified().ok()))
 }
 
 /// Copies `path` and its `-wal` into a new private directory. The `-wal` is copied first and
@@ -270,12 +277,14 @@ fn snapshot(path: &Path) -> std::io::Result<Snapshot> {
 ///
 /// `wm` is the largest update time seen. The next read asks for rows updated at or after
 /// `wm - lag` (rows committed late by a second writer with an older clock value are not
-/// missed), and `seen` remembers the update time of every row in that window so a row that
-/// has not changed is not emitted again.
+/// missed), and `seen` remembers, for every row in that window, its update time and a version
+/// (a hash of the fields that matter), so a row that has not changed is not emitted again while
+/// a row changed twice within one tick of a coarse clock (Crush writes whole seconds) is.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Watermark {
     pub wm: Option<i64>,
-    pub seen: BTreeMap<String, i64>,
+    /// id -> (update time, version)
+    pub seen: BTreeMap<String, (i64, i64)>,
     pub lag: i64,
 }
 
@@ -290,8 +299,11 @@ impl Watermark {
             w.wm = o.get("t").and_then(Value::as_i64);
             if let Some(Value::Object(s)) = o.get("seen") {
                 for (k, v) in s {
-                    if let Some(t) = v.as_i64() {
-                        w.seen.insert(k.clone(), t);
+                    if let (Some(t), Some(x)) = (
+                        v.get(0).and_then(Value::as_i64),
+                        v.get(1).and_then(Value::as_i64),
+                    ) {
+                        w.seen.insert(k.clone(), (t, x));
                     }
                 }
             }
@@ -311,7 +323,7 @@ impl Watermark {
         let seen: Map<String, Value> = self
             .seen
             .iter()
-            .map(|(k, v)| (k.clone(), json!(v)))
+            .map(|(k, (t, x))| (k.clone(), json!([t, x])))
             .collect();
         wm.as_object_mut()
             .expect("just made an object")
@@ -326,20 +338,30 @@ impl Watermark {
         }
     }
 
-    /// True when the row `id` updated at `t` was not emitted before.
-    pub fn is_new(&self, id: &str, t: i64) -> bool {
-        self.seen.get(id) != Some(&t)
+    /// True when row `id` at this version was not emitted before.
+    pub fn is_new(&self, id: &str, version: i64) -> bool {
+        self.seen.get(id).map(|x| x.1) != Some(version)
     }
 
-    pub fn note(&mut self, id: &str, t: i64) {
+    pub fn note(&mut self, id: &str, t: i64, version: i64) {
         self.wm = Some(self.wm.map_or(t, |w| w.max(t)));
-        self.seen.insert(id.to_string(), t);
+        self.seen.insert(id.to_string(), (t, version));
     }
 
     fn prune(&mut self) {
         let lo = self.since();
-        self.seen.retain(|_, t| *t >= lo);
+        self.seen.retain(|_, (t, _)| *t >= lo);
     }
+}
+
+/// FNV-1a over some bytes: a row version for change detection.
+pub fn fnv(bytes: &[u8]) -> i64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in bytes {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h as i64
 }
 
 /// Drops all watermarks (the database changed generation or was replaced).
@@ -363,8 +385,9 @@ pub fn reset_watermarks(state: &mut FileState) {
 pub struct RowidTail {
     pub rowid: Option<i64>,
     pub anchor: Option<String>,
-    /// key -> update time (or any version number) when last read.
-    pub pending: BTreeMap<String, i64>,
+    /// key -> (time, version) when last read: the time ages entries out, the version tells
+    /// whether the row changed.
+    pub pending: BTreeMap<String, (i64, i64)>,
 }
 
 impl RowidTail {
@@ -375,8 +398,11 @@ impl RowidTail {
             t.anchor = o.get("anchor").and_then(Value::as_str).map(str::to_string);
             if let Some(Value::Object(p)) = o.get("pending") {
                 for (k, v) in p {
-                    if let Some(x) = v.as_i64() {
-                        t.pending.insert(k.clone(), x);
+                    if let (Some(a), Some(b)) = (
+                        v.get(0).and_then(Value::as_i64),
+                        v.get(1).and_then(Value::as_i64),
+                    ) {
+                        t.pending.insert(k.clone(), (a, b));
                     }
                 }
             }
@@ -395,7 +421,7 @@ impl RowidTail {
         let pending: Map<String, Value> = self
             .pending
             .iter()
-            .map(|(k, v)| (k.clone(), json!(v)))
+            .map(|(k, (a, b))| (k.clone(), json!([a, b])))
             .collect();
         tail.as_object_mut().expect("just made an object").insert(
             name.to_string(),
@@ -424,11 +450,13 @@ impl RowidTail {
         }
     }
 
-    /// Keeps at most `max` pending keys, dropping those with the smallest version first.
-    pub fn cap_pending(&mut self, max: usize) {
+    /// Drops pending keys older than `lo`, then keeps at most `max`, newest first.
+    pub fn trim_pending(&mut self, lo: i64, max: usize) {
+        self.pending.retain(|_, (t, _)| *t >= lo);
         if self.pending.len() > max {
-            let mut v: Vec<(String, i64)> = std::mem::take(&mut self.pending).into_iter().collect();
-            v.sort_by_key(|(_, t)| std::cmp::Reverse(*t));
+            let mut v: Vec<(String, (i64, i64))> =
+                std::mem::take(&mut self.pending).into_iter().collect();
+            v.sort_by_key(|(_, (t, _))| std::cmp::Reverse(*t));
             v.truncate(max);
             self.pending = v.into_iter().collect();
         }
@@ -493,19 +521,35 @@ mod tests {
     }
 
     #[test]
+    fn copy_fallback_only_for_open_failures() {
+        let err = |code: i32| rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None);
+        assert!(wants_snapshot(&err(rusqlite::ffi::SQLITE_CANTOPEN)));
+        assert!(wants_snapshot(&err(
+            rusqlite::ffi::SQLITE_READONLY_CANTINIT
+        )));
+        assert!(wants_snapshot(&err(rusqlite::ffi::SQLITE_IOERR_SHMOPEN)));
+        assert!(!wants_snapshot(&err(rusqlite::ffi::SQLITE_NOTADB)));
+        assert!(!wants_snapshot(&err(rusqlite::ffi::SQLITE_CORRUPT)));
+        assert_eq!(
+            describe(&err(rusqlite::ffi::SQLITE_NOTADB)),
+            "not a SQLite database"
+        );
+    }
+
+    #[test]
     fn watermark_window() {
         let mut st = FileState::default();
         let mut w = Watermark::load(&st, "m", 10);
         assert_eq!(w.since(), i64::MIN);
-        w.note("a", 100);
-        w.note("b", 85);
+        w.note("a", 100, 7);
+        w.note("b", 85, 8);
         w.save(&mut st, "m");
         let w2 = Watermark::load(&st, "m", 10);
         assert_eq!(w2.wm, Some(100));
         assert_eq!(w2.since(), 90);
         // "b" is older than the window and was pruned; "a" is remembered.
-        assert!(w2.seen.get("b").is_none());
-        assert!(!w2.is_new("a", 100));
-        assert!(w2.is_new("a", 101));
+        assert!(!w2.seen.contains_key("b"));
+        assert!(!w2.is_new("a", 7));
+        assert!(w2.is_new("a", 9));
     }
 }

@@ -60,7 +60,11 @@ pub fn crush_db_dirs(env: &Env) -> Vec<PathBuf> {
         .into_iter()
         .flatten()
     {
-        let Some(path) = p.get("path").and_then(|x| x.as_str()).filter(|s| !s.is_empty()) else {
+        let Some(path) = p
+            .get("path")
+            .and_then(|x| x.as_str())
+            .filter(|s| !s.is_empty())
+        else {
             continue;
         };
         let data = p
