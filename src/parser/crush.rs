@@ -24,7 +24,8 @@
 //! (`updateParentSessionCost`: `parent.Cost += child.Cost`), and Crush's own statistics
 //! likewise count only `parent_session_id IS NULL`. Emitting children would count their cost
 //! twice. A change in a child re-emits its top-level session (its request count grows). A child
-//! whose parent row no longer exists is emitted as its own top-level session. Cost of a
+//! whose parent row no longer exists (the user deleted the parent; Crush does not cascade to
+//! children) is not emitted either: the parent's stored event already holds its cost. Cost of a
 //! sub-agent that is still running appears when it finishes.
 //!
 //! Re-reads: `sessions.updated_at` (set by a trigger on every update) is the watermark.
@@ -179,8 +180,10 @@ impl Parser for CrushParser {
             let mut cur = s.id.clone();
             let mut parent = s.parent.clone();
             let mut visited = HashSet::from([cur.clone()]);
+            let mut top = true;
             while let Some(p) = parent {
                 if !visited.insert(p.clone()) || visited.len() > 64 {
+                    top = false;
                     break;
                 }
                 match by_id(&p) {
@@ -188,10 +191,17 @@ impl Parser for CrushParser {
                         cur = ps.id;
                         parent = ps.parent;
                     }
-                    None => break, // orphan: `cur` stands on its own
+                    None => {
+                        // The parent was deleted: its cost (this child's included) was
+                        // already counted while it existed, or is gone with it.
+                        top = false;
+                        break;
+                    }
                 }
             }
-            roots.insert(cur);
+            if top {
+                roots.insert(cur);
+            }
         }
 
         for id in roots {
@@ -200,6 +210,7 @@ impl Parser for CrushParser {
                 session_messages(
                     &db.conn,
                     &id,
+                    scols.contains("parent_session_id"),
                     mcols.contains("model"),
                     mcols.contains("provider"),
                 )
@@ -234,12 +245,12 @@ impl Parser for CrushParser {
 fn session_messages(
     conn: &rusqlite::Connection,
     id: &str,
+    has_parent: bool,
     has_model: bool,
     has_provider: bool,
 ) -> rusqlite::Result<(i64, Option<String>, Option<String>)> {
     const TREE: &str = "WITH RECURSIVE tree(id) AS (
             SELECT ?1 UNION SELECT s.id FROM sessions s JOIN tree t ON s.parent_session_id = t.id)";
-    let has_parent = sqlite_ro::columns(conn, "sessions").contains("parent_session_id");
     let scope = if has_parent {
         format!("{TREE} SELECT {{}} FROM messages WHERE role = 'assistant' AND session_id IN (SELECT id FROM tree)")
     } else {
