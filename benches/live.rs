@@ -210,8 +210,139 @@ fn statusline() {
     );
 }
 
+/// Append -> the tray item's Title property on D-Bus, on a private session bus. Appends are
+/// spaced 400 ms apart (the tray coalesces bursts to at most 4 updates per second).
+fn tray_latency() {
+    let Ok(mut bus) = Command::new("dbus-daemon")
+        .args(["--session", "--nofork", "--print-address"])
+        .stdout(Stdio::piped())
+        .spawn()
+    else {
+        println!("tray latency: dbus-daemon not installed, skipped");
+        return;
+    };
+    let mut addr = String::new();
+    std::io::BufReader::new(bus.stdout.take().unwrap())
+        .read_line(&mut addr)
+        .unwrap();
+    let addr = addr.trim().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let proj = home.join(".claude/projects/-p");
+    std::fs::create_dir_all(&proj).unwrap();
+    let log = dir.path().join("daemon.log");
+    let mut child = Command::new(bin())
+        .arg("run")
+        .env_clear()
+        .env("HOME", &home)
+        .env("TOKWATCH_DB", dir.path().join("t.db"))
+        .env("TOKWATCH_CONFIG_DIR", dir.path().join("cfg"))
+        .env("XDG_RUNTIME_DIR", dir.path())
+        .env("DBUS_SESSION_BUS_ADDRESS", &addr)
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("tray indicator")
+    {
+        assert!(t0.elapsed() < Duration::from_secs(30), "no tray");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let conn = zbus::blocking::connection::Builder::address(addr.as_str())
+        .unwrap()
+        .build()
+        .unwrap();
+    let dbus = zbus::blocking::fdo::DBusProxy::new(&conn).unwrap();
+    let pid = child.id();
+    let name = loop {
+        let names = dbus.list_names().unwrap();
+        if let Some(n) = names.iter().find(|n| {
+            n.as_str().starts_with("org.kde.StatusNotifierItem-")
+                && dbus
+                    .get_connection_unix_process_id(
+                        zbus::names::BusName::try_from(n.as_str()).unwrap(),
+                    )
+                    .map(|p| p == pid)
+                    .unwrap_or(false)
+        }) {
+            break n.to_string();
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let title = || -> String {
+        let p = zbus::blocking::fdo::PropertiesProxy::builder(&conn)
+            .destination(name.as_str())
+            .unwrap()
+            .path("/StatusNotifierItem")
+            .unwrap()
+            .build()
+            .unwrap();
+        let v = p
+            .get(
+                zbus::names::InterfaceName::try_from("org.kde.StatusNotifierItem").unwrap(),
+                "Title",
+            )
+            .unwrap();
+        String::try_from(v).unwrap_or_default()
+    };
+    let path = proj.join("t.jsonl");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .unwrap();
+    // The start-up snapshot was just applied: let its coalescing gap pass.
+    std::thread::sleep(Duration::from_millis(400));
+    let mut lat = Vec::new();
+    let mut total_cents = 0u64;
+    for i in 0..50u64 {
+        let cents = 1 + i % 7;
+        total_cents += cents;
+        // claude-opus-4-6 input is $5 per million: 2,000 tokens per cent.
+        let ts = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
+        let l = format!(
+            r#"{{"type":"assistant","sessionId":"t","requestId":"req_t{i}","timestamp":"{ts}","message":{{"model":"claude-opus-4-6","id":"msg_t{i}","usage":{{"input_tokens":{},"output_tokens":0}}}}}}"#,
+            cents * 2000
+        );
+        let want = format!("${}.{:02}", total_cents / 100, total_cents % 100);
+        let t0 = Instant::now();
+        writeln!(f, "{l}").unwrap();
+        while title() != want {
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "tray never showed {want}"
+            );
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        lat.push(t0.elapsed().as_secs_f64() * 1000.0);
+        if t0.elapsed() > Duration::from_millis(100) {
+            eprintln!("slow: {want} after {:?}", t0.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    println!(
+        "append -> tray title on D-Bus over 50 appends: p50 {:.1} ms, p99 {:.1} ms",
+        pct(&mut lat, 0.5),
+        pct(&mut lat, 0.99)
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    if std::env::var_os("TOKWATCH_BENCH_SHOW_LOG").is_some() {
+        eprintln!("{}", std::fs::read_to_string(&log).unwrap_or_default());
+    }
+    let _ = bus.kill();
+    let _ = bus.wait();
+}
+
 fn main() {
+    if std::env::var_os("TOKWATCH_BENCH_ONLY_TRAY").is_some() {
+        tray_latency();
+        return;
+    }
     latency();
+    tray_latency();
     statusline();
     idle_and_restart();
 }

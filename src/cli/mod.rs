@@ -129,10 +129,33 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Parser plug-ins: list them, or try a spec on a file.
+    Parsers {
+        #[command(subcommand)]
+        cmd: ParsersCmd,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ParsersCmd {
+    /// Every parser (built-in specs, Rust modules, your specs in <config dir>/parsers/), where it
+    /// looks and whether that exists.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the events SPEC extracts from FILE (for writing your own spec). SPEC is a .toml
+    /// file or a built-in tool name.
+    Test {
+        spec: PathBuf,
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -192,6 +215,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Cmd::Watch { json }) => live::watch(&db, json),
         Some(Cmd::Statusline) => live::statusline(&db),
         Some(Cmd::Doctor { json }) => doctor::run(&db, json),
+        Some(Cmd::Parsers { ref cmd }) => parsers(cmd),
         Some(Cmd::Completions { shell }) => {
             clap_complete::generate(
                 shell,
@@ -213,9 +237,17 @@ fn run_daemon(db: &std::path::Path, a: &RunArgs) -> anyhow::Result<i32> {
     Ok(EXIT_OK)
 }
 
-/// Every source: built-in tools and user parser specs, with problems loading user specs.
+/// Every source: built-in tools and user parser specs, with problems loading user specs. A user
+/// spec replaces the built-in source of the same tool id (never both: that would read the same
+/// logs twice).
 pub fn sources_with_errors(env: &Env) -> (Vec<sources::Source>, Vec<String>) {
-    (sources::builtin(env), Vec::new())
+    let (user, errors) = crate::parser::plugins::user_sources_with_errors(env);
+    let mut all: Vec<sources::Source> = sources::builtin(env)
+        .into_iter()
+        .filter(|b| !user.iter().any(|u| u.tool == b.tool))
+        .collect();
+    all.extend(user);
+    (all, errors.into_iter().map(|e| e.to_string()).collect())
 }
 
 /// Every source (problems with user parser specs are reported by `doctor`).
@@ -428,6 +460,29 @@ fn history(db: &std::path::Path, repo: &str, args: &ReportArgs) -> anyhow::Resul
     println!();
     println!("{}", output::bold(&format!("{repo}: sessions")));
     print!("{}", output::report_text(&sessions, "session"));
+    Ok(EXIT_OK)
+}
+
+fn parsers(cmd: &ParsersCmd) -> anyhow::Result<i32> {
+    use crate::parser::plugins;
+    match cmd {
+        ParsersCmd::List { json } => {
+            let l = plugins::list_parsers(&Env::from_process());
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&l)?);
+            } else {
+                print!("{}", plugins::render_parsers_text(&l));
+            }
+        }
+        ParsersCmd::Test { spec, file, json } => {
+            let o = plugins::test_spec(spec, file)?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&o)?);
+            } else {
+                print!("{}", plugins::render_spec_test_text(&o));
+            }
+        }
+    }
     Ok(EXIT_OK)
 }
 

@@ -356,6 +356,9 @@ impl Daemon {
     fn handle_paths(&mut self, paths: BTreeSet<PathBuf>) {
         let mut appeared = false;
         for p in paths {
+            if self.watcher.concerns_missing(&p) {
+                appeared = true;
+            }
             if p.is_dir() {
                 // A new directory: files may have been written before its watch existed.
                 let mut files = Vec::new();
@@ -365,9 +368,6 @@ impl Daemon {
                 }
             } else {
                 self.ingest_file(&p);
-            }
-            if !self.watcher.missing.is_empty() {
-                appeared = true;
             }
         }
         if appeared {
@@ -498,7 +498,11 @@ pub fn run(db: &Path, mut opts: Options) -> anyhow::Result<()> {
                 } else {
                     "tray indicator ready (it appears when a tray host starts)"
                 });
+                let debug = std::env::var_os("TOKWATCH_DEBUG_TRAY").is_some();
                 sink.on_status = Some(Box::new(move |s, p| {
+                    if debug {
+                        log(&format!("snapshot today ${:.4}", s.today_usd));
+                    }
                     let _ = up_tx.send(tray_snapshot(s, p));
                 }));
                 let loop_tx = d.tx.clone();

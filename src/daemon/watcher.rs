@@ -174,6 +174,12 @@ impl Watcher {
         }
     }
 
+    /// True when a change at `p` may mean a missing root appeared (p is the root or one of its
+    /// ancestors).
+    pub fn concerns_missing(&self, p: &Path) -> bool {
+        self.missing.iter().any(|m| m.starts_with(p))
+    }
+
     /// Roots that appeared since the last call (now watched or polled).
     pub fn check_missing(&mut self) -> Vec<PathBuf> {
         if self.missing.is_empty() {

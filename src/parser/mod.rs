@@ -128,3 +128,13 @@ pub trait Parser: Send + Sync {
         Err(ParseError(format!("{} reads line logs only", self.tool())))
     }
 }
+
+// Plug-in parsers (specs as data) and the line/JSON tools beyond Claude Code and Codex.
+pub mod aider;
+pub mod amp;
+pub mod cline;
+pub mod common;
+pub mod copilot;
+pub mod gemini;
+pub mod plugins;
+pub mod spec;

@@ -52,16 +52,25 @@ impl Home {
         self.dir.path().join("tokwatch.db")
     }
     pub fn env(&self) -> Env {
+        let mut vars = HashMap::new();
+        vars.insert(
+            "TOKWATCH_CONFIG_DIR".to_string(),
+            self.dir
+                .path()
+                .join("config")
+                .to_string_lossy()
+                .into_owned(),
+        );
         Env {
             home: self.home(),
-            vars: HashMap::new(),
+            vars,
         }
     }
     pub fn ingestor(&self) -> Ingestor {
         let store = Store::open_writer(&self.db()).unwrap();
         Ingestor::new(
             store,
-            sources::builtin(&self.env()),
+            tokwatch::cli::sources_with_errors(&self.env()).0,
             Pricer::new(Default::default()),
         )
     }
