@@ -205,5 +205,7 @@ pub fn builtin(env: &Env) -> Vec<Source> {
 
 /// Further built-in sources (the tools beyond Claude Code and Codex).
 fn extra_builtin(env: &Env) -> Vec<Source> {
-    parser::plugins::builtin_sources(env)
+    let mut v = parser::plugins::builtin_sources(env);
+    v.extend(parser::sqlite_tools::builtin_sources(env));
+    v
 }

@@ -11,6 +11,11 @@
 
 pub mod claude;
 pub mod codex;
+pub mod crush;
+pub mod cursor;
+pub mod opencode;
+pub mod sqlite_ro;
+pub mod sqlite_tools;
 
 use crate::event::UsageEvent;
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,823 @@
+//! OpenCode (sst/opencode) and Kilo CLI, its fork (log-formats §4).
+//!
+//! Two kinds of source per data directory:
+//! - [`OpenCodeDb`] ([`Format::Sqlite`]): `opencode.db` and channel databases `opencode-*.db`
+//!   (Kilo: `kilo.db`, `kilo-*.db`). A database holds one or two generations of tables:
+//!   v1 `message`/`part` (+ `session`), and since OpenCode 2.x `session_message` (+ `session_v2`
+//!   or `session`). v2 already contains the migrated v1 rows with their ids, so exactly one
+//!   generation is read per database: `session_message` when it has any row, else `message`.
+//! - [`OpenCodeLegacy`] ([`Format::WholeFile`]): the JSON storage of older versions,
+//!   `storage/message/<sessionID>/<messageID>.json`, rewritten in place while a message streams.
+//!
+//! Semantics:
+//! - One event per assistant message, keyed `<tool>:<message id>` so the database and the JSON
+//!   copy of a message are the same request. Database events are [`Merge::LastWins`]; JSON
+//!   events are [`Merge::KeepMax`], so the database copy wins over the JSON copy whichever is read
+//!   first (the JSON copy replaces a stored one only if it holds strictly more output, i.e. the
+//!   stored one was an unfinished snapshot).
+//! - `tokens.input` is exclusive of cache; `cache.write` -> 5-minute bucket, `cache.read` -> read.
+//! - `tokens.reasoning` is disjoint from `tokens.output` (OpenCode bills it again at the output
+//!   rate): output = output + reasoning, reasoning = reasoning.
+//! - When a message's own tokens are all zero, its `step-finish` parts are summed (v1 and JSON).
+//! - OpenCode's own `cost` (USD) becomes `reported_cost_usd` when > 0 (0 is what subscription
+//!   providers record; then tokwatch prices the tokens).
+//! - v2 forks copy the parent's history into the fork with new ids and the parent's `seq`:
+//!   rows of a forked session at or before its `fork_boundary` are skipped (ccusage #1780).
+//! - cwd: the message's `path.cwd`, else the session's `directory`.
+//!
+//! Incremental reads: see [`RowidTail`]. New rows are found by rowid; messages still streaming
+//! (no `time.completed`) are re-checked by id until they complete.
+
+use super::sqlite_ro::{self, bytes_of, int_of, query_err, text_of, RoDb, RowidTail};
+use super::{FileState, Format, ParseError, Parser, WholeReport};
+use crate::event::{Merge, Tokens, UsageEvent};
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// OpenCode or its fork Kilo CLI: same formats, different names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    OpenCode,
+    Kilo,
+}
+
+impl Flavor {
+    pub fn tool(self) -> &'static str {
+        match self {
+            Flavor::OpenCode => "opencode",
+            Flavor::Kilo => "kilo-cli",
+        }
+    }
+    /// Database file stem: `opencode.db`, `opencode-canary.db`.
+    pub fn db_stem(self) -> &'static str {
+        match self {
+            Flavor::OpenCode => "opencode",
+            Flavor::Kilo => "kilo",
+        }
+    }
+}
+
+/// Rows fetched per statement: keeps every read statement short.
+const PAGE: i64 = 500;
+/// Pending (still streaming) messages older than this, relative to the newest update seen,
+/// are given up on (a crashed run never completes its message).
+const PENDING_MAX_AGE_MS: i64 = 6 * 3600 * 1000;
+const PENDING_MAX: usize = 2000;
+
+pub struct OpenCodeDb {
+    pub flavor: Flavor,
+}
+
+pub struct OpenCodeLegacy {
+    pub flavor: Flavor,
+}
+
+/// Usage fields of one message, from its JSON.
+#[derive(Debug, Default, Clone)]
+struct MsgUsage {
+    role: Option<String>,
+    created_ms: Option<i64>,
+    completed: bool,
+    model: Option<String>,
+    provider: Option<String>,
+    cwd: Option<String>,
+    tokens: Tokens,
+    cost: f64,
+}
+
+/// A token count: absent or null is 0; a number is taken (fractions rounded); anything else
+/// (a string, an object, a negative count) makes the record malformed.
+fn count(v: Option<&Value>, what: &str) -> Result<i64, ParseError> {
+    match v {
+        None | Some(Value::Null) => Ok(0),
+        Some(Value::Number(n)) => {
+            let x = n.as_i64().or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.is_finite())
+                    .map(|f| f.round() as i64)
+            });
+            match x {
+                Some(x) if x >= 0 => Ok(x),
+                _ => Err(ParseError(format!("{what} is not a token count"))),
+            }
+        }
+        Some(_) => Err(ParseError(format!("{what} has the wrong type"))),
+    }
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    let mut cur = v;
+    for k in path {
+        cur = cur.get(k)?;
+    }
+    cur.as_str().filter(|s| !s.is_empty())
+}
+
+fn ms_at(v: &Value, path: &[&str]) -> Option<i64> {
+    let mut cur = v;
+    for k in path {
+        cur = cur.get(k)?;
+    }
+    cur.as_i64()
+        .or_else(|| cur.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
+}
+
+/// `tokens` object -> disjoint buckets (reasoning added to output, see module notes).
+fn tokens_of(t: Option<&Value>) -> Result<Tokens, ParseError> {
+    let Some(t) = t.filter(|t| !t.is_null()) else {
+        return Ok(Tokens::default());
+    };
+    if !t.is_object() {
+        return Err(ParseError("tokens has the wrong type".into()));
+    }
+    let cache = t.get("cache").filter(|c| !c.is_null());
+    if cache.is_some_and(|c| !c.is_object()) {
+        return Err(ParseError("tokens.cache has the wrong type".into()));
+    }
+    let output = count(t.get("output"), "tokens.output")?;
+    let reasoning = count(t.get("reasoning"), "tokens.reasoning")?;
+    Ok(Tokens {
+        input: count(t.get("input"), "tokens.input")?,
+        cache_write_5m: count(cache.and_then(|c| c.get("write")), "tokens.cache.write")?,
+        cache_write_1h: 0,
+        cache_read: count(cache.and_then(|c| c.get("read")), "tokens.cache.read")?,
+        output: output + reasoning,
+        reasoning,
+    })
+}
+
+fn cost_of(v: Option<&Value>) -> Result<f64, ParseError> {
+    match v {
+        None | Some(Value::Null) => Ok(0.0),
+        Some(Value::Number(n)) => Ok(n.as_f64().filter(|f| f.is_finite()).unwrap_or(0.0)),
+        Some(_) => Err(ParseError("cost has the wrong type".into())),
+    }
+}
+
+/// Reads the usage fields of a message (v1 `message.data`, v2 `session_message.data`, or a
+/// legacy JSON file). Only metadata is looked at.
+fn msg_usage(v: &Value) -> Result<MsgUsage, ParseError> {
+    if !v.is_object() {
+        return Err(ParseError("message data is not an object".into()));
+    }
+    let model_obj = v.get("model").filter(|m| m.is_object());
+    let model = str_at(v, &["modelID"])
+        .or_else(|| model_obj.and_then(|m| str_at(m, &["modelID"])))
+        .or_else(|| model_obj.and_then(|m| str_at(m, &["id"])))
+        .or_else(|| {
+            v.get("model")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        })
+        .map(str::to_string);
+    let provider = str_at(v, &["providerID"])
+        .or_else(|| model_obj.and_then(|m| str_at(m, &["providerID"])))
+        .map(str::to_string);
+    Ok(MsgUsage {
+        role: str_at(v, &["role"]).map(str::to_string),
+        created_ms: ms_at(v, &["time", "created"]),
+        completed: ms_at(v, &["time", "completed"]).is_some(),
+        model,
+        provider,
+        cwd: str_at(v, &["path", "cwd"]).map(str::to_string),
+        tokens: tokens_of(v.get("tokens"))?,
+        cost: cost_of(v.get("cost"))?,
+    })
+}
+
+/// Adds one `step-finish` part's usage (tokens and cost) to `acc`; other parts are ignored.
+fn add_step_finish(part: &Value, acc: &mut (Tokens, f64)) -> Result<(), ParseError> {
+    if part.get("type").and_then(Value::as_str) != Some("step-finish") {
+        return Ok(());
+    }
+    let t = tokens_of(part.get("tokens"))?;
+    acc.0.add(&t);
+    acc.1 += cost_of(part.get("cost"))?;
+    Ok(())
+}
+
+fn make_event(
+    tool: &str,
+    merge: Merge,
+    id: &str,
+    session: Option<&str>,
+    row_ts: Option<i64>,
+    u: &MsgUsage,
+    dir: Option<String>,
+) -> UsageEvent {
+    let ts = u.created_ms.or(row_ts).unwrap_or(0);
+    let mut e = UsageEvent::new(tool, format!("{tool}:{id}"), merge, ts);
+    e.model = u.model.clone();
+    e.provider = u.provider.clone();
+    e.tokens = u.tokens;
+    e.session_id = session.map(str::to_string);
+    e.cwd = u.cwd.clone().or(dir);
+    e.reported_cost_usd = (u.cost > 0.0).then_some(u.cost);
+    e
+}
+
+// ------------------------------------------------------------------------------------------
+// Database
+// ------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gen {
+    V1,
+    V2,
+}
+
+impl Gen {
+    fn name(self) -> &'static str {
+        match self {
+            Gen::V1 => "v1",
+            Gen::V2 => "v2",
+        }
+    }
+    fn table(self) -> &'static str {
+        match self {
+            Gen::V1 => "message",
+            Gen::V2 => "session_message",
+        }
+    }
+}
+
+/// Where a forked v2 session's own rows begin.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Boundary {
+    /// Rows with `seq <= n` are copies of the parent's history.
+    Seq(i64),
+    /// The boundary message cannot be found: rows created before the fork itself are copies.
+    Time(i64),
+}
+
+#[derive(Debug, Clone, Default)]
+struct SessionInfo {
+    dir: Option<String>,
+    fork: Option<Boundary>,
+}
+
+/// One row of `message` / `session_message` as read.
+struct Row {
+    rowid: i64,
+    id: String,
+    session: Option<String>,
+    kind: Option<String>,
+    seq: Option<i64>,
+    created: Option<i64>,
+    updated: i64,
+    data: Option<Vec<u8>>,
+}
+
+impl Row {
+    /// Changes when the row does (its update time, or its content within one clock tick).
+    fn version(&self) -> i64 {
+        sqlite_ro::fnv(self.data.as_deref().unwrap_or_default()) ^ self.updated
+    }
+}
+
+struct Reader<'a> {
+    db: &'a RoDb,
+    tool: &'static str,
+    gen: Gen,
+    /// `seq` column of `session_message` (`NULL` when the table has none).
+    seq_col: &'static str,
+    /// Session table (v1 `session`; v2 `session_v2`, or `session` where it kept its name) and
+    /// which of the optional columns it has.
+    session_table: Option<(String, HashSet<String>)>,
+    has_part: bool,
+    sessions: HashMap<String, SessionInfo>,
+    report: WholeReport,
+}
+
+impl Reader<'_> {
+    fn row_sql(&self, filter: &str) -> String {
+        match self.gen {
+            Gen::V1 => format!(
+                "SELECT rowid, id, session_id, NULL, NULL, time_created, time_updated, data \
+                 FROM message WHERE {filter}"
+            ),
+            // Only assistant rows' JSON is loaded.
+            Gen::V2 => format!(
+                "SELECT rowid, id, session_id, type, {}, time_created, time_updated, \
+                 CASE WHEN type = 'assistant' THEN data END \
+                 FROM session_message WHERE {filter}",
+                self.seq_col
+            ),
+        }
+    }
+
+    fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+        Ok(Row {
+            rowid: r.get(0)?,
+            id: text_of(r.get_ref(1)?).unwrap_or_default(),
+            session: text_of(r.get_ref(2)?),
+            kind: text_of(r.get_ref(3)?),
+            seq: int_of(r.get_ref(4)?),
+            created: int_of(r.get_ref(5)?),
+            updated: int_of(r.get_ref(6)?).unwrap_or(0),
+            data: bytes_of(r.get_ref(7)?),
+        })
+    }
+
+    /// Rows with `rowid > after`, one page.
+    fn page(&self, after: i64) -> Result<Vec<Row>, ParseError> {
+        let sql = self.row_sql("rowid > ?1 ORDER BY rowid LIMIT ?2");
+        let mut st = self
+            .db
+            .conn
+            .prepare_cached(&sql)
+            .map_err(|e| query_err("messages", &e))?;
+        let rows = st
+            .query_map(rusqlite::params![after, PAGE], Self::read_row)
+            .map_err(|e| query_err("messages", &e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| query_err("messages", &e))
+    }
+
+    fn by_id(&self, id: &str) -> Result<Option<Row>, ParseError> {
+        let sql = self.row_sql("id = ?1");
+        let mut st = self
+            .db
+            .conn
+            .prepare_cached(&sql)
+            .map_err(|e| query_err("messages", &e))?;
+        let mut rows = st
+            .query_map([id], Self::read_row)
+            .map_err(|e| query_err("messages", &e))?;
+        rows.next()
+            .transpose()
+            .map_err(|e| query_err("messages", &e))
+    }
+
+    fn session(&mut self, id: &str) -> SessionInfo {
+        if let Some(s) = self.sessions.get(id) {
+            return s.clone();
+        }
+        let info = self.load_session(id).unwrap_or_default();
+        self.sessions.insert(id.to_string(), info.clone());
+        info
+    }
+
+    fn load_session(&self, id: &str) -> Option<SessionInfo> {
+        let (table, cols) = self.session_table.as_ref()?;
+        let col = |c: &str| {
+            if cols.contains(c) {
+                c.to_string()
+            } else {
+                "NULL".into()
+            }
+        };
+        let sql = format!(
+            "SELECT {}, {}, {}, {} FROM \"{}\" WHERE id = ?1",
+            col("directory"),
+            col("fork_session_id"),
+            col("fork_boundary"),
+            col("time_created"),
+            table
+        );
+        let (dir, fork_of, boundary, created) = self
+            .db
+            .conn
+            .query_row(&sql, [id], |r| {
+                Ok((
+                    text_of(r.get_ref(0)?),
+                    text_of(r.get_ref(1)?),
+                    text_of(r.get_ref(2)?),
+                    int_of(r.get_ref(3)?),
+                ))
+            })
+            .ok()?;
+        let mut info = SessionInfo {
+            dir: dir.filter(|d| !d.is_empty()),
+            fork: None,
+        };
+        if self.gen == Gen::V2 && fork_of.is_some_and(|f| !f.is_empty()) {
+            let by_msg = boundary.as_deref().and_then(|b| {
+                self.db
+                    .conn
+                    .query_row("SELECT seq FROM session_message WHERE id = ?1", [b], |r| {
+                        Ok(int_of(r.get_ref(0)?))
+                    })
+                    .ok()
+                    .flatten()
+            });
+            info.fork = by_msg
+                .or_else(|| boundary.as_deref().and_then(|b| b.trim().parse().ok()))
+                .map(Boundary::Seq)
+                .or(created.map(Boundary::Time));
+        }
+        Some(info)
+    }
+
+    /// Sum of the `step-finish` parts of a message (v1).
+    fn step_finish(&mut self, msg_id: &str) -> Result<(Tokens, f64), ParseError> {
+        let mut acc = (Tokens::default(), 0.0);
+        if !self.has_part {
+            return Ok(acc);
+        }
+        let datas: Vec<Option<Vec<u8>>> = {
+            let mut st = self
+                .db
+                .conn
+                .prepare_cached(
+                    "SELECT data FROM part WHERE message_id = ?1 AND data LIKE '%step-finish%'",
+                )
+                .map_err(|e| query_err("parts", &e))?;
+            let rows = st
+                .query_map([msg_id], |r| Ok(bytes_of(r.get_ref(0)?)))
+                .map_err(|e| query_err("parts", &e))?;
+            rows.collect::<rusqlite::Result<_>>()
+                .map_err(|e| query_err("parts", &e))?
+        };
+        for d in datas.into_iter().flatten() {
+            match serde_json::from_slice::<Value>(&d)
+                .map_err(ParseError::from)
+                .and_then(|v| add_step_finish(&v, &mut acc))
+            {
+                Ok(()) => {}
+                Err(e) => self.report.bad(format!("part of a message: {e}")),
+            }
+        }
+        Ok(acc)
+    }
+
+    /// Turns a row into an event (or nothing). Returns whether the row may still change
+    /// (an assistant message without a completion time).
+    fn process(&mut self, row: &Row, out: &mut Vec<UsageEvent>) -> Result<bool, ParseError> {
+        if self.gen == Gen::V2 && row.kind.as_deref() != Some("assistant") {
+            return Ok(false);
+        }
+        let Some(data) = &row.data else {
+            self.report.bad("message without data");
+            return Ok(false);
+        };
+        let u = match serde_json::from_slice::<Value>(data)
+            .map_err(ParseError::from)
+            .and_then(|v| msg_usage(&v))
+        {
+            Ok(u) => u,
+            Err(e) => {
+                self.report.bad(format!("message: {e}"));
+                return Ok(false);
+            }
+        };
+        if self.gen == Gen::V1 && u.role.as_deref() != Some("assistant") {
+            return Ok(false);
+        }
+        let mut u = u;
+        let sess = match row.session.as_deref() {
+            Some(s) => self.session(s),
+            None => SessionInfo::default(),
+        };
+        if let Some(b) = sess.fork {
+            let copied = match b {
+                Boundary::Seq(n) => row.seq.is_some_and(|s| s <= n),
+                Boundary::Time(t) => row.created.is_some_and(|c| c < t),
+            };
+            if copied {
+                return Ok(false);
+            }
+        }
+        if u.tokens.is_zero() && self.gen == Gen::V1 {
+            let (t, c) = self.step_finish(&row.id)?;
+            u.tokens = t;
+            if u.cost <= 0.0 {
+                u.cost = c;
+            }
+        }
+        let pending = !u.completed;
+        if u.tokens.is_zero() {
+            // Nothing used yet (streaming) or nothing billed (aborted before a response).
+            return Ok(pending);
+        }
+        out.push(make_event(
+            self.tool,
+            Merge::LastWins,
+            &row.id,
+            row.session.as_deref(),
+            row.created,
+            &u,
+            sess.dir,
+        ));
+        Ok(pending)
+    }
+}
+
+impl Parser for OpenCodeDb {
+    fn tool(&self) -> &str {
+        self.flavor.tool()
+    }
+    fn format(&self) -> Format {
+        Format::Sqlite
+    }
+
+    fn parse_whole(
+        &self,
+        path: &Path,
+        state: &mut FileState,
+        out: &mut Vec<UsageEvent>,
+    ) -> Result<WholeReport, ParseError> {
+        let db = sqlite_ro::open_ro(path)?;
+        let has_v2 = db.table_exists("session_message");
+        let has_v1 = db.table_exists("message");
+        let v2_rows = has_v2
+            && db
+                .conn
+                .query_row("SELECT 1 FROM session_message LIMIT 1", [], |_| Ok(()))
+                .is_ok();
+        let gen = if v2_rows || (has_v2 && !has_v1) {
+            Gen::V2
+        } else if has_v1 {
+            Gen::V1
+        } else {
+            let mut report = WholeReport::default();
+            let any_table = db
+                .conn
+                .query_row(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' LIMIT 1",
+                    [],
+                    |_| Ok(()),
+                )
+                .is_ok();
+            // A brand-new database (no tables yet) is simply empty.
+            if any_table {
+                report.bad("no message table (unknown schema)");
+            }
+            return Ok(report);
+        };
+        if state.extra.get("gen").and_then(Value::as_str) != Some(gen.name()) {
+            sqlite_ro::reset_watermarks(state);
+            state
+                .extra
+                .insert("gen".into(), Value::String(gen.name().into()));
+        }
+        let session_table = match gen {
+            Gen::V2 if db.table_exists("session_v2") => Some("session_v2"),
+            _ if db.table_exists("session") => Some("session"),
+            _ => None,
+        }
+        .map(|t| (t.to_string(), db.columns(t)));
+        let mut rd = Reader {
+            db: &db,
+            tool: self.flavor.tool(),
+            gen,
+            seq_col: if gen == Gen::V2 && db.columns("session_message").contains("seq") {
+                "seq"
+            } else {
+                "NULL"
+            },
+            session_table,
+            has_part: gen == Gen::V1 && db.table_exists("part"),
+            sessions: HashMap::new(),
+            report: WholeReport::default(),
+        };
+        let table = gen.table();
+        let mut tail = RowidTail::load(state, table);
+        let key_sql = format!("SELECT id FROM {table} WHERE rowid = ?1");
+        let incremental = tail
+            .anchor_holds(&db.conn, &key_sql)
+            .map_err(|e| query_err("messages", &e))?;
+        if !incremental {
+            tail = RowidTail::default();
+        }
+        let mut newest = 0i64;
+        let mut done: HashSet<String> = HashSet::new();
+        // Rows still in flight last time: re-read by id.
+        let pending: Vec<(String, (i64, i64))> =
+            std::mem::take(&mut tail.pending).into_iter().collect();
+        for (id, seen) in pending {
+            let Some(row) = rd.by_id(&id)? else { continue };
+            newest = newest.max(row.updated);
+            done.insert(id.clone());
+            if row.version() == seen.1 {
+                tail.pending.insert(id, seen); // unchanged, still in flight
+                continue;
+            }
+            if rd.process(&row, out)? {
+                tail.pending
+                    .insert(row.id.clone(), (row.updated, row.version()));
+            }
+        }
+        // New rows.
+        let mut after = tail.rowid.unwrap_or(i64::MIN);
+        loop {
+            let rows = rd.page(after)?;
+            let n = rows.len() as i64;
+            for row in rows {
+                after = row.rowid;
+                tail.advance(row.rowid, &row.id);
+                newest = newest.max(row.updated);
+                if row.id.is_empty() || !done.insert(row.id.clone()) {
+                    continue;
+                }
+                if rd.process(&row, out)? {
+                    tail.pending
+                        .insert(row.id.clone(), (row.updated, row.version()));
+                }
+            }
+            if n < PAGE {
+                break;
+            }
+        }
+        // Messages that never complete (a crashed run) are dropped after a while.
+        tail.trim_pending(newest.saturating_sub(PENDING_MAX_AGE_MS), PENDING_MAX);
+        tail.save(state, table);
+        Ok(rd.report)
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Legacy JSON storage
+// ------------------------------------------------------------------------------------------
+
+/// Largest legacy message file read (they are a few hundred bytes; a huge one is not ours).
+const MAX_JSON: u64 = 16 << 20;
+
+fn read_json(path: &Path) -> Result<Value, ParseError> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| ParseError(format!("cannot read the file: {}", e.kind())))?;
+    if meta.len() > MAX_JSON {
+        return Err(ParseError("file too large for a message".into()));
+    }
+    let bytes = std::fs::read(path)
+        .map_err(|e| ParseError(format!("cannot read the file: {}", e.kind())))?;
+    Ok(serde_json::from_slice(&bytes)?)
+}
+
+/// `<root>/storage/message/<session>/<message>.json` -> `<root>/storage`.
+fn storage_root(path: &Path) -> Option<PathBuf> {
+    let session_dir = path.parent()?;
+    let message_dir = session_dir.parent()?;
+    if message_dir.file_name()? != "message" {
+        return None;
+    }
+    Some(message_dir.parent()?.to_path_buf())
+}
+
+impl OpenCodeLegacy {
+    fn session_dir(storage: &Path, session: &str) -> Option<String> {
+        // storage/session/<projectID>/<sessionID>.json; few project directories.
+        let rd = std::fs::read_dir(storage.join("session")).ok()?;
+        for e in rd.flatten() {
+            let f = e.path().join(format!("{session}.json"));
+            if f.is_file() {
+                let v = read_json(&f).ok()?;
+                return str_at(&v, &["directory"]).map(str::to_string);
+            }
+        }
+        None
+    }
+
+    fn step_finish(
+        storage: &Path,
+        msg_id: &str,
+        report: &mut WholeReport,
+    ) -> Option<(Tokens, f64)> {
+        let rd = std::fs::read_dir(storage.join("part").join(msg_id)).ok()?;
+        let mut files: Vec<PathBuf> = rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        let mut acc = (Tokens::default(), 0.0);
+        for f in files {
+            match read_json(&f).and_then(|v| add_step_finish(&v, &mut acc)) {
+                Ok(()) => {}
+                Err(e) => report.bad(format!("part of a message: {e}")),
+            }
+        }
+        Some(acc)
+    }
+}
+
+impl Parser for OpenCodeLegacy {
+    fn tool(&self) -> &str {
+        self.flavor.tool()
+    }
+    fn format(&self) -> Format {
+        Format::WholeFile
+    }
+
+    fn parse_whole(
+        &self,
+        path: &Path,
+        _state: &mut FileState,
+        out: &mut Vec<UsageEvent>,
+    ) -> Result<WholeReport, ParseError> {
+        let mut report = WholeReport::default();
+        let v = match read_json(path) {
+            Ok(v) => v,
+            Err(e) if e.0.starts_with("cannot read") => return Err(e),
+            Err(e) => {
+                report.bad(format!("message file: {e}"));
+                return Ok(report);
+            }
+        };
+        let mut u = match msg_usage(&v) {
+            Ok(u) => u,
+            Err(e) => {
+                report.bad(format!("message file: {e}"));
+                return Ok(report);
+            }
+        };
+        if u.role.as_deref() != Some("assistant") {
+            return Ok(report);
+        }
+        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+        let Some(id) = str_at(&v, &["id"]).map(str::to_string).or(stem) else {
+            report.bad("message file without an id");
+            return Ok(report);
+        };
+        let session = str_at(&v, &["sessionID"]).map(str::to_string).or_else(|| {
+            path.parent()
+                .and_then(|p| p.file_name())
+                .map(|s| s.to_string_lossy().into_owned())
+        });
+        let storage = storage_root(path);
+        if u.tokens.is_zero() {
+            if let Some((t, c)) = storage
+                .as_deref()
+                .and_then(|s| Self::step_finish(s, &id, &mut report))
+            {
+                u.tokens = t;
+                if u.cost <= 0.0 {
+                    u.cost = c;
+                }
+            }
+        }
+        if u.tokens.is_zero() {
+            return Ok(report);
+        }
+        let dir = match (&u.cwd, storage.as_deref(), session.as_deref()) {
+            (None, Some(st), Some(s)) => Self::session_dir(st, s),
+            _ => None,
+        };
+        out.push(make_event(
+            self.flavor.tool(),
+            Merge::KeepMax,
+            &id,
+            session.as_deref(),
+            None,
+            &u,
+            dir,
+        ));
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasoning_is_added_to_output() {
+        let v: Value = serde_json::from_str(
+            r#"{"role":"assistant","time":{"created":5,"completed":6},"modelID":"m","providerID":"p",
+               "cost":0.5,"tokens":{"input":10,"output":20,"reasoning":7,"cache":{"read":3,"write":4}}}"#,
+        )
+        .unwrap();
+        let u = msg_usage(&v).unwrap();
+        assert_eq!(
+            u.tokens,
+            Tokens {
+                input: 10,
+                cache_write_5m: 4,
+                cache_write_1h: 0,
+                cache_read: 3,
+                output: 27,
+                reasoning: 7
+            }
+        );
+        assert!(u.completed);
+        assert_eq!(u.model.as_deref(), Some("m"));
+        assert_eq!(u.provider.as_deref(), Some("p"));
+    }
+
+    #[test]
+    fn wrong_types_are_errors_not_panics() {
+        for bad in [
+            r#"{"role":"assistant","tokens":{"input":"ten"}}"#,
+            r#"{"role":"assistant","tokens":[1,2]}"#,
+            r#"{"role":"assistant","tokens":{"cache":5}}"#,
+            r#"{"role":"assistant","tokens":{"output":-3}}"#,
+            r#"{"role":"assistant","cost":"free"}"#,
+            r#"[1,2,3]"#,
+        ] {
+            let v: Value = serde_json::from_str(bad).unwrap();
+            assert!(msg_usage(&v).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn v2_model_object() {
+        let v: Value = serde_json::from_str(
+            r#"{"model":{"id":"claude-x","providerID":"anthropic"},"tokens":{"input":1}}"#,
+        )
+        .unwrap();
+        let u = msg_usage(&v).unwrap();
+        assert_eq!(u.model.as_deref(), Some("claude-x"));
+        assert_eq!(u.provider.as_deref(), Some("anthropic"));
+    }
+}
