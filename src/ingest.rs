@@ -194,6 +194,47 @@ impl Ingestor {
         }
     }
 
+    /// Stores events that come from an import rather than a watched log (e.g. Cursor's usage
+    /// CSV): the file gets a row like any log, and dedup keys make a re-import add nothing.
+    pub fn import(
+        &mut self,
+        tool: &str,
+        path: &Path,
+        events: Vec<UsageEvent>,
+        report: crate::parser::WholeReport,
+    ) -> anyhow::Result<IngestStats> {
+        let st = Stat::path(path)?;
+        let cp = Checkpoint {
+            dev: st.dev,
+            ino: st.ino,
+            size: st.size,
+            mtime_ns: st.mtime_ns,
+            offset: st.size,
+            ..Checkpoint::default()
+        };
+        let counts = ReadCounts {
+            lines: 0,
+            malformed: report.malformed,
+            first_error: report.first_error,
+        };
+        let mut stats = IngestStats {
+            files_seen: 1,
+            files_read: 1,
+            bytes_read: st.size,
+            malformed: counts.malformed,
+            ..IngestStats::default()
+        };
+        self.commit(
+            &path.to_string_lossy(),
+            tool,
+            &cp,
+            &counts,
+            events,
+            &mut stats,
+        )?;
+        Ok(stats)
+    }
+
     /// Stores one parsed batch.
     fn apply(
         &mut self,
@@ -307,7 +348,13 @@ impl Ingestor {
                 ev.branch = self.attributor.current_branch(&cwd);
             }
         }
-        let p = self.pricer.price(&ev);
+        let mut p = self.pricer.price(&ev);
+        // A request known only by its count (no tokens, no reported cost) has an unknown cost,
+        // not a cost of $0.
+        if ev.estimated && ev.tokens.is_zero() && ev.reported_cost_usd.is_none() {
+            p.cost_usd = None;
+            p.source = crate::event::CostSource::Unpriced;
+        }
         Ok(StoredEvent {
             ev,
             workspace_id,

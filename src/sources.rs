@@ -60,14 +60,28 @@ impl Source {
         self.roots.iter().filter(|r| r.exists()).cloned().collect()
     }
 
-    /// Every matching file under the roots (sorted, deduplicated).
+    /// How many directory levels below a root a pattern can reach (`None` = any, for `**`).
+    fn max_depth(&self) -> Option<usize> {
+        let mut d = 0;
+        for p in &self.patterns {
+            if p.contains("**") {
+                return None;
+            }
+            d = d.max(p.matches('/').count() + 1);
+        }
+        Some(d)
+    }
+
+    /// Every matching file under the roots (sorted, deduplicated). Walks only as deep as the
+    /// patterns can match (a `*.db` pattern does not walk a tool's whole data directory).
     pub fn files(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();
+        let depth = self.max_depth();
         for r in &self.roots {
             if r.is_file() {
                 out.push(r.clone());
             } else if r.is_dir() {
-                walk(r, &mut |p| {
+                walk_depth(r, depth, &mut |p| {
                     if self.matches(p) {
                         out.push(p.to_path_buf());
                     }
@@ -83,6 +97,14 @@ impl Source {
 /// Depth-first walk over regular files; unreadable directories are skipped silently (the
 /// caller reports roots it could not read). Symlinked directories are not followed.
 pub fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
+    walk_depth(dir, None, f)
+}
+
+/// [`walk`] limited to files at most `depth` levels below `dir` (1 = its own files).
+pub fn walk_depth(dir: &Path, depth: Option<usize>, f: &mut dyn FnMut(&Path)) {
+    if depth == Some(0) {
+        return;
+    }
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
     };
@@ -92,7 +114,7 @@ pub fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
         let Ok(ft) = e.file_type() else { continue };
         let p = e.path();
         if ft.is_dir() {
-            walk(&p, f);
+            walk_depth(&p, depth.map(|d| d - 1), f);
         } else if ft.is_file() || (ft.is_symlink() && p.is_file()) {
             f(&p);
         }

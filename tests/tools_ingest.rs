@@ -121,3 +121,49 @@ fn doctor_lists_every_tool_and_counts_malformed_records() {
         "{text}"
     );
 }
+
+#[test]
+fn import_cursor_csv_through_the_cli_is_idempotent() {
+    // Cursor's dashboard export (newer header), built from the documented columns.
+    let csv = "Date,Kind,Model,Max Mode,Input (w/ Cache Write),Input (w/o Cache Write),Cache Read,Output Tokens,Total Tokens,Cost\n\
+\"2025-10-01T09:00:00.000Z\",\"Included in Pro\",\"claude-4.5-sonnet\",\"No\",\"12000\",\"10000\",\"50000\",\"800\",\"62800\",\"$0.31\"\n\
+\"2025-10-01T09:06:00.000Z\",\"Usage-based\",\"claude-4.5-sonnet\",\"No\",\"5000\",\"4000\",\"1000\",\"700\",\"6700\",\"$0.05\"\n";
+    let h = Home::new();
+    let f = h.dir.path().join("usage.csv");
+    std::fs::write(&f, csv).unwrap();
+    let run = |args: &[&str]| h.cmd().args(args).output().unwrap();
+    let o = run(&["import", "cursor-csv", f.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("Imported 2 of 2"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = run(&["import", "cursor-csv", f.to_str().unwrap()]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("Imported 0 of 2"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let s = h.tool("cursor");
+    assert_eq!(s.requests, 2);
+    assert_eq!(
+        (s.input, s.cache_write_5m, s.cache_read, s.output),
+        (14_000, 3_000, 51_000, 1_500)
+    );
+    assert!(
+        (s.cost_usd - 0.36).abs() < 1e-9,
+        "the export's own cost: {}",
+        s.cost_usd
+    );
+    assert_eq!(s.reported_requests, 2);
+    let bad = h.dir.path().join("notes.txt");
+    std::fs::write(&bad, "hello\n").unwrap();
+    let o = run(&["import", "cursor-csv", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("Cursor's usage CSV"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

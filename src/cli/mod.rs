@@ -129,6 +129,11 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Import usage that no local log holds.
+    Import {
+        #[command(subcommand)]
+        what: ImportCmd,
+    },
     /// Parser plug-ins: list them, or try a spec on a file.
     Parsers {
         #[command(subcommand)]
@@ -138,6 +143,17 @@ pub enum Cmd {
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCmd {
+    /// Cursor's usage export (dashboard > Usage > Export CSV). Importing the same file again
+    /// adds nothing.
+    CursorCsv {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -216,6 +232,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Cmd::Statusline) => live::statusline(&db),
         Some(Cmd::Doctor { json }) => doctor::run(&db, json),
         Some(Cmd::Parsers { ref cmd }) => parsers(cmd),
+        Some(Cmd::Import {
+            what: ImportCmd::CursorCsv { ref file, json },
+        }) => import_cursor_csv(&db, file, json),
         Some(Cmd::Completions { shell }) => {
             clap_complete::generate(
                 shell,
@@ -460,6 +479,39 @@ fn history(db: &std::path::Path, repo: &str, args: &ReportArgs) -> anyhow::Resul
     println!();
     println!("{}", output::bold(&format!("{repo}: sessions")));
     print!("{}", output::report_text(&sessions, "session"));
+    Ok(EXIT_OK)
+}
+
+fn import_cursor_csv(
+    db: &std::path::Path,
+    file: &std::path::Path,
+    json: bool,
+) -> anyhow::Result<i32> {
+    let (events, report) = crate::parser::cursor::parse_cursor_csv(file).map_err(|e| {
+        e.context(format!(
+            "cannot import {}: expected Cursor's usage CSV export (Date, Model, Input, Output, ... columns)",
+            file.display()
+        ))
+    })?;
+    let n = events.len();
+    let mut ing = new_ingestor(db)?;
+    let stats = ing.import("cursor", file, events, report)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&stats)?);
+    } else {
+        println!(
+            "Imported {} of {} rows from {} ({} already there{}).",
+            stats.events_new + stats.events_updated,
+            n,
+            file.display(),
+            n as u64 - stats.events_new - stats.events_updated,
+            if stats.malformed > 0 {
+                format!(", {} malformed rows skipped", stats.malformed)
+            } else {
+                String::new()
+            }
+        );
+    }
     Ok(EXIT_OK)
 }
 

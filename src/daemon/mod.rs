@@ -309,6 +309,18 @@ impl Daemon {
     }
 
     fn ingest_file(&mut self, p: &Path) {
+        // A SQLite writer touches `<db>-wal` / `<db>-shm` long before the database file itself.
+        let db;
+        let p = match p
+            .to_str()
+            .and_then(|s| s.strip_suffix("-wal").or(s.strip_suffix("-shm")))
+        {
+            Some(base) if self.ing.source_for(Path::new(base)).is_some() => {
+                db = PathBuf::from(base);
+                db.as_path()
+            }
+            _ => p,
+        };
         let Some(src) = self.ing.source_for(p) else {
             return;
         };
@@ -326,17 +338,34 @@ impl Daemon {
         self.known.insert(p.to_path_buf(), st);
     }
 
-    /// Stat scan: ingest every file whose (dev, ino, size, mtime) changed.
+    /// Stat scan: ingest every file whose (dev, ino, size, mtime) changed, and every database
+    /// whose `-wal` changed. Walks the sources that live under `roots`, as deep as their
+    /// patterns reach.
     fn stat_scan(&mut self, roots: &[PathBuf]) {
         let mut todo = Vec::new();
-        for r in roots {
-            walk(r, &mut |p| {
-                if let Ok(st) = Stat::path(p) {
-                    if self.known.get(p) != Some(&st) {
-                        todo.push(p.to_path_buf());
+        for s in &self.ing.sources {
+            if !s
+                .roots
+                .iter()
+                .any(|r| roots.iter().any(|x| r.starts_with(x) || x.starts_with(r)))
+            {
+                continue;
+            }
+            let sqlite = s.parser.format() == crate::parser::Format::Sqlite;
+            for p in s.files() {
+                let Ok(st) = Stat::path(&p) else { continue };
+                let mut changed = self.known.get(&p) != Some(&st);
+                if sqlite && !changed {
+                    let wal = PathBuf::from(format!("{}-wal", p.display()));
+                    if let Ok(w) = Stat::path(&wal) {
+                        changed = self.known.get(&wal) != Some(&w);
+                        self.known.insert(wal, w);
                     }
                 }
-            });
+                if changed {
+                    todo.push(p);
+                }
+            }
         }
         for p in todo {
             self.ingest_file(&p);
