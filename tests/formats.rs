@@ -140,19 +140,32 @@ fn codex_subagent_replay_is_baseline_only() {
         [1600, 400, 130, 40],
         [600, 0, 30, 0],
     ));
-    let h = Home::new();
-    write(&h, "rollout-a-P.jsonl", &parent());
-    write(&h, "rollout-c-S.jsonl", &sub);
-    h.scan();
-    let s = h.tool("codex");
-    assert_eq!(s.requests, 3);
-    assert_eq!(s.input + s.cache_read, 2500 + 600);
-    // The sub-agent's own call is attributed to its own session.
-    let own = h.sums(&Filter {
-        session: Some("S".into()),
-        ..Filter::default()
-    });
-    assert_eq!((own.requests, own.input, own.output), (1, 600, 30));
+    for first in [true, false] {
+        let h = Home::new();
+        if first {
+            write(&h, "rollout-a-P.jsonl", &parent());
+            h.scan();
+            write(&h, "rollout-c-S.jsonl", &sub);
+        } else {
+            write(&h, "rollout-c-S.jsonl", &sub);
+            h.scan();
+            write(&h, "rollout-a-P.jsonl", &parent());
+        }
+        h.scan();
+        let s = h.tool("codex");
+        assert_eq!(s.requests, 3);
+        assert_eq!(s.input + s.cache_read, 2500 + 600);
+        // The sub-agent's own call is attributed to its own session.
+        let own = h.sums(&Filter {
+            session: Some("S".into()),
+            ..Filter::default()
+        });
+        assert_eq!(
+            (own.requests, own.input, own.output),
+            (1, 600, 30),
+            "parent first: {first}"
+        );
+    }
 }
 
 #[test]

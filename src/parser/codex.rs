@@ -248,7 +248,16 @@ impl Parser for CodexParser {
                     if tokens.is_zero() {
                         return Ok(());
                     }
-                    let mut ev = UsageEvent::new(TOOL, key, Merge::FirstWins, ts);
+                    // A fork's or sub-agent's file holds copies of its parent's requests: the
+                    // parent's own record wins, whichever file is read first.
+                    let scope = state.extra.get("scope").and_then(|v| v.as_str());
+                    let original = scope.is_none() || scope == state.session_id.as_deref();
+                    let merge = if original {
+                        Merge::LastWins
+                    } else {
+                        Merge::FirstWins
+                    };
+                    let mut ev = UsageEvent::new(TOOL, key, merge, ts);
                     ev.model = s(info, &["model"]).or_else(|| state.model.clone());
                     ev.provider = Some("openai".into());
                     ev.tokens = tokens;
