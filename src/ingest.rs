@@ -104,7 +104,7 @@ impl Ingestor {
             .clamp(1, 4);
         let queue = std::sync::Mutex::new(files.into_iter());
         let res = std::thread::scope(|scope| -> anyhow::Result<()> {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Parsed>(4 * workers);
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Parsed>(2 * workers);
             for _ in 0..workers {
                 let tx = tx.clone();
                 let (queue, parsers) = (&queue, &parsers);
@@ -590,11 +590,12 @@ fn read_whole(
 /// store sees one record per request per batch (streaming snapshots arrive in bursts).
 pub fn merge_within_batch(events: Vec<UsageEvent>) -> Vec<UsageEvent> {
     let mut out: Vec<UsageEvent> = Vec::with_capacity(events.len());
-    let mut at: HashMap<(String, String), usize> = HashMap::with_capacity(events.len());
+    let mut at: HashMap<i64, usize> = HashMap::with_capacity(events.len());
     for ev in events {
-        match at.get(&(ev.tool.clone(), ev.dedup_key.clone())) {
+        let h = store::key_hash(&ev.tool, &ev.dedup_key);
+        match at.get(&h) {
             None => {
-                at.insert((ev.tool.clone(), ev.dedup_key.clone()), out.len());
+                at.insert(h, out.len());
                 out.push(ev);
             }
             Some(&i) => {

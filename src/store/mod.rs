@@ -150,8 +150,8 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         // Statement journals (upserts with triggers need them) stay in memory, not temp files.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
-        // 32 MB of page cache: index pages of large histories stay hot during catch-up.
-        conn.pragma_update(None, "cache_size", -32_000)?;
+        // 16 MB of page cache: index pages of large histories stay hot during catch-up.
+        conn.pragma_update(None, "cache_size", -16_000)?;
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
@@ -613,20 +613,40 @@ type RollKey = (i64, String, i64, String, String, String);
 /// (15-minute bucket, tool, workspace, branch, model, session) touched, not one per event.
 #[derive(Default)]
 struct Rollup {
-    cells: std::collections::HashMap<RollKey, ([i64; 10], f64)>,
+    /// Cells by a hash of their key (the key's strings are cloned once per cell, not per event).
+    cells: std::collections::HashMap<u64, (RollKey, [i64; 10], f64)>,
 }
 
 impl Rollup {
     fn add(&mut self, r: &Row, sign: i64) {
-        let k = (
-            r.ts.div_euclid(query::BUCKET_MS),
-            r.tool.clone(),
+        use std::hash::{Hash, Hasher};
+        let bucket = r.ts.div_euclid(query::BUCKET_MS);
+        let mut hs = std::collections::hash_map::DefaultHasher::new();
+        (
+            bucket,
+            &r.tool,
             r.workspace_id,
-            r.branch.clone(),
-            r.model.clone(),
-            r.session.clone(),
-        );
-        let c = self.cells.entry(k).or_default();
+            &r.branch,
+            &r.model,
+            &r.session,
+        )
+            .hash(&mut hs);
+        let h = hs.finish();
+        let c = self.cells.entry(h).or_insert_with(|| {
+            (
+                (
+                    bucket,
+                    r.tool.clone(),
+                    r.workspace_id,
+                    r.branch.clone(),
+                    r.model.clone(),
+                    r.session.clone(),
+                ),
+                [0; 10],
+                0.0,
+            )
+        });
+        debug_assert!(c.0 .0 == bucket && c.0 .1 == r.tool && c.0 .5 == r.session);
         let by = |src: i64| if r.cost_source == src { r.requests } else { 0 };
         let v = [
             r.requests,
@@ -640,10 +660,10 @@ impl Rollup {
             by(2),
             by(1),
         ];
-        for (a, b) in c.0.iter_mut().zip(v) {
+        for (a, b) in c.1.iter_mut().zip(v) {
             *a += sign * b;
         }
-        c.1 += sign as f64 * r.cost.unwrap_or(0.0);
+        c.2 += sign as f64 * r.cost.unwrap_or(0.0);
     }
 
     fn write(self, tx: &Connection) -> anyhow::Result<()> {
@@ -658,7 +678,7 @@ impl Rollup {
                 cost = cost + excluded.cost, unpriced = unpriced + excluded.unpriced,
                 estimated = estimated + excluded.estimated, reported = reported + excluded.reported",
         )?;
-        for ((b, tool, ws, br, m, s), (v, cost)) in self.cells {
+        for ((b, tool, ws, br, m, s), v, cost) in self.cells.into_values() {
             if v.iter().all(|x| *x == 0) && cost == 0.0 {
                 continue;
             }
