@@ -115,7 +115,10 @@ fn main() {
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let got = r["totals"]["requests"].as_i64().unwrap();
     assert_eq!(got, requests, "every generated request counted once");
-    let mbs: Vec<String> = runs.iter().map(|t| format!("{:.0}", bytes as f64 / 1e6 / t)).collect();
+    let mbs: Vec<String> = runs
+        .iter()
+        .map(|t| format!("{:.0}", bytes as f64 / 1e6 / t))
+        .collect();
     let dt = median(runs.clone());
     println!("cold ingest: {:.0} MiB, median of 3 runs {:.2}s = {:.0} MB/s (runs: {} MB/s), peak RSS {:.1} MB, {} requests, {} lines",
         bytes as f64 / 1048576.0, dt, bytes as f64 / 1e6 / dt, mbs.join(", "), rss, requests, stats["lines"]);

@@ -186,6 +186,15 @@ fn second_daemon_names_the_running_one() {
 }
 
 #[test]
+fn scan_while_the_daemon_runs_leaves_the_writing_to_it() {
+    let h = Home::new();
+    let _d = h.start_daemon(&[]);
+    let o = h.cmd().arg("scan").output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("daemon is running"));
+}
+
+#[test]
 fn readers_never_see_database_is_locked() {
     let h = Home::new();
     std::fs::create_dir_all(h.claude_projects().join("-p")).unwrap();

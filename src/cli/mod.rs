@@ -290,6 +290,20 @@ pub fn new_ingestor(db: &std::path::Path) -> anyhow::Result<Ingestor> {
 }
 
 fn scan(db: &std::path::Path, quiet: bool, json: bool) -> anyhow::Result<i32> {
+    // The daemon is the one writer: while it runs, it has already read everything.
+    let _lock = match crate::daemon::lock::InstanceLock::acquire(db) {
+        Ok(l) => l,
+        Err(_) if crate::daemon::lock::InstanceLock::is_held(db) => {
+            if !quiet {
+                println!(
+                    "The tokwatch daemon is running for {} and keeps it current: nothing to scan. `tokwatch report` shows the figures.",
+                    db.display()
+                );
+            }
+            return Ok(EXIT_OK);
+        }
+        Err(e) => return Err(e),
+    };
     let mut ing = new_ingestor(db)?;
     let (pending, files) = ing.pending()?;
     let show = !quiet && !json && std::io::stderr().is_terminal();
