@@ -4,7 +4,7 @@ use super::output::{bold, dim, int, money};
 use crate::attribution::Attributor;
 use crate::daemon::feed::{self, FeedEvent};
 use crate::daemon::{self, lock::InstanceLock, Daemon, Sink};
-use crate::store::query::BUCKET_MS;
+use crate::store::query::{live_cost, Scope};
 use crate::store::{Store, StoredEvent};
 use std::io::{BufRead, Read, Write};
 use std::path::Path;
@@ -60,15 +60,8 @@ fn truncate(s: &str, n: usize) -> String {
 
 fn today_line(db: &Path) -> Option<String> {
     let store = Store::open_reader(db).ok()?;
-    let (c, u): (f64, f64) = store
-        .conn
-        .query_row(
-            "SELECT total(cost), total(unpriced) FROM rollup WHERE bucket >= ?1",
-            [daemon::start_of_today().div_euclid(BUCKET_MS)],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .ok()?;
-    Some(format!("today so far: {}", money_u(c, u > 0.0)))
+    let (c, u) = live_cost(&store.conn, Scope::Since(daemon::start_of_today()));
+    Some(format!("today so far: {}", money_u(c, u)))
 }
 
 struct PrintSink {
@@ -171,19 +164,8 @@ fn statusline_text(db: &Path, si: &StatusInput) -> String {
     let Ok(store) = Store::open_reader(db) else {
         return "tokwatch: no data yet".into();
     };
-    let q = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> (f64, bool) {
-        store
-            .conn
-            .query_row(sql, p, |r| {
-                Ok((r.get::<_, f64>(0)?, r.get::<_, f64>(1)? > 0.0))
-            })
-            .unwrap_or((0.0, false))
-    };
-    let today_b = daemon::start_of_today().div_euclid(BUCKET_MS);
-    let today = q(
-        "SELECT total(cost), total(unpriced) FROM rollup WHERE bucket >= ?1",
-        &[&today_b],
-    );
+    let today_ms = daemon::start_of_today();
+    let today = live_cost(&store.conn, Scope::Since(today_ms));
     let mut parts = Vec::new();
     if let Some(s) = si.session_id.as_deref().filter(|s| !s.is_empty()) {
         let known: bool = store
@@ -195,10 +177,7 @@ fn statusline_text(db: &Path, si: &StatusInput) -> String {
             )
             .unwrap_or(false);
         if known {
-            let c = q(
-                "SELECT total(cost), total(unpriced) FROM rollup WHERE session = ?1",
-                &[&s],
-            );
+            let c = live_cost(&store.conn, Scope::Session(s));
             parts.push(format!("session {}", money_u(c.0, c.1)));
         }
     }
@@ -216,10 +195,7 @@ fn statusline_text(db: &Path, si: &StatusInput) -> String {
                 })
                 .ok();
             if let Some(id) = id {
-                let c = q(
-                    "SELECT total(cost), total(unpriced) FROM rollup WHERE workspace_id = ?1 AND bucket >= ?2",
-                    &[&id, &today_b],
-                );
+                let c = live_cost(&store.conn, Scope::WorkspaceSince(id, today_ms));
                 parts.push(format!("{} today {}", ws.name, money_u(c.0, c.1)));
             }
         }

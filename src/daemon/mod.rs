@@ -53,32 +53,6 @@ pub fn log(msg: &str) {
     eprintln!("[{t}] tokwatch: {msg}");
 }
 
-/// Totals the live views show next to each request.
-struct Totals<'a> {
-    conn: &'a rusqlite::Connection,
-}
-
-impl Totals<'_> {
-    fn session(&self, s: &str) -> (f64, bool) {
-        self.conn
-            .query_row(
-                "SELECT total(cost), total(unpriced) FROM rollup WHERE session = ?1",
-                [s],
-                |r| Ok((r.get::<_, f64>(0)?, r.get::<_, f64>(1)? > 0.0)),
-            )
-            .unwrap_or((0.0, false))
-    }
-    fn since(&self, ms: i64) -> (f64, bool) {
-        self.conn
-            .query_row(
-                "SELECT total(cost), total(unpriced) FROM rollup WHERE bucket >= ?1",
-                [ms.div_euclid(crate::store::query::BUCKET_MS)],
-                |r| Ok((r.get::<_, f64>(0)?, r.get::<_, f64>(1)? > 0.0)),
-            )
-            .unwrap_or((0.0, false))
-    }
-}
-
 pub fn start_of_today() -> i64 {
     let z = crate::store::query::Zone::Local;
     z.start_of(z.today())
@@ -86,14 +60,16 @@ pub fn start_of_today() -> i64 {
 
 /// Feed lines for stored events, with running session and day totals.
 fn feed_events(conn: &rusqlite::Connection, evs: &[StoredEvent]) -> Vec<FeedEvent> {
-    let t = Totals { conn };
-    let today = t.since(start_of_today());
+    use crate::store::query::{live_cost, Scope};
+    let today = live_cost(conn, Scope::Since(start_of_today()));
     let mut sessions: HashMap<String, (f64, bool)> = HashMap::new();
     evs.iter()
         .map(|se| {
             let e = &se.ev;
             let (sc, su) = match &e.session_id {
-                Some(s) => *sessions.entry(s.clone()).or_insert_with(|| t.session(s)),
+                Some(s) => *sessions
+                    .entry(s.clone())
+                    .or_insert_with(|| live_cost(conn, Scope::Session(s))),
                 None => (0.0, false),
             };
             FeedEvent {

@@ -59,10 +59,10 @@ pub fn compute(conn: &rusqlite::Connection, budget: &Budget, now_ms: i64) -> Sta
     let week_b = z.start_of(monday).div_euclid(BUCKET_MS);
     let hour_b = (now_ms - 3_600_000).div_euclid(BUCKET_MS);
     let active_b = (now_ms - ACTIVE_MS).div_euclid(BUCKET_MS);
-    let q = "SELECT total(cost), total(unpriced) FROM rollup WHERE bucket >= ?1";
-    let (today_usd, today_has_unpriced) = sum(conn, q, &[&day_b]);
-    let (week_usd, week_has_unpriced) = sum(conn, q, &[&week_b]);
-    let (hour_usd, _) = sum(conn, q, &[&hour_b]);
+    use crate::store::query::{live_cost, Scope};
+    let (today_usd, today_has_unpriced) = live_cost(conn, Scope::Since(day_b * BUCKET_MS));
+    let (week_usd, week_has_unpriced) = live_cost(conn, Scope::Since(week_b * BUCKET_MS));
+    let (hour_usd, _) = live_cost(conn, Scope::Since(hour_b * BUCKET_MS));
     let list = |sql: &str, b: i64| -> Vec<(String, f64)> {
         conn.prepare(sql)
             .and_then(|mut s| {
@@ -101,12 +101,7 @@ pub fn compute(conn: &rusqlite::Connection, budget: &Budget, now_ms: i64) -> Sta
         })
         .unwrap_or_default();
     for s in &mut active_sessions {
-        s.cost_usd = sum(
-            conn,
-            "SELECT total(cost), 0 FROM rollup WHERE session = ?1",
-            &[&s.session],
-        )
-        .0;
+        s.cost_usd = live_cost(conn, Scope::Session(&s.session)).0;
         s.usd_per_hour = sum(
             conn,
             "SELECT total(cost), 0 FROM rollup WHERE session = ?1 AND bucket >= ?2",

@@ -448,3 +448,32 @@ impl Store {
         Ok(s)
     }
 }
+
+/// Which slice of the rollup a live figure covers.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    /// Everything from this instant on.
+    Since(i64),
+    /// One session, all time.
+    Session(&'a str),
+    /// One workspace, from this instant on.
+    WorkspaceSince(i64, i64),
+}
+
+/// Cost of a scope and whether it holds unpriced usage (then the cost is a lower bound). The
+/// live views (feed, tray, statusline) read their figures through this.
+pub fn live_cost(conn: &rusqlite::Connection, scope: Scope) -> (f64, bool) {
+    let b = |ms: i64| ms.div_euclid(BUCKET_MS);
+    let row = |r: &rusqlite::Row| Ok((r.get::<_, f64>(0)?, r.get::<_, f64>(1)? > 0.0));
+    let sel = "SELECT total(cost), total(unpriced) FROM rollup WHERE";
+    match scope {
+        Scope::Since(ms) => conn.query_row(&format!("{sel} bucket >= ?1"), [b(ms)], row),
+        Scope::Session(s) => conn.query_row(&format!("{sel} session = ?1"), [s], row),
+        Scope::WorkspaceSince(ws, ms) => conn.query_row(
+            &format!("{sel} workspace_id = ?1 AND bucket >= ?2"),
+            [ws, b(ms)],
+            row,
+        ),
+    }
+    .unwrap_or((0.0, false))
+}
