@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tokwatch::ingest::Ingestor;
 use tokwatch::pricing::Pricer;
-use tokwatch::sources::{self, Env};
+use tokwatch::sources::Env;
 use tokwatch::store::query::{Filter, Sums};
 use tokwatch::store::Store;
 
