@@ -108,7 +108,8 @@ impl Ingestor {
             for _ in 0..workers {
                 let tx = tx.clone();
                 let (queue, parsers) = (&queue, &parsers);
-                scope.spawn(move || {
+                let worker = std::thread::Builder::new().name("tokwatch-parse".into());
+                worker.spawn_scoped(scope, move || {
                     let mut reader = LineReader::default();
                     loop {
                         let Some((src, path, old)) = queue.lock().unwrap().next() else {
@@ -122,7 +123,7 @@ impl Ingestor {
                             break;
                         }
                     }
-                });
+                })?;
             }
             drop(tx);
             let mut in_tx = 0u64;
