@@ -268,6 +268,15 @@ fn sidechain_replays_lose_to_the_main_chain_copy_in_any_order() {
         // The replay is dropped; the sidechain's own request (msg_Y) counts.
         assert_eq!(tuple(&h.tool("claude-code")), (2, 10, 0, 1010, 55));
     }
+    // Both copies in one file (one batch), either order.
+    for (first, second) in [(main, side), (side, main)] {
+        let h = Home::new();
+        let dir = h.claude_projects().join("-p");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.jsonl"), format!("{first}\n{own}\n{second}\n")).unwrap();
+        h.scan();
+        assert_eq!(tuple(&h.tool("claude-code")), (2, 10, 0, 1010, 55));
+    }
 }
 
 #[test]

@@ -372,6 +372,12 @@ fn write_batch(
             .filter(|e| !e.ev.sidechain)
             .filter_map(|e| e.ev.msg_id.as_deref())
             .collect();
+        // A main-chain copy in this same batch also wins over a sidechain replay in it.
+        for e in events.iter().filter(|e| !e.ev.sidechain) {
+            if let Some(m) = e.ev.msg_id.as_deref() {
+                skip.insert((e.ev.tool.clone(), m.to_string()));
+            }
+        }
         if !main.is_empty() {
             let ids = serde_json::to_string(&main)?;
             let mut q = tx.prepare_cached(&format!(
