@@ -286,3 +286,75 @@ fn watch_prints_one_line_per_new_request() {
     assert_eq!(v["cache_read"], 11_515);
     assert_eq!(v["output"], 13);
 }
+
+#[test]
+fn statusline_shows_the_session_and_repository_from_claude_code_json() {
+    let h = Home::new();
+    // A real git repository as the session's cwd.
+    let repo = h.dir.path().join("src/widget");
+    std::fs::create_dir_all(&repo).unwrap();
+    let git = |args: &[&str]| {
+        assert!(std::process::Command::new("git")
+            .args(args)
+            .current_dir(&repo)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .unwrap()
+            .status
+            .success())
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["remote", "add", "origin", "git@github.com:acme/widget.git"]);
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
+    let line = |sid: &str, i: u32, input: u64| {
+        format!(
+            r#"{{"type":"assistant","sessionId":"{sid}","cwd":"{}","requestId":"req_{i}","timestamp":"{now}","message":{{"model":"claude-opus-4-6","id":"msg_{i}","usage":{{"input_tokens":{input},"output_tokens":0}}}}}}"#,
+            repo.display()
+        )
+    };
+    let d = h.claude_projects().join("-p");
+    std::fs::create_dir_all(&d).unwrap();
+    // Session A: $2.00 in this repository; session B: $1.00 elsewhere.
+    std::fs::write(
+        d.join("a.jsonl"),
+        format!(
+            "{}\n{}\n",
+            line("sess-a", 1, 400_000),
+            line("sess-b", 2, 0)
+                .replace(&repo.display().to_string(), "/nonexistent/other")
+                .replace("\"input_tokens\":0", "\"input_tokens\":200000")
+        ),
+    )
+    .unwrap();
+    h.scan();
+    let mut c = h
+        .cmd()
+        .arg("statusline")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = format!(
+        r#"{{"session_id":"sess-a","transcript_path":"/x.jsonl","cwd":"{0}","model":{{"id":"claude-opus-4-6","display_name":"Opus"}},"workspace":{{"current_dir":"{0}","project_dir":"{0}"}}}}"#,
+        repo.display()
+    );
+    std::io::Write::write_all(c.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
+    drop(c.stdin.take());
+    let o = c.wait_with_output().unwrap();
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(
+        out.trim(),
+        "session $2.00 · acme/widget today $2.00 · all today $3.00"
+    );
+    // Without JSON (tmux, a prompt): today's total only.
+    let o = h
+        .cmd()
+        .arg("statusline")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(o.stdout).unwrap().trim(),
+        "all today $3.00"
+    );
+}
