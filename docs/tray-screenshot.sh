@@ -2,7 +2,8 @@
 # Screenshot of the tokwatch tray with its menu open, under Xvfb with a real StatusNotifierItem
 # host (gtk-sni-tray, which also runs the StatusNotifierWatcher), on a private D-Bus session bus.
 #
-# Runs examples/tray_demo.rs, feeds it one live update over stdin (so the picture shows the
+# Runs the real daemon (`tokwatch run`) on a temporary home with Claude Code logs, appends one
+# usage line while it runs (so the picture shows the
 # update path, not just the start-up state), right-clicks the icon and writes docs/tray.png
 # (menu open) and docs/tray-tooltip.png (hover tooltip).
 #
@@ -42,9 +43,9 @@ if ((${#missing[@]})); then
     { $SUDO apt-get update >/dev/null && $SUDO apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; }
 fi
 
-echo "building tray_demo"
-(cd "$ROOT" && cargo build --quiet --example tray_demo)
-BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug/examples/tray_demo
+echo "building tokwatch"
+(cd "$ROOT" && cargo build --quiet --bin tokwatch)
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug/tokwatch
 
 WORK=$(mktemp -d)
 XPID=
@@ -84,16 +85,26 @@ dbus-run-session -- bash -euo pipefail -c '
   HOST=$!
   wait_until 20 "the StatusNotifierWatcher" busctl --user status org.kde.StatusNotifierWatcher
 
-  mkfifo "$WORK/in"
-  "$BIN" <"$WORK/in" >"$WORK/app.log" 2>&1 &
+  # The real daemon on a temporary home: Claude Code logs in two repositories, a $5 budget.
+  H="$WORK/home"; P="$H/.claude/projects"
+  mkdir -p "$P/-src-tokwatch" "$P/-src-dotfiles" "$WORK/config"
+  printf "[budget]\ndaily_usd = 5.0\n" >"$WORK/config/config.toml"
+  line() { # session cwd request-number input-tokens output-tokens
+    printf "{\"type\":\"assistant\",\"sessionId\":\"%s\",\"cwd\":\"%s\",\"gitBranch\":\"main\",\"requestId\":\"req_%s\",\"timestamp\":\"%s\",\"message\":{\"model\":\"claude-opus-4-6\",\"id\":\"msg_%s\",\"usage\":{\"input_tokens\":%s,\"output_tokens\":%s}}}\n" \
+      "$1" "$2" "$3" "$(date -u +%Y-%m-%dT%H:%M:%S.000Z)" "$3" "$4" "$5"
+  }
+  line s1 /home/me/src/tokwatch 1 400000 0 >>"$P/-src-tokwatch/s1.jsonl"
+  line s1 /home/me/src/tokwatch 2 0 20000 >>"$P/-src-tokwatch/s1.jsonl"
+  line s2 /home/me/src/dotfiles 3 100000 0 >>"$P/-src-dotfiles/s2.jsonl"
+  HOME="$H" TOKWATCH_DB="$WORK/t.db" TOKWATCH_CONFIG_DIR="$WORK/config" XDG_RUNTIME_DIR="$WORK" \
+    "$BIN" run >"$WORK/app.log" 2>&1 &
   APP=$!
-  exec 3>"$WORK/in"
   wait_until 20 "the item to register with the watcher" watcher_has_item
-  wait_until 20 "the demo snapshot" title_is "\$3.42"
+  wait_until 20 "the first figures" title_is "\$3.00"
 
-  # A live update: more spend today, unpriced usage included, near the budget.
-  echo "{\"today_usd\":4.17,\"today_has_unpriced\":true,\"week_usd\":21.82,\"week_has_unpriced\":true,\"daily_budget_usd\":5.0,\"by_tool_today\":[[\"claude-code\",3.65],[\"codex\",0.48],[\"gemini-cli\",0.04]],\"active_sessions\":[{\"repo\":\"tokwatch\",\"tool\":\"claude-code\",\"cost_usd\":1.95,\"usd_per_hour\":3.1},{\"repo\":\"dotfiles\",\"tool\":\"codex\",\"cost_usd\":0.004,\"usd_per_hour\":0.3}],\"top_repos_week\":[[\"tokwatch\",13.05],[\"website\",5.12],[\"dotfiles\",3.1]],\"alerts_paused\":false}" >&3
-  wait_until 20 "the live update" title_is "\$4.17+"
+  # A live update: another request in the tokwatch session, now near the budget.
+  line s1 /home/me/src/tokwatch 4 234000 0 >>"$P/-src-tokwatch/s1.jsonl"
+  wait_until 20 "the live update" title_is "\$4.17"
   sleep 2 # let the host redraw the new icon
 
   # The first icon of the bar sits at its left edge.
