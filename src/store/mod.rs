@@ -358,7 +358,7 @@ fn write_batch(
         if !side.is_empty() {
             let mut q = tx.prepare_cached(
                 "SELECT tool, msg_id FROM events WHERE msg_id IN
-                   (SELECT value FROM json_each(?1)) AND sidechain = 0",
+                   (SELECT value FROM json_each(?1)) AND sidechain = 0 AND msg_id IS NOT NULL",
             )?;
             let rows = q.query_map([serde_json::to_string(&side)?], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
@@ -382,7 +382,7 @@ fn write_batch(
             let ids = serde_json::to_string(&main)?;
             let mut q = tx.prepare_cached(&format!(
                 "SELECT {ROW_COLS} FROM events WHERE msg_id IN (SELECT value FROM json_each(?1))
-                   AND sidechain = 1"
+                   AND sidechain = 1 AND msg_id IS NOT NULL"
             ))?;
             let gone: Vec<Row> = q.query_map([&ids], Row::read)?.collect::<Result<_, _>>()?;
             for g in &gone {
@@ -390,34 +390,24 @@ fn write_batch(
             }
             if !gone.is_empty() {
                 tx.prepare_cached(
-                    "DELETE FROM events WHERE msg_id IN (SELECT value FROM json_each(?1)) AND sidechain = 1",
+                    "DELETE FROM events WHERE msg_id IN (SELECT value FROM json_each(?1)) AND sidechain = 1 AND msg_id IS NOT NULL",
                 )?
                 .execute([&ids])?;
             }
         }
     }
-    // The stored rows this batch may replace (usually none: most requests are new).
-    let hashes: Vec<i64> = events
-        .iter()
-        .map(|e| key_hash(&e.ev.tool, &e.ev.dedup_key))
-        .collect();
-    let mut existing: std::collections::HashMap<i64, Row> = Default::default();
     {
-        let mut q = tx.prepare_cached(&format!(
-            "SELECT {ROW_COLS} FROM events WHERE key_hash IN (SELECT value FROM json_each(?1))"
-        ))?;
-        for r in q.query_map([serde_json::to_string(&hashes)?], Row::read)? {
-            let r = r?;
-            existing.insert(r.key_hash, r);
-        }
-    }
-    {
+        // Insert first (most requests are new); only on a conflict read the stored row and
+        // apply the merge rule.
         let mut insert = tx.prepare_cached(
-            "INSERT INTO events(tool, key_hash, ts, model, provider, session, workspace_id, branch,
-                input, cw5, cw1h, cr, output, reasoning, requests, cost, cost_source, price_key,
-                msg_id, sidechain, file_id)
+            "INSERT OR IGNORE INTO events(tool, key_hash, ts, model, provider, session, workspace_id,
+                branch, input, cw5, cw1h, cr, output, reasoning, requests, cost, cost_source,
+                price_key, msg_id, sidechain, file_id)
              VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
         )?;
+        let mut stored = tx.prepare_cached(&format!(
+            "SELECT {ROW_COLS} FROM events WHERE key_hash = ?1"
+        ))?;
         let mut update = tx.prepare_cached(
             "UPDATE events SET tool = ?1, ts = ?3, model = ?4, provider = ?5, session = ?6,
                 workspace_id = ?7, branch = ?8, input = ?9, cw5 = ?10, cw1h = ?11, cr = ?12,
@@ -435,23 +425,8 @@ fn write_batch(
                     }
                 }
             }
-            let h = hashes[i];
+            let h = key_hash(&e.tool, &e.dedup_key);
             let new = Row::of(se, h);
-            let old = existing.get(&h);
-            if let Some(old) = old {
-                let replace = match e.merge {
-                    Merge::FirstWins => false,
-                    Merge::LastWins => old.values() != new.values(),
-                    Merge::KeepMax => {
-                        new.output > old.output
-                            || (new.output == old.output && new.prompt() > old.prompt())
-                    }
-                };
-                if !replace {
-                    out.unchanged += 1;
-                    continue;
-                }
-            }
             let p = params![
                 e.tool,
                 h,
@@ -475,21 +450,30 @@ fn write_batch(
                 e.sidechain as i64,
                 file_id,
             ];
-            match old {
-                Some(o) => {
-                    update.execute(p)?;
-                    roll.add(o, -1);
-                    out.updated += 1;
-                    changed.push((i, true));
-                }
-                None => {
-                    insert.execute(p)?;
-                    out.inserted += 1;
-                    changed.push((i, false));
-                }
+            if insert.execute(p)? == 1 {
+                out.inserted += 1;
+                changed.push((i, false));
+                roll.add(&new, 1);
+                continue;
             }
+            let old = stored.query_row([h], Row::read)?;
+            let replace = match e.merge {
+                Merge::FirstWins => false,
+                Merge::LastWins => old.values() != new.values(),
+                Merge::KeepMax => {
+                    new.output > old.output
+                        || (new.output == old.output && new.prompt() > old.prompt())
+                }
+            };
+            if !replace {
+                out.unchanged += 1;
+                continue;
+            }
+            update.execute(p)?;
+            roll.add(&old, -1);
             roll.add(&new, 1);
-            existing.insert(h, new);
+            out.updated += 1;
+            changed.push((i, true));
         }
     }
     roll.write(tx)?;

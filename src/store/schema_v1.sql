@@ -60,7 +60,10 @@ CREATE TABLE events(
     sidechain    INTEGER NOT NULL DEFAULT 0,
     file_id      INTEGER
 );
-CREATE INDEX events_msg ON events(msg_id) WHERE msg_id IS NOT NULL;
+-- Message ids of main-chain and of sidechain records, apart: a sidechain replay loses to the
+-- main-chain copy of the same message (store::write_batch).
+CREATE INDEX events_msg_main ON events(msg_id) WHERE sidechain = 0 AND msg_id IS NOT NULL;
+CREATE INDEX events_msg_side ON events(msg_id) WHERE sidechain = 1 AND msg_id IS NOT NULL;
 
 -- Sums per 15-minute bucket (every real time zone offset is a multiple of 15 minutes, so local
 -- days are exact), kept in step with `events` by the batch writer in the same transaction
