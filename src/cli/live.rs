@@ -69,7 +69,7 @@ struct PrintSink {
 }
 impl Sink for PrintSink {
     fn events(&mut self, conn: &rusqlite::Connection, evs: &[StoredEvent]) {
-        let lines = crate::daemon::feed_events_pub(conn, evs);
+        let lines = crate::daemon::feed_events(conn, evs);
         print_events(&lines, self.json);
     }
 }

@@ -59,7 +59,7 @@ pub fn start_of_today() -> i64 {
 }
 
 /// Feed lines for stored events, with running session and day totals.
-fn feed_events(conn: &rusqlite::Connection, evs: &[StoredEvent]) -> Vec<FeedEvent> {
+pub fn feed_events(conn: &rusqlite::Connection, evs: &[StoredEvent]) -> Vec<FeedEvent> {
     use crate::store::query::{live_cost, Scope};
     let today = live_cost(conn, Scope::Since(start_of_today()));
     let mut sessions: HashMap<String, (f64, bool)> = HashMap::new();
@@ -92,11 +92,6 @@ fn feed_events(conn: &rusqlite::Connection, evs: &[StoredEvent]) -> Vec<FeedEven
             }
         })
         .collect()
-}
-
-/// Feed lines for stored events (for in-process printers).
-pub fn feed_events_pub(conn: &rusqlite::Connection, evs: &[StoredEvent]) -> Vec<FeedEvent> {
-    feed_events(conn, evs)
 }
 
 /// In-process consumers of newly stored events (tray, alerts, live feed).

@@ -238,19 +238,6 @@ impl Store {
         Ok(row)
     }
 
-    /// Id of the file row for `path`, creating it.
-    pub fn file_id(&self, path: &str, tool: &str) -> anyhow::Result<i64> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO files(path, tool) VALUES(?1, ?2) ON CONFLICT(path) DO NOTHING",
-            )?
-            .execute(params![path, tool])?;
-        Ok(self
-            .conn
-            .prepare_cached("SELECT id FROM files WHERE path = ?1")?
-            .query_row([path], |r| r.get(0))?)
-    }
-
     /// Id of the workspace with `key`, creating or refreshing it.
     pub fn workspace_id(
         &self,
@@ -690,13 +677,4 @@ pub fn key_hash(tool: &str, key: &str) -> i64 {
         h = h.wrapping_mul(0x100000001b3);
     }
     h as i64
-}
-
-/// Merge policy names, for messages.
-pub fn merge_name(m: Merge) -> &'static str {
-    match m {
-        Merge::KeepMax => "keep-max",
-        Merge::LastWins => "last-wins",
-        Merge::FirstWins => "first-wins",
-    }
 }
