@@ -98,6 +98,8 @@ fn latency() {
     unsafe { std::env::set_var("XDG_RUNTIME_DIR", dir.path()) };
     let sock = tokwatch::daemon::feed::socket_path(&dir.path().join("t.db"));
     let s = std::os::unix::net::UnixStream::connect(&sock).expect("feed socket");
+    // The daemon registers the client on its accept thread: let that happen before timing.
+    std::thread::sleep(Duration::from_millis(200));
     let (tx, rx) = std::sync::mpsc::channel::<(i64, Instant)>();
     std::thread::spawn(move || {
         for l in std::io::BufReader::new(s).lines().map_while(Result::ok) {

@@ -249,7 +249,7 @@ fn watch_prints_one_line_per_new_request() {
     let h = Home::new();
     let dir = h.claude_projects().join("-p");
     std::fs::create_dir_all(&dir).unwrap();
-    let _d = h.start_daemon(&[]);
+    let d = h.start_daemon(&[]);
     let mut w = h
         .cmd()
         .args(["watch", "--json"])
@@ -257,7 +257,15 @@ fn watch_prints_one_line_per_new_request() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // The feed has no backlog: append only once `watch` is connected.
+    assert!(
+        wait_until(Duration::from_secs(30), || d
+            .log_text()
+            .contains("live-feed client connected"))
+        .is_some(),
+        "{}",
+        d.log_text()
+    );
     std::fs::copy(
         fixtures().join("claude-code/single/short.jsonl"),
         dir.join("s.jsonl"),

@@ -86,6 +86,7 @@ impl Broadcaster {
                 for s in l.incoming().flatten() {
                     let _ = s.set_write_timeout(Some(Duration::from_millis(200)));
                     clients.lock().unwrap().push(s);
+                    super::log("a live-feed client connected");
                 }
             })?;
         Ok(b)
