@@ -326,7 +326,6 @@ struct Inner {
 
 /// Prices [`UsageEvent`]s. Cheap after warm-up; `Send + Sync` (the cache sits behind a mutex).
 pub struct Pricer {
-    calc: &'static Calculator,
     overrides: Vec<OverrideEntry>,
     /// override key, lowercased -> index
     override_exact: HashMap<String, usize>,
@@ -383,8 +382,19 @@ impl Pricer {
                 defaulted,
             });
         }
+        // Loading the bundled price data takes tens of milliseconds; do it beside the log
+        // readers instead of before them (the first price lookup waits for it if need be).
+        let _ = std::thread::Builder::new()
+            .name("tokwatch-prices".into())
+            .spawn(|| {
+                let _ = Calculator::bundled();
+                // The parse's temporaries sit in this thread's own malloc arena: give them back.
+                #[cfg(all(target_os = "linux", target_env = "gnu"))]
+                unsafe {
+                    libc::malloc_trim(0);
+                }
+            });
         Pricer {
-            calc: Calculator::bundled(),
             overrides: list,
             override_exact: exact,
             override_canon: canon,
@@ -394,6 +404,10 @@ impl Pricer {
                 entries: Vec::new(),
             }),
         }
+    }
+
+    fn calc(&self) -> &'static Calculator {
+        Calculator::bundled()
     }
 
     /// Problems with the configuration (ignored overrides). Never contains log text.
@@ -622,7 +636,7 @@ impl Pricer {
     }
 
     fn catalog_info(&self, e: &DataEntry) -> (Option<String>, Option<String>, Option<u64>) {
-        let Ok(Some(p)) = self.calc.find_provider(Some(&e.provider_id), None) else {
+        let Ok(Some(p)) = self.calc().find_provider(Some(&e.provider_id), None) else {
             return (None, None, None);
         };
         let m = p.models().find(|m| m.id() == e.model_id);
@@ -707,7 +721,7 @@ impl Pricer {
         let hint = provider
             .map(|p| p.trim().to_ascii_lowercase())
             .filter(|p| !p.is_empty())
-            .filter(|p| matches!(self.calc.find_provider(Some(p), None), Ok(Some(_))));
+            .filter(|p| matches!(self.calc().find_provider(Some(p), None), Ok(Some(_))));
         let empty = Usage::new();
         let mut attempts: Vec<(usize, Option<&str>)> = Vec::new();
         if let Some(h) = hint.as_deref() {
@@ -720,7 +734,7 @@ impl Pricer {
             if let Some(p) = prov {
                 req = req.with_provider_id(p);
             }
-            let Ok(found) = self.calc.calculate(&req) else {
+            let Ok(found) = self.calc().calculate(&req) else {
                 continue;
             };
             if !same_model_family(name, &found.model_id) {
@@ -798,7 +812,7 @@ impl Pricer {
         if let Some((k, v)) = ctx.pair() {
             req = req.with_price_context(k, v);
         }
-        match self.calc.calculate(&req) {
+        match self.calc().calculate(&req) {
             Ok(p) => Some(p),
             // A variant the data cannot combine: standard price, as the crate does for unknown
             // contexts.
