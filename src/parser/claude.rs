@@ -9,48 +9,59 @@
 use super::{FileState, Format, ParseError, Parser};
 use crate::event::{parse_ts_ms, Merge, Tokens, UsageEvent};
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::path::Path;
 
 pub struct ClaudeParser;
 
 pub const TOOL: &str = "claude-code";
 
+// Borrowed where the log text allows (strings without escapes): no allocation per field.
 #[derive(Deserialize)]
-struct Line {
-    #[serde(rename = "type")]
-    ty: Option<String>,
-    timestamp: Option<String>,
-    #[serde(rename = "sessionId")]
-    session_id: Option<String>,
-    #[serde(rename = "requestId")]
-    request_id: Option<String>,
-    uuid: Option<String>,
-    cwd: Option<String>,
-    #[serde(rename = "gitBranch")]
-    git_branch: Option<String>,
+struct Line<'a> {
+    #[serde(rename = "type", borrow)]
+    ty: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    timestamp: Option<Cow<'a, str>>,
+    #[serde(rename = "sessionId", borrow)]
+    session_id: Option<Cow<'a, str>>,
+    #[serde(rename = "requestId", borrow)]
+    request_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    uuid: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    cwd: Option<Cow<'a, str>>,
+    #[serde(rename = "gitBranch", borrow)]
+    git_branch: Option<Cow<'a, str>>,
     #[serde(rename = "isSidechain")]
     is_sidechain: Option<bool>,
     #[serde(rename = "costUSD")]
     cost_usd: Option<f64>,
-    message: Option<Message>,
+    #[serde(borrow)]
+    message: Option<Message<'a>>,
 }
 
 #[derive(Deserialize)]
-struct Message {
-    id: Option<String>,
-    model: Option<String>,
-    usage: Option<Usage>,
+struct Message<'a> {
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    model: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    usage: Option<Usage<'a>>,
 }
 
 #[derive(Deserialize, Default)]
-struct Usage {
+struct Usage<'a> {
     input_tokens: Option<i64>,
     output_tokens: Option<i64>,
     cache_creation_input_tokens: Option<i64>,
     cache_read_input_tokens: Option<i64>,
     cache_creation: Option<CacheCreation>,
-    speed: Option<String>,
-    service_tier: Option<String>,
+    #[serde(borrow)]
+    speed: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    service_tier: Option<Cow<'a, str>>,
     iterations: Option<Vec<Iteration>>,
 }
 
@@ -153,10 +164,10 @@ impl Parser for ClaudeParser {
             .as_deref()
             .and_then(parse_ts_ms)
             .ok_or_else(|| ParseError("assistant line without a valid timestamp".into()))?;
-        let session = l
-            .session_id
-            .filter(|s| !s.is_empty())
-            .or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()));
+        let session: Option<String> = match l.session_id.filter(|s| !s.is_empty()) {
+            Some(s) => Some(s.into_owned()),
+            None => path.file_stem().map(|s| s.to_string_lossy().into_owned()),
+        };
         let req = l.request_id.filter(|s| !s.is_empty());
         let msg_id = msg.id.filter(|s| !s.is_empty());
         let key = match (&msg_id, &req) {
@@ -177,22 +188,26 @@ impl Parser for ClaudeParser {
         );
         let speed = usage
             .speed
-            .clone()
             .filter(|s| s != "standard")
-            .or_else(|| usage.service_tier.clone().filter(|s| s != "standard"));
-        let mut ev = UsageEvent::new(TOOL, key.clone(), Merge::KeepMax, ts);
-        ev.model = model;
+            .or(usage.service_tier.filter(|s| s != "standard"))
+            .map(Cow::into_owned);
+        let advisor_key = usage.iterations.as_ref().map(|_| key.clone());
+        let mut ev = UsageEvent::new(TOOL, key, Merge::KeepMax, ts);
+        ev.model = model.map(Cow::into_owned);
         ev.provider = Some("anthropic".into());
         ev.tokens = t;
-        ev.session_id = session.clone();
-        ev.cwd = l.cwd.filter(|s| !s.is_empty());
-        ev.branch = l.git_branch.filter(|s| !s.is_empty() && s != "HEAD");
+        ev.session_id = session;
+        ev.cwd = l.cwd.filter(|s| !s.is_empty()).map(Cow::into_owned);
+        ev.branch = l
+            .git_branch
+            .filter(|s| !s.is_empty() && s != "HEAD")
+            .map(Cow::into_owned);
         ev.reported_cost_usd = l.cost_usd.filter(|c| *c > 0.0);
         ev.sidechain = l.is_sidechain.unwrap_or(false);
-        ev.msg_id = msg_id;
+        ev.msg_id = msg_id.map(Cow::into_owned);
         ev.speed = speed;
         // Advisor calls ride in `iterations` and are not part of the top-level usage.
-        if let Some(iters) = usage.iterations {
+        if let (Some(iters), Some(key)) = (usage.iterations, advisor_key) {
             for (i, it) in iters.iter().enumerate() {
                 if it.ty.as_deref() != Some("advisor_message") {
                     continue;
