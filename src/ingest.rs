@@ -17,6 +17,13 @@ use std::sync::Arc;
 const BATCH_BYTES: u64 = 8 << 20;
 /// Bytes of log per transaction during catch-up.
 const GROUP_BYTES: u64 = 64 << 20;
+/// A file to read: its source's index, its path and its stored checkpoint.
+pub type PendingFile = (usize, PathBuf, Option<Checkpoint>);
+
+/// Parsed batches the workers may have waiting for the writer.
+const PARSED_AHEAD: usize = 64;
+/// SQLite's default automatic checkpoint interval (pages), restored after a scan.
+const WAL_AUTOCHECKPOINT: i64 = 1000;
 /// A logged branch is missing: fall back to the worktree's current HEAD only for events this
 /// recent (older ones may have been made on another branch).
 const LIVE_BRANCH_WINDOW_MS: i64 = 10 * 60 * 1000;
@@ -75,7 +82,7 @@ impl Ingestor {
 
     /// The files of every source, with their stored checkpoints, and the bytes not yet read
     /// (for a progress bar).
-    pub fn pending(&self) -> anyhow::Result<(u64, Vec<(usize, PathBuf, Option<Checkpoint>)>)> {
+    pub fn pending(&self) -> anyhow::Result<(u64, Vec<PendingFile>)> {
         let mut total = 0;
         let mut files = Vec::new();
         for (i, s) in self.sources.iter().enumerate() {
@@ -94,6 +101,15 @@ impl Ingestor {
     /// `GROUP_BYTES` (each file's checkpoint still commits together with its rows).
     pub fn scan(&mut self, progress: &mut dyn FnMut(u64)) -> anyhow::Result<IngestStats> {
         let (_, files) = self.pending()?;
+        self.scan_files(files, progress)
+    }
+
+    /// [`Ingestor::scan`] over a file list from [`Ingestor::pending`].
+    pub fn scan_files(
+        &mut self,
+        files: Vec<PendingFile>,
+        progress: &mut dyn FnMut(u64),
+    ) -> anyhow::Result<IngestStats> {
         let parsers: Vec<Arc<dyn Parser>> = self.sources.iter().map(|s| s.parser.clone()).collect();
         let mut stats = IngestStats::default();
         // Parse workers take whole files from a shared queue (a file's batches stay in order;
@@ -103,8 +119,13 @@ impl Ingestor {
             .unwrap_or(1)
             .clamp(1, 4);
         let queue = std::sync::Mutex::new(files.into_iter());
+        // Once a scan proves long (a first group committed), checkpoints run beside it rather
+        // than inside the writer's commits.
+        let mut background: Option<store::checkpoint::BackgroundCheckpoint> = None;
         let res = std::thread::scope(|scope| -> anyhow::Result<()> {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Parsed>(2 * workers);
+            // Room for the workers to run ahead while the writer commits (parsed batches hold
+            // events, not log text, so this costs little memory).
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Parsed>(PARSED_AHEAD);
             for _ in 0..workers {
                 let tx = tx.clone();
                 let (queue, parsers) = (&queue, &parsers);
@@ -136,6 +157,18 @@ impl Ingestor {
                 self.apply(p, &mut stats, progress)?;
                 if in_tx >= GROUP_BYTES {
                     self.flush()?;
+                    if background.is_none() {
+                        background =
+                            store::checkpoint::BackgroundCheckpoint::start(&self.store.path);
+                        if background.is_some() {
+                            self.store
+                                .conn
+                                .pragma_update(None, "wal_autocheckpoint", 0)?;
+                        }
+                    }
+                    if let Some(b) = &background {
+                        b.poke();
+                    }
                 }
             }
             self.flush()
@@ -143,6 +176,12 @@ impl Ingestor {
         if res.is_err() && !self.store.conn.is_autocommit() {
             let _ = self.store.conn.execute_batch("ROLLBACK");
             self.pending_changed.clear();
+        }
+        if background.is_some() {
+            drop(background);
+            self.store
+                .conn
+                .pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT)?;
         }
         res.map(|_| stats)
     }
@@ -230,7 +269,7 @@ impl Ingestor {
             tool,
             &cp,
             &counts,
-            events,
+            merge_within_batch(events),
             &mut stats,
         )?;
         Ok(stats)
@@ -285,7 +324,7 @@ impl Ingestor {
         events: Vec<UsageEvent>,
         stats: &mut IngestStats,
     ) -> anyhow::Result<()> {
-        let events = merge_within_batch(events);
+        // `events` were merged by key already (on the parse side, off the writer's path).
         let mut stored = Vec::with_capacity(events.len());
         for ev in events {
             stored.push(self.enrich(ev)?);
@@ -505,7 +544,7 @@ fn read_lines(
             path: path.to_path_buf(),
             cp: cp.clone(),
             counts,
-            events,
+            events: merge_within_batch(events),
             consumed,
             first,
         }));
@@ -581,7 +620,7 @@ fn read_whole(
         path: path.to_path_buf(),
         cp,
         counts,
-        events,
+        events: merge_within_batch(events),
         consumed: st.size,
         first: true,
     })))
@@ -589,9 +628,30 @@ fn read_whole(
 
 /// Applies each event's merge rule among events of one batch that share a dedup key, so the
 /// store sees one record per request per batch (streaming snapshots arrive in bursts).
+/// Dedup keys arrive already hashed ([`store::key_hash`]): spread the bits, skip SipHash.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_i64(&mut self, v: i64) {
+        self.0 = (v as u64 ^ (v as u64 >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type KeyHashState = std::hash::BuildHasherDefault<KeyHasher>;
+
 pub fn merge_within_batch(events: Vec<UsageEvent>) -> Vec<UsageEvent> {
     let mut out: Vec<UsageEvent> = Vec::with_capacity(events.len());
-    let mut at: HashMap<i64, usize> = HashMap::with_capacity(events.len());
+    let mut at: HashMap<i64, usize, KeyHashState> =
+        HashMap::with_capacity_and_hasher(events.len(), KeyHashState::default());
     for ev in events {
         let h = store::key_hash(&ev.tool, &ev.dedup_key);
         match at.get(&h) {

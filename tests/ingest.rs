@@ -3,6 +3,11 @@
 
 mod util;
 
+// The benchmark's generator of real-shaped logs (streaming duplicates, resumed copies).
+#[allow(dead_code)]
+#[path = "../benches/gen.rs"]
+mod gen;
+
 use std::io::Write;
 use tokwatch::store::query::Filter;
 use util::*;
@@ -307,4 +312,24 @@ fn claude_sample_costs_to_the_cent() {
     );
     assert!(!r.totals.has_unpriced);
     assert_eq!(r.totals.unpriced_requests, 0);
+}
+
+/// A catch-up bigger than one transaction group (64 MB): several commits, WAL checkpoints on
+/// a second connection beside the writer, parse workers running ahead. Every generated request
+/// counts once, a re-scan adds nothing, and the WAL ends up in the database file.
+#[test]
+fn long_scan_in_several_groups_counts_every_request_once() {
+    let h = Home::new();
+    let generated = gen::generate(&h.home(), 150 << 20, 1, 7);
+    let st = h.scan();
+    assert!(st.bytes_read >= 150 << 20, "read {} bytes", st.bytes_read);
+    assert_eq!(st.events_new, generated.requests);
+    let wal = std::path::PathBuf::from(format!("{}-wal", h.db().display()));
+    let wal_len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(wal_len, 0, "the closed writer left its WAL checkpointed");
+    let s = h.sums(&Filter::default());
+    assert_eq!(s.requests as u64, generated.requests);
+    let again = h.scan();
+    assert_eq!((again.bytes_read, again.events_new, again.events_updated), (0, 0, 0));
+    assert_eq!(h.sums(&Filter::default()), s);
 }

@@ -320,13 +320,14 @@ fn scan(db: &std::path::Path, quiet: bool, json: bool) -> anyhow::Result<i32> {
         indicatif::ProgressBar::hidden()
     };
     let t0 = std::time::Instant::now();
-    let stats = ing.scan(&mut |n| bar.inc(n))?;
+    let no_files = files.is_empty();
+    let stats = ing.scan_files(files, &mut |n| bar.inc(n))?;
     bar.finish_and_clear();
     let secs = t0.elapsed().as_secs_f64();
     if json {
         println!("{}", serde_json::to_string_pretty(&stats)?);
     } else if !quiet {
-        if files.is_empty() {
+        if no_files {
             println!("No AI tool logs found on this machine. Looked in:");
             for s in &ing.sources {
                 for r in &s.roots {

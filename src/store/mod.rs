@@ -3,6 +3,7 @@
 //! One writer (the daemon, or `scan` when no daemon runs) uses IMMEDIATE transactions; readers
 //! open the file read-only and never block it (WAL).
 
+pub mod checkpoint;
 pub mod query;
 
 use crate::event::{CostSource, Merge, UsageEvent};
