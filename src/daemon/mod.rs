@@ -213,15 +213,21 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Catches up, then sets up watching. `ing` must hold the instance lock's database.
+    /// Sets up watching, then catches up. `ing` must hold the instance lock's database.
     pub fn start(mut ing: Ingestor, opts: Options) -> anyhow::Result<Daemon> {
         let t0 = Instant::now();
+        // Watches first, then the catch-up: a write that lands while catching up (or just
+        // after) then still arrives as a hint, and a hint only re-reads from the checkpoint.
+        let (tx, rx) = mpsc::channel();
+        let roots: Vec<PathBuf> = ing.sources.iter().flat_map(|s| s.roots.clone()).collect();
+        let watcher = Watcher::new(tx.clone(), &roots, log);
         let (_, files) = ing.pending()?;
-        let st = ing.scan(&mut |_| {})?;
+        let known_files: Vec<PathBuf> = files.iter().map(|(_, f, _)| f.clone()).collect();
+        let st = ing.scan_files(files, &mut |_| {})?;
         log(&format!(
             "caught up in {:.2}s: {} files, {} read, {} new requests{}",
             t0.elapsed().as_secs_f64(),
-            files.len(),
+            known_files.len(),
             indicatif::HumanBytes(st.bytes_read),
             st.events_new,
             if st.malformed > 0 {
@@ -234,7 +240,7 @@ impl Daemon {
             }
         ));
         let mut known = HashMap::new();
-        for (_, f, _) in files {
+        for f in known_files {
             if let Ok(s) = Stat::path(&f) {
                 known.insert(f, s);
             }
@@ -244,9 +250,6 @@ impl Daemon {
         ing.subscribe(Box::new(move |evs| {
             c2.lock().unwrap().extend_from_slice(evs)
         }));
-        let (tx, rx) = mpsc::channel();
-        let roots: Vec<PathBuf> = ing.sources.iter().flat_map(|s| s.roots.clone()).collect();
-        let watcher = Watcher::new(tx.clone(), &roots, log);
         log(&format!(
             "following {} log directories ({} with notifications, {} polled every {:.0}s, {} not there yet)",
             roots.len(),

@@ -114,7 +114,7 @@ impl Watcher {
         for r in roots {
             w.add_root(r);
         }
-        w.refresh_ancestors();
+        w.check_missing();
         w
     }
 
@@ -150,28 +150,44 @@ impl Watcher {
         }
     }
 
-    /// Watch the nearest existing ancestor of every missing root (non-recursively).
-    fn refresh_ancestors(&mut self) {
-        let Some(inner) = self.inner.as_mut() else {
-            return;
-        };
-        for a in self.ancestors.drain(..) {
-            let _ = inner.unwatch(&a);
-        }
+    /// The nearest existing ancestor of every missing root.
+    fn nearest_ancestors(&self) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = Vec::new();
         for m in &self.missing {
             let mut a = m.parent();
             while let Some(p) = a {
                 if p.is_dir() {
-                    if !self.ancestors.iter().any(|x| x == p)
-                        && inner.watch(p, RecursiveMode::NonRecursive).is_ok()
-                    {
-                        self.ancestors.push(p.to_path_buf());
+                    if !out.iter().any(|x| x == p) {
+                        out.push(p.to_path_buf());
                     }
                     break;
                 }
                 a = p.parent();
             }
         }
+        out
+    }
+
+    /// Watch the nearest existing ancestor of every missing root (non-recursively); returns
+    /// the ancestors it aimed at.
+    fn refresh_ancestors(&mut self) -> Vec<PathBuf> {
+        let want = self.nearest_ancestors();
+        let Some(inner) = self.inner.as_mut() else {
+            return want;
+        };
+        for a in std::mem::take(&mut self.ancestors) {
+            if !want.contains(&a) {
+                let _ = inner.unwatch(&a);
+            } else {
+                self.ancestors.push(a);
+            }
+        }
+        for p in &want {
+            if !self.ancestors.contains(p) && inner.watch(p, RecursiveMode::NonRecursive).is_ok() {
+                self.ancestors.push(p.clone());
+            }
+        }
+        want
     }
 
     /// True when a change at `p` may mean a missing root appeared (p is the root or one of its
@@ -181,20 +197,34 @@ impl Watcher {
     }
 
     /// Roots that appeared since the last call (now watched or polled).
+    ///
+    /// A directory created between looking and placing a watch sends no event to anyone, so
+    /// this settles: after moving the watches it looks again, until every missing root is
+    /// still missing and its nearest existing ancestor is the one watched.
     pub fn check_missing(&mut self) -> Vec<PathBuf> {
-        if self.missing.is_empty() {
-            return Vec::new();
+        let mut appeared = Vec::new();
+        // Paths only get deeper, so this ends; the bound is a guard against a churning tree.
+        for _ in 0..64 {
+            if self.missing.is_empty() {
+                break;
+            }
+            let (now, still): (Vec<PathBuf>, Vec<PathBuf>) =
+                self.missing.drain(..).partition(|m| m.exists());
+            self.missing = still;
+            for r in &now {
+                (self.log)(&format!("{} appeared: following it", r.display()));
+                self.add_root(r);
+            }
+            appeared.extend(now);
+            // An intermediate directory may have appeared: move the ancestor watches down.
+            let aimed = self.refresh_ancestors();
+            let settled =
+                !self.missing.iter().any(|m| m.exists()) && self.nearest_ancestors() == aimed;
+            if settled {
+                break;
+            }
         }
-        let (now, still): (Vec<PathBuf>, Vec<PathBuf>) =
-            self.missing.drain(..).partition(|m| m.exists());
-        self.missing = still;
-        for r in &now {
-            (self.log)(&format!("{} appeared: following it", r.display()));
-            self.add_root(r);
-        }
-        // An intermediate directory may have appeared: move the ancestor watches down.
-        self.refresh_ancestors();
-        now
+        appeared
     }
 
     /// A watch error arrived (e.g. the limit was hit while adding a new subdirectory): poll
@@ -213,6 +243,56 @@ impl Watcher {
                 let _ = i.unwatch(&r);
             }
             self.polled.push((r, why.to_string()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc::channel;
+    use std::time::Duration;
+
+    fn quiet(_: &str) {}
+
+    /// A root several levels below anything that exists, created by another thread while the
+    /// watcher follows: however the creation interleaves with moving the ancestor watches, the
+    /// root ends up watched (a directory made between looking and watching sends no event, so
+    /// `check_missing` has to look again).
+    #[test]
+    fn a_deep_root_created_concurrently_is_always_picked_up() {
+        for round in 0..100 {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path().join("home/.codex/sessions");
+            let (tx, rx) = channel();
+            let mut w = Watcher::new(tx, std::slice::from_ref(&root), quiet);
+            assert_eq!(w.missing, vec![root.clone()]);
+            let r2 = root.clone();
+            let maker = std::thread::spawn(move || {
+                std::fs::create_dir_all(r2.join("2026/02/23")).unwrap();
+                std::fs::write(r2.join("2026/02/23/rollout.jsonl"), b"{}\n").unwrap();
+            });
+            // The daemon's loop: any event about a missing root's ancestor -> check_missing.
+            let mut done = false;
+            while let Ok(Msg::Fs(ev)) = rx.recv_timeout(Duration::from_millis(300)) {
+                if let Ok(ev) = ev {
+                    if ev.paths.iter().any(|p| w.concerns_missing(p)) {
+                        w.check_missing();
+                    }
+                }
+                if w.watched.contains(&root) {
+                    done = true;
+                    break;
+                }
+            }
+            maker.join().unwrap();
+            assert!(
+                done,
+                "round {round}: {} not followed (missing {:?}, ancestors {:?})",
+                root.display(),
+                w.missing,
+                w.ancestors
+            );
         }
     }
 }
