@@ -330,6 +330,9 @@ fn long_scan_in_several_groups_counts_every_request_once() {
     let s = h.sums(&Filter::default());
     assert_eq!(s.requests as u64, generated.requests);
     let again = h.scan();
-    assert_eq!((again.bytes_read, again.events_new, again.events_updated), (0, 0, 0));
+    assert_eq!(
+        (again.bytes_read, again.events_new, again.events_updated),
+        (0, 0, 0)
+    );
     assert_eq!(h.sums(&Filter::default()), s);
 }
