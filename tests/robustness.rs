@@ -220,6 +220,49 @@ fn no_message_text_reaches_the_database() {
     );
 }
 
+/// A fresh machine has no `~/.local/share`: `scan` and the daemon create the data directory
+/// (private) instead of failing on the lock file.
+#[test]
+fn first_run_creates_the_data_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let h = Home::new();
+    let data = h.home().join(".local/share/tokwatch");
+    assert!(!h.home().join(".local").exists());
+    let o = h
+        .cmd()
+        .env_remove("TOKWATCH_DB")
+        .args(["scan"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(data.join("tokwatch.db").is_file());
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("tokwatch.db")), 0o600);
+    assert_eq!(mode(&data.join("tokwatch.db.lock")), 0o600);
+}
+
+/// `--db` in a directory that exists (here a shared, world-writable one like /tmp) uses it as
+/// it is: tokwatch changes the permissions only of directories it creates.
+#[test]
+fn an_existing_directory_keeps_its_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let h = Home::new();
+    let shared = h.dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let db = shared.join("x.db");
+    let o = h
+        .cmd()
+        .args(["--db", db.to_str().unwrap(), "scan"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(db.is_file());
+    let mode = std::fs::metadata(&shared).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o1777, "the directory's mode is untouched");
+}
+
 #[test]
 fn database_file_is_private() {
     use std::os::unix::fs::PermissionsExt;

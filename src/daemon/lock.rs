@@ -1,7 +1,7 @@
 //! One daemon per database: an exclusive advisory lock on `<db>.lock`, held for the process's
 //! life (the OS drops it when the process dies, even by SIGKILL).
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -20,13 +20,18 @@ pub fn lock_path(db: &Path) -> PathBuf {
 impl InstanceLock {
     /// Takes the lock, or fails with a message naming the running instance.
     pub fn acquire(db: &Path) -> anyhow::Result<InstanceLock> {
+        crate::store::ensure_db_dir(db)?;
         let path = lock_path(db);
-        let mut f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)?;
+        let mut o = std::fs::OpenOptions::new();
+        o.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            o.mode(0o600);
+        }
+        let mut f = o
+            .open(&path)
+            .with_context(|| format!("cannot create the lock file {}", path.display()))?;
         match f.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {

@@ -111,18 +111,31 @@ fn is_not_a_db(e: &rusqlite::Error) -> bool {
     )
 }
 
+/// Creates the directory that holds the database `db` when it does not exist yet, private to
+/// the user (0700; the default is under `~/.local/share`, which may not exist on a fresh
+/// machine). A directory that exists is left as it is: `--db /tmp/x.db` must not change /tmp.
+pub fn ensure_db_dir(db: &Path) -> anyhow::Result<()> {
+    let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))
+}
+
 impl Store {
     /// Opens (creating if needed) the database for writing, with the schema migrated.
     pub fn open_writer(path: &Path) -> anyhow::Result<Store> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
-            }
-        }
+        ensure_db_dir(path)?;
         // Create the file 0600 before SQLite does (SQLite gives -wal/-shm the same mode).
         if !path.exists() {
             let mut o = std::fs::OpenOptions::new();
