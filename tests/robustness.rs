@@ -94,7 +94,24 @@ fn missing_log_directories_say_where_they_looked() {
     assert_eq!(o.status.code(), Some(0));
     let out = stdout(&o);
     assert!(out.contains("No AI tool logs found"), "{out}");
-    assert!(out.contains(".claude/projects"), "{out}");
+    // One short line per tool, home shown as ~, each place once.
+    assert!(
+        out.contains("  claude-code  ~/.claude/projects, ~/.config/claude/projects\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  codex        ~/.codex/sessions, ~/.codex/archived_sessions\n"),
+        "{out}"
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines.len() <= 20, "{} lines:\n{out}", lines.len());
+    let mut tools: Vec<&str> = lines[1..lines.len() - 1]
+        .iter()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    let n = tools.len();
+    tools.dedup();
+    assert_eq!(tools.len(), n, "a tool listed twice:\n{out}");
     let o = run(&h, &["report"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(

@@ -115,11 +115,24 @@ fn doctor_lists_every_tool_and_counts_malformed_records() {
     assert_eq!(g["requests"], 6);
     assert_eq!(g["malformed_records"], 1);
     assert!(g["malformed_example"].is_string());
+    // Each place once, in JSON and in text (several sources of one tool share roots).
+    for t in tools {
+        let mut all: Vec<&str> = ["roots_found", "roots_missing"]
+            .iter()
+            .flat_map(|k| t[*k].as_array().unwrap().iter())
+            .map(|r| r.as_str().unwrap())
+            .collect();
+        let n = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), n, "{} lists a place twice: {all:?}", t["tool"]);
+    }
     let text = String::from_utf8(h.cmd().arg("doctor").output().unwrap().stdout).unwrap();
     assert!(
         text.contains("gemini-cli") && text.contains("malformed"),
         "{text}"
     );
+    assert!(text.lines().count() < 80, "doctor stays short:\n{text}");
 }
 
 #[test]

@@ -8,6 +8,9 @@ use crate::store::Store;
 use serde::Serialize;
 use std::path::Path;
 
+/// Places listed per tool in the text output when its logs were not found.
+const LOOKED_IN_SHOWN: usize = 4;
+
 #[derive(Debug, Serialize)]
 pub struct ToolHealth {
     pub tool: String,
@@ -56,10 +59,15 @@ pub fn diagnose(db: &Path, sources: &[Source], parser_errors: Vec<String>) -> Do
         let mut files_on_disk = 0;
         for x in &same {
             for r in &x.roots {
-                if r.exists() {
-                    roots_found.push(r.display().to_string());
+                let r = r.display().to_string();
+                let list = if Path::new(&r).exists() {
+                    &mut roots_found
                 } else {
-                    roots_missing.push(r.display().to_string());
+                    &mut roots_missing
+                };
+                // Several sources of one tool share roots: list each place once.
+                if !list.contains(&r) {
+                    list.push(r);
                 }
             }
             files_on_disk += x.files().len();
@@ -152,8 +160,14 @@ pub fn render(d: &Doctor) -> String {
             o.push_str(&format!("    in {r}\n"));
         }
         if !t.found {
-            for r in &t.roots_missing {
+            for r in t.roots_missing.iter().take(LOOKED_IN_SHOWN) {
                 o.push_str(&dim(&format!("    looked in {r}\n")));
+            }
+            if t.roots_missing.len() > LOOKED_IN_SHOWN {
+                o.push_str(&dim(&format!(
+                    "    and {} more places (`tokwatch doctor --json` lists them)\n",
+                    t.roots_missing.len() - LOOKED_IN_SHOWN
+                )));
             }
             continue;
         }

@@ -329,12 +329,45 @@ fn scan(db: &std::path::Path, quiet: bool, json: bool) -> anyhow::Result<i32> {
     } else if !quiet {
         if no_files {
             println!("No AI tool logs found on this machine. Looked in:");
+            // One line per tool, each place once (several sources of a tool share roots).
+            let mut tools: Vec<(&str, Vec<&std::path::Path>)> = Vec::new();
             for s in &ing.sources {
+                let i = match tools.iter().position(|(t, _)| *t == s.tool) {
+                    Some(i) => i,
+                    None => {
+                        tools.push((&s.tool, Vec::new()));
+                        tools.len() - 1
+                    }
+                };
                 for r in &s.roots {
-                    println!("  {:<12} {}", s.tool, r.display());
+                    if !tools[i].1.contains(&r.as_path()) {
+                        tools[i].1.push(r);
+                    }
                 }
             }
-            println!("Set CLAUDE_CONFIG_DIR or CODEX_HOME if your tools keep logs elsewhere.");
+            let home = directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf());
+            let short =
+                |p: &std::path::Path| match home.as_deref().and_then(|h| p.strip_prefix(h).ok()) {
+                    Some(rest) => format!("~/{}", rest.display()),
+                    None => p.display().to_string(),
+                };
+            for (tool, roots) in &tools {
+                let shown: Vec<String> = roots.iter().take(2).map(|r| short(r)).collect();
+                let more = match roots.len().saturating_sub(2) {
+                    0 => String::new(),
+                    n => format!(" and {n} more"),
+                };
+                if shown.is_empty() {
+                    // Crush: its project databases are only known from its own project list.
+                    println!(
+                        "  {:<12} (no project of it registered on this machine)",
+                        tool
+                    );
+                } else {
+                    println!("  {:<12} {}{more}", tool, shown.join(", "));
+                }
+            }
+            println!("`tokwatch doctor --json` lists every place. Set CLAUDE_CONFIG_DIR or CODEX_HOME if your tools keep logs elsewhere.");
         } else {
             println!(
                 "Read {} of new log data from {} of {} files in {:.2}s: {} new requests, {} updated, {} malformed lines skipped{}.",
