@@ -219,7 +219,13 @@ impl Daemon {
         // Watches first, then the catch-up: a write that lands while catching up (or just
         // after) then still arrives as a hint, and a hint only re-reads from the checkpoint.
         let (tx, rx) = mpsc::channel();
-        let roots: Vec<PathBuf> = ing.sources.iter().flat_map(|s| s.roots.clone()).collect();
+        // Several sources share roots (one tool's formats, editors' common folders): once each.
+        let mut roots: Vec<PathBuf> = Vec::new();
+        for r in ing.sources.iter().flat_map(|s| s.roots.iter()) {
+            if !roots.contains(r) {
+                roots.push(r.clone());
+            }
+        }
         let watcher = Watcher::new(tx.clone(), &roots, log);
         let (_, files) = ing.pending()?;
         let known_files: Vec<PathBuf> = files.iter().map(|(_, f, _)| f.clone()).collect();
