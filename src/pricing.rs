@@ -34,9 +34,11 @@
 //! # Speed / service tier
 //!
 //! `UsageEvent.speed` selects a genai-prices price variant: `fast`, `priority` and `flex` as
-//! `service_tier`, `batch` as `processing`. Where the data has no variant (e.g. Anthropic fast
-//! mode, billed ×2–×6 by Anthropic, is not in genai-prices 0.2) the standard rate is used, so such
-//! events are under-priced; [`PriceInfo`] lists the variants the data does have.
+//! `service_tier`, `batch` as `processing`. Where the data has no fast variant (Anthropic fast
+//! mode, billed ×2–×6, is not in genai-prices 0.2) the provider's documented multiplier
+//! ([`FAST_MULTIPLIERS`]) is applied to the standard rate and the cost is marked estimated; a
+//! model without a known multiplier is unpriced rather than under-priced. [`PriceInfo`] lists the
+//! variants the data does have.
 //!
 //! # Model names
 //!
@@ -222,6 +224,26 @@ impl Ctx {
             Ctx::Batch => "batch",
         }
     }
+}
+
+/// Fast-mode billing multipliers for models whose fast mode the price data does not carry
+/// (`../shared/docs/pricing-notes.md`: Anthropic bills Opus 4.6/4.7 fast mode at 6x and 4.8/5 at
+/// 2x; OpenAI's fast tier is 2x to 2.5x), keyed by the resolved model id.
+const FAST_MULTIPLIERS: &[(&str, f64)] = &[
+    ("claude-opus-4-6", 6.0),
+    ("claude-opus-4-7", 6.0),
+    ("claude-opus-4-8", 2.0),
+    ("claude-opus-5", 2.0),
+    ("gpt-5.5", 2.5),
+    ("gpt-5.4", 2.0),
+    ("gpt-5.3-codex", 2.0),
+];
+
+fn fast_multiplier(model_id: &str) -> Option<f64> {
+    FAST_MULTIPLIERS
+        .iter()
+        .find(|(m, _)| *m == model_id)
+        .map(|(_, f)| *f)
 }
 
 /// Effective rates of our five buckets, USD per million tokens.
@@ -445,13 +467,15 @@ impl Pricer {
         } else {
             Resolved::Unpriced
         };
-        let (key, cost) = match res {
-            Resolved::Unpriced => (None, None),
+        // `approx`: the figure leans on a multiplier of ours, not on the price data.
+        let (key, cost, approx) = match res {
+            Resolved::Unpriced => (None, None, false),
             Resolved::Override(i) => {
                 let o = &self.overrides[i];
                 (
                     Some(format!("override/{}", o.key)),
                     Some(o.rates.cost(&ev.tokens)),
+                    false,
                 )
             }
             Resolved::Data(i) => {
@@ -460,7 +484,11 @@ impl Pricer {
                 } else {
                     self.data_cost(&mut inner.entries[i], ev)
                 };
-                (Some(inner.entries[i].price_key.clone()), cost)
+                (
+                    Some(inner.entries[i].price_key.clone()),
+                    cost.map(|c| c.0),
+                    cost.is_some_and(|c| c.1),
+                )
             }
         };
         drop(inner);
@@ -474,7 +502,7 @@ impl Pricer {
         match cost {
             Some(c) => Priced {
                 cost_usd: Some(c),
-                source: if ev.estimated {
+                source: if ev.estimated || approx {
                     CostSource::Estimated
                 } else {
                     CostSource::Computed
@@ -598,11 +626,15 @@ impl Pricer {
             );
         }
         if !variants.iter().any(|v| v.speed == "fast") {
-            notes.push(
-                "no fast-mode price in the data: events with speed \"fast\" are priced at the \
-                 standard rate"
+            notes.push(match fast_multiplier(&e.model_id) {
+                Some(m) => format!(
+                    "no fast-mode price in the data: events with speed \"fast\" are estimated \
+                     at {m}x the standard rate (the provider's fast-mode billing)"
+                ),
+                None => "no fast-mode price in the data and no known multiplier: events with \
+                         speed \"fast\" are left unpriced"
                     .to_string(),
-            );
+            });
         }
         if self.time_of_day_sensitive(e, day) {
             notes.push(format!(
@@ -762,25 +794,57 @@ impl Pricer {
 
     // ---- pricing through the crate ---------------------------------------------------------
 
-    fn data_cost(&self, e: &mut DataEntry, ev: &UsageEvent) -> Option<f64> {
+    /// The event's cost from the price data, and whether it is an estimate (a fast-mode
+    /// multiplier of ours applied to the standard rate). `None`: unpriced.
+    fn data_cost(&self, e: &mut DataEntry, ev: &UsageEvent) -> Option<(f64, bool)> {
         let mut ctx = Ctx::parse(ev.speed.as_deref());
         if ctx == Ctx::Standard && e.implied_fast && ev.speed.is_none() {
             ctx = Ctx::Fast;
         }
         let day = ev.timestamp_ms.div_euclid(MS_PER_DAY);
+        // Fast mode the data does not price (Anthropic's): the provider's documented multiplier
+        // on the standard rate, marked estimated; with no known multiplier, unpriced rather
+        // than a standard-rate figure that would be several times too low.
+        let mut factor = 1.0;
+        if ctx == Ctx::Fast && !self.has_variant(e, day, Ctx::Fast) {
+            factor = fast_multiplier(&e.model_id)?;
+            ctx = Ctx::Standard;
+        }
+        let approx = factor != 1.0;
         if e.time_of_day.is_none() {
             e.time_of_day = Some(self.time_of_day_sensitive(e, day));
         }
         if e.time_of_day == Some(true) {
-            return self.direct_cost(e, ev, ctx);
+            return self.direct_cost(e, ev, ctx).map(|c| (c * factor, approx));
         }
-        if let Some(s) = e.schedules.get(&(day, ctx)) {
-            return s.as_ref().map(|s| s.cost(&ev.tokens, ev.requests));
+        self.cached_schedule(e, day, ctx)
+            .as_ref()
+            .map(|s| (s.cost(&ev.tokens, ev.requests) * factor, approx))
+    }
+
+    /// `schedule`, remembered per (day, speed) in the entry.
+    fn cached_schedule<'e>(
+        &self,
+        e: &'e mut DataEntry,
+        day: i64,
+        ctx: Ctx,
+    ) -> &'e Option<Schedule> {
+        if !e.schedules.contains_key(&(day, ctx)) {
+            let s = self.schedule(e, day, ctx);
+            e.schedules.insert((day, ctx), s);
         }
-        let s = self.schedule(e, day, ctx);
-        let cost = s.as_ref().map(|s| s.cost(&ev.tokens, ev.requests));
-        e.schedules.insert((day, ctx), s);
-        cost
+        &e.schedules[&(day, ctx)]
+    }
+
+    /// True when the data prices `ctx` differently from the standard rate on `day`.
+    fn has_variant(&self, e: &mut DataEntry, day: i64, ctx: Ctx) -> bool {
+        let Some(v) = self.cached_schedule(e, day, ctx).clone() else {
+            return false;
+        };
+        match self.cached_schedule(e, day, Ctx::Standard) {
+            Some(std) => !schedules_close(&v, std),
+            None => true,
+        }
     }
 
     /// Slow path: one crate calculation for the event (time-of-day priced models).
@@ -1899,11 +1963,30 @@ mod tests {
         pri.speed = Some("priority".into());
         let prio = cost(&p, &pri);
         assert!(prio > std * 1.5, "{prio} vs {std}");
-        // Anthropic fast mode has no variant in the data: standard rate.
+        assert_eq!(p.price(&pri).source, CostSource::Computed);
+        // Anthropic fast mode has no variant in the data: the documented multiplier on the
+        // standard rate (Opus 4.6: 6x), marked estimated.
         let mut fast = ev("claude-opus-4-6", ts, t);
         let plain = cost(&p, &fast);
         fast.speed = Some("fast".into());
-        assert_eq!(cost(&p, &fast), plain);
+        let f = p.price(&fast);
+        assert!(
+            (f.cost_usd.unwrap() - 6.0 * plain).abs() < 1e-9,
+            "{f:?} vs {plain}"
+        );
+        assert_eq!(f.source, CostSource::Estimated);
+        // No variant and no known multiplier: unpriced, never the standard rate.
+        let mut sonnet = ev("claude-sonnet-4-5", ts, t);
+        assert!(p.price(&sonnet).cost_usd.is_some());
+        sonnet.speed = Some("fast".into());
+        let u = p.price(&sonnet);
+        assert_eq!((u.cost_usd, u.source), (None, CostSource::Unpriced));
+        let info = p.describe_at("claude-opus-4-6", None, ts).unwrap();
+        assert!(
+            info.notes.iter().any(|n| n.contains("estimated at 6x")),
+            "{:?}",
+            info.notes
+        );
     }
 
     #[test]
