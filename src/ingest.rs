@@ -626,8 +626,6 @@ fn read_whole(
     })))
 }
 
-/// Applies each event's merge rule among events of one batch that share a dedup key, so the
-/// store sees one record per request per batch (streaming snapshots arrive in bursts).
 /// Dedup keys arrive already hashed ([`store::key_hash`]): spread the bits, skip SipHash.
 #[derive(Default)]
 struct KeyHasher(u64);
@@ -648,6 +646,8 @@ impl std::hash::Hasher for KeyHasher {
 
 type KeyHashState = std::hash::BuildHasherDefault<KeyHasher>;
 
+/// Applies each event's merge rule among events of one batch that share a dedup key, so the
+/// store sees one record per request per batch (streaming snapshots arrive in bursts).
 pub fn merge_within_batch(events: Vec<UsageEvent>) -> Vec<UsageEvent> {
     let mut out: Vec<UsageEvent> = Vec::with_capacity(events.len());
     let mut at: HashMap<i64, usize, KeyHashState> =

@@ -214,23 +214,27 @@ pub fn try_sums(db: &Path, f: &Filter) -> Option<Sums> {
     Store::open_reader(db).ok()?.sums(f).ok()
 }
 
+/// One rollup cell: bucket, tool, model|branch, session, workspace, the six token and request sums, and the
+/// cost in millionths of a dollar.
+type RollupCell = (
+    i64,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+);
+
 /// The rollup (what reports read) holds exactly the sums of the stored events, per cell.
 pub fn assert_rollup_consistent(db: &Path) {
     let s = Store::open_reader(db).unwrap();
-    let q = |sql: &str| -> Vec<(
-        i64,
-        String,
-        String,
-        String,
-        i64,
-        i64,
-        i64,
-        i64,
-        i64,
-        i64,
-        i64,
-        i64,
-    )> {
+    let q = |sql: &str| -> Vec<RollupCell> {
         let mut st = s.conn.prepare(sql).unwrap();
         st.query_map([], |r| {
             Ok((
@@ -265,20 +269,7 @@ pub fn assert_rollup_consistent(db: &Path) {
          ORDER BY 1, 2, 3, 4, 5, 6, 7",
     );
     // Costs are float sums in a different order: equal within a millionth of a dollar.
-    let strip = |v: &[(
-        i64,
-        String,
-        String,
-        String,
-        i64,
-        i64,
-        i64,
-        i64,
-        i64,
-        i64,
-        i64,
-        i64,
-    )]| {
+    let strip = |v: &[RollupCell]| {
         v.iter()
             .map(|r| {
                 let mut r = r.clone();
