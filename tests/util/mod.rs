@@ -214,8 +214,8 @@ pub fn try_sums(db: &Path, f: &Filter) -> Option<Sums> {
     Store::open_reader(db).ok()?.sums(f).ok()
 }
 
-/// One rollup cell: bucket, tool, model|branch, session, workspace, the six token and request sums, and the
-/// cost in millionths of a dollar.
+/// One rollup cell: bucket, tool, model|branch, session, workspace, the six token and request
+/// sums, and the cost in millionths of a dollar.
 type RollupCell = (
     i64,
     String,
