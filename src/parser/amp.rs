@@ -150,14 +150,9 @@ impl Parser for AmpParser {
         _state: &mut FileState,
         out: &mut Vec<UsageEvent>,
     ) -> Result<WholeReport, ParseError> {
-        let bytes = common::read_file(path)?;
         let mut report = WholeReport::default();
-        let doc: Value = match serde_json::from_slice(&bytes) {
-            Ok(d) => d,
-            Err(e) => {
-                report.bad(ParseError::from(e).0);
-                return Ok(report);
-            }
+        let Some(doc) = common::read_json_doc(path, &mut report)? else {
+            return Ok(report);
         };
         if !doc.is_object() {
             report.bad("thread is not a JSON object");

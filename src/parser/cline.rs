@@ -423,14 +423,9 @@ impl Parser for ClineTaskParser {
         _state: &mut FileState,
         out: &mut Vec<UsageEvent>,
     ) -> Result<WholeReport, ParseError> {
-        let bytes = common::read_file(path)?;
         let mut report = WholeReport::default();
-        let doc: Value = match serde_json::from_slice(&bytes) {
-            Ok(d) => d,
-            Err(e) => {
-                report.bad(ParseError::from(e).0);
-                return Ok(report);
-            }
+        let Some(doc) = common::read_json_doc(path, &mut report)? else {
+            return Ok(report);
         };
         let Some(msgs) = doc.as_array() else {
             report.bad("ui_messages.json is not a JSON array");
@@ -496,14 +491,9 @@ impl Parser for ClineSdkParser {
         _state: &mut FileState,
         out: &mut Vec<UsageEvent>,
     ) -> Result<WholeReport, ParseError> {
-        let bytes = common::read_file(path)?;
         let mut report = WholeReport::default();
-        let doc: Value = match serde_json::from_slice(&bytes) {
-            Ok(d) => d,
-            Err(e) => {
-                report.bad(ParseError::from(e).0);
-                return Ok(report);
-            }
+        let Some(doc) = common::read_json_doc(path, &mut report)? else {
+            return Ok(report);
         };
         let msgs = match &doc {
             Value::Array(a) => a,

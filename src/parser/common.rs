@@ -3,7 +3,7 @@
 //! Error strings built here name fields and expectations only, never values from the log
 //! (privacy rule: log text must not leak into error messages).
 
-use super::ParseError;
+use super::{ParseError, WholeReport};
 use crate::event::{Tokens, UsageEvent};
 use serde_json::Value;
 use std::path::Path;
@@ -154,6 +154,20 @@ pub fn file_stem(path: &Path) -> Option<String> {
 /// Read a whole file (for whole-file formats). Errors name the file, never its content.
 pub fn read_file(path: &Path) -> Result<Vec<u8>, ParseError> {
     std::fs::read(path).map_err(|e| ParseError(format!("cannot read {}: {e}", path.display())))
+}
+
+/// A whole-file JSON document (for whole-file formats). A file that does not parse (mid-rewrite
+/// or damaged) is one bad record in `report` and `None`, never fatal: the next change re-reads
+/// it. An unreadable file is an error naming the file.
+pub fn read_json_doc(path: &Path, report: &mut WholeReport) -> Result<Option<Value>, ParseError> {
+    let bytes = read_file(path)?;
+    match serde_json::from_slice(&bytes) {
+        Ok(d) => Ok(Some(d)),
+        Err(e) => {
+            report.bad(ParseError::from(e).0);
+            Ok(None)
+        }
+    }
 }
 
 /// Build an event from the common pieces.

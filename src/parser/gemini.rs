@@ -220,14 +220,9 @@ impl Parser for GeminiParser {
         _state: &mut FileState,
         out: &mut Vec<UsageEvent>,
     ) -> Result<WholeReport, ParseError> {
-        let bytes = common::read_file(path)?;
         let mut report = WholeReport::default();
-        let doc: Value = match serde_json::from_slice(&bytes) {
-            Ok(d) => d,
-            Err(e) => {
-                report.bad(ParseError::from(e).0);
-                return Ok(report);
-            }
+        let Some(doc) = common::read_json_doc(path, &mut report)? else {
+            return Ok(report);
         };
         let Some(msgs) = doc.get("messages").and_then(Value::as_array) else {
             report.bad("legacy session has no `messages` array");

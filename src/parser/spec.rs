@@ -1694,15 +1694,9 @@ impl Parser for SpecParser {
     ) -> Result<WholeReport, ParseError> {
         match self.format {
             SpecFormat::Json => {
-                let bytes = common::read_file(path)?;
                 let mut report = WholeReport::default();
-                let doc: Value = match serde_json::from_slice(&bytes) {
-                    Ok(d) => d,
-                    Err(e) => {
-                        // Mid-rewrite or damaged: one bad record; the next change re-reads it.
-                        report.bad(ParseError::from(e).0);
-                        return Ok(report);
-                    }
+                let Some(doc) = common::read_json_doc(path, &mut report)? else {
+                    return Ok(report);
                 };
                 // Carried fields start fresh on every read; cumulative counters persist.
                 let mut work = FileState {
