@@ -94,6 +94,27 @@ impl Source {
     }
 }
 
+/// Each tool's roots in source order, each place once (a tool with several sources, one per
+/// file format, lists the same roots in each).
+pub fn roots_by_tool(sources: &[Source]) -> Vec<(&str, Vec<&Path>)> {
+    let mut out: Vec<(&str, Vec<&Path>)> = Vec::new();
+    for s in sources {
+        let i = match out.iter().position(|(t, _)| *t == s.tool) {
+            Some(i) => i,
+            None => {
+                out.push((&s.tool, Vec::new()));
+                out.len() - 1
+            }
+        };
+        for r in &s.roots {
+            if !out[i].1.contains(&r.as_path()) {
+                out[i].1.push(r);
+            }
+        }
+    }
+    out
+}
+
 /// Depth-first walk over regular files; unreadable directories are skipped silently (the
 /// caller reports roots it could not read). Symlinked directories are not followed.
 pub fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {

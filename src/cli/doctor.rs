@@ -48,32 +48,18 @@ pub fn diagnose(db: &Path, sources: &[Source], parser_errors: Vec<String>) -> Do
         Err(e) => (false, Some(format!("{e:#}"))),
     };
     let mut tools = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for s in sources {
-        if !seen.insert(s.tool.clone()) {
-            continue;
-        }
-        let same: Vec<&Source> = sources.iter().filter(|x| x.tool == s.tool).collect();
-        let mut roots_found = Vec::new();
-        let mut roots_missing = Vec::new();
-        let mut files_on_disk = 0;
-        for x in &same {
-            for r in &x.roots {
-                let r = r.display().to_string();
-                let list = if Path::new(&r).exists() {
-                    &mut roots_found
-                } else {
-                    &mut roots_missing
-                };
-                // Several sources of one tool share roots: list each place once.
-                if !list.contains(&r) {
-                    list.push(r);
-                }
-            }
-            files_on_disk += x.files().len();
-        }
+    for (tool, roots) in crate::sources::roots_by_tool(sources) {
+        let (found, missing): (Vec<&Path>, Vec<&Path>) =
+            roots.into_iter().partition(|r| r.exists());
+        let roots_found: Vec<String> = found.iter().map(|r| r.display().to_string()).collect();
+        let roots_missing = missing.iter().map(|r| r.display().to_string()).collect();
+        let files_on_disk: usize = sources
+            .iter()
+            .filter(|x| x.tool == tool)
+            .map(|x| x.files().len())
+            .sum();
         let mut h = ToolHealth {
-            tool: s.tool.clone(),
+            tool: tool.to_string(),
             found: files_on_disk > 0,
             roots_found,
             roots_missing,
@@ -95,7 +81,7 @@ pub fn diagnose(db: &Path, sources: &[Source], parser_errors: Vec<String>) -> Do
                         (SELECT count(*) FROM files WHERE tool = ?1 AND read_error IS NOT NULL),
                         (SELECT path || ': ' || read_error FROM files WHERE tool = ?1 AND read_error IS NOT NULL LIMIT 1)
                  FROM files WHERE tool = ?1",
-                [&s.tool],
+                [tool],
                 |r| {
                     h.files_read = r.get(0)?;
                     h.malformed_records = r.get::<_, f64>(1)? as i64;
@@ -112,14 +98,14 @@ pub fn diagnose(db: &Path, sources: &[Source], parser_errors: Vec<String>) -> Do
             h.requests = c
                 .query_row(
                     "SELECT total(requests) FROM rollup WHERE tool = ?1",
-                    [&s.tool],
+                    [tool],
                     |r| r.get::<_, f64>(0),
                 )
                 .unwrap_or(0.0) as i64;
             if let Ok(mut q) = c.prepare(
                 "SELECT model FROM rollup WHERE tool = ?1 AND unpriced > 0 GROUP BY model ORDER BY sum(unpriced) DESC",
             ) {
-                if let Ok(rows) = q.query_map([&s.tool], |r| r.get::<_, String>(0)) {
+                if let Ok(rows) = q.query_map([tool], |r| r.get::<_, String>(0)) {
                     h.unpriced_models = rows
                         .flatten()
                         .map(|m| if m.is_empty() { "(no model logged)".into() } else { m })

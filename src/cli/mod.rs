@@ -329,22 +329,8 @@ fn scan(db: &std::path::Path, quiet: bool, json: bool) -> anyhow::Result<i32> {
     } else if !quiet {
         if no_files {
             println!("No AI tool logs found on this machine. Looked in:");
-            // One line per tool, each place once (several sources of a tool share roots).
-            let mut tools: Vec<(&str, Vec<&std::path::Path>)> = Vec::new();
-            for s in &ing.sources {
-                let i = match tools.iter().position(|(t, _)| *t == s.tool) {
-                    Some(i) => i,
-                    None => {
-                        tools.push((&s.tool, Vec::new()));
-                        tools.len() - 1
-                    }
-                };
-                for r in &s.roots {
-                    if !tools[i].1.contains(&r.as_path()) {
-                        tools[i].1.push(r);
-                    }
-                }
-            }
+            // One line per tool, each place once.
+            let tools = crate::sources::roots_by_tool(&ing.sources);
             let home = directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf());
             let short =
                 |p: &std::path::Path| match home.as_deref().and_then(|h| p.strip_prefix(h).ok()) {
