@@ -177,13 +177,19 @@ impl Ingestor {
             let _ = self.store.conn.execute_batch("ROLLBACK");
             self.pending_changed.clear();
         }
-        if background.is_some() {
-            drop(background);
-            self.store
-                .conn
-                .pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT)?;
-        }
-        res.map(|_| stats)
+        let restored = match background {
+            Some(b) => {
+                drop(b);
+                self.store
+                    .conn
+                    .pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT)
+            }
+            None => Ok(()),
+        };
+        // The scan's own error, if any, is the one to report.
+        res?;
+        restored?;
+        Ok(stats)
     }
 
     /// Commits the open catch-up transaction, then tells subscribers what it stored.
