@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod event;
+pub mod format;
 pub mod ingest;
 pub mod parser;
 pub mod pricing;
