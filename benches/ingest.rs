@@ -76,7 +76,7 @@ fn main() {
     let bytes: u64 = {
         let mut n = 0;
         for d in [".claude", ".codex"] {
-            tokwatch::sources::walk(&home.join(d), &mut |p| {
+            tokwatch::registry::walk(&home.join(d), &mut |p| {
                 n += std::io::copy(&mut std::fs::File::open(p).unwrap(), &mut std::io::sink())
                     .unwrap()
             });
@@ -137,7 +137,8 @@ fn main() {
 /// A database with one million events, then report latency per grouping (CLI process end to end).
 fn report_bench() {
     use tokwatch::event::{CostSource, Merge, Tokens, UsageEvent};
-    use tokwatch::store::{commit_batch, Checkpoint, ReadCounts, Store, StoredEvent};
+    use tokwatch::store::{ReadCounts, Store, StoredEvent};
+    use tokwatch::tailer::Checkpoint;
     let dir = data_dir("report-1m");
     let db = dir.join("r.db");
     let n = 1_000_000usize;
@@ -195,8 +196,7 @@ fn report_bench() {
                 updated: false,
             });
             if batch.len() == 10_000 {
-                commit_batch(
-                    &mut st.conn,
+                st.commit_batch(
                     "bench",
                     "claude-code",
                     &Checkpoint::default(),
@@ -207,11 +207,11 @@ fn report_bench() {
                 batch.clear();
             }
         }
-        let rows: i64 = st
-            .conn
+        drop(st);
+        let rows: i64 = rusqlite::Connection::open(&db)
+            .unwrap()
             .query_row("SELECT count(*) FROM rollup", [], |r| r.get(0))
             .unwrap();
-        drop(st);
         std::fs::write(dir.join("done"), "").unwrap();
         eprintln!(
             "built a 1M-event database in {:.1}s ({rows} rollup rows)",

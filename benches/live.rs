@@ -168,8 +168,8 @@ fn idle_and_restart() {
     // One safety stat scan of the 10,000 files (what the daemon does every 120 s).
     let t0 = Instant::now();
     let mut n = 0;
-    tokwatch::sources::walk(&home.join(".claude/projects"), &mut |p| {
-        if tokwatch::tailer::Stat::path(p).is_ok() {
+    tokwatch::registry::walk(&home.join(".claude/projects"), &mut |p| {
+        if tokwatch::tailer::Fingerprint::path(p).is_ok() {
             n += 1;
         }
     });

@@ -44,6 +44,7 @@ fn demo_snapshot() -> TraySnapshot {
             ("dotfiles".into(), 3.1),
         ],
         alerts_paused: false,
+        ..TraySnapshot::default()
     }
 }
 

@@ -13,50 +13,56 @@
 //! cache_read = 0.05
 //! ```
 
+use crate::env::Env;
 use crate::pricing::PriceOverride;
 use anyhow::Context;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+/// The `near` fraction when the config sets none.
+pub const DEFAULT_NEAR: f64 = 0.8;
+
+/// `[budget]`: the spend the tray gauge and the alerts measure against.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Budget {
+    /// USD per local day.
     pub daily_usd: Option<f64>,
+    /// USD per week.
     pub weekly_usd: Option<f64>,
+    /// USD per month.
     pub monthly_usd: Option<f64>,
+    /// "Near" the budget from this fraction on (0 < near <= 1; default 0.8).
     pub near: Option<f64>,
 }
 
 impl Budget {
+    /// The `near` fraction in use.
     pub fn near_fraction(&self) -> f64 {
-        self.near.filter(|n| *n > 0.0 && *n <= 1.0).unwrap_or(0.8)
+        self.near
+            .filter(|n| *n > 0.0 && *n <= 1.0)
+            .unwrap_or(DEFAULT_NEAR)
     }
 }
 
+/// The whole config file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// `[budget]`.
     #[serde(default)]
     pub budget: Budget,
+    /// `[prices."model"]`: user prices, USD per million tokens.
     #[serde(default)]
     pub prices: BTreeMap<String, PriceOverride>,
 }
 
-/// The configuration directory (holds `config.toml` and user parser specs in `parsers/`).
-pub fn config_dir() -> PathBuf {
-    if let Some(p) = std::env::var_os("TOKWATCH_CONFIG_DIR").filter(|s| !s.is_empty()) {
-        return PathBuf::from(p);
-    }
-    directories::ProjectDirs::from("", "", "tokwatch")
-        .map(|d| d.config_dir().to_path_buf())
-        .unwrap_or_else(|| PathBuf::from(".tokwatch"))
-}
-
 impl Config {
-    /// Loads the config file; a missing file is an empty config, a bad one a clear error.
-    pub fn load() -> anyhow::Result<Config> {
-        let path = config_dir().join("config.toml");
+    /// Loads the config file of `env`; a missing file is an empty config, a bad one a clear
+    /// error.
+    pub fn load(env: &Env) -> anyhow::Result<Config> {
+        let path: PathBuf = env.config_file();
         match std::fs::read_to_string(&path) {
             Ok(s) => toml::from_str(&s).with_context(|| {
                 format!(

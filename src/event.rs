@@ -58,6 +58,21 @@ pub enum Merge {
 }
 
 impl Merge {
+    /// The one merge rule: does a `new` copy of a request replace the `old` one? (The store and
+    /// the in-batch merge both ask this; a last-wins copy equal to the stored one is simply
+    /// not written again.)
+    pub fn replaces(self, old: &Tokens, new: &Tokens) -> bool {
+        match self {
+            Merge::LastWins => true,
+            Merge::FirstWins => false,
+            Merge::KeepMax => {
+                new.output > old.output
+                    || (new.output == old.output && new.prompt_total() > old.prompt_total())
+            }
+        }
+    }
+
+    /// The stored form of the rule.
     pub fn as_i64(self) -> i64 {
         match self {
             Merge::KeepMax => 0,

@@ -2,12 +2,13 @@
 //! the file's checkpoint committed in the same transaction as the events it produced.
 
 use crate::attribution::Attributor;
-use crate::event::{Merge, UsageEvent};
+use crate::dedup;
+use crate::event::UsageEvent;
 use crate::parser::{FileState, Format, ParseError, Parser};
 use crate::pricing::Pricer;
-use crate::sources::Source;
-use crate::store::{self, Checkpoint, ReadCounts, Store, StoredEvent};
-use crate::tailer::{self, LineReader, Stat};
+use crate::registry::Registry;
+use crate::store::{self, ReadCounts, Store, StoredEvent};
+use crate::tailer::{self, Checkpoint, Fingerprint, LineReader};
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -44,9 +45,12 @@ pub struct IngestStats {
     pub unreadable: u64,
 }
 
+/// Reads sources, and stores what their parsers find: the one writer of the store.
 pub struct Ingestor {
+    /// The database written to.
     pub store: Store,
-    pub sources: Vec<Source>,
+    /// Every tool's sources.
+    pub registry: Registry,
     attributor: Attributor,
     pricer: Pricer,
     workspace_ids: HashMap<String, i64>,
@@ -57,10 +61,11 @@ pub struct Ingestor {
 }
 
 impl Ingestor {
-    pub fn new(store: Store, sources: Vec<Source>, pricer: Pricer) -> Ingestor {
+    /// An ingestor writing to `store`, reading the sources of `registry`.
+    pub fn new(store: Store, registry: Registry, pricer: Pricer) -> Ingestor {
         Ingestor {
             store,
-            sources,
+            registry,
             attributor: Attributor::new(),
             pricer,
             workspace_ids: HashMap::new(),
@@ -85,10 +90,10 @@ impl Ingestor {
     pub fn pending(&self) -> anyhow::Result<(u64, Vec<PendingFile>)> {
         let mut total = 0;
         let mut files = Vec::new();
-        for (i, s) in self.sources.iter().enumerate() {
+        for (i, s) in self.registry.sources.iter().enumerate() {
             for f in s.files() {
-                let size = Stat::path(&f).map(|st| st.size).unwrap_or(0);
-                let cp = self.store.checkpoint(&f.to_string_lossy())?;
+                let size = Fingerprint::path(&f).map(|st| st.size).unwrap_or(0);
+                let cp = self.store.file_checkpoint(&f.to_string_lossy())?;
                 total += size.saturating_sub(cp.as_ref().map(|c| c.offset).unwrap_or(0));
                 files.push((i, f, cp));
             }
@@ -110,7 +115,12 @@ impl Ingestor {
         files: Vec<PendingFile>,
         progress: &mut dyn FnMut(u64),
     ) -> anyhow::Result<IngestStats> {
-        let parsers: Vec<Arc<dyn Parser>> = self.sources.iter().map(|s| s.parser.clone()).collect();
+        let parsers: Vec<Arc<dyn Parser>> = self
+            .registry
+            .sources
+            .iter()
+            .map(|s| s.parser.clone())
+            .collect();
         let mut stats = IngestStats::default();
         // Parse workers take whole files from a shared queue (a file's batches stay in order;
         // the order across files does not change any total: dedup merges are order-free).
@@ -121,7 +131,7 @@ impl Ingestor {
         let queue = std::sync::Mutex::new(files.into_iter());
         // Once a scan proves long (a first group committed), checkpoints run beside it rather
         // than inside the writer's commits.
-        let mut background: Option<store::checkpoint::BackgroundCheckpoint> = None;
+        let mut background: Option<store::wal::BackgroundCheckpoint> = None;
         let res = std::thread::scope(|scope| -> anyhow::Result<()> {
             // Room for the workers to run ahead while the writer commits (parsed batches hold
             // events, not log text, so this costs little memory).
@@ -149,8 +159,8 @@ impl Ingestor {
             drop(tx);
             let mut in_tx = 0u64;
             for p in rx {
-                if self.store.conn.is_autocommit() {
-                    self.store.conn.execute_batch("BEGIN IMMEDIATE")?;
+                if !self.store.in_transaction() {
+                    self.store.begin()?;
                     in_tx = 0;
                 }
                 in_tx += p.bytes() + 512;
@@ -158,12 +168,9 @@ impl Ingestor {
                 if in_tx >= GROUP_BYTES {
                     self.flush()?;
                     if background.is_none() {
-                        background =
-                            store::checkpoint::BackgroundCheckpoint::start(&self.store.path);
+                        background = store::wal::BackgroundCheckpoint::start(&self.store.path);
                         if background.is_some() {
-                            self.store
-                                .conn
-                                .pragma_update(None, "wal_autocheckpoint", 0)?;
+                            self.store.set_wal_autocheckpoint(0)?;
                         }
                     }
                     if let Some(b) = &background {
@@ -173,16 +180,14 @@ impl Ingestor {
             }
             self.flush()
         });
-        if res.is_err() && !self.store.conn.is_autocommit() {
-            let _ = self.store.conn.execute_batch("ROLLBACK");
+        if res.is_err() && self.store.in_transaction() {
+            self.store.rollback();
             self.pending_changed.clear();
         }
         let restored = match background {
             Some(b) => {
                 drop(b);
-                self.store
-                    .conn
-                    .pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT)
+                self.store.set_wal_autocheckpoint(WAL_AUTOCHECKPOINT)
             }
             None => Ok(()),
         };
@@ -194,8 +199,8 @@ impl Ingestor {
 
     /// Commits the open catch-up transaction, then tells subscribers what it stored.
     fn flush(&mut self) -> anyhow::Result<()> {
-        if !self.store.conn.is_autocommit() {
-            self.store.conn.execute_batch("COMMIT")?;
+        if self.store.in_transaction() {
+            self.store.commit()?;
         }
         let changed = std::mem::take(&mut self.pending_changed);
         if !changed.is_empty() {
@@ -204,11 +209,6 @@ impl Ingestor {
             }
         }
         Ok(())
-    }
-
-    /// Index of the source a path belongs to.
-    pub fn source_for(&self, path: &Path) -> Option<usize> {
-        self.sources.iter().position(|s| s.matches(path))
     }
 
     /// Reads what is new in one file and commits it. Unreadable files are recorded (see
@@ -220,8 +220,8 @@ impl Ingestor {
         progress: &mut dyn FnMut(u64),
     ) -> anyhow::Result<IngestStats> {
         let mut stats = IngestStats::default();
-        let old = self.store.checkpoint(&path.to_string_lossy())?;
-        let parser = self.sources[src].parser.clone();
+        let old = self.store.file_checkpoint(&path.to_string_lossy())?;
+        let parser = self.registry.sources[src].parser.clone();
         let mut reader = std::mem::take(&mut self.reader);
         let mut err = None;
         read_file(src, &*parser, path, old, &mut reader, &mut |p| match self
@@ -249,12 +249,9 @@ impl Ingestor {
         events: Vec<UsageEvent>,
         report: crate::parser::WholeReport,
     ) -> anyhow::Result<IngestStats> {
-        let st = Stat::path(path)?;
+        let st = Fingerprint::path(path)?;
         let cp = Checkpoint {
-            dev: st.dev,
-            ino: st.ino,
-            size: st.size,
-            mtime_ns: st.mtime_ns,
+            fp: st,
             offset: st.size,
             ..Checkpoint::default()
         };
@@ -275,7 +272,7 @@ impl Ingestor {
             tool,
             &cp,
             &counts,
-            merge_within_batch(events),
+            dedup::merge(events),
             &mut stats,
         )?;
         Ok(stats)
@@ -295,12 +292,12 @@ impl Ingestor {
             Parsed::Unchanged => {}
             Parsed::Unreadable { src, path, err } => {
                 stats.unreadable += 1;
-                let tool = self.sources[src].tool.clone();
+                let tool = self.registry.sources[src].tool.clone();
                 self.store
                     .record_read_error(&path.to_string_lossy(), &tool, &err)?;
             }
             Parsed::Batch(b) => {
-                let tool = self.sources[b.src].tool.clone();
+                let tool = self.registry.sources[b.src].tool.clone();
                 if b.first {
                     stats.files_read += 1;
                 }
@@ -335,8 +332,7 @@ impl Ingestor {
         for ev in events {
             stored.push(self.enrich(ev)?);
         }
-        let (_, outcome) =
-            store::commit_batch(&mut self.store.conn, path_s, tool, cp, counts, &stored)?;
+        let (_, outcome) = self.store.commit_batch(path_s, tool, cp, counts, &stored)?;
         stats.events_new += outcome.inserted;
         stats.events_updated += outcome.updated;
         if !self.subscribers.is_empty() && !outcome.changed.is_empty() {
@@ -358,7 +354,7 @@ impl Ingestor {
                 })
                 .collect();
             self.pending_changed.extend(changed);
-            if self.store.conn.is_autocommit() {
+            if !self.store.in_transaction() {
                 self.flush()?;
             }
         }
@@ -487,36 +483,13 @@ fn read_lines(
     emit: &mut dyn FnMut(Parsed) -> bool,
 ) -> std::io::Result<bool> {
     let mut file = File::open(path)?;
-    let st = Stat::of(&file.metadata()?);
-    if let Some(c) = &old {
-        if c.dev == st.dev && c.ino == st.ino && c.size == st.size && c.mtime_ns == st.mtime_ns {
-            return Ok(emit(Parsed::Unchanged));
-        }
+    let st = Fingerprint::of(&file.metadata()?);
+    if old.as_ref().is_some_and(|c| c.unchanged(&st)) {
+        return Ok(emit(Parsed::Unchanged));
     }
     let head = tailer::head_hash(&mut file)?;
     let is_new = old.is_none();
-    let mut cp = match old {
-        Some(c)
-            if c.dev == st.dev
-                && c.ino == st.ino
-                && st.size >= c.offset
-                && (c.head_hash.is_none() || c.head_hash == head) =>
-        {
-            c
-        }
-        // Replaced, truncated or rewritten: read from the start (dedup keys make the re-read
-        // add nothing twice).
-        Some(c) => Checkpoint {
-            file_id: c.file_id,
-            ..Checkpoint::default()
-        },
-        None => Checkpoint::default(),
-    };
-    cp.dev = st.dev;
-    cp.ino = st.ino;
-    cp.size = st.size;
-    cp.mtime_ns = st.mtime_ns;
-    cp.head_hash = head;
+    let mut cp = old.unwrap_or_default().resume_lines(st, head);
     let mut first = true;
     loop {
         let mut events: Vec<UsageEvent> = Vec::new();
@@ -550,7 +523,7 @@ fn read_lines(
             path: path.to_path_buf(),
             cp: cp.clone(),
             counts,
-            events: merge_within_batch(events),
+            events: dedup::merge(events),
             consumed,
             first,
         }));
@@ -571,40 +544,11 @@ fn read_whole(
     old: Option<Checkpoint>,
     emit: &mut dyn FnMut(Parsed) -> bool,
 ) -> std::io::Result<bool> {
-    let st = Stat::path(path)?;
-    // A SQLite writer appends to the -wal file first: it is part of the signature.
-    let extra_sig = if parser.format() == Format::Sqlite {
-        let mut w = path.as_os_str().to_owned();
-        w.push("-wal");
-        Stat::path(Path::new(&w))
-            .map(|s| tailer::fnv1a(format!("{}:{}", s.size, s.mtime_ns).as_bytes()))
-            .unwrap_or(0)
-    } else {
-        0
-    };
-    let mut cp = match old {
-        Some(c)
-            if c.dev == st.dev
-                && c.ino == st.ino
-                && c.size == st.size
-                && c.mtime_ns == st.mtime_ns
-                && c.extra_sig == extra_sig =>
-        {
-            return Ok(emit(Parsed::Unchanged));
-        }
-        Some(c) if c.dev == st.dev && c.ino == st.ino => c,
-        Some(c) => Checkpoint {
-            file_id: c.file_id,
-            ..Checkpoint::default()
-        },
-        None => Checkpoint::default(),
-    };
-    cp.dev = st.dev;
-    cp.ino = st.ino;
-    cp.size = st.size;
-    cp.mtime_ns = st.mtime_ns;
-    cp.extra_sig = extra_sig;
-    cp.offset = st.size;
+    let st = Fingerprint::source(path, parser.format() == Format::Sqlite)?;
+    if old.as_ref().is_some_and(|c| c.unchanged(&st)) {
+        return Ok(emit(Parsed::Unchanged));
+    }
+    let mut cp = old.unwrap_or_default().resume_whole(st);
     let mut events = Vec::new();
     let report = match parser.parse_whole(path, &mut cp.state, &mut events) {
         Ok(r) => r,
@@ -626,61 +570,8 @@ fn read_whole(
         path: path.to_path_buf(),
         cp,
         counts,
-        events: merge_within_batch(events),
+        events: dedup::merge(events),
         consumed: st.size,
         first: true,
     })))
-}
-
-/// Dedup keys arrive already hashed ([`store::key_hash`]): spread the bits, skip SipHash.
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl std::hash::Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-    fn write_i64(&mut self, v: i64) {
-        self.0 = (v as u64 ^ (v as u64 >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
-
-type KeyHashState = std::hash::BuildHasherDefault<KeyHasher>;
-
-/// Applies each event's merge rule among events of one batch that share a dedup key, so the
-/// store sees one record per request per batch (streaming snapshots arrive in bursts).
-pub fn merge_within_batch(events: Vec<UsageEvent>) -> Vec<UsageEvent> {
-    let mut out: Vec<UsageEvent> = Vec::with_capacity(events.len());
-    let mut at: HashMap<i64, usize, KeyHashState> =
-        HashMap::with_capacity_and_hasher(events.len(), KeyHashState::default());
-    for ev in events {
-        let h = store::key_hash(&ev.tool, &ev.dedup_key);
-        match at.get(&h) {
-            None => {
-                at.insert(h, out.len());
-                out.push(ev);
-            }
-            Some(&i) => {
-                let old = &out[i];
-                let replace = match ev.merge {
-                    Merge::LastWins => true,
-                    Merge::FirstWins => false,
-                    Merge::KeepMax => {
-                        ev.tokens.output > old.tokens.output
-                            || (ev.tokens.output == old.tokens.output
-                                && ev.tokens.prompt_total() > old.tokens.prompt_total())
-                    }
-                };
-                if replace {
-                    out[i] = ev;
-                }
-            }
-        }
-    }
-    out
 }

@@ -1,38 +1,52 @@
-//! Reading only what is new in a log file: file identity, byte offsets, complete lines.
+//! Reading only what is new in a log file: file identity ([`Fingerprint`]), how far it was read
+//! ([`Checkpoint`]), and complete lines ([`LineReader`]).
 //!
 //! A file is identified by (device, inode) plus a hash of the start of its first line. A file
 //! that shrank, was replaced (new inode) or rewritten (different first line) is read again from
 //! the start; the dedup keys of its records make that re-read add nothing twice. Only complete
 //! `\n`-terminated lines are consumed: a torn last line stays unread until its newline arrives.
 
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Longest line we buffer; a longer one is skipped and counted as malformed.
 pub const MAX_LINE: usize = 64 << 20;
 /// Bytes of the first line that identify a file.
 const HEAD_BYTES: usize = 1024;
 
-/// What `stat` says about a file.
+/// What says whether a file is the one read before, and whether it changed since: device,
+/// inode, size and modification time, plus for a SQLite database a signature of its `-wal`
+/// (a SQLite writer appends there long before the database file itself changes). The one
+/// place that decides "same file?" and "changed?" for the ingest and the daemon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Stat {
+pub struct Fingerprint {
+    /// Device id (0 where the platform has none).
     pub dev: u64,
+    /// Inode number (0 where the platform has none).
     pub ino: u64,
+    /// Size in bytes.
     pub size: u64,
+    /// Modification time, nanoseconds since the epoch.
     pub mtime_ns: i64,
+    /// Hash of the `-wal`'s size and mtime for a SQLite source, else 0.
+    pub extra_sig: i64,
 }
 
-impl Stat {
-    pub fn of(meta: &std::fs::Metadata) -> Stat {
+impl Fingerprint {
+    /// The fingerprint of already-read metadata (no `-wal` part).
+    pub fn of(meta: &std::fs::Metadata) -> Fingerprint {
         #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt;
-            Stat {
+            Fingerprint {
                 dev: meta.dev(),
                 ino: meta.ino(),
                 size: meta.len(),
                 mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+                extra_sig: 0,
             }
         }
         #[cfg(not(unix))]
@@ -43,16 +57,137 @@ impl Stat {
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .map(|d| d.as_nanos() as i64)
                 .unwrap_or(0);
-            Stat {
+            Fingerprint {
                 dev: 0,
                 ino: 0,
                 size: meta.len(),
                 mtime_ns,
+                extra_sig: 0,
             }
         }
     }
-    pub fn path(p: &Path) -> io::Result<Stat> {
-        Ok(Stat::of(&std::fs::metadata(p)?))
+
+    /// The fingerprint of the file at `p` (no `-wal` part).
+    pub fn path(p: &Path) -> io::Result<Fingerprint> {
+        Ok(Fingerprint::of(&std::fs::metadata(p)?))
+    }
+
+    /// The fingerprint of the file at `p`; for a SQLite database (`sqlite`) its `-wal` is part
+    /// of it.
+    pub fn source(p: &Path, sqlite: bool) -> io::Result<Fingerprint> {
+        let mut f = Fingerprint::path(p)?;
+        if sqlite {
+            f.extra_sig = Fingerprint::path(&wal_path(p))
+                .map(|w| fnv1a(format!("{}:{}", w.size, w.mtime_ns).as_bytes()))
+                .unwrap_or(0);
+        }
+        Ok(f)
+    }
+
+    /// Same device and inode: the same file, whatever happened to its content.
+    pub fn same_file(&self, other: &Fingerprint) -> bool {
+        self.dev == other.dev && self.ino == other.ino
+    }
+}
+
+/// A SQLite database's write-ahead log: `<db>-wal`.
+pub fn wal_path(db: &Path) -> PathBuf {
+    let mut w = db.as_os_str().to_owned();
+    w.push("-wal");
+    PathBuf::from(w)
+}
+
+/// The database a SQLite side file (`<db>-wal`, `<db>-shm`) belongs to, if `p` is one.
+pub fn sqlite_base(p: &Path) -> Option<PathBuf> {
+    let s = p.to_str()?;
+    s.strip_suffix("-wal")
+        .or_else(|| s.strip_suffix("-shm"))
+        .map(PathBuf::from)
+}
+
+/// Per-file parser state, serialized into the file's checkpoint and committed with the events it
+/// produced (e.g. Codex's running total, the current model). Never holds log text.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileState {
+    /// The session the file belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// The session's working directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    /// The session's git branch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// The model in use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// A repository the log names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<String>,
+    /// Cumulative counters by key (e.g. the last seen running total).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub counters: BTreeMap<String, Vec<i64>>,
+    /// Anything else a parser needs to carry between reads.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// How far one source file was read, and the parser state at that point.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Checkpoint {
+    /// The file's row in the store (0 before it has one).
+    pub file_id: i64,
+    /// What the file looked like when it was read.
+    pub fp: Fingerprint,
+    /// Hash of the start of its first line (`None` while it has none).
+    pub head_hash: Option<i64>,
+    /// Bytes consumed: the end of the last complete line.
+    pub offset: u64,
+    /// The parser's state after `offset`.
+    pub state: FileState,
+}
+
+impl Checkpoint {
+    /// True when `now` shows the file exactly as it was read: nothing to do.
+    pub fn unchanged(&self, now: &Fingerprint) -> bool {
+        self.fp == *now
+    }
+
+    /// Where to go on reading a line log that now looks like `now` with first-line hash
+    /// `head`: from this checkpoint when it is the same file grown (or unchanged) with the same
+    /// first line, else from the start (replaced, truncated or rewritten; the dedup keys make
+    /// the re-read add nothing twice). The new fingerprint is recorded either way.
+    pub fn resume_lines(self, now: Fingerprint, head: Option<i64>) -> Checkpoint {
+        let same = self.fp.same_file(&now)
+            && now.size >= self.offset
+            && (self.head_hash.is_none() || self.head_hash == head);
+        let mut cp = if same {
+            self
+        } else {
+            Checkpoint {
+                file_id: self.file_id,
+                ..Checkpoint::default()
+            }
+        };
+        cp.fp = now;
+        cp.head_hash = head;
+        cp
+    }
+
+    /// The same for a whole-file source (a document or database, re-parsed whole): its parser
+    /// state carries on while it is the same file, and starts empty when it was replaced.
+    pub fn resume_whole(self, now: Fingerprint) -> Checkpoint {
+        let mut cp = if self.fp.same_file(&now) {
+            self
+        } else {
+            Checkpoint {
+                file_id: self.file_id,
+                ..Checkpoint::default()
+            }
+        };
+        cp.fp = now;
+        cp.offset = now.size;
+        cp
     }
 }
 

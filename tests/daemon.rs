@@ -88,9 +88,7 @@ fn live_appends_in_random_chunks_appear_once_each() {
         "{}",
         d.log_text()
     );
-    let malformed: i64 = h
-        .reader()
-        .conn
+    let malformed: i64 = sql(&h.db())
         .query_row("SELECT total(malformed) FROM files", [], |r| {
             r.get::<_, f64>(0)
         })

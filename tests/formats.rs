@@ -5,7 +5,8 @@
 mod util;
 
 use std::collections::HashMap;
-use tokwatch::sources::{claude_roots, codex_roots, Env};
+use tokwatch::env::Env;
+use tokwatch::registry::roots::{claude_roots, codex_roots};
 use tokwatch::store::query::Filter;
 use util::*;
 

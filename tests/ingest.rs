@@ -199,9 +199,7 @@ fn torn_lines_are_read_once_completed() {
     h2.scan();
     assert_eq!(s, h2.tool("claude-code"));
     assert!(s.requests > 100);
-    let malformed: i64 = h
-        .reader()
-        .conn
+    let malformed: i64 = sql(&h.db())
         .query_row("SELECT sum(malformed) FROM files", [], |r| r.get(0))
         .unwrap();
     assert_eq!(malformed, 0, "a torn line is never read as a broken one");

@@ -7,11 +7,12 @@
 use chrono::TimeZone;
 use std::collections::HashMap;
 use std::path::Path;
+use tokwatch::dedup::merge;
+use tokwatch::env::Env;
 use tokwatch::event::{Merge, UsageEvent};
 use tokwatch::parser::aider::{self, AiderParser};
-use tokwatch::parser::plugins::{builtin_sources, merge};
 use tokwatch::parser::{FileState, Parser};
-use tokwatch::sources::Env;
+use tokwatch::registry::Registry;
 
 const HISTORY: &str = "
 # aider chat started at 2026-03-01 09:15:02
@@ -74,7 +75,7 @@ fn tokens_lines_become_estimated_events() {
     // The first Tokens line is emitted twice: once when read, once more with the cost from the
     // next line (same key, last wins).
     assert_eq!(events.len(), 4);
-    let unique = merge(&events);
+    let unique = merge(events.to_vec());
     assert_eq!(unique.len(), 3);
     let a = &unique[0];
     assert_eq!(a.tool, "aider");
@@ -171,7 +172,7 @@ fn roots_are_single_files_from_the_env_list_and_home() {
         .into_iter()
         .collect::<HashMap<_, _>>(),
     };
-    let roots = aider::roots(&e);
+    let roots = tokwatch::registry::roots::aider(&e);
     assert_eq!(
         roots,
         vec![
@@ -180,7 +181,8 @@ fn roots_are_single_files_from_the_env_list_and_home() {
             home.join(aider::FILE_NAME)
         ]
     );
-    let src = builtin_sources(&e)
+    let src = Registry::load(&e)
+        .sources
         .into_iter()
         .find(|s| s.tool == "aider")
         .unwrap();

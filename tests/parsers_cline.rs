@@ -7,11 +7,12 @@
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use tokwatch::dedup::merge;
+use tokwatch::env::Env;
 use tokwatch::event::{Merge, UsageEvent};
-use tokwatch::parser::cline::{self, ClineSdkParser, ClineTaskParser, Flavor};
-use tokwatch::parser::plugins::{builtin_sources, merge};
+use tokwatch::parser::cline::{ClineSdkParser, ClineTaskParser, Flavor};
 use tokwatch::parser::{FileState, Format, Parser};
-use tokwatch::sources::Env;
+use tokwatch::registry::Registry;
 
 fn req(ts: i64, info: Value, model: Option<(&str, &str)>) -> Value {
     let mut row =
@@ -139,7 +140,7 @@ fn cline_task_rows_placeholders_providers_and_side_files() {
     let (again, _) = parse(&p, &ui);
     let mut all = events.clone();
     all.extend(again);
-    let unique = merge(&all);
+    let unique = merge(all.to_vec());
     assert_eq!(unique.len(), 6);
     assert_eq!(
         unique.iter().map(|e| e.tokens.input).sum::<i64>(),
@@ -344,7 +345,7 @@ fn roots_cover_editor_forks_and_cline_data() {
             .collect::<HashMap<_, _>>(),
     };
     let e = env(&[]);
-    let roots = cline::storage_roots(&e, Flavor::Roo);
+    let roots = tokwatch::registry::roots::cline_storage(&e, Flavor::Roo);
     let base = if cfg!(target_os = "macos") {
         home.join("Library/Application Support")
     } else {
@@ -364,15 +365,17 @@ fn roots_cover_editor_forks_and_cline_data() {
     }
     assert!(roots
         .contains(&home.join(".vscode-server/data/User/globalStorage/rooveterinaryinc.roo-cline")));
-    assert!(cline::storage_roots(&e, Flavor::Cline).contains(&home.join(".cline/data")));
+    assert!(tokwatch::registry::roots::cline_storage(&e, Flavor::Cline)
+        .contains(&home.join(".cline/data")));
     let e2 = env(&[("CLINE_DATA_DIR", "/srv/cline")]);
-    assert!(cline::storage_roots(&e2, Flavor::Cline).contains(&PathBuf::from("/srv/cline")));
+    assert!(tokwatch::registry::roots::cline_storage(&e2, Flavor::Cline)
+        .contains(&PathBuf::from("/srv/cline")));
     assert_eq!(
-        cline::cline_session_roots(&e2),
+        tokwatch::registry::roots::cline_sessions(&e2),
         vec![PathBuf::from("/srv/cline/sessions")]
     );
 
-    let sources = builtin_sources(&e);
+    let sources = Registry::load(&e).sources;
     let ui = base.join("Cursor/User/globalStorage/kilocode.kilo-code/tasks/abc/ui_messages.json");
     let hits: Vec<_> = sources
         .iter()

@@ -2,9 +2,9 @@
 //! fixtures/EXPECTED.md) and against resumed sessions built from the documented schema (§7).
 
 use std::path::{Path, PathBuf};
+use tokwatch::dedup::merge;
 use tokwatch::event::{Tokens, UsageEvent};
 use tokwatch::parser::copilot::CopilotParser;
-use tokwatch::parser::plugins::merge;
 use tokwatch::parser::{FileState, Parser};
 
 fn fixture() -> PathBuf {
@@ -28,7 +28,7 @@ fn run_lines(path: &Path, text: &str, st: &mut FileState) -> (Vec<UsageEvent>, u
 fn totals(events: &[UsageEvent]) -> (Tokens, i64) {
     let mut t = Tokens::default();
     let mut r = 0;
-    for e in merge(events) {
+    for e in merge(events.to_vec()) {
         t.add(&e.tokens);
         r += e.requests;
     }

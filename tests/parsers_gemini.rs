@@ -2,10 +2,13 @@
 //! fixtures/EXPECTED.md) and against records built from the documented schema.
 
 use std::path::{Path, PathBuf};
+use tokwatch::dedup::merge;
+use tokwatch::env::Env;
 use tokwatch::event::UsageEvent;
 use tokwatch::parser::gemini::GeminiParser;
-use tokwatch::parser::plugins::{merge, test_spec};
 use tokwatch::parser::{FileState, Parser};
+use tokwatch::registry::list::test_parser;
+use tokwatch::registry::Registry;
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/gemini-cli/session.jsonl")
@@ -37,7 +40,7 @@ fn sample_matches_expected_totals() {
     assert_eq!(bad, 0);
     // 11 gemini lines for 6 message ids: re-appended records.
     assert_eq!(events.len(), 11);
-    let unique = merge(&events);
+    let unique = merge(events.to_vec());
     assert_eq!(unique.len(), 6);
     let mut t = tokwatch::event::Tokens::default();
     for e in &unique {
@@ -76,7 +79,12 @@ fn sample_matches_expected_totals() {
 
 #[test]
 fn sample_through_test_spec_by_name() {
-    let o = test_spec(Path::new("gemini-cli"), &fixture()).unwrap();
+    let o = test_parser(
+        &Registry::load(&Env::from_process()),
+        Path::new("gemini-cli"),
+        &fixture(),
+    )
+    .unwrap();
     assert_eq!(o.unique_events, 6);
     assert_eq!(o.totals.input, 153_635);
     assert_eq!(o.totals.output, 4_293);
@@ -128,7 +136,7 @@ fn legacy_json_and_migrated_jsonl_count_once() {
         .parse_whole(&json_path, &mut FileState::default(), &mut events)
         .unwrap();
     assert_eq!(r.malformed, 0);
-    assert_eq!(merge(&events).len(), 6);
+    assert_eq!(merge(events.to_vec()).len(), 6);
     let jsonl_path = chats.join("session-2026-04-23T12-52-0ab84937.jsonl");
     std::fs::copy(fixture(), &jsonl_path).unwrap();
     let (more, _) = run_lines(
@@ -138,7 +146,7 @@ fn legacy_json_and_migrated_jsonl_count_once() {
         &mut FileState::default(),
     );
     events.extend(more);
-    let unique = merge(&events);
+    let unique = merge(events.to_vec());
     assert_eq!(unique.len(), 6);
     let input: i64 = unique.iter().map(|e| e.tokens.input).sum();
     assert_eq!(input, 153_635);
@@ -162,7 +170,7 @@ fn set_messages_snapshots_upsert_by_id_and_directories_give_cwd() {
         &mut FileState::default(),
     );
     assert_eq!(bad, 0);
-    let unique = merge(&events);
+    let unique = merge(events.to_vec());
     assert_eq!(unique.len(), 2, "rewound messages were billed: kept");
     let m1 = unique
         .iter()

@@ -4,10 +4,13 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use tokwatch::env::Env;
 use tokwatch::event::Merge;
-use tokwatch::parser::plugins::{builtin_sources, builtin_specs, list_parsers, test_spec, Origin};
 use tokwatch::parser::{FileState, Format};
-use tokwatch::sources::Env;
+use tokwatch::registry::list::test_parser;
+use tokwatch::registry::specs::builtin_specs;
+use tokwatch::registry::Origin;
+use tokwatch::registry::Registry;
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/qwen-code/session.jsonl")
@@ -29,7 +32,12 @@ fn env(home: &Path, vars: &[(&str, &str)]) -> Env {
 
 #[test]
 fn sample_structure() {
-    let o = test_spec(Path::new("qwen-code"), &fixture()).unwrap();
+    let o = test_parser(
+        &Registry::load(&Env::from_process()),
+        Path::new("qwen-code"),
+        &fixture(),
+    )
+    .unwrap();
     assert_eq!(o.tool, "qwen-code");
     assert_eq!(o.format, "jsonl");
     assert_eq!(o.malformed, 0);
@@ -101,7 +109,8 @@ fn thoughts_are_billed_as_output() {
 fn roots_follow_home_and_qwen_home() {
     let dir = tempfile::tempdir().unwrap();
     let e = env(dir.path(), &[]);
-    let src = builtin_sources(&e)
+    let src = Registry::load(&e)
+        .sources
         .into_iter()
         .find(|s| s.tool == "qwen-code")
         .unwrap();
@@ -117,7 +126,8 @@ fn roots_follow_home_and_qwen_home() {
     ));
 
     let e = env(dir.path(), &[("QWEN_HOME", "/opt/qwen,/srv/qwen")]);
-    let src = builtin_sources(&e)
+    let src = Registry::load(&e)
+        .sources
         .into_iter()
         .find(|s| s.tool == "qwen-code")
         .unwrap();
@@ -134,12 +144,14 @@ fn roots_follow_home_and_qwen_home() {
     std::fs::create_dir_all(&chats).unwrap();
     std::fs::copy(fixture(), chats.join("69f0814a.jsonl")).unwrap();
     let e = env(dir.path(), &[]);
-    let src = builtin_sources(&e)
+    let src = Registry::load(&e)
+        .sources
         .into_iter()
         .find(|s| s.tool == "qwen-code")
         .unwrap();
     assert_eq!(src.files(), vec![chats.join("69f0814a.jsonl")]);
-    let info = list_parsers(&e)
+    let info = Registry::load(&e)
+        .list()
         .into_iter()
         .find(|p| p.tool == "qwen-code")
         .unwrap();
@@ -166,7 +178,12 @@ fn malformed_records_are_skipped_and_counted() {
         .join("\n"),
     )
     .unwrap();
-    let o = test_spec(Path::new("qwen-code"), &f).unwrap();
+    let o = test_parser(
+        &Registry::load(&Env::from_process()),
+        Path::new("qwen-code"),
+        &f,
+    )
+    .unwrap();
     assert_eq!(o.malformed, 5);
     assert_eq!(o.events.len(), 1);
     assert_eq!(o.totals.input, 10);

@@ -7,14 +7,18 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use tokwatch::cli::parsers::render_parsers_text;
+use tokwatch::cli::parsers::render_spec_test_text;
+use tokwatch::dedup::merge;
+use tokwatch::env::Env;
 use tokwatch::event::{Merge, Tokens, UsageEvent};
-use tokwatch::parser::plugins::{
-    builtin_sources, list_parsers, load_user_specs, merge, render_parsers_text,
-    render_spec_test_text, test_spec, user_sources, user_sources_with_errors, Origin,
-};
-use tokwatch::parser::spec::{expand, Spec};
+use tokwatch::parser::spec::Spec;
 use tokwatch::parser::{FileState, Format, Parser};
-use tokwatch::sources::Env;
+use tokwatch::registry::list::test_parser;
+use tokwatch::registry::specs::expand;
+use tokwatch::registry::specs::load_user_specs;
+use tokwatch::registry::Origin;
+use tokwatch::registry::Registry;
 
 fn manifest() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -49,7 +53,7 @@ fn run_lines(
 }
 
 fn sum(events: &[UsageEvent]) -> (Tokens, usize) {
-    let u = merge(events);
+    let u = merge(events.to_vec());
     let mut t = Tokens::default();
     for e in &u {
         t.add(&e.tokens);
@@ -106,7 +110,13 @@ fn user_spec_from_config_dir_extracts_events() {
     std::fs::write(&log, TALLY_LOG).unwrap();
     let e = env(&home, &cfg, &[]);
 
-    let (sources, errors) = user_sources_with_errors(&e);
+    let reg = Registry::load(&e);
+    let errors = reg.problems;
+    let sources: Vec<_> = reg
+        .sources
+        .into_iter()
+        .filter(|s| s.origin == Origin::User)
+        .collect();
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(sources.len(), 1);
     let src = &sources[0];
@@ -141,7 +151,7 @@ fn user_spec_from_config_dir_extracts_events() {
     assert_eq!(b.dedup_key, format!("tally:{}:5", log.display()));
 
     // Listed as a user parser, its root found.
-    let list = list_parsers(&e);
+    let list = Registry::load(&e).list();
     let info = list.iter().find(|p| p.tool == "tally").unwrap();
     assert_eq!(info.origin, Origin::User);
     assert_eq!(info.format, "regex");
@@ -170,7 +180,12 @@ fn user_spec_from_config_dir_extracts_events() {
     }
 
     // `parsers test` on the same pair.
-    let o = test_spec(&cfg.join("parsers/tally.toml"), &log).unwrap();
+    let o = test_parser(
+        &Registry::load(&Env::from_process()),
+        &cfg.join("parsers/tally.toml"),
+        &log,
+    )
+    .unwrap();
     assert_eq!((o.events.len(), o.malformed, o.lines), (2, 1, 5));
     assert!(o.first_error.as_deref().unwrap().starts_with("line 3:"));
     assert!(
@@ -285,7 +300,13 @@ fn bad_user_specs_report_file_and_field_without_panicking() {
     std::fs::write(pd.join("z-good-twice.toml"), TALLY).unwrap();
     std::fs::write(pd.join("notes.txt"), "not a spec").unwrap();
     let e = env(&home, &cfg, &[]);
-    let (sources, errors) = user_sources_with_errors(&e);
+    let reg = Registry::load(&e);
+    let errors = reg.problems;
+    let sources: Vec<_> = reg
+        .sources
+        .into_iter()
+        .filter(|s| s.origin == Origin::User)
+        .collect();
     assert_eq!(sources.len(), 1, "the good spec still loads");
     assert_eq!(errors.len(), cases.len() + 1);
     for (name, _, field) in cases {
@@ -306,8 +327,16 @@ fn bad_user_specs_report_file_and_field_without_panicking() {
         dup.to_string().contains("already declares `tally`"),
         "{dup}"
     );
-    assert_eq!(user_sources(&e).len(), 1);
-    let list = list_parsers(&e);
+    assert_eq!(
+        Registry::load(&e)
+            .sources
+            .into_iter()
+            .filter(|s| s.origin == Origin::User)
+            .collect::<Vec<_>>()
+            .len(),
+        1
+    );
+    let list = Registry::load(&e).list();
     assert_eq!(
         list.iter().filter(|p| p.error.is_some()).count(),
         cases.len() + 1
@@ -327,18 +356,27 @@ fn user_spec_replaces_a_builtin_tool() {
         );
     std::fs::write(cfg.join("parsers/my-qwen.toml"), mine).unwrap();
     let e = env(&home, &cfg, &[]);
-    assert!(builtin_sources(&e).iter().all(|s| s.tool != "qwen-code"));
-    let user = user_sources(&e);
+    assert!(Registry::load(&e)
+        .builtin_sources()
+        .all(|s| s.tool != "qwen-code"));
+    let user = Registry::load(&e)
+        .sources
+        .into_iter()
+        .filter(|s| s.origin == Origin::User)
+        .collect::<Vec<_>>();
     assert_eq!(user.len(), 1);
     assert_eq!(user[0].roots, vec![home.join("elsewhere/qwen")]);
-    let list = list_parsers(&e);
+    let list = Registry::load(&e).list();
     let q: Vec<_> = list.iter().filter(|p| p.tool == "qwen-code").collect();
     assert_eq!(q.len(), 1);
     assert_eq!(q[0].origin, Origin::User);
     // Without the user spec the built-in is back.
     let e2 = env(&home, &dir.path().join("empty-cfg"), &[]);
     assert!(load_user_specs(&e2).specs.is_empty());
-    assert!(builtin_sources(&e2).iter().any(|s| s.tool == "qwen-code"));
+    assert!(Registry::load(&e2)
+        .sources
+        .iter()
+        .any(|s| s.tool == "qwen-code"));
 }
 
 const CLAUDE_SPEC: &str = r#"
@@ -867,7 +905,7 @@ fn the_worked_example_in_the_docs_is_true() {
         .lines()
         .skip_while(|l| !l.starts_with("time "))
         .collect();
-    let o = test_spec(&spec, &log).unwrap();
+    let o = test_parser(&Registry::load(&Env::from_process()), &spec, &log).unwrap();
     let text = render_spec_test_text(&o);
     let got: Vec<&str> = text
         .lines()
@@ -877,18 +915,26 @@ fn the_worked_example_in_the_docs_is_true() {
 
     // And as a user spec found by tokwatch under the config directory.
     let e = env(&home, &cfg, &[]);
-    let src = user_sources(&e)
+    let src = Registry::load(&e)
+        .sources
+        .into_iter()
+        .filter(|s| s.origin == Origin::User)
+        .collect::<Vec<_>>()
         .into_iter()
         .find(|s| s.tool == "acme-agent")
         .unwrap();
     assert_eq!(src.files(), vec![log.clone()]);
     let e2 = env(&home, &cfg, &[("ACME_HOME", "/opt/acme")]);
-    let src = user_sources(&e2)
+    let src = Registry::load(&e2)
+        .sources
+        .into_iter()
+        .filter(|s| s.origin == Origin::User)
+        .collect::<Vec<_>>()
         .into_iter()
         .find(|s| s.tool == "acme-agent")
         .unwrap();
     assert_eq!(src.roots, vec![PathBuf::from("/opt/acme/sessions")]);
-    let unique = merge(&o.events);
+    let unique = merge(o.events.to_vec());
     assert_eq!(unique[0].cwd.as_deref(), Some("/home/me/src/shop"));
     assert_eq!(unique[0].branch.as_deref(), Some("main"));
     assert_eq!(unique[0].reported_cost_usd, Some(0.0034));

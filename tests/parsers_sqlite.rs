@@ -13,13 +13,13 @@ mod util;
 
 use rusqlite::{params, Connection};
 use std::path::{Path, PathBuf};
+use tokwatch::env::Env;
 use tokwatch::event::{Merge, Tokens, UsageEvent};
 use tokwatch::parser::crush::CrushParser;
 use tokwatch::parser::cursor::{parse_cursor_csv, CursorParser};
 use tokwatch::parser::opencode::{Flavor, OpenCodeDb, OpenCodeLegacy};
 use tokwatch::parser::sqlite_ro;
 use tokwatch::parser::{FileState, Format, Parser, WholeReport};
-use tokwatch::sources::Env;
 use util::*;
 
 // ---------------------------------------------------------------------------------------------
@@ -528,7 +528,7 @@ fn opencode_db_and_legacy_json_count_once_db_wins() {
 #[test]
 fn opencode_sources_cover_channels_not_wal_and_kilo_has_its_own() {
     let h = Home::new();
-    let srcs = tokwatch::sources::builtin(&h.env());
+    let srcs = tokwatch::registry::Registry::load(&h.env()).sources;
     let data = h.home().join(".local/share/opencode");
     let db_src = srcs
         .iter()
@@ -551,7 +551,7 @@ fn opencode_sources_cover_channels_not_wal_and_kilo_has_its_own() {
     // XDG_DATA_HOME moves both.
     let mut env = h.env();
     env.vars.insert("XDG_DATA_HOME".into(), "/data/x".into());
-    let srcs = tokwatch::sources::builtin(&env);
+    let srcs = tokwatch::registry::Registry::load(&env).sources;
     assert!(srcs
         .iter()
         .any(|s| s.tool == "opencode" && s.matches(Path::new("/data/x/opencode/opencode.db"))));
@@ -1114,7 +1114,7 @@ fn crush_one_event_per_top_level_session_with_its_cost() {
     )
     .unwrap();
     assert_eq!(
-        tokwatch::parser::sqlite_tools::crush_db_dirs(&h.env()),
+        tokwatch::registry::roots::crush_db_dirs(&h.env()),
         vec![project.join(".crush")]
     );
     h.scan();
@@ -1474,7 +1474,8 @@ fn cursor_csv_both_header_variants_exact_totals() {
 #[test]
 fn cursor_csv_reimport_adds_nothing_in_the_store() {
     use tokwatch::pricing::Pricer;
-    use tokwatch::store::{commit_batch, Checkpoint, ReadCounts, StoredEvent};
+    use tokwatch::store::{ReadCounts, StoredEvent};
+    use tokwatch::tailer::Checkpoint;
     let h = Home::new();
     let csv = h.dir.path().join("usage.csv");
     std::fs::write(&csv, CSV_OLD).unwrap();
@@ -1497,15 +1498,15 @@ fn cursor_csv_reimport_adds_nothing_in_the_store() {
                 }
             })
             .collect();
-        let (_, out) = commit_batch(
-            &mut store.conn,
-            &csv.to_string_lossy(),
-            "cursor",
-            &Checkpoint::default(),
-            &ReadCounts::default(),
-            &stored,
-        )
-        .unwrap();
+        let (_, out) = store
+            .commit_batch(
+                &csv.to_string_lossy(),
+                "cursor",
+                &Checkpoint::default(),
+                &ReadCounts::default(),
+                &stored,
+            )
+            .unwrap();
         out.inserted + out.updated
     };
     assert_eq!(import(), 3);
@@ -1522,7 +1523,7 @@ fn cursor_paths_per_os() {
         home: PathBuf::from("/h"),
         vars: Default::default(),
     };
-    let dir = tokwatch::parser::sqlite_tools::cursor_user_dir(&env);
+    let dir = tokwatch::registry::roots::cursor_user_dir(&env);
     if cfg!(target_os = "macos") {
         assert_eq!(dir, Path::new("/h/Library/Application Support/Cursor/User"));
     } else if cfg!(windows) {
@@ -1533,12 +1534,12 @@ fn cursor_paths_per_os() {
     let mut env2 = env.clone();
     env2.vars.insert("CRUSH_GLOBAL_DATA".into(), "/cg".into());
     assert_eq!(
-        tokwatch::parser::sqlite_tools::crush_global_dir(&env2),
+        tokwatch::registry::roots::crush_global_dir(&env2),
         Path::new("/cg")
     );
     env2.vars.insert("OPENCODE_DATA_DIR".into(), "/oc".into());
     assert_eq!(
-        tokwatch::parser::sqlite_tools::opencode_dir(&env2, Flavor::OpenCode),
+        tokwatch::registry::roots::opencode_dir(&env2, Flavor::OpenCode),
         Path::new("/oc")
     );
 }

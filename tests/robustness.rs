@@ -32,9 +32,7 @@ fn malformed_lines_are_skipped_counted_and_never_fatal() {
     assert_eq!(st.lines, 5);
     let s = h.tool("claude-code");
     assert_eq!(s.requests, 2, "the good lines around the bad ones are kept");
-    let (malformed, err): (i64, String) = h
-        .reader()
-        .conn
+    let (malformed, err): (i64, String) = sql(&h.db())
         .query_row("SELECT malformed, first_error FROM files", [], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })
@@ -75,9 +73,7 @@ fn unreadable_file_is_recorded_with_its_reason() {
         .ingest_path(0, &dir, &mut |_| {})
         .expect("an unreadable source is not an error of the run");
     assert_eq!(st.unreadable, 1);
-    let why: String = ing
-        .store
-        .conn
+    let why: String = sql(&h.db())
         .query_row(
             "SELECT read_error FROM files WHERE path = ?1",
             [dir.to_string_lossy()],

@@ -101,6 +101,7 @@ fn first_snapshot() -> TraySnapshot {
         active_sessions: vec![session("tokwatch", "claude-code", 1.2, 2.4)],
         top_repos_week: vec![("tokwatch".into(), 12.3), ("my_dotfiles".into(), 3.1)],
         alerts_paused: false,
+        ..TraySnapshot::default()
     }
 }
 
@@ -119,6 +120,7 @@ fn second_snapshot() -> TraySnapshot {
         ],
         top_repos_week: vec![("tokwatch".into(), 20.0), ("my_dotfiles".into(), 3.1)],
         alerts_paused: true,
+        ..TraySnapshot::default()
     }
 }
 

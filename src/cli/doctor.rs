@@ -2,7 +2,8 @@
 //! and requests, the last event, parse errors with one example each, and unpriced models.
 
 use super::output::{bold, dim, int};
-use crate::sources::{Env, Source};
+use crate::app::App;
+use crate::registry::Source;
 use crate::store::query::Zone;
 use crate::store::Store;
 use serde::Serialize;
@@ -41,14 +42,16 @@ pub struct Doctor {
     pub parser_errors: Vec<String>,
 }
 
-pub fn diagnose(db: &Path, sources: &[Source], parser_errors: Vec<String>) -> Doctor {
+/// Looks at every tool's sources and at what the database holds for them.
+pub fn diagnose(app: &App, sources: &[Source], parser_errors: Vec<String>) -> Doctor {
+    let db = &app.db;
     let store = Store::open_reader(db);
     let (database_ok, database_problem) = match &store {
         Ok(_) => (true, None),
         Err(e) => (false, Some(format!("{e:#}"))),
     };
     let mut tools = Vec::new();
-    for (tool, roots) in crate::sources::roots_by_tool(sources) {
+    for (tool, roots) in crate::registry::roots_by_tool(sources) {
         let (found, missing): (Vec<&Path>, Vec<&Path>) =
             roots.into_iter().partition(|r| r.exists());
         let roots_found: Vec<String> = found.iter().map(|r| r.display().to_string()).collect();
@@ -74,43 +77,15 @@ pub fn diagnose(db: &Path, sources: &[Source], parser_errors: Vec<String>) -> Do
             unpriced_models: Vec::new(),
         };
         if let Ok(st) = &store {
-            let c = &st.conn;
-            let _ = c.query_row(
-                "SELECT count(*), total(malformed), max(last_event_ms),
-                        (SELECT first_error FROM files WHERE tool = ?1 AND first_error IS NOT NULL LIMIT 1),
-                        (SELECT count(*) FROM files WHERE tool = ?1 AND read_error IS NOT NULL),
-                        (SELECT path || ': ' || read_error FROM files WHERE tool = ?1 AND read_error IS NOT NULL LIMIT 1)
-                 FROM files WHERE tool = ?1",
-                [tool],
-                |r| {
-                    h.files_read = r.get(0)?;
-                    h.malformed_records = r.get::<_, f64>(1)? as i64;
-                    h.last_event = r
-                        .get::<_, Option<i64>>(2)?
-                        .filter(|v| *v > 0)
-                        .map(|ms| Zone::Local.datetime(ms));
-                    h.malformed_example = r.get(3)?;
-                    h.unreadable_files = r.get(4)?;
-                    h.unreadable_example = r.get(5)?;
-                    Ok(())
-                },
-            );
-            h.requests = c
-                .query_row(
-                    "SELECT total(requests) FROM rollup WHERE tool = ?1",
-                    [tool],
-                    |r| r.get::<_, f64>(0),
-                )
-                .unwrap_or(0.0) as i64;
-            if let Ok(mut q) = c.prepare(
-                "SELECT model FROM rollup WHERE tool = ?1 AND unpriced > 0 GROUP BY model ORDER BY sum(unpriced) DESC",
-            ) {
-                if let Ok(rows) = q.query_map([tool], |r| r.get::<_, String>(0)) {
-                    h.unpriced_models = rows
-                        .flatten()
-                        .map(|m| if m.is_empty() { "(no model logged)".into() } else { m })
-                        .collect();
-                }
+            if let Ok(f) = st.tool_files(tool) {
+                h.files_read = f.files;
+                h.malformed_records = f.malformed;
+                h.last_event = f.last_event_ms.map(|ms| Zone::Local.datetime(ms));
+                h.malformed_example = f.malformed_example;
+                h.unreadable_files = f.unreadable;
+                h.unreadable_example = f.unreadable_example;
+                h.requests = f.requests;
+                h.unpriced_models = f.unpriced_models;
             }
         }
         tools.push(h);
@@ -119,12 +94,13 @@ pub fn diagnose(db: &Path, sources: &[Source], parser_errors: Vec<String>) -> Do
         database: db.display().to_string(),
         database_ok,
         database_problem,
-        config_dir: crate::config::config_dir().display().to_string(),
+        config_dir: app.env.config_dir().display().to_string(),
         tools,
         parser_errors,
     }
 }
 
+/// The text form.
 pub fn render(d: &Doctor) -> String {
     let mut o = String::new();
     o.push_str(&format!("{} {}\n", bold("database"), d.database));
@@ -193,10 +169,11 @@ pub fn render(d: &Doctor) -> String {
     o
 }
 
-pub fn run(db: &Path, json: bool) -> anyhow::Result<i32> {
-    let env = Env::from_process();
-    let (sources, errors) = super::sources_with_errors(&env);
-    let d = diagnose(db, &sources, errors);
+/// `tokwatch doctor`.
+pub fn run(app: &App, json: bool) -> anyhow::Result<i32> {
+    let reg = app.registry();
+    let errors = reg.problems.iter().map(|e| e.to_string()).collect();
+    let d = diagnose(app, &reg.sources, errors);
     if json {
         println!("{}", serde_json::to_string_pretty(&d)?);
     } else {

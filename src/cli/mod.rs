@@ -1,13 +1,12 @@
 //! Command-line interface.
 
 pub mod doctor;
-pub mod live;
 pub mod output;
+pub mod parsers;
+pub mod statusline;
+pub mod watch;
 
-use crate::config::Config;
-use crate::ingest::Ingestor;
-use crate::pricing::Pricer;
-use crate::sources::{self, Env};
+use crate::app::App;
 use crate::store::query::{Filter, GroupBy, Zone};
 use crate::store::{self, Store, StoreError};
 use anyhow::bail;
@@ -210,16 +209,13 @@ pub fn main() -> i32 {
     }
 }
 
-fn db_path(cli: &Cli) -> PathBuf {
-    cli.db.clone().unwrap_or_else(store::default_db_path)
-}
-
 fn run(cli: Cli) -> anyhow::Result<i32> {
-    let db = db_path(&cli);
+    let app = App::from_process(cli.db.clone());
+    let db = app.db.clone();
     match cli.cmd {
-        None => run_daemon(&db, &RunArgs::default()),
-        Some(Cmd::Run(ref a)) => run_daemon(&db, a),
-        Some(Cmd::Scan { quiet, json }) => scan(&db, quiet, json),
+        None => run_daemon(&app, &RunArgs::default()),
+        Some(Cmd::Run(ref a)) => run_daemon(&app, a),
+        Some(Cmd::Scan { quiet, json }) => scan(&app, quiet, json),
         Some(Cmd::Report { by, ref args }) => report(&db, by, args, None),
         Some(Cmd::Repos { ref args }) => report(&db, GroupBy::Repo, args, None),
         Some(Cmd::History { ref repo, ref args }) => history(&db, repo, args),
@@ -227,14 +223,14 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             ref model,
             ref provider,
             json,
-        }) => prices(model, provider.as_deref(), json),
-        Some(Cmd::Watch { json }) => live::watch(&db, json),
-        Some(Cmd::Statusline) => live::statusline(&db),
-        Some(Cmd::Doctor { json }) => doctor::run(&db, json),
-        Some(Cmd::Parsers { ref cmd }) => parsers(cmd),
+        }) => prices(&app, model, provider.as_deref(), json),
+        Some(Cmd::Watch { json }) => watch::watch(&app, json),
+        Some(Cmd::Statusline) => statusline::statusline(&db),
+        Some(Cmd::Doctor { json }) => doctor::run(&app, json),
+        Some(Cmd::Parsers { ref cmd }) => parsers(&app, cmd),
         Some(Cmd::Import {
             what: ImportCmd::CursorCsv { ref file, json },
-        }) => import_cursor_csv(&db, file, json),
+        }) => import_cursor_csv(&app, file, json),
         Some(Cmd::Completions { shell }) => {
             clap_complete::generate(
                 shell,
@@ -247,49 +243,13 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     }
 }
 
-fn run_daemon(db: &std::path::Path, a: &RunArgs) -> anyhow::Result<i32> {
-    let opts = crate::daemon::Options {
-        no_tray: a.no_tray,
-        ..crate::daemon::Options::default()
-    };
-    crate::daemon::run(db, opts)?;
+fn run_daemon(app: &App, a: &RunArgs) -> anyhow::Result<i32> {
+    app.run_daemon(a.no_tray)?;
     Ok(EXIT_OK)
 }
 
-/// Every source: built-in tools and user parser specs, with problems loading user specs. A user
-/// spec replaces the built-in source of the same tool id (never both: that would read the same
-/// logs twice).
-pub fn sources_with_errors(env: &Env) -> (Vec<sources::Source>, Vec<String>) {
-    let (user, errors) = crate::parser::plugins::user_sources_with_errors(env);
-    let mut all: Vec<sources::Source> = sources::builtin(env)
-        .into_iter()
-        .filter(|b| !user.iter().any(|u| u.tool == b.tool))
-        .collect();
-    all.extend(user);
-    (all, errors.into_iter().map(|e| e.to_string()).collect())
-}
-
-/// Every source (problems with user parser specs are reported by `doctor`).
-pub fn all_sources(env: &Env) -> Vec<sources::Source> {
-    let (s, errors) = sources_with_errors(env);
-    for e in errors {
-        eprintln!("tokwatch: {e}");
-    }
-    s
-}
-
-pub fn new_ingestor(db: &std::path::Path) -> anyhow::Result<Ingestor> {
-    let config = Config::load()?;
-    let store = Store::open_writer(db)?;
-    let env = Env::from_process();
-    Ok(Ingestor::new(
-        store,
-        all_sources(&env),
-        Pricer::new(config.prices),
-    ))
-}
-
-fn scan(db: &std::path::Path, quiet: bool, json: bool) -> anyhow::Result<i32> {
+fn scan(app: &App, quiet: bool, json: bool) -> anyhow::Result<i32> {
+    let db = app.db.as_path();
     // The daemon is the one writer: while it runs, it has already read everything.
     let _lock = match crate::daemon::lock::InstanceLock::acquire(db) {
         Ok(l) => l,
@@ -304,7 +264,7 @@ fn scan(db: &std::path::Path, quiet: bool, json: bool) -> anyhow::Result<i32> {
         }
         Err(e) => return Err(e),
     };
-    let mut ing = new_ingestor(db)?;
+    let mut ing = app.ingestor()?;
     let (pending, files) = ing.pending()?;
     let show = !quiet && !json && std::io::stderr().is_terminal();
     let bar = if show {
@@ -330,13 +290,8 @@ fn scan(db: &std::path::Path, quiet: bool, json: bool) -> anyhow::Result<i32> {
         if no_files {
             println!("No AI tool logs found on this machine. Looked in:");
             // One line per tool, each place once.
-            let tools = crate::sources::roots_by_tool(&ing.sources);
-            let home = directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf());
-            let short =
-                |p: &std::path::Path| match home.as_deref().and_then(|h| p.strip_prefix(h).ok()) {
-                    Some(rest) => format!("~/{}", rest.display()),
-                    None => p.display().to_string(),
-                };
+            let tools = crate::registry::roots_by_tool(&ing.registry.sources);
+            let short = |p: &std::path::Path| app.env.short(p);
             for (tool, roots) in &tools {
                 let shown: Vec<String> = roots.iter().take(2).map(|r| short(r)).collect();
                 let more = match roots.len().saturating_sub(2) {
@@ -466,12 +421,7 @@ fn report(
 }
 
 fn nothing_found(store: &Store, f: &Filter) -> anyhow::Result<String> {
-    let any: i64 = store
-        .conn
-        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
-    let files: i64 = store
-        .conn
-        .query_row("SELECT count(*) FROM files", [], |r| r.get(0))?;
+    let (any, files) = store.counts()?;
     Ok(if any == 0 && files == 0 {
         "No usage recorded yet: no AI tool logs have been found on this machine (`tokwatch doctor` shows where tokwatch looked; `tokwatch scan` reads new ones).".into()
     } else if any == 0 {
@@ -516,11 +466,7 @@ fn history(db: &std::path::Path, repo: &str, args: &ReportArgs) -> anyhow::Resul
     Ok(EXIT_OK)
 }
 
-fn import_cursor_csv(
-    db: &std::path::Path,
-    file: &std::path::Path,
-    json: bool,
-) -> anyhow::Result<i32> {
+fn import_cursor_csv(app: &App, file: &std::path::Path, json: bool) -> anyhow::Result<i32> {
     let (events, report) = crate::parser::cursor::parse_cursor_csv(file).map_err(|e| {
         e.context(format!(
             "cannot import {}: expected Cursor's usage CSV export (Date, Model, Input, Output, ... columns)",
@@ -528,7 +474,7 @@ fn import_cursor_csv(
         ))
     })?;
     let n = events.len();
-    let mut ing = new_ingestor(db)?;
+    let mut ing = app.ingestor()?;
     let stats = ing.import("cursor", file, events, report)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&stats)?);
@@ -549,32 +495,32 @@ fn import_cursor_csv(
     Ok(EXIT_OK)
 }
 
-fn parsers(cmd: &ParsersCmd) -> anyhow::Result<i32> {
-    use crate::parser::plugins;
+fn parsers(app: &App, cmd: &ParsersCmd) -> anyhow::Result<i32> {
+    let reg = app.registry();
     match cmd {
         ParsersCmd::List { json } => {
-            let l = plugins::list_parsers(&Env::from_process());
+            let l = reg.list();
             if *json {
                 println!("{}", serde_json::to_string_pretty(&l)?);
             } else {
-                print!("{}", plugins::render_parsers_text(&l));
+                print!("{}", parsers::render_parsers_text(&l));
             }
         }
         ParsersCmd::Test { spec, file, json } => {
-            let o = plugins::test_spec(spec, file)?;
+            let o = crate::registry::list::test_parser(&reg, spec, file)?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&o)?);
             } else {
-                print!("{}", plugins::render_spec_test_text(&o));
+                print!("{}", parsers::render_spec_test_text(&o));
             }
         }
     }
     Ok(EXIT_OK)
 }
 
-fn prices(model: &str, provider: Option<&str>, json: bool) -> anyhow::Result<i32> {
-    let config = Config::load()?;
-    let p = Pricer::new(config.prices);
+fn prices(app: &App, model: &str, provider: Option<&str>, json: bool) -> anyhow::Result<i32> {
+    let config = app.config()?;
+    let p = app.pricer(&config);
     for w in p.warnings() {
         eprintln!("tokwatch: {w}");
     }
@@ -589,7 +535,7 @@ fn prices(model: &str, provider: Option<&str>, json: bool) -> anyhow::Result<i32
         }
         None => bail!(
             "no price is known for {model:?}: its usage is kept and shown as unpriced. Set one with\n  [prices.\"{model}\"]\n  input = 3.0    # USD per million tokens\n  output = 15.0\nin {}",
-            crate::config::config_dir().join("config.toml").display()
+            app.env.config_file().display()
         ),
     }
 }

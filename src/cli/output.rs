@@ -3,10 +3,12 @@
 use crate::store::query::{Report, Sums};
 use std::io::IsTerminal;
 
+/// Colour only on a terminal, and never with `NO_COLOR` set.
 pub fn color_enabled() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
 }
 
+/// Bold text (when colour is on).
 pub fn bold(s: &str) -> String {
     if color_enabled() {
         format!("\x1b[1m{s}\x1b[0m")
@@ -15,6 +17,7 @@ pub fn bold(s: &str) -> String {
     }
 }
 
+/// Dim text (when colour is on).
 pub fn dim(s: &str) -> String {
     if color_enabled() {
         format!("\x1b[2m{s}\x1b[0m")
@@ -23,42 +26,15 @@ pub fn dim(s: &str) -> String {
     }
 }
 
-/// `$12.23`; `<$0.01` for tiny non-zero amounts.
-pub fn money(v: f64) -> String {
-    if v > 0.0 && v < 0.005 {
-        "<$0.01".into()
-    } else {
-        format!("${v:.2}")
-    }
-}
+pub use crate::format::{int, usd as money};
 
-/// Money with the marker that says the figure is a lower bound (unpriced usage inside).
+/// Money with the marker that says the figure is a lower bound (unpriced usage inside);
+/// `unpriced` when nothing in it has a price.
 pub fn money_marked(s: &Sums) -> String {
-    if s.has_unpriced {
-        if s.cost_usd == 0.0 && s.unpriced_requests == s.requests {
-            "unpriced".into()
-        } else {
-            format!("{}+", money(s.cost_usd))
-        }
+    if s.has_unpriced && s.cost_usd == 0.0 && s.unpriced_requests == s.requests {
+        "unpriced".into()
     } else {
-        money(s.cost_usd)
-    }
-}
-
-/// `1,234,567`.
-pub fn int(v: i64) -> String {
-    let s = v.abs().to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if v < 0 {
-        format!("-{out}")
-    } else {
-        out
+        crate::format::usd_marked(s.cost_usd, s.has_unpriced)
     }
 }
 

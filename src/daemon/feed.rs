@@ -1,7 +1,10 @@
 //! The live feed: one JSON line per stored request, pushed to local clients (`tokwatch watch`)
 //! over a Unix socket as soon as its transaction commits.
 
+use crate::store::query::{Cost, Scope};
+use crate::store::{Store, StoredEvent};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -10,25 +13,77 @@ use std::time::Duration;
 /// One request as the live views show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeedEvent {
+    /// Time of the request, ms since the epoch.
     pub ts_ms: i64,
     /// True when this replaces an earlier line of the same request (final streaming numbers).
     #[serde(default)]
     pub updated: bool,
+    /// Tool id.
     pub tool: String,
+    /// Repository display name.
     pub repo: Option<String>,
+    /// Branch.
     pub branch: Option<String>,
+    /// Model.
     pub model: Option<String>,
+    /// Session id.
     pub session: Option<String>,
+    /// Uncached input tokens.
     pub input: i64,
+    /// Cache-write tokens (both TTLs).
     pub cache_write: i64,
+    /// Cache-read tokens.
     pub cache_read: i64,
+    /// Output tokens.
     pub output: i64,
     /// `None` = unpriced.
     pub cost_usd: Option<f64>,
-    pub session_cost_usd: f64,
+    /// The session's cost so far (`None` when it could not be read).
+    pub session_cost_usd: Option<f64>,
+    /// The session's cost leaves out unpriced usage.
     pub session_has_unpriced: bool,
-    pub today_cost_usd: f64,
+    /// Today's cost so far (`None` when it could not be read).
+    pub today_cost_usd: Option<f64>,
+    /// Today's cost leaves out unpriced usage.
     pub today_has_unpriced: bool,
+}
+
+/// Feed lines for stored events, with running session and day totals (a total that cannot be
+/// read is `None`, shown as an error, never as `$0`).
+pub fn feed_events(store: &Store, evs: &[StoredEvent]) -> Vec<FeedEvent> {
+    let today = store
+        .cost(Scope::Since(crate::status::start_of_today()))
+        .ok();
+    let mut sessions: HashMap<String, Option<Cost>> = HashMap::new();
+    evs.iter()
+        .map(|se| {
+            let e = &se.ev;
+            let session = match &e.session_id {
+                Some(s) => *sessions
+                    .entry(s.clone())
+                    .or_insert_with(|| store.cost(Scope::Session(s)).ok()),
+                None => Some(Cost::default()),
+            };
+            FeedEvent {
+                ts_ms: e.timestamp_ms,
+                updated: se.updated,
+                tool: e.tool.clone(),
+                repo: se.workspace_name.clone(),
+                branch: e.branch.clone(),
+                model: e.model.clone(),
+                session: e.session_id.clone(),
+                input: e.tokens.input,
+                cache_write: e.tokens.cache_write_5m + e.tokens.cache_write_1h,
+                cache_read: e.tokens.cache_read,
+                output: e.tokens.output,
+                cost_usd: se.cost_usd,
+                session_cost_usd: session.map(|c| c.usd),
+                session_has_unpriced: session.is_some_and(|c| c.has_unpriced),
+                today_cost_usd: today.map(|c| c.usd),
+                today_has_unpriced: today.is_some_and(|c| c.has_unpriced),
+            }
+        })
+        .collect()
 }
 
 /// Where the daemon for `db` listens: in `$XDG_RUNTIME_DIR` (else the temp dir), named by a
@@ -40,23 +95,12 @@ pub fn socket_path(db: &Path) -> PathBuf {
         .to_string_lossy()
         .into_owned();
     let h = crate::tailer::fnv1a(canon.as_bytes()) as u64;
-    let dir = std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .filter(|d| d.is_dir())
-        .unwrap_or_else(std::env::temp_dir);
-    #[cfg(unix)]
-    let uid = unsafe_free_uid();
-    #[cfg(not(unix))]
-    let uid = 0;
-    dir.join(format!("tokwatch-{uid}-{:08x}.sock", h as u32))
-}
-
-#[cfg(unix)]
-fn unsafe_free_uid() -> u32 {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid())
-        .unwrap_or(0)
+    let dir = crate::env::Env::from_process().runtime_dir();
+    dir.join(format!(
+        "tokwatch-{}-{:08x}.sock",
+        crate::env::uid(),
+        h as u32
+    ))
 }
 
 /// Accepts clients and broadcasts lines to them. A client that cannot keep up is dropped

@@ -1,15 +1,16 @@
-//! The live daemon: catch up on everything written since the last run, then follow every source.
+//! The live daemon: catch up on everything written since the last run, then follow every
+//! source. It knows nothing of the views: what it stores goes to the [`Sink`]s it is given (the
+//! app wires the tray, the alerts and the live feed in).
 
 pub mod feed;
 pub mod lock;
-pub mod status;
 pub mod watcher;
 
 use crate::ingest::Ingestor;
-use crate::sources::walk;
-use crate::store::{now_ms, StoredEvent};
-use crate::tailer::Stat;
-use feed::{Broadcaster, FeedEvent};
+use crate::registry::walk;
+use crate::store::{Store, StoredEvent};
+use crate::tailer::{self, Fingerprint};
+use feed::Broadcaster;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -17,9 +18,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use watcher::{Msg, Watcher};
 
+/// How often the daemon looks without being told to.
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub no_tray: bool,
     /// Full stat scan of every root, a safety net behind notifications.
     pub safety_interval: Duration,
     /// Stat scan of polled roots.
@@ -39,7 +40,6 @@ impl Default for Options {
                 .unwrap_or(Duration::from_secs_f64(d))
         };
         Options {
-            no_tray: false,
             safety_interval: secs("TOKWATCH_SAFETY_SCAN_SECS", 120.0),
             poll_interval: secs("TOKWATCH_POLL_SECS", 2.0),
             refresh_interval: None,
@@ -53,150 +53,20 @@ pub fn log(msg: &str) {
     eprintln!("[{t}] tokwatch: {msg}");
 }
 
-pub fn start_of_today() -> i64 {
-    let z = crate::store::query::Zone::Local;
-    z.start_of(z.today())
-}
-
-/// Feed lines for stored events, with running session and day totals.
-pub fn feed_events(conn: &rusqlite::Connection, evs: &[StoredEvent]) -> Vec<FeedEvent> {
-    use crate::store::query::{live_cost, Scope};
-    let today = live_cost(conn, Scope::Since(start_of_today()));
-    let mut sessions: HashMap<String, (f64, bool)> = HashMap::new();
-    evs.iter()
-        .map(|se| {
-            let e = &se.ev;
-            let (sc, su) = match &e.session_id {
-                Some(s) => *sessions
-                    .entry(s.clone())
-                    .or_insert_with(|| live_cost(conn, Scope::Session(s))),
-                None => (0.0, false),
-            };
-            FeedEvent {
-                ts_ms: e.timestamp_ms,
-                updated: se.updated,
-                tool: e.tool.clone(),
-                repo: se.workspace_name.clone(),
-                branch: e.branch.clone(),
-                model: e.model.clone(),
-                session: e.session_id.clone(),
-                input: e.tokens.input,
-                cache_write: e.tokens.cache_write_5m + e.tokens.cache_write_1h,
-                cache_read: e.tokens.cache_read,
-                output: e.tokens.output,
-                cost_usd: se.cost_usd,
-                session_cost_usd: sc,
-                session_has_unpriced: su,
-                today_cost_usd: today.0,
-                today_has_unpriced: today.1,
-            }
-        })
-        .collect()
-}
-
-/// In-process consumers of newly stored events (tray, alerts, live feed).
+/// In-process consumers of newly stored events (tray, alerts, live feed). They read what they
+/// show through the store's queries.
 pub trait Sink: Send {
-    fn events(&mut self, conn: &rusqlite::Connection, evs: &[StoredEvent]);
+    /// Events were stored (inserted, or an earlier copy replaced).
+    fn events(&mut self, store: &Store, evs: &[StoredEvent]);
     /// Periodic or requested refresh without new events (the day rolled over, a burn rate
     /// decays, alerts were paused).
-    fn refresh(&mut self, _conn: &rusqlite::Connection) {}
+    fn refresh(&mut self, _store: &Store) {}
 }
 
 struct FeedSink(Broadcaster);
 impl Sink for FeedSink {
-    fn events(&mut self, conn: &rusqlite::Connection, evs: &[StoredEvent]) {
-        self.0.send(&feed_events(conn, evs));
-    }
-}
-
-/// Recomputes the indicator status after each commit and raises budget alerts.
-pub struct StatusSink {
-    pub budget: crate::config::Budget,
-    pub alerts: status::Alerts,
-    /// Set from the tray's "Pause alerts" item.
-    pub paused: Arc<std::sync::atomic::AtomicBool>,
-    /// Receives each new status (the tray).
-    pub on_status: Option<Box<dyn FnMut(&status::Status, bool) + Send>>,
-}
-
-impl StatusSink {
-    fn update(&mut self, conn: &rusqlite::Connection) {
-        let now = now_ms();
-        let s = status::compute(conn, &self.budget, now);
-        self.alerts.paused = self.paused.load(std::sync::atomic::Ordering::Relaxed);
-        for m in self.alerts.check(&s, now) {
-            log(&format!("budget alert: {m}"));
-            notify_desktop(&m);
-        }
-        if let Some(f) = self.on_status.as_mut() {
-            f(&s, self.alerts.paused);
-        }
-    }
-}
-
-impl Sink for StatusSink {
-    fn events(&mut self, conn: &rusqlite::Connection, _evs: &[StoredEvent]) {
-        self.update(conn);
-    }
-    fn refresh(&mut self, conn: &rusqlite::Connection) {
-        self.update(conn);
-    }
-}
-
-/// A desktop notification for a budget alert (freedesktop Notifications over D-Bus), where a
-/// session bus is reachable; the log line is always written.
-fn notify_desktop(msg: &str) {
-    #[cfg(target_os = "linux")]
-    {
-        let msg = msg.to_string();
-        std::thread::spawn(move || {
-            let Ok(conn) = zbus::blocking::Connection::session() else {
-                return;
-            };
-            let hints: std::collections::HashMap<&str, zbus::zvariant::Value> = Default::default();
-            let _ = conn.call_method(
-                Some("org.freedesktop.Notifications"),
-                "/org/freedesktop/Notifications",
-                Some("org.freedesktop.Notifications"),
-                "Notify",
-                &(
-                    "tokwatch",
-                    0u32,
-                    "",
-                    "tokwatch budget",
-                    msg.as_str(),
-                    Vec::<&str>::new(),
-                    hints,
-                    10_000i32,
-                ),
-            );
-        });
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = msg;
-}
-
-/// The tray snapshot for a status.
-pub fn tray_snapshot(s: &status::Status, paused: bool) -> crate::tray::TraySnapshot {
-    crate::tray::TraySnapshot {
-        today_usd: s.today_usd,
-        today_has_unpriced: s.today_has_unpriced,
-        week_usd: s.week_usd,
-        week_has_unpriced: s.week_has_unpriced,
-        daily_budget_usd: s.daily_budget_usd,
-        by_tool_today: s.by_tool_today.clone(),
-        active_sessions: s
-            .active_sessions
-            .iter()
-            .map(|a| crate::tray::ActiveSession {
-                repo: a.repo.clone(),
-                tool: a.tool.clone(),
-                cost_usd: a.cost_usd,
-                usd_per_hour: a.usd_per_hour,
-            })
-            .collect(),
-        top_repos_week: s.top_repos_week.clone(),
-        alerts_paused: paused,
+    fn events(&mut self, store: &Store, evs: &[StoredEvent]) {
+        self.0.send(&feed::feed_events(store, evs));
     }
 }
 
@@ -206,7 +76,8 @@ pub struct Daemon {
     watcher: Watcher,
     rx: mpsc::Receiver<Msg>,
     pub tx: mpsc::Sender<Msg>,
-    known: HashMap<PathBuf, Stat>,
+    /// What each file looked like when last read.
+    known: HashMap<PathBuf, Fingerprint>,
     changed: Arc<Mutex<Vec<StoredEvent>>>,
     sinks: Vec<Box<dyn Sink>>,
     opts: Options,
@@ -220,15 +91,11 @@ impl Daemon {
         // after) then still arrives as a hint, and a hint only re-reads from the checkpoint.
         let (tx, rx) = mpsc::channel();
         // Several sources share roots (one tool's formats, editors' common folders): once each.
-        let mut roots: Vec<PathBuf> = Vec::new();
-        for r in ing.sources.iter().flat_map(|s| s.roots.iter()) {
-            if !roots.contains(r) {
-                roots.push(r.clone());
-            }
-        }
+        let roots = ing.registry.roots();
         let watcher = Watcher::new(tx.clone(), &roots, log);
         let (_, files) = ing.pending()?;
-        let known_files: Vec<PathBuf> = files.iter().map(|(_, f, _)| f.clone()).collect();
+        let known_files: Vec<(usize, PathBuf)> =
+            files.iter().map(|(s, f, _)| (*s, f.clone())).collect();
         let st = ing.scan_files(files, &mut |_| {})?;
         log(&format!(
             "caught up in {:.2}s: {} files, {} read, {} new requests{}",
@@ -246,9 +113,9 @@ impl Daemon {
             }
         ));
         let mut known = HashMap::new();
-        for f in known_files {
-            if let Ok(s) = Stat::path(&f) {
-                known.insert(f, s);
+        for (src, f) in known_files {
+            if let Ok(fp) = Fingerprint::source(&f, ing.registry.sources[src].is_sqlite()) {
+                known.insert(f, fp);
             }
         }
         let changed: Arc<Mutex<Vec<StoredEvent>>> = Default::default();
@@ -290,21 +157,12 @@ impl Daemon {
 
     fn ingest_file(&mut self, p: &Path) {
         // A SQLite writer touches `<db>-wal` / `<db>-shm` long before the database file itself.
-        let db;
-        let p = match p
-            .to_str()
-            .and_then(|s| s.strip_suffix("-wal").or(s.strip_suffix("-shm")))
-        {
-            Some(base) if self.ing.source_for(Path::new(base)).is_some() => {
-                db = PathBuf::from(base);
-                db.as_path()
-            }
-            _ => p,
-        };
-        let Some(src) = self.ing.source_for(p) else {
+        let base = tailer::sqlite_base(p).filter(|b| self.ing.registry.source_for(b).is_some());
+        let p = base.as_deref().unwrap_or(p);
+        let Some(src) = self.ing.registry.source_for(p) else {
             return;
         };
-        let Ok(st) = Stat::path(p) else {
+        let Ok(fp) = Fingerprint::source(p, self.ing.registry.sources[src].is_sqlite()) else {
             self.known.remove(p);
             return; // deleted: its history stays in the database
         };
@@ -315,15 +173,15 @@ impl Daemon {
             log(&format!("cannot store what {} holds: {e:#}", p.display()));
             return;
         }
-        self.known.insert(p.to_path_buf(), st);
+        self.known.insert(p.to_path_buf(), fp);
     }
 
-    /// Stat scan: ingest every file whose (dev, ino, size, mtime) changed, and every database
-    /// whose `-wal` changed. Walks the sources that live under `roots`, as deep as their
+    /// Stat scan: ingest every file whose fingerprint changed since it was last read (for a
+    /// database, its `-wal` too). Walks the sources that live under `roots`, as deep as their
     /// patterns reach.
     fn stat_scan(&mut self, roots: &[PathBuf]) {
         let mut todo = Vec::new();
-        for s in &self.ing.sources {
+        for s in &self.ing.registry.sources {
             if !s
                 .roots
                 .iter()
@@ -331,18 +189,11 @@ impl Daemon {
             {
                 continue;
             }
-            let sqlite = s.parser.format() == crate::parser::Format::Sqlite;
             for p in s.files() {
-                let Ok(st) = Stat::path(&p) else { continue };
-                let mut changed = self.known.get(&p) != Some(&st);
-                if sqlite && !changed {
-                    let wal = PathBuf::from(format!("{}-wal", p.display()));
-                    if let Ok(w) = Stat::path(&wal) {
-                        changed = self.known.get(&wal) != Some(&w);
-                        self.known.insert(wal, w);
-                    }
-                }
-                if changed {
+                let Ok(fp) = Fingerprint::source(&p, s.is_sqlite()) else {
+                    continue;
+                };
+                if self.known.get(&p) != Some(&fp) {
                     todo.push(p);
                 }
             }
@@ -358,7 +209,7 @@ impl Daemon {
             return;
         }
         for s in &mut self.sinks {
-            s.events(&self.ing.store.conn, &evs);
+            s.events(&self.ing.store, &evs);
         }
     }
 
@@ -454,7 +305,7 @@ impl Daemon {
             }
             if next_refresh.is_some_and(|t| now >= t) || refresh {
                 for s in &mut self.sinks {
-                    s.refresh(&self.ing.store.conn);
+                    s.refresh(&self.ing.store);
                 }
                 next_refresh = self.opts.refresh_interval.map(|d| now + d);
             }
@@ -474,113 +325,4 @@ impl Daemon {
 
 fn st_is_file(p: &Path) -> bool {
     std::fs::metadata(p).map(|m| m.is_file()).unwrap_or(false)
-}
-
-/// `tokwatch run`: lock, catch up, follow, until killed (or Quit from the tray).
-pub fn run(db: &Path, mut opts: Options) -> anyhow::Result<()> {
-    let _lock = lock::InstanceLock::acquire(db)?;
-    log(&format!("starting (database {})", db.display()));
-    let ing = crate::cli::new_ingestor(db)?;
-    let budget = crate::config::Config::load()?.budget;
-    let tray_ok = if opts.no_tray {
-        log("no tray (--no-tray): running headless");
-        false
-    } else {
-        match crate::tray::availability() {
-            Ok(()) => true,
-            Err(why) => {
-                log(&format!("no tray ({why}): running headless"));
-                false
-            }
-        }
-    };
-    if tray_ok {
-        // The day rolls over and burn rates decay without new events.
-        opts.refresh_interval = Some(Duration::from_secs(60));
-    }
-    let mut d = Daemon::start(ing, opts)?;
-    let paused = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut sink = StatusSink {
-        budget,
-        alerts: status::Alerts::default(),
-        paused: paused.clone(),
-        on_status: None,
-    };
-    let mut _tray = None;
-    if tray_ok {
-        let (up_tx, up_rx) = mpsc::channel::<crate::tray::TraySnapshot>();
-        let (cmd_tx, cmd_rx) = mpsc::channel::<crate::tray::TrayCommand>();
-        match crate::tray::spawn(up_rx, cmd_tx) {
-            Ok(h) => {
-                log(if crate::tray::host_present() {
-                    "tray indicator shown"
-                } else {
-                    "tray indicator ready (it appears when a tray host starts)"
-                });
-                let debug = std::env::var_os("TOKWATCH_DEBUG_TRAY").is_some();
-                sink.on_status = Some(Box::new(move |s, p| {
-                    if debug {
-                        log(&format!("snapshot today ${:.4}", s.today_usd));
-                    }
-                    let _ = up_tx.send(tray_snapshot(s, p));
-                }));
-                let loop_tx = d.tx.clone();
-                let db = db.to_path_buf();
-                std::thread::Builder::new()
-                    .name("tray-commands".into())
-                    .spawn(move || {
-                        for c in cmd_rx {
-                            match c {
-                                crate::tray::TrayCommand::Quit => {
-                                    let _ = loop_tx.send(Msg::Quit);
-                                }
-                                crate::tray::TrayCommand::PauseAlerts(p) => {
-                                    paused.store(p, std::sync::atomic::Ordering::Relaxed);
-                                    log(if p { "alerts paused" } else { "alerts resumed" });
-                                    let _ = loop_tx.send(Msg::Refresh);
-                                }
-                                crate::tray::TrayCommand::OpenReport => open_report(&db),
-                            }
-                        }
-                    })?;
-                _tray = Some(h);
-            }
-            Err(e) => log(&format!("no tray ({e}): running headless")),
-        }
-    }
-    // Show today's figure at once, not only after the next request.
-    sink.update(&d.ing.store.conn);
-    d.add_sink(Box::new(sink));
-    match d.serve_feed(db) {
-        Ok(p) => log(&format!("live feed at {}", p.display())),
-        Err(e) => log(&format!(
-            "no live feed socket ({e}); `tokwatch watch` will read the database"
-        )),
-    }
-    d.run()?;
-    log("stopped");
-    Ok(())
-}
-
-/// "Open a report": today's and this week's report as text in the data directory, opened with
-/// the desktop's default viewer.
-fn open_report(db: &Path) {
-    let exe = std::env::current_exe().unwrap_or_else(|_| "tokwatch".into());
-    let out = std::process::Command::new(&exe)
-        .arg("--db")
-        .arg(db)
-        .args(["report", "repo", "--since", "7d"])
-        .env("NO_COLOR", "1")
-        .output();
-    let Ok(out) = out else { return };
-    let path = db.with_file_name("tokwatch-report.txt");
-    if std::fs::write(&path, &out.stdout).is_err() {
-        return;
-    }
-    log(&format!("report written to {}", path.display()));
-    let _ = std::process::Command::new("xdg-open")
-        .arg(&path)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn();
 }

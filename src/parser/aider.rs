@@ -18,36 +18,13 @@
 use super::common::{self, sub0};
 use super::{FileState, Format, ParseError, Parser};
 use crate::event::{Merge, Tokens, UsageEvent};
-use crate::sources::Env;
 use regex::Regex;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 
 pub const TOOL: &str = "aider";
 pub const FILE_NAME: &str = ".aider.chat.history.md";
-
-/// The history files to watch (see the module docs).
-pub fn roots(env: &Env) -> Vec<PathBuf> {
-    let mut v = Vec::new();
-    if let Some(dirs) = env.var("TOKWATCH_AIDER_DIRS") {
-        for d in std::env::split_paths(dirs) {
-            if !d.as_os_str().is_empty() {
-                v.push(d.join(FILE_NAME));
-            }
-        }
-    }
-    if let Some(f) = env.var("AIDER_CHAT_HISTORY_FILE") {
-        let p = PathBuf::from(f);
-        if p.is_absolute() {
-            v.push(p);
-        }
-    }
-    v.push(env.home.join(FILE_NAME));
-    let mut seen = std::collections::HashSet::new();
-    v.retain(|p| seen.insert(p.clone()));
-    v
-}
 
 pub struct AiderParser;
 

@@ -12,22 +12,11 @@
 use super::common::{self};
 use super::{FileState, Format, ParseError, Parser, WholeReport};
 use crate::event::{Merge, Tokens, UsageEvent};
-use crate::sources::Env;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub const TOOL: &str = "amp";
-
-/// `$AMP_DATA_DIR` (comma-separated list allowed) else `${XDG_DATA_HOME:-~/.local/share}/amp`.
-pub fn roots(env: &Env) -> Vec<PathBuf> {
-    match env.var("AMP_DATA_DIR") {
-        Some(v) => common::split_list(v),
-        None => vec![env.xdg_data().join("amp")],
-    }
-}
-
-pub const PATTERNS: &[&str] = &["threads/T-*.json"];
 
 pub struct AmpParser;
 

@@ -27,9 +27,8 @@
 use super::common::{self, sub0};
 use super::{FileState, Format, ParseError, Parser, WholeReport};
 use crate::event::{Merge, Tokens, UsageEvent};
-use crate::sources::Env;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
@@ -67,28 +66,6 @@ impl Flavor {
     }
 }
 
-/// VS Code and its forks (folder names under the per-user config directory).
-pub const EDITORS: &[&str] = &[
-    "Code",
-    "Code - Insiders",
-    "Cursor",
-    "Windsurf",
-    "VSCodium",
-    "Positron",
-    "Antigravity",
-    "Trae",
-    "Kiro",
-];
-
-/// Remote-server data folders under `~` (VS Code Remote / SSH hosts).
-pub const SERVERS: &[&str] = &[
-    ".vscode-server/data",
-    ".vscode-server-insiders/data",
-    ".cursor-server/data",
-    ".windsurf-server/data",
-    ".vscodium-server/data",
-];
-
 /// Providers whose classic Cline records keep OpenAI `prompt_tokens` (cache included).
 const CLINE_INCLUSIVE_PROVIDERS: &[&str] = &[
     "openai",
@@ -101,58 +78,6 @@ const CLINE_INCLUSIVE_PROVIDERS: &[&str] = &[
     "xai",
     "zai",
 ];
-
-/// Cline's own data directories outside VS Code: `$CLINE_DATA_DIR`, else `$CLINE_DIR/data`,
-/// else `~/.cline/data`.
-pub fn cline_data_dirs(env: &Env) -> Vec<PathBuf> {
-    if let Some(v) = env.var("CLINE_DATA_DIR") {
-        return common::split_list(v);
-    }
-    if let Some(v) = env.var("CLINE_DIR") {
-        return common::split_list(v)
-            .into_iter()
-            .map(|d| d.join("data"))
-            .collect();
-    }
-    vec![env.home.join(".cline").join("data")]
-}
-
-/// Every storage folder of `flavor` (each may hold `tasks/<id>/ui_messages.json`).
-pub fn storage_roots(env: &Env, flavor: Flavor) -> Vec<PathBuf> {
-    let ext = flavor.extension_id();
-    let base = common::app_config_base(env);
-    let mut v: Vec<PathBuf> = EDITORS
-        .iter()
-        .map(|e| base.join(e).join("User").join("globalStorage").join(ext))
-        .collect();
-    for s in SERVERS {
-        v.push(
-            env.home
-                .join(s)
-                .join("User")
-                .join("globalStorage")
-                .join(ext),
-        );
-    }
-    match flavor {
-        Flavor::Cline => v.extend(cline_data_dirs(env)),
-        // Roo Code's CLI keeps an extension-host shim's storage.
-        Flavor::Roo => v.push(env.home.join(".vscode-mock").join("global-storage")),
-        Flavor::Kilo => {}
-    }
-    v
-}
-
-/// Roots of Cline SDK sessions: `$CLINE_SESSION_DATA_DIR`, else `<cline data>/sessions`.
-pub fn cline_session_roots(env: &Env) -> Vec<PathBuf> {
-    match env.var("CLINE_SESSION_DATA_DIR") {
-        Some(v) => common::split_list(v),
-        None => cline_data_dirs(env)
-            .into_iter()
-            .map(|d| d.join("sessions"))
-            .collect(),
-    }
-}
 
 /// Classic task files (`ui_messages.json`, or `.jsonl` when `jsonl`).
 pub struct ClineTaskParser {

@@ -183,29 +183,6 @@ pub fn event(
     e
 }
 
-/// Split a comma-separated list of paths from an environment variable.
-pub fn split_list(v: &str) -> Vec<std::path::PathBuf> {
-    v.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(std::path::PathBuf::from)
-        .collect()
-}
-
-/// Per-user configuration directories of desktop apps on this OS: `$XDG_CONFIG_HOME` (Linux),
-/// `~/Library/Application Support` (macOS), `%APPDATA%` (Windows).
-pub fn app_config_base(env: &crate::sources::Env) -> std::path::PathBuf {
-    if cfg!(target_os = "macos") {
-        env.home.join("Library/Application Support")
-    } else if cfg!(windows) {
-        env.var("APPDATA")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| env.home.join("AppData").join("Roaming"))
-    } else {
-        env.xdg_config()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,31 +13,10 @@
 use super::common::{self, sub0};
 use super::{FileState, Format, ParseError, Parser};
 use crate::event::{Merge, Tokens, UsageEvent};
-use crate::sources::Env;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub const TOOL: &str = "copilot-cli";
-
-/// `$COPILOT_HOME` (comma-separated list allowed) else `~/.copilot`.
-pub fn bases(env: &Env) -> Vec<PathBuf> {
-    match env.var("COPILOT_HOME") {
-        Some(v) => common::split_list(v),
-        None => vec![env.home.join(".copilot")],
-    }
-}
-
-/// `session-state/` and `history-session-state/` under every base.
-pub fn roots(env: &Env) -> Vec<PathBuf> {
-    let mut v = Vec::new();
-    for b in bases(env) {
-        v.push(b.join("session-state"));
-        v.push(b.join("history-session-state"));
-    }
-    v
-}
-
-pub const PATTERNS: &[&str] = &["*/events.jsonl", "*.jsonl"];
 
 pub struct CopilotParser;
 

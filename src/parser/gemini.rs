@@ -11,24 +11,10 @@
 use super::common::{self, sub0};
 use super::{FileState, Format, ParseError, Parser, WholeReport};
 use crate::event::{Merge, Tokens, UsageEvent};
-use crate::sources::Env;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub const TOOL: &str = "gemini-cli";
-
-/// `$GEMINI_CLI_HOME/.gemini` (the variable replaces the home directory) else `~/.gemini`.
-pub fn gemini_dir(env: &Env) -> PathBuf {
-    match env.var("GEMINI_CLI_HOME") {
-        Some(h) => PathBuf::from(h).join(".gemini"),
-        None => env.home.join(".gemini"),
-    }
-}
-
-/// Roots: the `tmp` directory that holds one folder per project.
-pub fn roots(env: &Env) -> Vec<PathBuf> {
-    vec![gemini_dir(env).join("tmp")]
-}
 
 pub struct GeminiParser {
     /// Whole-file legacy `.json` (true) or JSONL (false).

@@ -15,39 +15,17 @@ pub mod crush;
 pub mod cursor;
 pub mod opencode;
 pub mod sqlite_ro;
-pub mod sqlite_tools;
 
 use crate::event::UsageEvent;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::path::Path;
+
+pub use crate::tailer::FileState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Lines,
     WholeFile,
     Sqlite,
-}
-
-/// Per-file parser state, serialized into the file's checkpoint.
-#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FileState {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cwd: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub branch: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub repo: Option<String>,
-    /// Cumulative counters by key (e.g. the last seen running total).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub counters: BTreeMap<String, Vec<i64>>,
-    /// Anything else a parser needs to carry between reads.
-    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
-    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Why a record could not be used. Never contains log text (privacy): only a description.
@@ -129,12 +107,11 @@ pub trait Parser: Send + Sync {
     }
 }
 
-// Plug-in parsers (specs as data) and the line/JSON tools beyond Claude Code and Codex.
+// The spec engine (tools as data) and the line/JSON tools beyond Claude Code and Codex.
 pub mod aider;
 pub mod amp;
 pub mod cline;
 pub mod common;
 pub mod copilot;
 pub mod gemini;
-pub mod plugins;
 pub mod spec;

@@ -6,7 +6,6 @@
 use super::common::{self, scalar_string};
 use super::{FileState, Format, ParseError, Parser, WholeReport};
 use crate::event::{Merge, Tokens, UsageEvent};
-use crate::sources::{Env, Source};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
@@ -714,110 +713,6 @@ impl Spec {
     pub fn tool(&self) -> &str {
         &self.file.tool
     }
-
-    /// The roots on this OS, resolved against `env`.
-    pub fn roots(&self, env: &Env) -> Vec<PathBuf> {
-        resolve_roots(&self.file.paths, env)
-    }
-
-    /// The source this spec describes.
-    pub fn source(&self, env: &Env) -> anyhow::Result<Source> {
-        let pats: Vec<&str> = self
-            .file
-            .paths
-            .patterns
-            .iter()
-            .map(String::as_str)
-            .collect();
-        Source::new(
-            &self.file.tool,
-            self.roots(env),
-            &pats,
-            self.parser.clone() as Arc<dyn Parser>,
-        )
-    }
-}
-
-/// Expand `~`, `$VAR`, `${VAR}` and `${VAR:-default}`. An unset variable without a default
-/// makes the entry unusable (`None`).
-pub fn expand(s: &str, env: &Env) -> Option<PathBuf> {
-    let mut out = String::new();
-    let mut rest = s.trim();
-    if rest == "~" {
-        return Some(env.home.clone());
-    }
-    if let Some(r) = rest.strip_prefix("~/").or_else(|| rest.strip_prefix("~\\")) {
-        out.push_str(&env.home.to_string_lossy());
-        out.push(std::path::MAIN_SEPARATOR);
-        rest = r;
-    }
-    while let Some(pos) = rest.find('$') {
-        out.push_str(&rest[..pos]);
-        let after = &rest[pos + 1..];
-        if let Some(inner) = after.strip_prefix('{') {
-            let close = inner.find('}')?;
-            let body = &inner[..close];
-            let (name, default) = match body.split_once(":-") {
-                Some((n, d)) => (n, Some(d)),
-                None => (body, None),
-            };
-            match env.var(name) {
-                Some(v) => out.push_str(v),
-                None => {
-                    let d = default?;
-                    out.push_str(&expand(d, env)?.to_string_lossy());
-                }
-            }
-            rest = &inner[close + 1..];
-        } else {
-            let end = after
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(after.len());
-            if end == 0 {
-                out.push('$');
-                rest = after;
-                continue;
-            }
-            out.push_str(env.var(&after[..end])?);
-            rest = &after[end..];
-        }
-    }
-    out.push_str(rest);
-    if out.is_empty() {
-        None
-    } else {
-        Some(PathBuf::from(out))
-    }
-}
-
-fn resolve_roots(p: &PathsSpec, env: &Env) -> Vec<PathBuf> {
-    if let Some(names) = &p.env {
-        for name in names.items() {
-            if let Some(v) = env.var(&name) {
-                let mut roots: Vec<PathBuf> = common::split_list(v)
-                    .into_iter()
-                    .filter_map(|b| expand(&b.to_string_lossy(), env))
-                    .map(|b| match &p.env_subdir {
-                        Some(sub) if !sub.is_empty() => b.join(sub),
-                        _ => b,
-                    })
-                    .collect();
-                roots.dedup();
-                return roots;
-            }
-        }
-    }
-    let os_list = if cfg!(target_os = "macos") {
-        p.macos.as_ref()
-    } else if cfg!(windows) {
-        p.windows.as_ref()
-    } else {
-        p.linux.as_ref()
-    };
-    let list = os_list.unwrap_or(&p.default);
-    let mut roots: Vec<PathBuf> = list.iter().filter_map(|s| expand(s, env)).collect();
-    roots.dedup();
-    roots
 }
 
 fn compile(sf: &SpecFile, file: &str) -> Result<SpecParser, SpecError> {

@@ -3,11 +3,12 @@
 //! One writer (the daemon, or `scan` when no daemon runs) uses IMMEDIATE transactions; readers
 //! open the file read-only and never block it (WAL).
 
-pub mod checkpoint;
 pub mod query;
+pub mod wal;
 
-use crate::event::{CostSource, Merge, UsageEvent};
-use crate::parser::FileState;
+use crate::dedup::key_hash;
+use crate::event::{CostSource, Tokens, UsageEvent};
+use crate::tailer::{Checkpoint, Fingerprint};
 use anyhow::Context;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
@@ -51,30 +52,6 @@ impl std::fmt::Display for StoreError {
 }
 impl std::error::Error for StoreError {}
 
-/// The default database path: `<data dir>/tokwatch.db` (`~/.local/share/tokwatch` on Linux).
-pub fn default_db_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("TOKWATCH_DB").filter(|s| !s.is_empty()) {
-        return PathBuf::from(p);
-    }
-    directories::ProjectDirs::from("", "", "tokwatch")
-        .map(|d| d.data_dir().join("tokwatch.db"))
-        .unwrap_or_else(|| PathBuf::from("tokwatch.db"))
-}
-
-/// A stored checkpoint of one source file.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Checkpoint {
-    pub file_id: i64,
-    pub dev: u64,
-    pub ino: u64,
-    pub size: u64,
-    pub mtime_ns: i64,
-    pub extra_sig: i64,
-    pub head_hash: Option<i64>,
-    pub offset: u64,
-    pub state: FileState,
-}
-
 /// What one committed batch did to the events table.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct BatchOutcome {
@@ -99,8 +76,10 @@ pub struct StoredEvent {
     pub updated: bool,
 }
 
+/// tokwatch's database. Every SQL statement on it lives in this module and its children.
 pub struct Store {
-    pub conn: Connection,
+    conn: Connection,
+    /// The database file.
     pub path: PathBuf,
 }
 
@@ -226,8 +205,8 @@ impl Store {
         Ok(())
     }
 
-    /// The checkpoint stored for `path`, if any.
-    pub fn checkpoint(&self, path: &str) -> anyhow::Result<Option<Checkpoint>> {
+    /// The file checkpoint stored for `path`, if any.
+    pub fn file_checkpoint(&self, path: &str) -> anyhow::Result<Option<Checkpoint>> {
         let mut st = self.conn.prepare_cached(
             "SELECT id, dev, ino, size, mtime_ns, extra_sig, head_hash, offset, state FROM files WHERE path = ?1",
         )?;
@@ -236,11 +215,13 @@ impl Store {
                 let state: Option<String> = r.get(8)?;
                 Ok(Checkpoint {
                     file_id: r.get(0)?,
-                    dev: r.get::<_, i64>(1)? as u64,
-                    ino: r.get::<_, i64>(2)? as u64,
-                    size: r.get::<_, i64>(3)? as u64,
-                    mtime_ns: r.get(4)?,
-                    extra_sig: r.get(5)?,
+                    fp: Fingerprint {
+                        dev: r.get::<_, i64>(1)? as u64,
+                        ino: r.get::<_, i64>(2)? as u64,
+                        size: r.get::<_, i64>(3)? as u64,
+                        mtime_ns: r.get(4)?,
+                        extra_sig: r.get(5)?,
+                    },
                     head_hash: r.get(6)?,
                     offset: r.get::<_, i64>(7)? as u64,
                     state: state
@@ -302,11 +283,53 @@ pub struct ReadCounts {
     pub first_error: Option<String>,
 }
 
-/// Writes one batch (events + the checkpoint that produced them) in ONE transaction: after a
-/// crash either both are there or neither is, so no line is counted twice or lost. When the
-/// caller already holds a transaction (catch-up groups many files per transaction), the batch
-/// joins it; otherwise it commits its own.
-pub fn commit_batch(
+impl Store {
+    /// Starts a write transaction (catch-up groups many files per transaction).
+    pub fn begin(&self) -> anyhow::Result<()> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(())
+    }
+
+    /// Commits the open transaction.
+    pub fn commit(&self) -> anyhow::Result<()> {
+        self.conn.execute_batch("COMMIT")?;
+        Ok(())
+    }
+
+    /// Rolls the open transaction back (after an error; a failure to roll back leaves SQLite to
+    /// do it when the connection closes).
+    pub fn rollback(&self) {
+        let _ = self.conn.execute_batch("ROLLBACK");
+    }
+
+    /// Whether a transaction is open.
+    pub fn in_transaction(&self) -> bool {
+        !self.conn.is_autocommit()
+    }
+
+    /// SQLite's automatic WAL checkpoint interval in pages (0 = off, during a long scan whose
+    /// checkpoints run beside it).
+    pub fn set_wal_autocheckpoint(&self, pages: i64) -> anyhow::Result<()> {
+        self.conn.pragma_update(None, "wal_autocheckpoint", pages)?;
+        Ok(())
+    }
+
+    /// Writes one batch (events + the checkpoint that produced them) in ONE transaction: after
+    /// a crash either both are there or neither is, so no line is counted twice or lost. When a
+    /// transaction is open (catch-up), the batch joins it; otherwise it commits its own.
+    pub fn commit_batch(
+        &mut self,
+        file_path: &str,
+        tool: &str,
+        cp: &Checkpoint,
+        counts: &ReadCounts,
+        events: &[StoredEvent],
+    ) -> anyhow::Result<(i64, BatchOutcome)> {
+        commit_batch(&mut self.conn, file_path, tool, cp, counts, events)
+    }
+}
+
+fn commit_batch(
     conn: &mut Connection,
     file_path: &str,
     tool: &str,
@@ -458,14 +481,9 @@ fn write_batch(
                 continue;
             }
             let old = stored.query_row([h], Row::read)?;
-            let replace = match e.merge {
-                Merge::FirstWins => false,
-                Merge::LastWins => old.values() != new.values(),
-                Merge::KeepMax => {
-                    new.output > old.output
-                        || (new.output == old.output && new.prompt() > old.prompt())
-                }
-            };
+            // A copy equal to the stored row changes nothing, whatever the rule.
+            let replace =
+                old.values() != new.values() && e.merge.replaces(&old.tokens(), &new.tokens());
             if !replace {
                 out.unchanged += 1;
                 continue;
@@ -490,11 +508,11 @@ fn write_batch(
     .execute(params![
         file_id,
         tool,
-        cp.dev as i64,
-        cp.ino as i64,
-        cp.size as i64,
-        cp.mtime_ns,
-        cp.extra_sig,
+        cp.fp.dev as i64,
+        cp.fp.ino as i64,
+        cp.fp.size as i64,
+        cp.fp.mtime_ns,
+        cp.fp.extra_sig,
         cp.head_hash,
         cp.offset as i64,
         state_json,
@@ -576,8 +594,15 @@ impl Row {
             cost_source: se.cost_source.as_i64(),
         }
     }
-    fn prompt(&self) -> i64 {
-        self.input + self.cw5 + self.cw1h + self.cr
+    fn tokens(&self) -> Tokens {
+        Tokens {
+            input: self.input,
+            cache_write_5m: self.cw5,
+            cache_write_1h: self.cw1h,
+            cache_read: self.cr,
+            output: self.output,
+            reasoning: self.reasoning,
+        }
     }
     /// What last-wins compares: a record that changes nothing is not written again.
     fn values(&self) -> (i64, [i64; 7], i64, i64) {
@@ -680,15 +705,4 @@ impl Rollup {
         }
         Ok(())
     }
-}
-
-/// The stored identity of a request: a 64-bit hash of the tool and the parser's dedup key
-/// (FNV-1a; collisions are negligible at millions of requests and keep the unique index small).
-pub fn key_hash(tool: &str, key: &str) -> i64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in tool.bytes().chain(std::iter::once(0u8)).chain(key.bytes()) {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h as i64
 }

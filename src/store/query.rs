@@ -3,6 +3,7 @@
 use super::Store;
 use chrono::{Datelike, NaiveDate, TimeZone};
 use rusqlite::types::Value;
+use rusqlite::OptionalExtension;
 use serde::Serialize;
 
 /// Bucket width of the rollup table.
@@ -456,24 +457,207 @@ pub enum Scope<'a> {
     Since(i64),
     /// One session, all time.
     Session(&'a str),
+    /// One session, from this instant on.
+    SessionSince(&'a str, i64),
     /// One workspace, from this instant on.
     WorkspaceSince(i64, i64),
 }
 
-/// Cost of a scope and whether it holds unpriced usage (then the cost is a lower bound). The
-/// live views (feed, tray, statusline) read their figures through this.
-pub fn live_cost(conn: &rusqlite::Connection, scope: Scope) -> (f64, bool) {
-    let b = |ms: i64| ms.div_euclid(BUCKET_MS);
-    let row = |r: &rusqlite::Row| Ok((r.get::<_, f64>(0)?, r.get::<_, f64>(1)? > 0.0));
-    let sel = "SELECT total(cost), total(unpriced) FROM rollup WHERE";
-    match scope {
-        Scope::Since(ms) => conn.query_row(&format!("{sel} bucket >= ?1"), [b(ms)], row),
-        Scope::Session(s) => conn.query_row(&format!("{sel} session = ?1"), [s], row),
-        Scope::WorkspaceSince(ws, ms) => conn.query_row(
-            &format!("{sel} workspace_id = ?1 AND bucket >= ?2"),
-            [ws, b(ms)],
-            row,
-        ),
+/// A live cost figure: the sum of priced usage, and whether unpriced usage is in the slice (then
+/// the figure is a lower bound).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Cost {
+    /// USD of the priced usage.
+    pub usd: f64,
+    /// True when the slice holds usage without a known price.
+    pub has_unpriced: bool,
+}
+
+/// A name with its cost (a tool, a repository), for the live views' short lists.
+pub type NamedCost = (String, f64);
+
+/// A session with usage since some instant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActiveSession {
+    /// Session id.
+    pub session: String,
+    /// Tool id.
+    pub tool: String,
+    /// Repository display name, or `(no repository)`.
+    pub repo: String,
+    /// The branch of its latest usage (`None` when none was logged).
+    pub branch: Option<String>,
+    /// Start of the 15-minute bucket of its latest usage.
+    pub last_ms: i64,
+}
+
+/// Per-tool read health for `doctor`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ToolFiles {
+    /// Files of this tool with a row.
+    pub files: i64,
+    /// Malformed records skipped in them.
+    pub malformed: i64,
+    /// Time of the newest event read from them.
+    pub last_event_ms: Option<i64>,
+    /// One malformed-record example.
+    pub malformed_example: Option<String>,
+    /// Files that could not be read.
+    pub unreadable: i64,
+    /// One of them, with the reason.
+    pub unreadable_example: Option<String>,
+    /// Requests stored for the tool.
+    pub requests: i64,
+    /// Models of the tool without a known price.
+    pub unpriced_models: Vec<String>,
+}
+
+fn bucket(ms: i64) -> i64 {
+    ms.div_euclid(BUCKET_MS)
+}
+
+impl Store {
+    /// The cost of a scope; an error is an error, never `$0`.
+    pub fn cost(&self, scope: Scope) -> anyhow::Result<Cost> {
+        let row = |r: &rusqlite::Row| {
+            Ok(Cost {
+                usd: r.get::<_, f64>(0)?,
+                has_unpriced: r.get::<_, f64>(1)? > 0.0,
+            })
+        };
+        let sel = "SELECT total(cost), total(unpriced) FROM rollup WHERE";
+        let c = &self.conn;
+        Ok(match scope {
+            Scope::Since(ms) => c
+                .prepare_cached(&format!("{sel} bucket >= ?1"))?
+                .query_row([bucket(ms)], row)?,
+            Scope::Session(s) => c
+                .prepare_cached(&format!("{sel} session = ?1"))?
+                .query_row([s], row)?,
+            Scope::SessionSince(s, ms) => c
+                .prepare_cached(&format!("{sel} session = ?1 AND bucket >= ?2"))?
+                .query_row(rusqlite::params![s, bucket(ms)], row)?,
+            Scope::WorkspaceSince(ws, ms) => c
+                .prepare_cached(&format!("{sel} workspace_id = ?1 AND bucket >= ?2"))?
+                .query_row([ws, bucket(ms)], row)?,
+        })
     }
-    .unwrap_or((0.0, false))
+
+    /// Cost per tool from `since_ms` on, costliest first.
+    pub fn cost_by_tool_since(&self, since_ms: i64) -> anyhow::Result<Vec<NamedCost>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT tool, total(cost) FROM rollup WHERE bucket >= ?1 GROUP BY tool ORDER BY 2 DESC",
+        )?;
+        let v = st
+            .query_map([bucket(since_ms)], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(v)
+    }
+
+    /// The `limit` costliest repositories from `since_ms` on.
+    pub fn top_repos_since(&self, since_ms: i64, limit: i64) -> anyhow::Result<Vec<NamedCost>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT coalesce(w.name, '(no repository)'), total(r.cost) FROM rollup r
+             LEFT JOIN workspaces w ON w.id = r.workspace_id
+             WHERE r.bucket >= ?1 GROUP BY r.workspace_id ORDER BY 2 DESC LIMIT ?2",
+        )?;
+        let v = st
+            .query_map([bucket(since_ms), limit], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(v)
+    }
+
+    /// Sessions with usage from `since_ms` on.
+    pub fn active_sessions(&self, since_ms: i64) -> anyhow::Result<Vec<ActiveSession>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT r.session, max(r.tool), coalesce(max(w.name), '(no repository)'),
+                    (SELECT nullif(r2.branch, '') FROM rollup r2 WHERE r2.session = r.session
+                     ORDER BY r2.bucket DESC LIMIT 1),
+                    max(r.bucket)
+             FROM rollup r LEFT JOIN workspaces w ON w.id = r.workspace_id
+             WHERE r.bucket >= ?1 AND r.session != '' GROUP BY r.session",
+        )?;
+        let v = st
+            .query_map([bucket(since_ms)], |r| {
+                Ok(ActiveSession {
+                    session: r.get(0)?,
+                    tool: r.get(1)?,
+                    repo: r.get(2)?,
+                    branch: r.get(3)?,
+                    last_ms: r.get::<_, i64>(4)? * BUCKET_MS,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(v)
+    }
+
+    /// Whether any usage of session `id` is stored.
+    pub fn has_session(&self, id: &str) -> anyhow::Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT EXISTS(SELECT 1 FROM rollup WHERE session = ?1)")?
+            .query_row([id], |r| r.get(0))?)
+    }
+
+    /// The id of the workspace with `key`, if one is stored.
+    pub fn workspace_by_key(&self, key: &str) -> anyhow::Result<Option<i64>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT id FROM workspaces WHERE key = ?1")?
+            .query_row([key], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// How many requests and how many files are stored.
+    pub fn counts(&self) -> anyhow::Result<(i64, i64)> {
+        Ok(self.conn.query_row(
+            "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM files)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?)
+    }
+
+    /// What `doctor` says about one tool's files.
+    pub fn tool_files(&self, tool: &str) -> anyhow::Result<ToolFiles> {
+        let mut h = self.conn.query_row(
+            "SELECT count(*), total(malformed), max(last_event_ms),
+                    (SELECT first_error FROM files WHERE tool = ?1 AND first_error IS NOT NULL LIMIT 1),
+                    (SELECT count(*) FROM files WHERE tool = ?1 AND read_error IS NOT NULL),
+                    (SELECT path || ': ' || read_error FROM files WHERE tool = ?1 AND read_error IS NOT NULL LIMIT 1)
+             FROM files WHERE tool = ?1",
+            [tool],
+            |r| {
+                Ok(ToolFiles {
+                    files: r.get(0)?,
+                    malformed: r.get::<_, f64>(1)? as i64,
+                    last_event_ms: r.get::<_, Option<i64>>(2)?.filter(|v| *v > 0),
+                    malformed_example: r.get(3)?,
+                    unreadable: r.get(4)?,
+                    unreadable_example: r.get(5)?,
+                    ..ToolFiles::default()
+                })
+            },
+        )?;
+        h.requests = self.conn.query_row(
+            "SELECT total(requests) FROM rollup WHERE tool = ?1",
+            [tool],
+            |r| r.get::<_, f64>(0),
+        )? as i64;
+        let mut q = self.conn.prepare(
+            "SELECT model FROM rollup WHERE tool = ?1 AND unpriced > 0 GROUP BY model ORDER BY sum(unpriced) DESC",
+        )?;
+        h.unpriced_models = q
+            .query_map([tool], |r| r.get::<_, String>(0))?
+            .map(|m| {
+                m.map(|m| {
+                    if m.is_empty() {
+                        "(no model logged)".into()
+                    } else {
+                        m
+                    }
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(h)
+    }
 }

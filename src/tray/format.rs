@@ -6,9 +6,9 @@
 //! say `+ unpriced`.
 
 use super::{ActiveSession, TraySnapshot};
+use crate::format::{rate as format_rate, usd as format_usd, usd_total as format_total};
+use crate::status::{budget_fraction, BudgetState};
 
-/// Budget use at or above this fraction is "near".
-pub const NEAR_FRACTION: f64 = 0.8;
 /// Menu rows shown for active sessions before a "+N more" row.
 pub const MAX_SESSION_ROWS: usize = 6;
 /// Active sessions listed in the tooltip.
@@ -20,89 +20,20 @@ pub const LABEL_PAUSE_ALERTS: &str = "Pause alerts";
 pub const LABEL_OPEN_REPORT: &str = "Open report";
 pub const LABEL_QUIT: &str = "Quit tokwatch";
 
-/// `$3.42`; amounts above zero that round to nothing are `<$0.01`; thousands get separators.
-pub fn format_usd(usd: f64) -> String {
-    if !usd.is_finite() {
-        return "$?".to_string();
-    }
-    if usd < 0.0 {
-        return format!("-{}", format_usd(-usd));
-    }
-    let cents = (usd * 100.0).round();
-    if cents == 0.0 && usd > 0.0 {
-        return "<$0.01".to_string();
-    }
-    // f64 -> u64 saturates; nobody spends 10^17 dollars on tokens.
-    let cents = cents as u64;
-    format!("${}.{:02}", group_thousands(cents / 100), cents % 100)
+/// The snapshot's budget state, with its own `near` fraction (the configured one).
+pub fn budget_state(s: &TraySnapshot) -> BudgetState {
+    BudgetState::of(s.today_usd, s.daily_budget_usd, s.budget_near)
 }
 
-fn group_thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
-}
-
-/// `$2.40/h`.
-pub fn format_rate(usd_per_hour: f64) -> String {
-    format!("{}/h", format_usd(usd_per_hour))
-}
-
-/// `$3.42`, or `$3.42 + unpriced` when the total leaves out usage that has no price.
-pub fn format_total(usd: f64, has_unpriced: bool) -> String {
-    if has_unpriced {
-        format!("{} + unpriced", format_usd(usd))
-    } else {
-        format_usd(usd)
-    }
-}
-
-/// Today's spend against the daily budget; decides the icon colour.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum BudgetState {
-    /// No budget set: neutral icon.
-    NoBudget,
-    /// Below [`NEAR_FRACTION`] of the budget.
-    Under,
-    /// At or above [`NEAR_FRACTION`], below the budget.
-    Near,
-    /// The budget is used up (100% or more).
-    Over,
-}
-
-/// Fraction of the daily budget used today (not clamped), `None` without a usable budget.
-pub fn budget_fraction(today_usd: f64, budget: Option<f64>) -> Option<f64> {
-    let budget = budget.filter(|b| b.is_finite() && *b >= 0.0)?;
-    let today = if today_usd.is_finite() {
-        today_usd.max(0.0)
-    } else {
-        0.0
-    };
-    if budget == 0.0 {
-        // A zero budget is used up by any spend at all.
-        return Some(if today > 0.0 { f64::INFINITY } else { 0.0 });
-    }
-    Some(today / budget)
-}
-
-pub fn budget_state(today_usd: f64, budget: Option<f64>) -> BudgetState {
-    match budget_fraction(today_usd, budget) {
-        None => BudgetState::NoBudget,
-        Some(f) if f >= 1.0 => BudgetState::Over,
-        Some(f) if f >= NEAR_FRACTION => BudgetState::Near,
-        Some(_) => BudgetState::Under,
-    }
-}
+/// Title shown when the figures could not be read.
+pub const ERROR_TITLE: &str = "database error";
 
 /// Text next to the icon where the platform shows one (macOS menu bar, SNI `Title`): `$3.42`,
 /// or `$3.42+` when part of today's usage is unpriced.
 pub fn title(s: &TraySnapshot) -> String {
+    if s.error.is_some() {
+        return ERROR_TITLE.to_string();
+    }
     let mut t = format_usd(s.today_usd);
     if s.today_has_unpriced {
         t.push('+');
@@ -114,7 +45,7 @@ pub fn title(s: &TraySnapshot) -> String {
 /// the percentage a lower bound. `None` when no budget is set.
 pub fn budget_line(s: &TraySnapshot) -> Option<String> {
     let budget = s.daily_budget_usd?;
-    let state = budget_state(s.today_usd, Some(budget));
+    let state = budget_state(s);
     let fraction = budget_fraction(s.today_usd, Some(budget))?;
     let percent = if fraction.is_finite() {
         // Floor, so the shown percentage never reaches a threshold the state has not (the tiny
@@ -169,6 +100,9 @@ fn sorted_by_cost(rows: &[(String, f64)]) -> Vec<&(String, f64)> {
 /// Tooltip body (the platform adds the title above it on SNI): today, this week, budget, the
 /// active sessions with repository and burn rate, and whether alerts are paused.
 pub fn tooltip(s: &TraySnapshot) -> String {
+    if let Some(e) = &s.error {
+        return format!("tokwatch: {}\n{e}", crate::format::DB_ERROR);
+    }
     let mut lines = vec![
         format!("Today: {}", format_total(s.today_usd, s.today_has_unpriced)),
         format!(
@@ -258,6 +192,17 @@ const INDENT: &str = "    ";
 /// The whole menu: today's total by tool, this week, budget status, active sessions, top
 /// repositories this week, then the actions (pause alerts, open report, quit).
 pub fn menu_entries(s: &TraySnapshot) -> Vec<MenuEntry> {
+    if s.error.is_some() {
+        return vec![
+            MenuEntry::info(format!("tokwatch: {}", crate::format::DB_ERROR)),
+            MenuEntry::Separator,
+            MenuEntry::PauseAlerts {
+                checked: s.alerts_paused,
+            },
+            MenuEntry::OpenReport,
+            MenuEntry::Quit,
+        ];
+    }
     let mut m = vec![MenuEntry::info(format!(
         "Today: {}",
         format_total(s.today_usd, s.today_has_unpriced)
@@ -367,6 +312,7 @@ mod tests {
             ],
             top_repos_week: vec![("tokwatch".into(), 12.3), ("dotfiles".into(), 3.1)],
             alerts_paused: false,
+            ..TraySnapshot::default()
         }
     }
 
@@ -387,20 +333,6 @@ mod tests {
         assert_eq!(format_total(3.42, false), "$3.42");
         assert_eq!(format_total(3.42, true), "$3.42 + unpriced");
         assert_eq!(format_total(0.0, true), "$0.00 + unpriced");
-    }
-
-    #[test]
-    fn budget_states() {
-        assert_eq!(budget_state(3.0, None), BudgetState::NoBudget);
-        assert_eq!(budget_state(3.0, Some(f64::NAN)), BudgetState::NoBudget);
-        assert_eq!(budget_state(0.0, Some(10.0)), BudgetState::Under);
-        assert_eq!(budget_state(7.99, Some(10.0)), BudgetState::Under);
-        assert_eq!(budget_state(8.0, Some(10.0)), BudgetState::Near);
-        assert_eq!(budget_state(9.99, Some(10.0)), BudgetState::Near);
-        assert_eq!(budget_state(10.0, Some(10.0)), BudgetState::Over);
-        assert_eq!(budget_state(12.0, Some(10.0)), BudgetState::Over);
-        assert_eq!(budget_state(0.0, Some(0.0)), BudgetState::Under);
-        assert_eq!(budget_state(0.01, Some(0.0)), BudgetState::Over);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! centre dot take the colour of the [`BudgetState`] (green under, amber near, red over). With
 //! no budget the ring is a plain grey circle. Anti-aliased by 4x4 supersampling; straight RGBA.
 
-use super::format::BudgetState;
+use crate::status::BudgetState;
 
 /// Edge length of the drawn icon in pixels (hosts scale it to the panel size).
 pub const ICON_SIZE: u32 = 32;
@@ -127,18 +127,18 @@ pub fn render(key: GaugeKey, size: u32) -> Rgba {
     Rgba { size, pixels }
 }
 
-/// The icon for a snapshot's today total and budget.
-pub fn gauge_key(today_usd: f64, budget: Option<f64>) -> GaugeKey {
-    use super::format::{budget_fraction, budget_state};
+/// The icon for today's total against the budget, `near` being the configured fraction.
+pub fn gauge_key(today_usd: f64, budget: Option<f64>, near: f64) -> GaugeKey {
     GaugeKey::new(
-        budget_state(today_usd, budget),
-        budget_fraction(today_usd, budget),
+        BudgetState::of(today_usd, budget, near),
+        crate::status::budget_fraction(today_usd, budget),
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    const N: f64 = crate::config::DEFAULT_NEAR;
 
     const S: u32 = ICON_SIZE;
     // Mid-ring sample points (radius ~0.39 * size from the centre).
@@ -158,28 +158,28 @@ mod tests {
     #[test]
     fn state_and_fill_from_amounts() {
         assert_eq!(
-            gauge_key(3.0, None),
+            gauge_key(3.0, None, N),
             GaugeKey {
                 state: BudgetState::NoBudget,
                 fill: 0
             }
         );
         assert_eq!(
-            gauge_key(5.0, Some(10.0)),
+            gauge_key(5.0, Some(10.0), N),
             GaugeKey {
                 state: BudgetState::Under,
                 fill: 128
             }
         );
-        assert_eq!(gauge_key(8.5, Some(10.0)).state, BudgetState::Near);
+        assert_eq!(gauge_key(8.5, Some(10.0), N).state, BudgetState::Near);
         assert_eq!(
-            gauge_key(25.0, Some(10.0)),
+            gauge_key(25.0, Some(10.0), N),
             GaugeKey {
                 state: BudgetState::Over,
                 fill: 256
             }
         );
-        assert_eq!(gauge_key(1.0, Some(0.0)).fill, 256);
+        assert_eq!(gauge_key(1.0, Some(0.0), N).fill, 256);
     }
 
     #[test]
@@ -190,7 +190,7 @@ mod tests {
             (10.0, Some(10.0), COLOR_OVER),
             (3.0, None, COLOR_NEUTRAL),
         ] {
-            let img = render(gauge_key(today, budget), S);
+            let img = render(gauge_key(today, budget, N), S);
             let centre = img.pixel(S / 2, S / 2);
             assert_eq!(
                 centre,
@@ -202,7 +202,7 @@ mod tests {
 
     #[test]
     fn half_budget_fills_right_half_of_ring() {
-        let img = render(gauge_key(5.0, Some(10.0)), S);
+        let img = render(gauge_key(5.0, Some(10.0), N), S);
         assert_eq!(img.size, S);
         assert_eq!(img.pixels.len(), (S * S * 4) as usize);
         // Filled clockwise from the top: top-right quadrant and 3 o'clock are green...
@@ -220,15 +220,15 @@ mod tests {
 
     #[test]
     fn fill_grows_with_spend() {
-        let low = render(gauge_key(1.0, Some(10.0)), S);
+        let low = render(gauge_key(1.0, Some(10.0), N), S);
         assert_eq!(at(&low, RIGHT), COLOR_TRACK);
         assert_eq!(at(&low, BOTTOM), COLOR_TRACK);
-        let near = render(gauge_key(8.0, Some(10.0)), S);
+        let near = render(gauge_key(8.0, Some(10.0), N), S);
         for p in [RIGHT, BOTTOM, LEFT] {
             assert_eq!(rgb(at(&near, p)), COLOR_NEAR, "{p:?}");
         }
         assert_eq!(near.pixel(7, 7), COLOR_TRACK); // 7:30 to 12 still open
-        let over = render(gauge_key(30.0, Some(10.0)), S);
+        let over = render(gauge_key(30.0, Some(10.0), N), S);
         for p in [TOP, RIGHT, BOTTOM, LEFT, (7, 7)] {
             assert_eq!(rgb(at(&over, p)), COLOR_OVER, "{p:?}");
         }
@@ -236,7 +236,7 @@ mod tests {
 
     #[test]
     fn no_budget_is_a_full_neutral_ring() {
-        let img = render(gauge_key(123.0, None), S);
+        let img = render(gauge_key(123.0, None, N), S);
         for p in [TOP, RIGHT, BOTTOM, LEFT, (7, 7)] {
             assert_eq!(at(&img, p), [0xa8, 0xb0, 0xb8, 0xff], "{p:?}");
         }

@@ -7,9 +7,9 @@
 //! always ending on the latest). What is shown comes from the pure functions in [`format`] and
 //! [`icon`].
 
+mod backend;
 pub mod format;
 pub mod icon;
-mod live;
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
@@ -18,30 +18,100 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 /// Everything the tray shows. The daemon builds one after each stored batch.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TraySnapshot {
+    /// Today's spend.
     pub today_usd: f64,
+    /// Today's spend leaves out unpriced usage.
     pub today_has_unpriced: bool,
+    /// This week's spend.
     pub week_usd: f64,
+    /// This week's spend leaves out unpriced usage.
     pub week_has_unpriced: bool,
     /// `None` = no budget set -> neutral icon.
     pub daily_budget_usd: Option<f64>,
+    /// The configured "near" fraction of the budget.
+    pub budget_near: f64,
+    /// The figures could not be read: the tray says so instead of showing any.
+    pub error: Option<String>,
     /// Tool id, USD.
     pub by_tool_today: Vec<(String, f64)>,
     /// Sessions with activity in the last ~30 min.
     pub active_sessions: Vec<ActiveSession>,
     /// Repository display name, USD; the top 5 are shown.
     pub top_repos_week: Vec<(String, f64)>,
+    /// The "Pause alerts" item is checked.
     pub alerts_paused: bool,
+}
+
+impl Default for TraySnapshot {
+    fn default() -> Self {
+        TraySnapshot {
+            today_usd: 0.0,
+            today_has_unpriced: false,
+            week_usd: 0.0,
+            week_has_unpriced: false,
+            daily_budget_usd: None,
+            budget_near: crate::config::DEFAULT_NEAR,
+            error: None,
+            by_tool_today: Vec::new(),
+            active_sessions: Vec::new(),
+            top_repos_week: Vec::new(),
+            alerts_paused: false,
+        }
+    }
+}
+
+impl TraySnapshot {
+    /// What the tray shows for a computed status, or for the error that kept it from being
+    /// computed.
+    pub fn of(status: &anyhow::Result<crate::status::Status>, paused: bool) -> TraySnapshot {
+        let s = match status {
+            Ok(s) => s,
+            Err(e) => {
+                return TraySnapshot {
+                    error: Some(format!("{e:#}")),
+                    alerts_paused: paused,
+                    ..TraySnapshot::default()
+                }
+            }
+        };
+        TraySnapshot {
+            today_usd: s.today_usd,
+            today_has_unpriced: s.today_has_unpriced,
+            week_usd: s.week_usd,
+            week_has_unpriced: s.week_has_unpriced,
+            daily_budget_usd: s.daily_budget_usd,
+            budget_near: s.near,
+            error: None,
+            by_tool_today: s.by_tool_today.clone(),
+            active_sessions: s
+                .active_sessions
+                .iter()
+                .map(|a| ActiveSession {
+                    repo: a.repo.clone(),
+                    tool: a.tool.clone(),
+                    cost_usd: a.cost_usd,
+                    usd_per_hour: a.usd_per_hour,
+                })
+                .collect(),
+            top_repos_week: s.top_repos_week.clone(),
+            alerts_paused: paused,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ActiveSession {
+    /// Repository display name.
     pub repo: String,
+    /// Tool id.
     pub tool: String,
+    /// The session's cost.
     pub cost_usd: f64,
+    /// Its spend over the last hour, per hour.
     pub usd_per_hour: f64,
 }
 
@@ -121,7 +191,7 @@ pub fn spawn(
     let thread = std::thread::Builder::new()
         .name("tokwatch-tray".into())
         .spawn(move || {
-            let tray = match live::LiveTray::new(commands) {
+            let tray = match backend::LiveTray::new(commands) {
                 Ok(t) => t,
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
@@ -159,13 +229,13 @@ pub fn spawn(
 /// host) whenever one appears, also after the daemon started. [`host_present`] tells whether one
 /// is there right now.
 pub fn availability() -> Result<(), String> {
-    live::availability()
+    backend::availability()
 }
 
 /// Whether a StatusNotifierWatcher (tray host) currently owns its name on the session bus.
 /// Always `true` where the platform has a built-in tray.
 pub fn host_present() -> bool {
-    live::host_present()
+    backend::host_present()
 }
 
 /// Rate limiter for snapshot bursts: the first item goes through at once, later ones at most once

@@ -4,9 +4,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use tokwatch::app::App;
+use tokwatch::env::Env;
 use tokwatch::ingest::Ingestor;
-use tokwatch::pricing::Pricer;
-use tokwatch::sources::Env;
 use tokwatch::store::query::{Filter, Sums};
 use tokwatch::store::Store;
 
@@ -66,13 +66,11 @@ impl Home {
             vars,
         }
     }
+    pub fn app(&self) -> App {
+        App::new(self.env(), self.db())
+    }
     pub fn ingestor(&self) -> Ingestor {
-        let store = Store::open_writer(&self.db()).unwrap();
-        Ingestor::new(
-            store,
-            tokwatch::cli::sources_with_errors(&self.env()).0,
-            Pricer::new(Default::default()),
-        )
+        self.app().ingestor().unwrap()
     }
     /// Runs one scan with a fresh ingestor (as a new process would), then checks that the
     /// rollup the reports read agrees with the stored events.
@@ -209,6 +207,12 @@ pub fn rand_u64() -> u64 {
     h.finish() | 1
 }
 
+/// A read-only connection of the test's own on tokwatch's database, for checks the store has
+/// no query for (the rows themselves).
+pub fn sql(db: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap()
+}
+
 /// Sums read through a fresh read-only connection (as a CLI reader would).
 pub fn try_sums(db: &Path, f: &Filter) -> Option<Sums> {
     Store::open_reader(db).ok()?.sums(f).ok()
@@ -233,9 +237,9 @@ type RollupCell = (
 
 /// The rollup (what reports read) holds exactly the sums of the stored events, per cell.
 pub fn assert_rollup_consistent(db: &Path) {
-    let s = Store::open_reader(db).unwrap();
+    let s = sql(db);
     let q = |sql: &str| -> Vec<RollupCell> {
-        let mut st = s.conn.prepare(sql).unwrap();
+        let mut st = s.prepare(sql).unwrap();
         st.query_map([], |r| {
             Ok((
                 r.get(0)?,

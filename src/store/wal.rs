@@ -11,6 +11,7 @@ use std::path::Path;
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::thread::JoinHandle;
 
+/// A thread that runs PASSIVE WAL checkpoints on its own connection when poked.
 pub struct BackgroundCheckpoint {
     poke: Option<SyncSender<()>>,
     thread: Option<JoinHandle<()>>,

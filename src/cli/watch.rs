@@ -1,19 +1,21 @@
-//! `tokwatch watch` and `tokwatch statusline`: the live views.
+//! `tokwatch watch`: one line per request as it is stored, from the running daemon's feed, or
+//! from a daemon of its own when none runs.
 
-use super::output::{bold, dim, int, money};
-use crate::attribution::Attributor;
+use super::output::{bold, dim, int};
+use crate::app::App;
 use crate::daemon::feed::{self, FeedEvent};
 use crate::daemon::{self, lock::InstanceLock, Daemon, Sink};
-use crate::store::query::{live_cost, Scope};
+use crate::format::{usd4, usd_marked, DB_ERROR};
+use crate::store::query::Scope;
 use crate::store::{Store, StoredEvent};
-use std::io::{BufRead, Read, Write};
+use std::io::{BufRead, Write};
 use std::path::Path;
 
-fn money_u(v: f64, unpriced: bool) -> String {
-    if unpriced {
-        format!("{}+", money(v))
-    } else {
-        money(v)
+/// A running total as text: the amount, or the error that kept it from being read.
+fn total(v: Option<f64>, unpriced: bool) -> String {
+    match v {
+        Some(v) => usd_marked(v, unpriced),
+        None => DB_ERROR.to_string(),
     }
 }
 
@@ -30,7 +32,7 @@ pub fn feed_line(e: &FeedEvent) -> String {
         (None, None) => "-".into(),
     };
     let cost = match e.cost_usd {
-        Some(c) => format!("{:>9}", format!("${c:.4}")),
+        Some(c) => format!("{:>9}", usd4(c)),
         None => format!("{:>9}", "unpriced"),
     };
     let mark = if e.updated { "↻" } else { " " };
@@ -43,8 +45,8 @@ pub fn feed_line(e: &FeedEvent) -> String {
         int(e.cache_write),
         int(e.cache_read),
         int(e.output),
-        money_u(e.session_cost_usd, e.session_has_unpriced),
-        money_u(e.today_cost_usd, e.today_has_unpriced),
+        total(e.session_cost_usd, e.session_has_unpriced),
+        total(e.today_cost_usd, e.today_has_unpriced),
     )
 }
 
@@ -60,17 +62,20 @@ fn truncate(s: &str, n: usize) -> String {
 
 fn today_line(db: &Path) -> Option<String> {
     let store = Store::open_reader(db).ok()?;
-    let (c, u) = live_cost(&store.conn, Scope::Since(daemon::start_of_today()));
-    Some(format!("today so far: {}", money_u(c, u)))
+    Some(
+        match store.cost(Scope::Since(crate::status::start_of_today())) {
+            Ok(c) => format!("today so far: {}", usd_marked(c.usd, c.has_unpriced)),
+            Err(_) => format!("today so far: {DB_ERROR}"),
+        },
+    )
 }
 
 struct PrintSink {
     json: bool,
 }
 impl Sink for PrintSink {
-    fn events(&mut self, conn: &rusqlite::Connection, evs: &[StoredEvent]) {
-        let lines = crate::daemon::feed_events(conn, evs);
-        print_events(&lines, self.json);
+    fn events(&mut self, store: &Store, evs: &[StoredEvent]) {
+        print_events(&feed::feed_events(store, evs), self.json);
     }
 }
 
@@ -87,7 +92,8 @@ fn print_events(evs: &[FeedEvent], json: bool) {
 }
 
 /// Follows the running daemon's feed, or runs one in-process when none runs.
-pub fn watch(db: &Path, json: bool) -> anyhow::Result<i32> {
+pub fn watch(app: &App, json: bool) -> anyhow::Result<i32> {
+    let db = &app.db;
     if InstanceLock::is_held(db) {
         let sock = feed::socket_path(db);
         #[cfg(unix)]
@@ -121,7 +127,7 @@ pub fn watch(db: &Path, json: bool) -> anyhow::Result<i32> {
     }
     // No daemon: become one, headless, printing what arrives.
     let _lock = InstanceLock::acquire(db)?;
-    let ing = super::new_ingestor(db)?;
+    let ing = app.ingestor()?;
     let mut d = Daemon::start(ing, daemon::Options::default())?;
     let _ = d.serve_feed(db);
     if !json {
@@ -133,73 +139,4 @@ pub fn watch(db: &Path, json: bool) -> anyhow::Result<i32> {
     d.add_sink(Box::new(PrintSink { json }));
     d.run()?;
     Ok(super::EXIT_OK)
-}
-
-/// What Claude Code sends a statusline command on stdin (the parts used).
-#[derive(serde::Deserialize, Default)]
-struct StatusInput {
-    session_id: Option<String>,
-    cwd: Option<String>,
-    workspace: Option<Workspace>,
-}
-#[derive(serde::Deserialize, Default)]
-struct Workspace {
-    current_dir: Option<String>,
-    project_dir: Option<String>,
-}
-
-/// One short line; never fails loudly (a statusline must not break a prompt).
-pub fn statusline(db: &Path) -> anyhow::Result<i32> {
-    let mut input = String::new();
-    let stdin = std::io::stdin();
-    if !std::io::IsTerminal::is_terminal(&stdin) {
-        let _ = stdin.lock().take(1 << 20).read_to_string(&mut input);
-    }
-    let si: StatusInput = serde_json::from_str(input.trim()).unwrap_or_default();
-    println!("{}", statusline_text(db, &si));
-    Ok(super::EXIT_OK)
-}
-
-fn statusline_text(db: &Path, si: &StatusInput) -> String {
-    let Ok(store) = Store::open_reader(db) else {
-        return "tokwatch: no data yet".into();
-    };
-    let today_ms = daemon::start_of_today();
-    let today = live_cost(&store.conn, Scope::Since(today_ms));
-    let mut parts = Vec::new();
-    if let Some(s) = si.session_id.as_deref().filter(|s| !s.is_empty()) {
-        let known: bool = store
-            .conn
-            .query_row(
-                "SELECT count(*) > 0 FROM rollup WHERE session = ?1",
-                [s],
-                |r| r.get(0),
-            )
-            .unwrap_or(false);
-        if known {
-            let c = live_cost(&store.conn, Scope::Session(s));
-            parts.push(format!("session {}", money_u(c.0, c.1)));
-        }
-    }
-    let cwd = si
-        .workspace
-        .as_ref()
-        .and_then(|w| w.project_dir.clone().or(w.current_dir.clone()))
-        .or(si.cwd.clone());
-    if let Some(cwd) = cwd {
-        if let Some(ws) = Attributor::new().resolve(Some(&cwd), None) {
-            let id: Option<i64> = store
-                .conn
-                .query_row("SELECT id FROM workspaces WHERE key = ?1", [&ws.key], |r| {
-                    r.get(0)
-                })
-                .ok();
-            if let Some(id) = id {
-                let c = live_cost(&store.conn, Scope::WorkspaceSince(id, today_ms));
-                parts.push(format!("{} today {}", ws.name, money_u(c.0, c.1)));
-            }
-        }
-    }
-    parts.push(format!("all today {}", money_u(today.0, today.1)));
-    parts.join(" · ")
 }

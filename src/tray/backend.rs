@@ -106,7 +106,7 @@ impl LiveTray {
 
         let title = TRAY_ID.to_string();
         let tooltip = "tokwatch: waiting for data".to_string();
-        let gauge = icon::gauge_key(0.0, None);
+        let gauge = icon::gauge_key(0.0, None, crate::config::DEFAULT_NEAR);
         let tray = TrayIconBuilder::new()
             .with_id(TRAY_ID)
             .with_menu(Box::new(menu.clone()))
@@ -152,7 +152,7 @@ impl LiveTray {
             let _ = self.tray.set_tooltip(Some(&tooltip));
             self.tooltip = tooltip;
         }
-        let gauge = icon::gauge_key(s.today_usd, s.daily_budget_usd);
+        let gauge = icon::gauge_key(s.today_usd, s.daily_budget_usd, s.budget_near);
         if gauge != self.gauge {
             if let Ok(icon) = make_icon(gauge) {
                 let _ = self.tray.set_icon(Some(icon));

@@ -1,0 +1,66 @@
+//! Deduplication: every copy of one request carries the same dedup key; the stored identity is
+//! a 64-bit hash of the tool and that key ([`key_hash`]), and when two copies meet, the event's
+//! [`Merge`](crate::event::Merge) rule says which one stays ([`Merge::replaces`]).
+//!
+//! [`merge`] applies the rule among the events of one parsed batch, on the parse side, so the
+//! store sees one record per request per batch (streaming snapshots arrive in bursts); the store
+//! applies the same rule against what it already holds.
+//!
+//! [`Merge::replaces`]: crate::event::Merge::replaces
+
+use crate::event::UsageEvent;
+use std::collections::HashMap;
+
+/// The stored identity of a request: a 64-bit hash of the tool and the parser's dedup key
+/// (FNV-1a; collisions are negligible at millions of requests and keep the unique index small).
+pub fn key_hash(tool: &str, key: &str) -> i64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in tool.bytes().chain(std::iter::once(0u8)).chain(key.bytes()) {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h as i64
+}
+
+/// Dedup keys arrive already hashed ([`key_hash`]): spread the bits, skip SipHash.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_i64(&mut self, v: i64) {
+        self.0 = (v as u64 ^ (v as u64 >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type KeyHashState = std::hash::BuildHasherDefault<KeyHasher>;
+
+/// Applies each event's merge rule among events that share a dedup key: one event per request,
+/// in the order each request was first seen.
+pub fn merge(events: Vec<UsageEvent>) -> Vec<UsageEvent> {
+    let mut out: Vec<UsageEvent> = Vec::with_capacity(events.len());
+    let mut at: HashMap<i64, usize, KeyHashState> =
+        HashMap::with_capacity_and_hasher(events.len(), KeyHashState::default());
+    for ev in events {
+        let h = key_hash(&ev.tool, &ev.dedup_key);
+        match at.get(&h) {
+            None => {
+                at.insert(h, out.len());
+                out.push(ev);
+            }
+            Some(&i) => {
+                if ev.merge.replaces(&out[i].tokens, &ev.tokens) {
+                    out[i] = ev;
+                }
+            }
+        }
+    }
+    out
+}
