@@ -12,6 +12,7 @@ use std::path::Path;
 
 pub struct Rng(pub u64);
 impl Rng {
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
@@ -194,7 +195,7 @@ pub fn generate(home: &Path, target_bytes: u64, content_scale: usize, seed: u64)
     while tot.bytes < target_bytes {
         s += 1;
         let day = (s % 120) as i64 * 86_400_000;
-        let (dir, name, lines, reqs) = if s % 5 == 0 {
+        let (dir, name, lines, reqs) = if s.is_multiple_of(5) {
             let sid = format!("019c{:04x}-0000-7000-8000-{:012x}", s % 65536, s);
             let turns = 20 + rng.below(80) as usize;
             let l = codex_session(&mut rng, &sid, turns, base + day, content_scale);
@@ -214,7 +215,7 @@ pub fn generate(home: &Path, target_bytes: u64, content_scale: usize, seed: u64)
             let mut l = claude_session(&mut rng, &sid, n, base + day, content_scale);
             let mut reqs = n as u64;
             // Every 7th session is a resume: it starts with a verbatim copy of the previous one.
-            if s % 7 == 0 && !previous.is_empty() {
+            if s.is_multiple_of(7) && !previous.is_empty() {
                 let mut c = previous.clone();
                 c.extend(l);
                 l = c;

@@ -67,6 +67,7 @@ pub struct Attributor {
 }
 
 impl Attributor {
+    /// An attributor with empty caches.
     pub fn new() -> Attributor {
         Attributor::default()
     }

@@ -33,9 +33,11 @@ impl Tokens {
     pub fn prompt_total(&self) -> i64 {
         self.input + self.cache_write_5m + self.cache_write_1h + self.cache_read
     }
+    /// True when no token at all is counted.
     pub fn is_zero(&self) -> bool {
         self.total() == 0 && self.reasoning == 0
     }
+    /// Adds another request's buckets to these.
     pub fn add(&mut self, o: &Tokens) {
         self.input += o.input;
         self.cache_write_5m += o.cache_write_5m;
@@ -97,6 +99,7 @@ pub enum CostSource {
 }
 
 impl CostSource {
+    /// The stored form.
     pub fn as_i64(self) -> i64 {
         match self {
             CostSource::Computed => 0,
@@ -105,6 +108,7 @@ impl CostSource {
             CostSource::Unpriced => 3,
         }
     }
+    /// From the stored form (unknown values read as unpriced).
     pub fn from_i64(v: i64) -> Self {
         match v {
             0 => CostSource::Computed,
@@ -123,6 +127,7 @@ pub struct UsageEvent {
     pub tool: String,
     /// Unique per request within the tool: events with the same key are the same request.
     pub dedup_key: String,
+    /// What the store does when another copy of this request arrives.
     pub merge: Merge,
     /// Milliseconds since the Unix epoch, UTC.
     pub timestamp_ms: i64,
@@ -130,9 +135,11 @@ pub struct UsageEvent {
     pub model: Option<String>,
     /// Provider named by the log, when it names one (helps price resolution).
     pub provider: Option<String>,
+    /// Token counts, in disjoint buckets.
     pub tokens: Tokens,
     /// Number of API requests this record stands for (1 for per-request logs).
     pub requests: i64,
+    /// The tool's session id.
     pub session_id: Option<String>,
     /// Working directory of the session, as logged.
     pub cwd: Option<String>,

@@ -35,13 +35,21 @@ pub type Subscriber = Box<dyn FnMut(&[StoredEvent]) + Send>;
 /// Totals of one ingest run.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct IngestStats {
+    /// Files looked at.
     pub files_seen: u64,
+    /// Files with new bytes read.
     pub files_read: u64,
+    /// New bytes read.
     pub bytes_read: u64,
+    /// Complete lines read.
     pub lines: u64,
+    /// Malformed records skipped (and counted).
     pub malformed: u64,
+    /// Requests stored for the first time.
     pub events_new: u64,
+    /// Stored requests replaced by a later copy.
     pub events_updated: u64,
+    /// Files that could not be read.
     pub unreadable: u64,
 }
 
@@ -81,6 +89,7 @@ impl Ingestor {
         self.attributor.clear();
     }
 
+    /// Calls `s` after each commit with the events it stored.
     pub fn subscribe(&mut self, s: Subscriber) {
         self.subscribers.push(s);
     }
@@ -411,10 +420,15 @@ impl Ingestor {
 
 /// One parsed batch of one file, with the checkpoint to store with it.
 pub struct ParsedBatch {
+    /// Index of the file's source.
     pub src: usize,
+    /// The file.
     pub path: PathBuf,
+    /// The checkpoint after this batch.
     pub cp: Checkpoint,
+    /// Lines and malformed records of this batch.
     pub counts: ReadCounts,
+    /// The events, merged by key within the batch.
     pub events: Vec<UsageEvent>,
     /// Bytes of the file this batch consumed.
     pub consumed: u64,
@@ -428,10 +442,15 @@ pub enum Parsed {
     Opened,
     /// Nothing changed since the stored checkpoint.
     Unchanged,
-    Batch(ParsedBatch),
+    /// Events parsed from the file, with the checkpoint after them.
+    Batch(Box<ParsedBatch>),
+    /// The file could not be read.
     Unreadable {
+        /// Index of its source.
         src: usize,
+        /// The file.
         path: PathBuf,
+        /// Why (no log text).
         err: String,
     },
 }
@@ -518,7 +537,7 @@ fn read_lines(
             return Ok(true);
         }
         cp.offset = batch.end;
-        let go = emit(Parsed::Batch(ParsedBatch {
+        let go = emit(Parsed::Batch(Box::new(ParsedBatch {
             src,
             path: path.to_path_buf(),
             cp: cp.clone(),
@@ -526,7 +545,7 @@ fn read_lines(
             events: dedup::merge(events),
             consumed,
             first,
-        }));
+        })));
         first = false;
         if !go {
             return Ok(false);
@@ -565,7 +584,7 @@ fn read_whole(
         malformed: report.malformed,
         first_error: report.first_error,
     };
-    Ok(emit(Parsed::Batch(ParsedBatch {
+    Ok(emit(Parsed::Batch(Box::new(ParsedBatch {
         src,
         path: path.to_path_buf(),
         cp,
@@ -573,5 +592,5 @@ fn read_whole(
         events: dedup::merge(events),
         consumed: st.size,
         first: true,
-    })))
+    }))))
 }

@@ -5,6 +5,8 @@
 //! each imports only modules listed above it (`docs/design.md` has the rule and the layers;
 //! `tests/layers.rs` checks it).
 
+#![warn(missing_docs)]
+
 // Leaves: no tokwatch imports.
 pub mod env;
 pub mod event;

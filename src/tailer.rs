@@ -248,6 +248,7 @@ impl Default for LineReader {
 }
 
 impl LineReader {
+    /// A reader that reads `chunk` bytes at a time.
     pub fn new(chunk: usize) -> LineReader {
         LineReader {
             buf: Vec::with_capacity(chunk),

@@ -42,7 +42,7 @@ fn dribble(src: &[u8], dst: &Path, rng: &mut Rng, pause_every: u64) {
         append(dst, &src[pos..end]);
         pos = end;
         n += 1;
-        if n % pause_every == 0 {
+        if n.is_multiple_of(pause_every) {
             std::thread::sleep(Duration::from_millis(rng.below(15)));
         }
     }
@@ -286,6 +286,7 @@ fn watch_prints_one_line_per_new_request() {
         "one line per request"
     );
     let _ = w.kill();
+    let _ = w.wait();
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(v["tool"], "claude-code");
     assert_eq!(v["model"], "claude-opus-4-6");

@@ -4,7 +4,6 @@
 mod util;
 
 // The benchmark's generator of real-shaped logs (streaming duplicates, resumed copies).
-#[allow(dead_code)]
 #[path = "../benches/gen.rs"]
 mod gen;
 

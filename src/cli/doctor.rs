@@ -12,31 +12,49 @@ use std::path::Path;
 /// Places listed per tool in the text output when its logs were not found.
 const LOOKED_IN_SHOWN: usize = 4;
 
+/// What `doctor` found for one tool.
 #[derive(Debug, Serialize)]
 pub struct ToolHealth {
+    /// Tool id.
     pub tool: String,
+    /// Log files of it are on disk.
     pub found: bool,
     /// Roots that exist.
     pub roots_found: Vec<String>,
     /// Roots looked at that do not exist.
     pub roots_missing: Vec<String>,
+    /// Log files on disk.
     pub files_on_disk: usize,
+    /// Files read into the database.
     pub files_read: i64,
+    /// Requests stored.
     pub requests: i64,
+    /// Local time of the newest request.
     pub last_event: Option<String>,
+    /// Malformed records skipped.
     pub malformed_records: i64,
+    /// One of them (no log text).
     pub malformed_example: Option<String>,
+    /// Files that could not be read.
     pub unreadable_files: i64,
+    /// One of them, with the reason.
     pub unreadable_example: Option<String>,
+    /// Models without a known price.
     pub unpriced_models: Vec<String>,
 }
 
+/// What `doctor` found.
 #[derive(Debug, Serialize)]
 pub struct Doctor {
+    /// The database path.
     pub database: String,
+    /// The database opened and reads.
     pub database_ok: bool,
+    /// What is wrong with it, and what to do.
     pub database_problem: Option<String>,
+    /// The config directory.
     pub config_dir: String,
+    /// Each tool.
     pub tools: Vec<ToolHealth>,
     /// Problems loading user parser specs.
     pub parser_errors: Vec<String>,

@@ -14,9 +14,13 @@ use clap::{CommandFactory, Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
+/// Success.
 pub const EXIT_OK: i32 = 0;
+/// An error; the message says what to do.
 pub const EXIT_ERROR: i32 = 1;
+/// Bad usage.
 pub const EXIT_USAGE: i32 = 2;
+/// The database is missing, damaged or too new.
 pub const EXIT_DATABASE: i32 = 3;
 
 const AFTER_HELP: &str = "\
@@ -36,14 +40,17 @@ request, ties it to the git repository, branch and session that caused it, and k
 local SQLite database. Run with no command to start the live daemon.",
     after_help = AFTER_HELP
 )]
+/// The command line.
 pub struct Cli {
     /// Database file to use (default: the platform data directory).
     #[arg(long, global = true, env = "TOKWATCH_DB", value_name = "PATH")]
     pub db: Option<PathBuf>,
+    /// The command (none: the live daemon).
     #[command(subcommand)]
     pub cmd: Option<Cmd>,
 }
 
+/// What a report covers and how it is printed.
 #[derive(Debug, Clone, clap::Args, Default)]
 pub struct ReportArgs {
     /// Only usage at or after this time: YYYY-MM-DD, today, yesterday, or a span back from now (7d, 24h, 2w).
@@ -69,6 +76,7 @@ pub struct ReportArgs {
     pub csv: bool,
 }
 
+/// The commands.
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
     /// Start the live daemon (the default when no command is given).
@@ -84,13 +92,16 @@ pub enum Cmd {
     },
     /// Usage and cost grouped by day, week, month, session, repo, branch, model or tool.
     Report {
+        /// What to group by.
         #[arg(value_enum, default_value = "day")]
         by: GroupBy,
+        /// Range, filters and output format.
         #[command(flatten)]
         args: ReportArgs,
     },
     /// Cost per repository.
     Repos {
+        /// Range, filters and output format.
         #[command(flatten)]
         args: ReportArgs,
     },
@@ -98,6 +109,7 @@ pub enum Cmd {
     History {
         /// Repository: name (owner/repo), normalized remote, or root path.
         repo: String,
+        /// Range, filters and output format.
         #[command(flatten)]
         args: ReportArgs,
     },
@@ -108,6 +120,7 @@ pub enum Cmd {
         /// Provider hint (anthropic, openai, google, ...).
         #[arg(long)]
         provider: Option<String>,
+        /// Print JSON.
         #[arg(long)]
         json: bool,
     },
@@ -125,55 +138,68 @@ pub enum Cmd {
     /// Check each known tool: logs found or not, where, files and requests, last event, parse
     /// errors with an example, unreadable files, unpriced models.
     Doctor {
+        /// Print JSON.
         #[arg(long)]
         json: bool,
     },
     /// Import usage that no local log holds.
     Import {
+        /// What to import.
         #[command(subcommand)]
         what: ImportCmd,
     },
     /// Parser plug-ins: list them, or try a spec on a file.
     Parsers {
+        /// What to do.
         #[command(subcommand)]
         cmd: ParsersCmd,
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
+        /// The shell (bash, zsh, fish, elvish, powershell).
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
 }
 
+/// What `import` reads.
 #[derive(Subcommand, Debug)]
 pub enum ImportCmd {
     /// Cursor's usage export (dashboard > Usage > Export CSV). Importing the same file again
     /// adds nothing.
     CursorCsv {
+        /// The CSV file.
         file: PathBuf,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
 }
 
+/// What `parsers` does.
 #[derive(Subcommand, Debug)]
 pub enum ParsersCmd {
     /// Every parser (built-in specs, Rust modules, your specs in <config dir>/parsers/), where it
     /// looks and whether that exists.
     List {
+        /// Print JSON.
         #[arg(long)]
         json: bool,
     },
     /// Print the events SPEC extracts from FILE (for writing your own spec). SPEC is a .toml
     /// file or a built-in tool name.
     Test {
+        /// A spec file (.toml), or the name of a tool `parsers list` shows.
         spec: PathBuf,
+        /// The log file to read.
         file: PathBuf,
+        /// Print JSON.
         #[arg(long)]
         json: bool,
     },
 }
 
+/// Options of the daemon.
 #[derive(Debug, Clone, clap::Args, Default)]
 pub struct RunArgs {
     /// Never show the tray indicator.
@@ -364,6 +390,7 @@ pub fn parse_when(s: &str, zone: Zone, end: bool) -> anyhow::Result<i64> {
     bail!("cannot read the time {s:?}: use YYYY-MM-DD, today, yesterday, or a span such as 7d, 24h, 2w")
 }
 
+/// The filter a report's arguments describe.
 pub fn filter_from(a: &ReportArgs, zone: Zone) -> anyhow::Result<Filter> {
     Ok(Filter {
         since_ms: a

@@ -136,6 +136,7 @@ impl Broadcaster {
         Ok(b)
     }
 
+    /// Sends events to every connected client.
     #[cfg(unix)]
     pub fn send(&self, events: &[FeedEvent]) {
         let mut clients = self.clients.lock().unwrap();

@@ -6,11 +6,14 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+/// The daemon's lock on a database, held while it lives.
 pub struct InstanceLock {
     _file: File,
+    /// The lock file.
     pub path: PathBuf,
 }
 
+/// The lock file of database `db`: `<db>.lock`.
 pub fn lock_path(db: &Path) -> PathBuf {
     let mut p = db.as_os_str().to_owned();
     p.push(".lock");

@@ -72,9 +72,11 @@ impl Sink for FeedSink {
 
 /// A running daemon's loop state.
 pub struct Daemon {
+    /// The writer.
     pub ing: Ingestor,
     watcher: Watcher,
     rx: mpsc::Receiver<Msg>,
+    /// Sends messages to the daemon's loop (quit, refresh).
     pub tx: mpsc::Sender<Msg>,
     /// What each file looked like when last read.
     known: HashMap<PathBuf, Fingerprint>,
@@ -143,6 +145,7 @@ impl Daemon {
         })
     }
 
+    /// Adds a consumer of stored events.
     pub fn add_sink(&mut self, s: Box<dyn Sink>) {
         self.sinks.push(s);
     }

@@ -12,12 +12,15 @@ use std::sync::mpsc::Sender;
 
 /// Messages the daemon loop receives.
 pub enum Msg {
+    /// A file-system notification.
     Fs(notify::Result<notify::Event>),
+    /// Stop.
     Quit,
     /// Something else (e.g. the tray) asks for a fresh snapshot.
     Refresh,
 }
 
+/// The OS notifications on the roots, and the roots polled instead.
 pub struct Watcher {
     inner: Option<notify::RecommendedWatcher>,
     /// Watched recursively by notifications.
@@ -91,6 +94,7 @@ fn is_watch_limit(e: &notify::Error) -> bool {
 }
 
 impl Watcher {
+    /// Watches `roots` (or polls, or waits for them to appear), sending to `tx`.
     pub fn new(tx: Sender<Msg>, roots: &[PathBuf], log: fn(&str)) -> Watcher {
         let inner = match notify::recommended_watcher(move |r| {
             let _ = tx.send(Msg::Fs(r));

@@ -23,9 +23,12 @@ use serde_json::Value;
 use std::path::Path;
 use std::sync::OnceLock;
 
+/// Tool id.
 pub const TOOL: &str = "aider";
+/// The history file Aider writes in the directory it runs in.
 pub const FILE_NAME: &str = ".aider.chat.history.md";
 
+/// Aider's `.aider.chat.history.md`.
 pub struct AiderParser;
 
 struct Res {

@@ -16,8 +16,10 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;
 
+/// Tool id.
 pub const TOOL: &str = "amp";
 
+/// Amp's thread documents.
 pub struct AmpParser;
 
 fn msg_id(m: &Value) -> Option<String> {

@@ -12,8 +12,10 @@ use serde::Deserialize;
 use std::borrow::Cow;
 use std::path::Path;
 
+/// Claude Code's JSONL transcripts.
 pub struct ClaudeParser;
 
+/// Tool id.
 pub const TOOL: &str = "claude-code";
 
 // Borrowed where the log text allows (strings without escapes): no allocation per field.

@@ -30,16 +30,22 @@ use crate::event::{Merge, Tokens, UsageEvent};
 use serde_json::Value;
 use std::path::Path;
 
+/// The VS Code extensions that share Cline's task format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
+    /// Cline.
     Cline,
+    /// Roo Code.
     Roo,
+    /// Kilo Code.
     Kilo,
 }
 
 impl Flavor {
+    /// Every flavor.
     pub const ALL: [Flavor; 3] = [Flavor::Cline, Flavor::Roo, Flavor::Kilo];
 
+    /// Tool id.
     pub fn tool(self) -> &'static str {
         match self {
             Flavor::Cline => "cline",
@@ -48,6 +54,7 @@ impl Flavor {
         }
     }
 
+    /// The extension's id (its storage folder under `globalStorage`).
     pub fn extension_id(self) -> &'static str {
         match self {
             Flavor::Cline => "saoudrizwan.claude-dev",
@@ -81,7 +88,9 @@ const CLINE_INCLUSIVE_PROVIDERS: &[&str] = &[
 
 /// Classic task files (`ui_messages.json`, or `.jsonl` when `jsonl`).
 pub struct ClineTaskParser {
+    /// Which extension.
     pub flavor: Flavor,
+    /// The JSONL variant of the task file.
     pub jsonl: bool,
 }
 

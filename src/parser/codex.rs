@@ -13,8 +13,10 @@ use crate::event::{parse_ts_ms, Merge, Tokens, UsageEvent};
 use serde::Deserialize;
 use std::path::Path;
 
+/// Codex rollout files.
 pub struct CodexParser;
 
+/// Tool id.
 pub const TOOL: &str = "codex";
 
 #[derive(Deserialize)]

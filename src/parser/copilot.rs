@@ -16,8 +16,10 @@ use crate::event::{Merge, Tokens, UsageEvent};
 use serde_json::Value;
 use std::path::Path;
 
+/// Tool id.
 pub const TOOL: &str = "copilot-cli";
 
+/// GitHub Copilot CLI's session event logs.
 pub struct CopilotParser;
 
 /// Index of each raw counter in the per-(session, model) state vector.

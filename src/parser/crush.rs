@@ -36,6 +36,7 @@ use crate::event::{Merge, UsageEvent};
 use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 
+/// Crush's per-project `crush.db`.
 pub struct CrushParser;
 
 /// Seconds: rows updated up to this long before the newest seen are looked at again.

@@ -35,6 +35,7 @@ use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+/// Cursor's `state.vscdb` (request counts only).
 pub struct CursorParser;
 
 const PAGE: i64 = 200;

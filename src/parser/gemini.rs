@@ -14,8 +14,10 @@ use crate::event::{Merge, Tokens, UsageEvent};
 use serde_json::Value;
 use std::path::Path;
 
+/// Tool id.
 pub const TOOL: &str = "gemini-cli";
 
+/// Gemini CLI's chat files.
 pub struct GeminiParser {
     /// Whole-file legacy `.json` (true) or JSONL (false).
     pub legacy: bool,

@@ -21,10 +21,14 @@ use std::path::Path;
 
 pub use crate::tailer::FileState;
 
+/// How a source's files are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// Append-only line logs, read a complete line at a time.
     Lines,
+    /// Documents rewritten in place, re-parsed whole when they change.
     WholeFile,
+    /// SQLite databases of another program, opened read-only.
     Sqlite,
 }
 
@@ -63,6 +67,7 @@ pub struct WholeReport {
 }
 
 impl WholeReport {
+    /// Counts one malformed record, keeping the first error as the example.
     pub fn bad(&mut self, e: impl Into<String>) {
         self.malformed += 1;
         if self.first_error.is_none() {
@@ -71,9 +76,11 @@ impl WholeReport {
     }
 }
 
+/// Turns one tool's log into usage events. Knows nothing of SQLite, pricing or views.
 pub trait Parser: Send + Sync {
     /// Tool id, e.g. `claude-code`.
     fn tool(&self) -> &str;
+    /// How this parser's files are read.
     fn format(&self) -> Format;
 
     /// [`Format::Lines`]: parse one complete line (without its newline). Lines that carry no

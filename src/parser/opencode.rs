@@ -38,11 +38,14 @@ use std::path::{Path, PathBuf};
 /// OpenCode or its fork Kilo CLI: same formats, different names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
+    /// OpenCode.
     OpenCode,
+    /// Kilo CLI, OpenCode's fork.
     Kilo,
 }
 
 impl Flavor {
+    /// Tool id.
     pub fn tool(self) -> &'static str {
         match self {
             Flavor::OpenCode => "opencode",
@@ -65,11 +68,15 @@ const PAGE: i64 = 500;
 const PENDING_MAX_AGE_MS: i64 = 6 * 3600 * 1000;
 const PENDING_MAX: usize = 2000;
 
+/// The SQLite database of OpenCode 1.2 and later.
 pub struct OpenCodeDb {
+    /// OpenCode or Kilo CLI.
     pub flavor: Flavor,
 }
 
+/// The JSON message files of older OpenCode versions.
 pub struct OpenCodeLegacy {
+    /// OpenCode or Kilo CLI.
     pub flavor: Flavor,
 }
 

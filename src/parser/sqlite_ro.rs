@@ -24,6 +24,7 @@ use std::time::Duration;
 
 /// An open read-only connection; keeps the temporary snapshot (if any) alive.
 pub struct RoDb {
+    /// The read-only connection.
     pub conn: Connection,
     snapshot: Option<Snapshot>,
 }
@@ -34,6 +35,7 @@ impl RoDb {
         self.snapshot.is_some()
     }
 
+    /// Whether the database has table `name`.
     pub fn table_exists(&self, name: &str) -> bool {
         table_exists(&self.conn, name)
     }
@@ -44,6 +46,7 @@ impl RoDb {
     }
 }
 
+/// Whether `conn` has table `name`.
 pub fn table_exists(conn: &Connection, name: &str) -> bool {
     conn.query_row(
         "SELECT 1 FROM sqlite_master WHERE type IN ('table','view') AND name = ?1",
@@ -53,6 +56,7 @@ pub fn table_exists(conn: &Connection, name: &str) -> bool {
     .is_ok()
 }
 
+/// The column names of `table` (empty when it does not exist).
 pub fn columns(conn: &Connection, table: &str) -> HashSet<String> {
     let mut out = HashSet::new();
     let sql = format!("PRAGMA table_info(\"{}\")", table.replace('"', "\"\""));
@@ -282,13 +286,16 @@ fn snapshot(path: &Path) -> std::io::Result<Snapshot> {
 /// a row changed twice within one tick of a coarse clock (Crush writes whole seconds) is.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Watermark {
+    /// The largest update time seen so far.
     pub wm: Option<i64>,
     /// id -> (update time, version)
     pub seen: BTreeMap<String, (i64, i64)>,
+    /// How far back from the watermark each read looks again (late commits).
     pub lag: i64,
 }
 
 impl Watermark {
+    /// The watermark `name` kept in a file's parser state.
     pub fn load(state: &FileState, name: &str, lag: i64) -> Watermark {
         let mut w = Watermark {
             wm: None,
@@ -311,6 +318,7 @@ impl Watermark {
         w
     }
 
+    /// Keeps the watermark in the parser state under `name`.
     pub fn save(&mut self, state: &mut FileState, name: &str) {
         self.prune();
         let wm = state
@@ -343,6 +351,7 @@ impl Watermark {
         self.seen.get(id).map(|x| x.1) != Some(version)
     }
 
+    /// Records that row `id` was seen with update time `t` and row version `version`.
     pub fn note(&mut self, id: &str, t: i64, version: i64) {
         self.wm = Some(self.wm.map_or(t, |w| w.max(t)));
         self.seen.insert(id.to_string(), (t, version));
@@ -383,7 +392,9 @@ pub fn reset_watermarks(state: &mut FileState) {
 ///   looked up by key on every read until they settle or age out.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RowidTail {
+    /// The largest rowid read so far.
     pub rowid: Option<i64>,
+    /// A value of that row that tells whether the table was rebuilt since.
     pub anchor: Option<String>,
     /// key -> (time, version) when last read: the time ages entries out, the version tells
     /// whether the row changed.
@@ -391,6 +402,7 @@ pub struct RowidTail {
 }
 
 impl RowidTail {
+    /// The position `name` kept in a file's parser state.
     pub fn load(state: &FileState, name: &str) -> RowidTail {
         let mut t = RowidTail::default();
         if let Some(Value::Object(o)) = state.extra.get("tail").and_then(|m| m.get(name)) {
@@ -410,6 +422,7 @@ impl RowidTail {
         t
     }
 
+    /// Keeps the position in the parser state under `name`.
     pub fn save(&self, state: &mut FileState, name: &str) {
         let tail = state
             .extra
@@ -484,6 +497,7 @@ pub fn int_of(v: rusqlite::types::ValueRef<'_>) -> Option<i64> {
     }
 }
 
+/// A column value as a float, when it is a number (or numeric text).
 pub fn real_of(v: rusqlite::types::ValueRef<'_>) -> Option<f64> {
     use rusqlite::types::ValueRef;
     match v {
@@ -494,6 +508,7 @@ pub fn real_of(v: rusqlite::types::ValueRef<'_>) -> Option<f64> {
     }
 }
 
+/// A column value as text, when it is text.
 pub fn text_of(v: rusqlite::types::ValueRef<'_>) -> Option<String> {
     use rusqlite::types::ValueRef;
     match v {

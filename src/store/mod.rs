@@ -55,8 +55,11 @@ impl std::error::Error for StoreError {}
 /// What one committed batch did to the events table.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct BatchOutcome {
+    /// Requests stored for the first time.
     pub inserted: u64,
+    /// Stored requests replaced by this batch's copy.
     pub updated: u64,
+    /// Copies that changed nothing.
     pub unchanged: u64,
     /// Indices (into the batch) of events that were inserted (false) or changed a stored row
     /// (true).
@@ -66,11 +69,17 @@ pub struct BatchOutcome {
 /// An event ready to store: parsed, attributed and priced.
 #[derive(Debug, Clone)]
 pub struct StoredEvent {
+    /// The event as parsed.
     pub ev: UsageEvent,
+    /// Its repository's row, when attributed.
     pub workspace_id: Option<i64>,
+    /// Its repository's display name.
     pub workspace_name: Option<String>,
+    /// Its cost; `None` = unpriced (never 0 for an unknown price).
     pub cost_usd: Option<f64>,
+    /// Where the cost comes from.
     pub cost_source: CostSource,
+    /// The price entry used.
     pub price_key: Option<String>,
     /// Set after commit: this event replaced an earlier record of the same request.
     pub updated: bool,
@@ -268,6 +277,7 @@ impl Store {
     }
 }
 
+/// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -278,8 +288,11 @@ pub fn now_ms() -> i64 {
 /// Counts of lines/records read in one batch, for the file row.
 #[derive(Debug, Default, Clone)]
 pub struct ReadCounts {
+    /// Complete lines read.
     pub lines: u64,
+    /// Malformed records skipped.
     pub malformed: u64,
+    /// One example error (never log text).
     pub first_error: Option<String>,
 }
 

@@ -9,28 +9,41 @@ use serde::Serialize;
 /// Bucket width of the rollup table.
 pub const BUCKET_MS: i64 = 900_000;
 
+/// What a report groups by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GroupBy {
+    /// Local calendar day.
     Day,
+    /// ISO week.
     Week,
+    /// Calendar month.
     Month,
+    /// Session.
     Session,
+    /// Repository.
     Repo,
+    /// Repository and branch.
     Branch,
+    /// Model.
     Model,
+    /// Tool.
     Tool,
 }
 
 /// The time zone reports bucket days in.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Zone {
+    /// The machine's time zone.
     Local,
+    /// UTC.
     Utc,
+    /// An IANA time zone.
     Named(chrono_tz::Tz),
 }
 
 impl Zone {
+    /// `local`, `utc` or an IANA name; an error says which forms are accepted.
     pub fn parse(s: &str) -> Result<Zone, String> {
         match s {
             "local" => Ok(Zone::Local),
@@ -40,6 +53,7 @@ impl Zone {
             }),
         }
     }
+    /// The zone's IANA name (`local` when it cannot be found).
     pub fn name(&self) -> String {
         match self {
             Zone::Local => iana_local().unwrap_or_else(|| "local".into()),
@@ -84,6 +98,7 @@ impl Zone {
             Zone::Named(t) => pick(t.from_local_datetime(&naive).map(|x| x.timestamp_millis())),
         }
     }
+    /// Today's date in this zone.
     pub fn today(&self) -> NaiveDate {
         self.date(super::now_ms())
     }
@@ -110,28 +125,43 @@ pub struct Filter {
     pub until_ms: Option<i64>,
     /// Workspace key, display name, or root path.
     pub repo: Option<String>,
+    /// Only this tool.
     pub tool: Option<String>,
+    /// Only this session.
     pub session: Option<String>,
 }
 
 /// Token and cost sums. `has_unpriced` means `cost_usd` is a lower bound.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Sums {
+    /// Requests.
     pub requests: i64,
+    /// Uncached input tokens.
     pub input: i64,
+    /// Cache writes, 5-minute TTL.
     pub cache_write_5m: i64,
+    /// Cache writes, 1-hour TTL.
     pub cache_write_1h: i64,
+    /// Cache reads.
     pub cache_read: i64,
+    /// Output tokens (reasoning included).
     pub output: i64,
+    /// Reasoning tokens (inside output).
     pub reasoning: i64,
+    /// Cost of the priced requests, USD.
     pub cost_usd: f64,
+    /// Unpriced requests are included: the cost is a lower bound.
     pub has_unpriced: bool,
+    /// Requests without a known price.
     pub unpriced_requests: i64,
+    /// Requests whose tokens are estimates.
     pub estimated_requests: i64,
+    /// Requests priced with the cost the tool reported.
     pub reported_requests: i64,
 }
 
 impl Sums {
+    /// Every billable token.
     pub fn total_tokens(&self) -> i64 {
         self.input + self.cache_write_5m + self.cache_write_1h + self.cache_read + self.output
     }
@@ -179,35 +209,52 @@ const SUMS: &str =
     "sum(r.requests), sum(r.input), sum(r.cw5), sum(r.cw1h), sum(r.cr), sum(r.output), \
     sum(r.reasoning), sum(r.cost), sum(r.unpriced), sum(r.estimated), sum(r.reported)";
 
+/// One row of a report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
+    /// What the row groups (a day, a repository, a model, ...).
     pub key: String,
+    /// Its sums.
     #[serde(flatten)]
     pub sums: Sums,
+    /// Repository (session and branch rows).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repo: Option<String>,
+    /// Tool (session rows).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool: Option<String>,
+    /// Local time of its first usage (session rows).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_seen: Option<String>,
+    /// Local time of its last usage.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_seen: Option<String>,
+    /// Its last usage, ms (for sorting).
     #[serde(skip)]
     pub last_ms: i64,
 }
 
+/// A model without a known price, with what it used.
 #[derive(Debug, Clone, Serialize)]
 pub struct UnpricedModel {
+    /// Model name.
     pub model: String,
+    /// Its requests.
     pub requests: i64,
+    /// Its tokens.
     pub tokens: i64,
 }
 
+/// A grouped report, as `report --json` prints it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// What it groups by.
     pub group: GroupBy,
+    /// The time zone days are counted in.
     pub tz: String,
+    /// Sums over every row.
     pub totals: Sums,
+    /// The rows.
     pub rows: Vec<Row>,
     /// Models without a known price in the covered usage (their tokens are in the totals,
     /// their cost is not).
@@ -391,6 +438,7 @@ impl Store {
         })
     }
 
+    /// Models without a known price in the covered usage.
     pub fn unpriced_models(&self, f: &Filter) -> anyhow::Result<Vec<UnpricedModel>> {
         let mut args = Vec::new();
         let wh = where_clause(f, &mut args);

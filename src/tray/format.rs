@@ -16,8 +16,11 @@ pub const MAX_TOOLTIP_SESSIONS: usize = 3;
 /// Top repositories listed in the menu.
 pub const MAX_REPO_ROWS: usize = 5;
 
+/// Label of the pause item.
 pub const LABEL_PAUSE_ALERTS: &str = "Pause alerts";
+/// Label of the report item.
 pub const LABEL_OPEN_REPORT: &str = "Open report";
+/// Label of the quit item.
 pub const LABEL_QUIT: &str = "Quit tokwatch";
 
 /// The snapshot's budget state, with its own `near` fraction (the configured one).
@@ -140,15 +143,21 @@ pub fn tooltip(s: &TraySnapshot) -> String {
 pub enum MenuEntry {
     /// A text row; clicking it does nothing. Placeholders ("none") are disabled.
     Info {
+        /// The row's text.
         text: String,
+        /// Greyed out when false.
         enabled: bool,
     },
+    /// A separator line.
     Separator,
     /// Checkable "Pause alerts".
     PauseAlerts {
+        /// Checked when alerts are paused.
         checked: bool,
     },
+    /// "Open report".
     OpenReport,
+    /// "Quit tokwatch".
     Quit,
 }
 

@@ -9,9 +9,13 @@ use crate::status::BudgetState;
 /// Edge length of the drawn icon in pixels (hosts scale it to the panel size).
 pub const ICON_SIZE: u32 = 32;
 
+/// Icon colour under the budget.
 pub const COLOR_UNDER: [u8; 3] = [0x3f, 0xb9, 0x50];
+/// Icon colour near the budget.
 pub const COLOR_NEAR: [u8; 3] = [0xe3, 0xa0, 0x08];
+/// Icon colour over the budget.
 pub const COLOR_OVER: [u8; 3] = [0xf8, 0x51, 0x49];
+/// Icon colour without a budget.
 pub const COLOR_NEUTRAL: [u8; 3] = [0xa8, 0xb0, 0xb8];
 /// The unfilled part of the ring.
 pub const COLOR_TRACK: [u8; 4] = [0x80, 0x80, 0x80, 0x90];
@@ -29,11 +33,14 @@ pub fn state_color(state: BudgetState) -> [u8; 3] {
 /// A square straight-alpha RGBA image, rows top to bottom.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rgba {
+    /// Width and height in pixels.
     pub size: u32,
+    /// RGBA bytes, row by row.
     pub pixels: Vec<u8>,
 }
 
 impl Rgba {
+    /// The RGBA value at (x, y).
     pub fn pixel(&self, x: u32, y: u32) -> [u8; 4] {
         let i = ((y * self.size + x) * 4) as usize;
         [
@@ -48,12 +55,14 @@ impl Rgba {
 /// What the icon shows; equal keys draw equal icons (used to skip redundant icon updates).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct GaugeKey {
+    /// Budget state (the colour).
     pub state: BudgetState,
     /// Filled part of the ring in 1/256 turns (0..=256).
     pub fill: u16,
 }
 
 impl GaugeKey {
+    /// The key for a state and a used fraction.
     pub fn new(state: BudgetState, fraction: Option<f64>) -> Self {
         let fill = match (state, fraction) {
             (BudgetState::NoBudget, _) | (_, None) => 0,

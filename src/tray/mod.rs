@@ -102,6 +102,7 @@ impl TraySnapshot {
     }
 }
 
+/// A session with recent usage, as the tray lists it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ActiveSession {
@@ -120,7 +121,9 @@ pub struct ActiveSession {
 pub enum TrayCommand {
     /// The "Pause alerts" check item was toggled; the new state.
     PauseAlerts(bool),
+    /// The "Open report" item was clicked.
     OpenReport,
+    /// The "Quit" item was clicked.
     Quit,
 }
 
@@ -147,6 +150,7 @@ impl TrayHandle {
     }
 }
 
+/// Why there is no tray.
 #[derive(Debug)]
 pub enum TrayError {
     /// No tray can be shown here; the reason is fit for a log line.
@@ -249,6 +253,7 @@ pub struct Coalescer<T> {
 }
 
 impl<T> Coalescer<T> {
+    /// A coalescer letting one item through per `gap`.
     pub fn new(gap: Duration) -> Self {
         Coalescer {
             gap,
