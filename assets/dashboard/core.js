@@ -4,15 +4,21 @@ import { addDays, dayOf, isDay } from './fmt.js';
 const TOKEN_KEY = 'tokwatch.token';
 
 // `tokwatch dashboard` opens /#token=...: keep the token, take it out of the address bar (and
-// so out of the history and of bookmarks).
-(function takeToken() {
+// so out of the history and of bookmarks). An open page takes it too (the fragment changes
+// without a reload) and tells the page with a `tokwatch:token` event.
+function takeToken() {
   const m = /(?:^#|&)token=([^&]*)/.exec(location.hash);
-  if (!m) return;
+  if (!m) return false;
   try {
     if (m[1]) localStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
   } catch (_) { /* storage disabled: mutations stay off */ }
   history.replaceState(history.state, '', location.pathname + location.search);
-})();
+  return true;
+}
+takeToken();
+addEventListener('hashchange', () => {
+  if (takeToken()) dispatchEvent(new Event('tokwatch:token'));
+});
 
 export function token() {
   try {

@@ -133,6 +133,7 @@ export function mount(root) {
     if (!ok) pause.title = NO_TOKEN_HINT;
     else pause.removeAttribute('title');
   }
+  addEventListener('tokwatch:token', syncControls);
   pause.addEventListener('click', async () => {
     pause.disabled = true;
     pauseMsg.textContent = '';
@@ -238,6 +239,7 @@ export function mount(root) {
       fill(c.budget);
     }
     for (const t of [budgets, byTool, byProvider, byModel, active]) t.error(msg);
+    budgetForm.hidden = true;
   }
 
   function showDays(rep, since, until) {

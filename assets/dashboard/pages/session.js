@@ -203,12 +203,12 @@ export function mount(root) {
       const models = [...new Set(rows.map((r) => r.model).filter(Boolean))];
       setFigure(f.models, models.join(', ') || '—', models.length);
       const marks = [
-        ...(s.model_changes || []).map((m) => ({ ...m, kind: 'model', text: `model ${m.from} → ${m.to}` })),
+        ...(s.model_changes || []).map((m) => ({ ...m, kind: 'model', text: `${m.from} → ${m.to}` })),
         ...(s.alerts || []).map((a) => ({ ...a, text: `${a.kind}: ${a.message}` })),
       ].sort((a, b) => a.ts_ms - b.ts_ms);
       charts.update(rows, marks);
       fill(markerList, marks.map((m) => h('li', { 'data-kind': m.kind === 'model' ? 'model' : 'alert', 'data-ts': m.ts_ms },
-        h('span', { class: 't' }, timeOf(m.ts_ms, clock.tz)),
+        h('span', { class: 't' }, timeOf(m.ts_ms, clock.tz)), ' ',
         h('span', { class: 'badge ' + (m.kind === 'model' ? 'model' : 'alert') }, m.kind === 'model' ? 'model change' : 'alert'), ' ', m.text)));
       requests.update(rows);
       const q = Number(params().get('req'));
