@@ -251,6 +251,8 @@ async function waitChange(page, o) {
     process.exitCode = 1;
     return;
   }
+  const num = (v) => (v !== null && v !== '' && !Number.isNaN(Number(v)) ? Number(v) : v);
+  before.value = num(before.value);
   line({ ready: true, testid, page: o.page, before });
   if (o.trigger) exec(o.trigger, (err) => { if (err) process.stderr.write(`dashboard.mjs: trigger failed: ${err.message}\n`); });
   let after = null;
@@ -273,8 +275,6 @@ async function waitChange(page, o) {
   }
   const ms = Math.round(after.at - state.start);
   delete after.at;
-  const num = (v) => (v !== null && v !== '' && !Number.isNaN(Number(v)) ? Number(v) : v);
-  before.value = num(before.value);
   after.value = num(after.value);
   line({ testid, before, after, ms, reloaded: !state.noReload });
   process.exitCode = state.noReload ? 0 : 1;
