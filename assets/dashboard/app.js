@@ -60,9 +60,11 @@ function schedule() {
 function setLive(state, text) {
   liveEl.dataset.state = state;
   liveEl.textContent = text;
-  liveEl.title = state === 'live'
-    ? 'updates are pushed by the daemon as requests are stored'
-    : 'the connection to the daemon\'s feed is down; retrying';
+  liveEl.title = {
+    live: 'updates are pushed by the daemon as requests are stored',
+    reconnecting: 'the connection to the daemon\'s feed is down; retrying',
+    paused: 'not following the feed while this tab is in the background',
+  }[state] || '';
 }
 
 function connect() {
@@ -72,8 +74,10 @@ function connect() {
   }
   let lost = false;
   let retry = 1000;
-  let es;
+  let es = null;
+  let idle = null;
   const open = () => {
+    if (es) es.close();
     es = new EventSource('/api/events');
     es.addEventListener('open', () => {
       setLive('live', 'live');
@@ -85,8 +89,8 @@ function connect() {
       lost = true;
       setLive('reconnecting', 'reconnecting');
       // EventSource retries by itself unless the answer was not a stream (then it is CLOSED).
-      if (es.readyState === EventSource.CLOSED) {
-        setTimeout(open, retry);
+      if (es.readyState === EventSource.CLOSED && !document.hidden) {
+        setTimeout(() => { if (!document.hidden) open(); }, retry);
         retry = Math.min(retry * 2, 30000);
       }
     });
@@ -103,6 +107,26 @@ function connect() {
   };
   open();
   addEventListener('pagehide', () => es && es.close());
+  // A tab in the background gives its stream back after a while (browsers allow only ~6
+  // connections per host over HTTP/1.1, and each open tab's stream holds one); when it is
+  // shown again it reconnects and re-fetches what it missed.
+  document.addEventListener('visibilitychange', () => {
+    if (document.hidden) {
+      idle = setTimeout(() => {
+        idle = null;
+        if (es) es.close();
+        es = null;
+        setLive('paused', 'paused');
+      }, 30000);
+    } else {
+      if (idle) clearTimeout(idle);
+      idle = null;
+      if (!es || es.readyState === EventSource.CLOSED) {
+        lost = true;
+        open();
+      }
+    }
+  });
 }
 
 async function boot() {

@@ -88,6 +88,9 @@ export function spendTreemap(root, { width, height, zoomed, repoHref, sessionHre
     ? [{ item: root, x: 0, y: 0, w: width, h: height }]
     : squarify(repos.map((r) => ({ ...r, value: r.cost_usd })), 0, 0, width, height);
   const order = new Map(repos.map((r, i) => [r.name, i]));
+  // Zoomed into one repository, sessions are coloured by tool instead.
+  const tools = new Map();
+  if (zoomed) for (const c of root.children || []) if (!tools.has(c.tool)) tools.set(c.tool, tools.size);
   layout.forEach((cell) => {
     const repo = cell.item;
     const color = 'c' + ((order.get(repo.name) || 0) % PALETTE);
@@ -105,7 +108,7 @@ export function spendTreemap(root, { width, height, zoomed, repoHref, sessionHre
     for (const sc of inner) {
       const sess = sc.item;
       const sl = `${repo.name} › ${sess.name} (${sess.tool || '?'}): ${usdMarked(sess.cost_usd, sess.has_unpriced)}`;
-      const a = s('a', { href: sessionHref(sess.name), class: 'session', 'data-name': sess.name, 'data-value': sess.cost_usd },
+      const a = s('a', { href: sessionHref(sess.name), class: 'session' + (zoomed ? ' c' + (tools.get(sess.tool) % PALETTE) : ''), 'data-name': sess.name, 'data-value': sess.cost_usd },
         s('title', null, sl));
       a.append(s('rect', { class: 'session-bg', x: sc.x, y: sc.y, width: Math.max(0, sc.w), height: Math.max(0, sc.h) }));
       const models = squarify((sess.children || []).map((m) => ({ ...m, value: m.cost_usd })), sc.x + 1, sc.y + 1, sc.w - 2, sc.h - 2);
@@ -195,15 +198,25 @@ export function categoryTokens(v) {
 
 /**
  * One stacked bar per request of its context split into categories; requests without a
- * composition leave a gap. onSelect(index) on click; `selected` is outlined.
+ * composition leave a gap. onSelect(index) on click; `selected` is outlined. With more
+ * requests than fit (3 px a bar), each bar stands for a run of requests and shows the last one
+ * of the run that has a composition (context grows along a session, so the last is typical).
  */
 export function compositionBars(requests, { width, height = 150, selected, onSelect }) {
-  const n = requests.length;
   const left = 44;
   const plotW = Math.max(10, width - left - 4);
   const plotH = height - 16;
-  const totals = requests.map((r) => (r.composition ? CATEGORIES.reduce((a, c) => a + categoryTokens(r.composition.categories[c]), 0) : 0));
-  const max = Math.max(1, ...totals);
+  const per = Math.max(1, Math.ceil(requests.length / Math.floor(plotW / 3)));
+  const bars = []; // [index of the request shown, first index of the run, last index]
+  for (let a = 0; a < requests.length; a += per) {
+    const b = Math.min(requests.length, a + per) - 1;
+    let i = b;
+    while (i > a && !requests[i].composition) i -= 1;
+    bars.push([i, a, b]);
+  }
+  const n = bars.length;
+  const totalOf = (r) => (r.composition ? CATEGORIES.reduce((a, c) => a + categoryTokens(r.composition.categories[c]), 0) : 0);
+  const max = Math.max(1, ...bars.map(([i]) => totalOf(requests[i])));
   const bw = plotW / Math.max(1, n);
   const svg = s('svg', { class: 'composition', width, height, viewBox: `0 0 ${width} ${height}`, role: 'group', 'aria-label': 'Context composition per request' });
   for (const f of [0, 0.5, 1]) {
@@ -211,11 +224,12 @@ export function compositionBars(requests, { width, height = 150, selected, onSel
     svg.append(s('line', { class: 'gridline', x1: left, x2: width - 4, y1: y, y2: y }));
     svg.append(s('text', { class: 'axis', x: left - 4, y: y + 4, 'text-anchor': 'end' }, compact(max * f)));
   }
-  requests.forEach((r, i) => {
+  bars.forEach(([i, first, last], k) => {
+    const r = requests[i];
     if (!r.composition) return;
-    const g = s('g', { class: 'bar' + (i === selected ? ' selected' : ''), 'data-index': i });
+    const g = s('g', { class: 'bar' + (selected >= first && selected <= last ? ' selected' : ''), 'data-index': i });
     let y = 4 + plotH;
-    const x = left + i * bw;
+    const x = left + k * bw;
     const w = Math.max(0.8, bw - (bw > 4 ? 1 : 0));
     const parts = [];
     for (const c of CATEGORIES) {
@@ -226,8 +240,9 @@ export function compositionBars(requests, { width, height = 150, selected, onSel
       g.append(s('rect', { class: 'cat-' + c, x, y, width: w, height: hgt }));
       parts.push(`${CATEGORY_LABELS[c]} ${compact(v)}`);
     }
-    g.append(s('rect', { class: 'hit', x: left + i * bw, y: 4, width: Math.max(bw, 1), height: plotH },
-      s('title', null, `#${i + 1}: ${compact(totals[i])} tokens${r.composition.estimated ? ' (estimated)' : ''}\n${parts.join('\n')}`)));
+    const which = first === last ? `#${i + 1}` : `#${i + 1} (of #${first + 1}–#${last + 1})`;
+    g.append(s('rect', { class: 'hit', x, y: 4, width: Math.max(bw, 1), height: plotH },
+      s('title', null, `${which}: ${compact(totalOf(r))} tokens${r.composition.estimated ? ' (estimated)' : ''}\n${parts.join('\n')}`)));
     if (onSelect) g.addEventListener('click', () => onSelect(i));
     svg.append(g);
   });

@@ -94,7 +94,8 @@ export function mount(root, ctx) {
   }
 
   function render() {
-    const day = params().get('day');
+    let day = params().get('day');
+    if (!isDay(day) || day < r.since || day > r.until) day = null; // a day outside the range filters nothing
     const { days, sessions: sess } = data;
     const values = new Map(days.rows.map((x) => [x.key, { cost: x.cost_usd, unpriced: x.has_unpriced }]));
     fill(heatBox, heatmap({
