@@ -14,7 +14,8 @@ import { promisify } from 'node:util';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const skip = !existsSync(CHROMIUM) ? `no Chromium at ${CHROMIUM}` : false;
+const skip = !existsSync(CHROMIUM) ? `no Chromium at ${CHROMIUM}`
+  : !existsSync(join(here, 'node_modules', 'playwright-core')) ? 'playwright-core not installed (npm ci --prefix tests/browser)' : false;
 const run = promisify(execFile);
 
 let mock;
