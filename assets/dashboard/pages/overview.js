@@ -213,7 +213,9 @@ export function mount(root) {
       if (main) {
         fill(c.budget, gauge(main), h('p', { class: 'muted small' },
           h('span', { 'data-testid': name + '-budget-fraction', 'data-value': main.fraction }, pct(main.fraction, 0)),
-          ' of ', usd(main.limit_usd), ' ', h('span', { class: 'badge state-' + main.state }, main.state)));
+          ' of ', usd(main.limit_usd), ' ', h('span', { class: 'badge state-' + main.state }, main.state),
+          main.state !== 'over' && main.forecast && main.forecast.mid_usd > main.limit_usd
+            ? [' ', h('span', { class: 'badge state-near', 'data-testid': name + '-forecast-over', title: `likely ${usd(main.forecast.mid_usd)} by the end of the ${period}` }, 'forecast over')] : null));
       } else fill(c.budget, h('p', { class: 'muted small' }, 'no budget for this period'));
     }
     lastBudgets = st.budgets || [];

@@ -95,7 +95,10 @@ export function mount(root, ctx) {
 
   function render() {
     let day = params().get('day');
-    if (!isDay(day) || day < r.since || day > r.until) day = null; // a day outside the range filters nothing
+    if (day && (!isDay(day) || day < r.since || day > r.until)) {
+      day = null; // a day outside the range (after the range changed) filters nothing
+      setParams({ day: null });
+    }
     const { days, sessions: sess } = data;
     const values = new Map(days.rows.map((x) => [x.key, { cost: x.cost_usd, unpriced: x.has_unpriced }]));
     fill(heatBox, heatmap({
