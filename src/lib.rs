@@ -11,22 +11,22 @@
 pub mod env;
 pub mod event;
 pub mod format;
-// Reading logs.
+// Reading logs: file identity and lines, deduplication, one parser per tool, the tool table.
+pub mod tailer;
+pub mod dedup;
 pub mod parser;
 pub mod registry;
-pub mod tailer;
-// Turning events into stored, attributed, priced requests.
+// Turning events into stored requests: repository, price, the user's config, the database.
 pub mod attribution;
-pub mod config;
-pub mod dedup;
-pub mod ingest;
 pub mod pricing;
+pub mod config;
 pub mod store;
-// Figures for the views.
+pub mod ingest;
+// Figures every view shows.
 pub mod status;
-// The live process and the views.
+// The live process, the views, the wiring, the command line.
+pub mod daemon;
+pub mod tray;
 pub mod alerts;
 pub mod app;
 pub mod cli;
-pub mod daemon;
-pub mod tray;

@@ -128,3 +128,116 @@ fn no_session_bus_means_headless_with_one_line() {
     let log = d.log_text();
     assert_eq!(log.matches("running headless").count(), 1, "{log}");
 }
+
+/// The configured `near` fraction is the one the tray and the alerts use: with `near = 0.5`,
+/// half the daily budget spent is "near" in the tray's menu and raises the near alert.
+#[test]
+fn configured_near_fraction_is_shared_by_tray_and_alerts() {
+    let bus = TestBus::private();
+    let h = Home::new();
+    let cfg = h.dir.path().join("config");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("config.toml"),
+        "[budget]\ndaily_usd = 10.0\nnear = 0.5\n",
+    )
+    .unwrap();
+    let log = h.claude_projects().join("-p/s.jsonl");
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    let d = h.start_daemon_with(&["run"], &[("DBUS_SESSION_BUS_ADDRESS", &bus.address)]);
+    let conn = bus.connect();
+    let name = sni::find_item_by_pid(&conn, d.child.id(), TIMEOUT).unwrap();
+    sni::wait_for_view(&conn, &name, TIMEOUT, |v| v.item.title == "$0.00").unwrap();
+    // $5.00 of $10.00: 50%, which is "near" with near = 0.5 (the old tray said near at 80%).
+    append(&log, &line(1, 1_000_000));
+    let v = sni::wait_for_view(&conn, &name, TIMEOUT, |v| v.item.title == "$5.00")
+        .unwrap_or_else(|e| panic!("{e}\n{}", d.log_text()));
+    assert!(
+        v.labels()
+            .iter()
+            .any(|l| l == "Budget: $5.00 of $10.00 today (50%, near)"),
+        "{:?}",
+        v.labels()
+    );
+    assert!(
+        wait_until(TIMEOUT, || d
+            .log_text()
+            .contains("budget alert: $5.00 of the $10.00 daily budget spent"))
+        .is_some(),
+        "{}",
+        d.log_text()
+    );
+}
+
+/// Overwrites the root page of `table` in the database file with garbage, the way a failing
+/// disk would, then commits a small write so every open connection reads the file afresh.
+fn damage_table(db: &std::path::Path, table: &str) {
+    use std::io::{Seek, SeekFrom};
+    let c = rusqlite::Connection::open(db).unwrap();
+    let (busy, _, _): (i64, i64, i64) = c
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap();
+    assert_eq!(busy, 0, "checkpoint while the daemon is idle");
+    let root: i64 = c
+        .query_row(
+            "SELECT rootpage FROM sqlite_master WHERE name = ?1",
+            [table],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let page: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+    let mut f = std::fs::OpenOptions::new().write(true).open(db).unwrap();
+    f.seek(SeekFrom::Start(((root - 1) * page) as u64)).unwrap();
+    f.write_all(&vec![0xA5u8; page as usize]).unwrap();
+    f.sync_all().unwrap();
+    c.execute(
+        "INSERT OR REPLACE INTO meta(key, value) VALUES('test-poke', '1')",
+        [],
+    )
+    .unwrap();
+}
+
+/// A database that fails under a running query: the tray and the statusline say "database
+/// error", never "$0.00".
+#[test]
+fn a_failing_database_is_shown_as_an_error_not_zero() {
+    let bus = TestBus::private();
+    let h = Home::new();
+    let log = h.claude_projects().join("-p/s.jsonl");
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    let d = h.start_daemon_with(&["run"], &[("DBUS_SESSION_BUS_ADDRESS", &bus.address)]);
+    let conn = bus.connect();
+    let name = sni::find_item_by_pid(&conn, d.child.id(), TIMEOUT).unwrap();
+    append(&log, &line(1, 1_000_000));
+    let v = sni::wait_for_view(&conn, &name, TIMEOUT, |v| v.item.title == "$5.00")
+        .unwrap_or_else(|e| panic!("{e}\n{}", d.log_text()));
+
+    damage_table(&h.db(), "rollup");
+    let out = h.cmd().arg("statusline").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("database error") && !text.contains("$0.00"),
+        "statusline: {text}"
+    );
+
+    // The tray recomputes its status (as after any event); the figures cannot be read.
+    let pause = v
+        .node(tokwatch::tray::format::LABEL_PAUSE_ALERTS)
+        .expect("pause item")
+        .id;
+    sni::click(&conn, &name, &v.item.menu_path, pause).unwrap();
+    let v = sni::wait_for_view(&conn, &name, TIMEOUT, |v| v.item.title == "database error")
+        .unwrap_or_else(|e| panic!("{e}\n{}", d.log_text()));
+    assert!(
+        v.item.tooltip_text.contains("database error"),
+        "{:?}",
+        v.item.tooltip_text
+    );
+    assert!(
+        v.labels().iter().all(|l| !l.contains("$0.00")),
+        "{:?}",
+        v.labels()
+    );
+}
