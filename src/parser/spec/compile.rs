@@ -9,6 +9,7 @@ use super::path::{
 };
 use serde_json::Value;
 
+/// How `fields.timestamp` values are read (`fields.timestamp_format`).
 #[derive(Debug, Clone)]
 pub(super) enum TsFormat {
     Auto,
@@ -18,6 +19,7 @@ pub(super) enum TsFormat {
     Strftime(String),
 }
 
+/// One `[select]` condition: `where`, `where_not` or `require`.
 #[derive(Debug, Clone)]
 pub(super) enum Cond {
     Eq(FieldPath, Vec<Value>),
@@ -25,6 +27,7 @@ pub(super) enum Cond {
     Present(FieldPath),
 }
 
+/// Everything [`compile`] checked, in the shape the engine reads it.
 #[derive(Debug)]
 pub(super) struct Compiled {
     pub(super) records: Option<Vec<Seg>>,
@@ -68,6 +71,7 @@ fn toml_to_json(v: &toml::Value) -> Value {
     }
 }
 
+/// Check a spec document once and build its parser; an error names the field at fault.
 pub(super) fn compile(sf: &SpecFile, file: &str) -> Result<SpecParser, SpecError> {
     let tool = sf.tool.trim();
     if tool.is_empty()

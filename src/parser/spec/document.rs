@@ -3,31 +3,43 @@
 
 use serde::Deserialize;
 
+/// A spec document: one `parsers/*.toml` file, as written.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SpecFile {
     /// Tool id, e.g. `qwen-code` (lowercase letters, digits, `-`, `_`, `.`).
     pub tool: String,
+    /// Display name, free text for people.
     #[serde(default)]
     pub name: Option<String>,
+    /// Description, free text for people.
     #[serde(default)]
     pub description: Option<String>,
+    /// How the log files are read: `jsonl`, `json`, `sqlite` or `regex`.
     pub format: SpecFormat,
     /// All events of this tool are estimates (rounded numbers, guessed buckets).
     #[serde(default)]
     pub estimated: bool,
+    /// `[paths]`: where the log files are.
     pub paths: PathsSpec,
+    /// `[select]`: which records count.
     #[serde(default)]
     pub select: SelectSpec,
+    /// `[regex]`: the line patterns of the `regex` format.
     #[serde(default)]
     pub regex: Option<RegexSpec>,
+    /// `[sqlite]`: the query of the `sqlite` format.
     #[serde(default)]
     pub sqlite: Option<SqliteSpec>,
+    /// `[fields]`: where a record's timestamp, model, session... are.
     pub fields: FieldsSpec,
+    /// `[tokens]`: where a record's token counts are and how they add up.
     pub tokens: TokensSpec,
+    /// `[count]`: the counting rule and the dedup key.
     pub count: CountSpec,
 }
 
+/// The record format of a tool's log files (`format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SpecFormat {
@@ -42,6 +54,7 @@ pub enum SpecFormat {
 }
 
 impl SpecFormat {
+    /// The name as written in a spec (`jsonl`, `json`, `sqlite`, `regex`).
     pub fn name(self) -> &'static str {
         match self {
             SpecFormat::Jsonl => "jsonl",
@@ -52,6 +65,7 @@ impl SpecFormat {
     }
 }
 
+/// `[paths]`: the roots a tool's log files live under, and the globs that pick them.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PathsSpec {
@@ -65,16 +79,20 @@ pub struct PathsSpec {
     /// Roots on every OS without its own list.
     #[serde(default)]
     pub default: Vec<String>,
+    /// Roots on Linux (and other Unix systems), instead of `default`.
     #[serde(default)]
     pub linux: Option<Vec<String>>,
+    /// Roots on macOS, instead of `default`.
     #[serde(default)]
     pub macos: Option<Vec<String>>,
+    /// Roots on Windows, instead of `default`.
     #[serde(default)]
     pub windows: Option<Vec<String>>,
     /// Globs relative to a root that select the log files.
     pub patterns: Vec<String>,
 }
 
+/// `[select]`: which records count; the others are skipped silently.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SelectSpec {
@@ -93,6 +111,7 @@ pub struct SelectSpec {
     pub require: Vec<String>,
 }
 
+/// `[regex]`: the patterns of the `regex` format.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegexSpec {
@@ -104,6 +123,7 @@ pub struct RegexSpec {
     pub state: Vec<String>,
 }
 
+/// `[sqlite]`: the query of the `sqlite` format.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SqliteSpec {
@@ -118,7 +138,9 @@ pub struct SqliteSpec {
 /// A path, or a list of paths (fallbacks for fields, a sum for token buckets).
 #[derive(Debug, Clone)]
 pub enum OneOrMany {
+    /// A single path.
     One(String),
+    /// A list of paths.
     Many(Vec<String>),
 }
 
@@ -149,6 +171,7 @@ impl<'de> Deserialize<'de> for OneOrMany {
 }
 
 impl OneOrMany {
+    /// The paths, as a list (one item for [`OneOrMany::One`]).
     pub fn items(&self) -> Vec<String> {
         match self {
             OneOrMany::One(s) => vec![s.clone()],
@@ -157,9 +180,11 @@ impl OneOrMany {
     }
 }
 
+/// `[fields]`: where a record's fields are; each is a path or a list of fallback paths.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FieldsSpec {
+    /// The record's time (required).
     pub timestamp: OneOrMany,
     /// `auto` (default), `rfc3339`, `epoch_ms`, `epoch_s`, or a chrono strftime pattern.
     #[serde(default)]
@@ -167,37 +192,52 @@ pub struct FieldsSpec {
     /// Time zone of timestamps without an offset: `utc` (default) or `local`.
     #[serde(default)]
     pub timestamp_tz: Option<String>,
+    /// The model as logged (prices are resolved from it); remembered for later records.
     #[serde(default)]
     pub model: Option<OneOrMany>,
+    /// The provider as logged.
     #[serde(default)]
     pub provider: Option<OneOrMany>,
+    /// Session id; remembered for later records.
     #[serde(default)]
     pub session: Option<OneOrMany>,
+    /// Working directory; remembered for later records.
     #[serde(default)]
     pub cwd: Option<OneOrMany>,
+    /// Git branch; remembered for later records.
     #[serde(default)]
     pub branch: Option<OneOrMany>,
+    /// Repository the log names (`owner/name` or a remote URL); remembered for later records.
     #[serde(default)]
     pub repo: Option<OneOrMany>,
+    /// A cost in US dollars that the tool itself recorded.
     #[serde(default)]
     pub cost_usd: Option<OneOrMany>,
+    /// Number of API requests the record stands for (default 1).
     #[serde(default)]
     pub requests: Option<OneOrMany>,
 }
 
+/// `[tokens]`: where a record's token counts are (each a path, or a list of paths summed).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokensSpec {
+    /// Input tokens as logged.
     #[serde(default)]
     pub input: Option<OneOrMany>,
+    /// Cache reads (hits).
     #[serde(default)]
     pub cache_read: Option<OneOrMany>,
+    /// Cache writes with a 5-minute TTL, or the tool's only kind (alias `cache_write`).
     #[serde(default, alias = "cache_write")]
     pub cache_write_5m: Option<OneOrMany>,
+    /// Cache writes with a 1-hour TTL.
     #[serde(default)]
     pub cache_write_1h: Option<OneOrMany>,
+    /// Output tokens as logged.
     #[serde(default)]
     pub output: Option<OneOrMany>,
+    /// Reasoning (thinking) tokens.
     #[serde(default)]
     pub reasoning: Option<OneOrMany>,
     /// Buckets the logged input already contains (subtracted to get uncached input).
@@ -216,30 +256,43 @@ fn yes() -> bool {
     true
 }
 
+/// A token bucket the logged input may already contain (`tokens.input_includes`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Bucket {
+    /// `cache_read`: cache reads.
     CacheRead,
+    /// `cache_write`: cache writes of both TTLs.
     CacheWrite,
+    /// `cache_write_5m`: cache writes with a 5-minute TTL.
     #[serde(rename = "cache_write_5m")]
     CacheWrite5m,
+    /// `cache_write_1h`: cache writes with a 1-hour TTL.
     #[serde(rename = "cache_write_1h")]
     CacheWrite1h,
 }
 
+/// How records become events (`count.rule`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Rule {
+    /// `per_record`: every record is a distinct request; the first of a key is kept.
     PerRecord,
+    /// `last_wins`: the newest record of a key is kept.
     LastWins,
+    /// `keep_max`: the record of a key with the largest output is kept.
     KeepMax,
+    /// `cumulative_per_file`: records are running totals, one counter per file; increases count.
     CumulativePerFile,
+    /// `cumulative_per_key`: records are running totals, one counter per key; increases count.
     CumulativePerKey,
 }
 
+/// `[count]`: the counting rule and the dedup key.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CountSpec {
+    /// The counting rule.
     pub rule: Rule,
     /// Template of the record's identity, e.g. `{sessionId}:{id}`.
     #[serde(default)]

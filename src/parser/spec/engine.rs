@@ -21,6 +21,7 @@ pub struct SpecParser {
 }
 
 impl SpecParser {
+    /// The format the spec declares (`format`).
     pub fn spec_format(&self) -> SpecFormat {
         self.format
     }

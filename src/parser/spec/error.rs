@@ -4,8 +4,11 @@
 /// A spec that cannot be used. Names the file and, where known, the field.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SpecError {
+    /// The spec file: a path, or `builtin:parsers/<name>` for a built-in spec.
     pub file: String,
+    /// The field at fault, dotted (`paths.patterns[0]`, `select.where.role`), when known.
     pub field: Option<String>,
+    /// What is wrong.
     pub message: String,
 }
 
@@ -20,6 +23,7 @@ impl std::fmt::Display for SpecError {
 
 impl std::error::Error for SpecError {}
 
+/// An error naming `file` and `field`.
 pub(super) fn err(file: &str, field: &str, message: impl Into<String>) -> SpecError {
     SpecError {
         file: file.to_string(),

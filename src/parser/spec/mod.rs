@@ -31,9 +31,11 @@ use std::sync::Arc;
 /// A loaded spec: its parser and where its files live.
 #[derive(Debug, Clone)]
 pub struct Spec {
+    /// The document as written.
     pub file: SpecFile,
     /// The file it was read from (`None` for built-in specs).
     pub origin: Option<PathBuf>,
+    /// The parser compiled from it.
     pub parser: Arc<SpecParser>,
 }
 
@@ -62,6 +64,7 @@ impl Spec {
         Ok(s)
     }
 
+    /// The tool id the spec declares (`tool`).
     pub fn tool(&self) -> &str {
         &self.file.tool
     }

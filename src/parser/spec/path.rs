@@ -2,12 +2,14 @@
 //! `items[0]`, `["a.b"]`, `$.`-paths into the document, `@`-pseudo fields, the `*` of
 //! `select.records`, and `{path}` templates for `count.key`.
 
+/// One step of a field path.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Seg {
     Key(String),
     Wild,
 }
 
+/// An `@`-field: the record's file and its place in it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Pseudo {
     File,
@@ -21,6 +23,7 @@ pub(super) enum Pseudo {
     Session,
 }
 
+/// A compiled field path.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum FieldPath {
     /// Relative to the record.
@@ -30,6 +33,7 @@ pub(super) enum FieldPath {
     Pseudo(Pseudo),
 }
 
+/// The segments of a dotted path: `a.b`, `a[0]`, `a["b.c"]`, `a.*`.
 pub(super) fn parse_segs(s: &str) -> Result<Vec<Seg>, String> {
     let mut segs = Vec::new();
     let b = s.as_bytes();
@@ -93,6 +97,7 @@ pub(super) fn parse_segs(s: &str) -> Result<Vec<Seg>, String> {
     Ok(segs)
 }
 
+/// A field path: an `@`-field, a `$`/`$.`-path into the document, or a path into the record.
 pub(super) fn parse_path(s: &str) -> Result<FieldPath, String> {
     let s = s.trim();
     if s.is_empty() {
@@ -124,6 +129,7 @@ pub(super) fn parse_path(s: &str) -> Result<FieldPath, String> {
     Ok(FieldPath::Rec(parse_segs(s)?))
 }
 
+/// Refuse `*`: only `select.records` iterates.
 pub(super) fn no_wild(p: &FieldPath) -> Result<(), String> {
     match p {
         FieldPath::Rec(s) | FieldPath::Doc(s) if s.contains(&Seg::Wild) => {
@@ -137,15 +143,18 @@ pub(super) fn no_wild(p: &FieldPath) -> Result<(), String> {
 #[derive(Debug, Clone, Default)]
 pub(super) struct Paths(pub(super) Vec<FieldPath>);
 
+/// A piece of a key template.
 #[derive(Debug, Clone)]
 pub(super) enum Part {
     Lit(String),
     Field(FieldPath),
 }
 
+/// A compiled `count.key` template.
 #[derive(Debug, Clone)]
 pub(super) struct Template(pub(super) Vec<Part>);
 
+/// A key template: literals and `{path}` placeholders, at least one placeholder.
 pub(super) fn parse_template(s: &str) -> Result<Template, String> {
     let mut parts = Vec::new();
     let mut rest = s;

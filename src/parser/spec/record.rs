@@ -7,16 +7,23 @@ use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::path::Path;
 
+/// Where a record is read: what its field paths are looked up in.
 pub(super) struct Ctx<'a> {
+    /// The record.
     pub(super) rec: &'a Value,
+    /// The document that holds it (`$.`-paths).
     pub(super) doc: &'a Value,
+    /// The object key a `*` in `select.records` stopped at (`@key`).
     pub(super) key: Option<&'a str>,
+    /// The record's number in its file (`@index`).
     pub(super) index: &'a str,
+    /// The file it was read from (`@file`, `@dir`...).
     pub(super) path: &'a Path,
     /// Values remembered from `regex.state` lines.
     pub(super) vars: Option<&'a Map<String, Value>>,
 }
 
+/// One step into an object (by key) or an array (by index).
 pub(super) fn step<'a>(v: &'a Value, s: &Seg) -> Option<&'a Value> {
     match (v, s) {
         (Value::Object(m), Seg::Key(k)) => m.get(k),
@@ -41,6 +48,8 @@ fn walk<'a>(v: &'a Value, segs: &[Seg]) -> Option<Cow<'a, Value>> {
 }
 
 impl<'a> Ctx<'a> {
+    /// The value at `p` (record paths fall back to `regex.state` values); `None` when missing
+    /// or null.
     pub(super) fn get(&self, p: &FieldPath) -> Option<Cow<'a, Value>> {
         let v = match p {
             FieldPath::Rec(segs) => walk(self.rec, segs).or_else(|| {
@@ -81,6 +90,7 @@ impl<'a> Ctx<'a> {
         ps.0.iter().find_map(|p| self.get(p))
     }
 
+    /// First present path of a fallback list that holds a scalar, as a string.
     pub(super) fn first_string(&self, ps: &Paths) -> Option<String> {
         ps.0.iter()
             .find_map(|p| self.get(p).and_then(|v| scalar_string(&v)))
