@@ -5,9 +5,9 @@
 use super::data::calculator;
 use super::{Rates, ResolutionKind, TierInfo};
 use crate::event::{Tokens, UsageEvent};
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
 use genai_prices::{PriceCalculation, PriceRequest, Usage, UsageKey};
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Speed / service tier context.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -147,10 +147,9 @@ pub(super) struct DataEntry {
     pub(super) implied_fast: bool,
     /// Prices depend on the time of day: price every event through the crate.
     time_of_day: Option<bool>,
-    schedules: HashMap<(i64, Ctx), Option<Schedule>>,
+    schedules: HashMap<(NaiveDate, Ctx), Option<Schedule>>,
 }
 
-pub(super) const MS_PER_DAY: i64 = 86_400_000;
 /// Upper end of the search for long-context thresholds, in prompt tokens.
 pub(super) const TIER_SEARCH_MAX: u64 = 100_000_000;
 
@@ -182,7 +181,7 @@ impl DataEntry {
         if ctx == Ctx::Standard && self.implied_fast && ev.speed.is_none() {
             ctx = Ctx::Fast;
         }
-        let day = ev.timestamp_ms.div_euclid(MS_PER_DAY);
+        let day = utc_day(ev.timestamp_ms);
         // Fast mode the data does not price (Anthropic's): the provider's documented multiplier
         // on the standard rate, marked estimated; with no known multiplier, unpriced rather
         // than a standard-rate figure that would be several times too low.
@@ -204,7 +203,7 @@ impl DataEntry {
     }
 
     /// `schedule`, remembered per (day, speed) in the entry.
-    fn cached_schedule(&mut self, day: i64, ctx: Ctx) -> &Option<Schedule> {
+    fn cached_schedule(&mut self, day: NaiveDate, ctx: Ctx) -> &Option<Schedule> {
         if !self.schedules.contains_key(&(day, ctx)) {
             let s = self.schedule(day, ctx);
             self.schedules.insert((day, ctx), s);
@@ -213,7 +212,7 @@ impl DataEntry {
     }
 
     /// True when the data prices `ctx` differently from the standard rate on `day`.
-    fn has_variant(&mut self, day: i64, ctx: Ctx) -> bool {
+    fn has_variant(&mut self, day: NaiveDate, ctx: Ctx) -> bool {
         let Some(v) = self.cached_schedule(day, ctx).clone() else {
             return false;
         };
@@ -235,11 +234,11 @@ impl DataEntry {
             t.cache_write_1h as f64 / n,
             t.output as f64 / n,
         );
-        let ts = ms_to_time(ev.timestamp_ms);
+        let ts = instant(ev.timestamp_ms);
         self.call(ts, ctx, &usage).map(|p| p.total_price * n)
     }
 
-    fn call(&self, ts: SystemTime, ctx: Ctx, usage: &Usage) -> Option<PriceCalculation> {
+    fn call(&self, ts: DateTime<Utc>, ctx: Ctx, usage: &Usage) -> Option<PriceCalculation> {
         let mut req = PriceRequest::new(&self.name, usage)
             .with_provider_id(&self.provider_id)
             .with_timestamp(ts);
@@ -257,7 +256,7 @@ impl DataEntry {
 
     /// Total price per prompt token of a fixed mix of all buckets at prompt total `x`, net of
     /// any per-request fee. Changes whenever any rate at that size changes.
-    pub(super) fn fingerprint(&self, ts: SystemTime, ctx: Ctx, x: u64) -> Option<f64> {
+    pub(super) fn fingerprint(&self, ts: DateTime<Utc>, ctx: Ctx, x: u64) -> Option<f64> {
         let x = x as f64;
         let u = usage_of(x, 0.11 * x, 0.13 * x, 0.17 * x, 0.07 * x);
         let p = self.call(ts, ctx, &u)?;
@@ -265,7 +264,7 @@ impl DataEntry {
     }
 
     /// Effective per-bucket rates at prompt total `x` (four crate calls).
-    fn rates_at(&self, ts: SystemTime, ctx: Ctx, x: u64) -> Option<(BucketRates, f64)> {
+    fn rates_at(&self, ts: DateTime<Utc>, ctx: Ctx, x: u64) -> Option<(BucketRates, f64)> {
         let xf = x as f64;
         let p1 = self.call(ts, ctx, &usage_of(xf, 0.0, 0.0, 0.0, 1e6))?;
         let p2 = self.call(ts, ctx, &usage_of(xf, xf, 0.0, 0.0, 0.0))?;
@@ -286,8 +285,8 @@ impl DataEntry {
     }
 
     /// The rates of this entry on UTC day `day`, with every long-context tier.
-    pub(super) fn schedule(&self, day: i64, ctx: Ctx) -> Option<Schedule> {
-        let ts = day_start(day);
+    pub(super) fn schedule(&self, day: NaiveDate, ctx: Ctx) -> Option<Schedule> {
+        let ts = midnight(day);
         let (base, per_request) = self.rates_at(ts, ctx, 1)?;
         let lo = self.fingerprint(ts, ctx, 1)?;
         let hi = self.fingerprint(ts, ctx, TIER_SEARCH_MAX)?;
@@ -310,7 +309,7 @@ impl DataEntry {
     /// tier applies to prompts above `t` tokens.
     fn find_thresholds(
         &self,
-        ts: SystemTime,
+        ts: DateTime<Utc>,
         ctx: Ctx,
         (lo, flo): (u64, f64),
         (hi, fhi): (u64, f64),
@@ -332,12 +331,11 @@ impl DataEntry {
     }
 
     /// Whether the entry's prices differ across the hours of `day` (sampled every 30 minutes).
-    pub(super) fn time_of_day_sensitive(&self, day: i64) -> bool {
-        let base = day * MS_PER_DAY;
-        let first = self.fingerprint(ms_to_time(base + 15 * 60_000), Ctx::Standard, 1000);
+    pub(super) fn time_of_day_sensitive(&self, day: NaiveDate) -> bool {
+        let at = |k: i64| midnight(day) + TimeDelta::minutes(15 + k * 30);
+        let first = self.fingerprint(at(0), Ctx::Standard, 1000);
         (1..48).any(|k| {
-            let at = base + 15 * 60_000 + k * 30 * 60_000;
-            let f = self.fingerprint(ms_to_time(at), Ctx::Standard, 1000);
+            let f = self.fingerprint(at(k), Ctx::Standard, 1000);
             match (first, f) {
                 (Some(a), Some(b)) => !close(a, b),
                 (a, b) => a.is_some() != b.is_some(),
@@ -386,33 +384,35 @@ fn round_rate(v: f64) -> f64 {
     (v * 1e9).round() / 1e9
 }
 
-fn ms_to_time(ms: i64) -> SystemTime {
-    if ms >= 0 {
-        UNIX_EPOCH + Duration::from_millis(ms as u64)
-    } else {
-        UNIX_EPOCH - Duration::from_millis(ms.unsigned_abs())
-    }
+/// The instant `ms` milliseconds after the Unix epoch.
+pub(super) fn instant(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_else(|| {
+        // Beyond chrono's ±262,000 years (a misread timestamp, e.g. nanoseconds taken for
+        // milliseconds): the same time of day on chrono's first or last day. The data's
+        // conditions are start dates (real ones) and times of day, so it prices both alike.
+        let edge = if ms < 0 {
+            NaiveDate::MIN
+        } else {
+            NaiveDate::MAX
+        };
+        let day_ms = TimeDelta::days(1).num_milliseconds();
+        midnight(edge) + TimeDelta::milliseconds(ms.rem_euclid(day_ms))
+    })
 }
 
-pub(super) fn day_start(day: i64) -> SystemTime {
-    ms_to_time(day * MS_PER_DAY)
+/// The UTC day `ms` (epoch milliseconds) falls on.
+pub(super) fn utc_day(ms: i64) -> NaiveDate {
+    instant(ms).date_naive()
 }
 
-/// Days since 1970-01-01 (Howard Hinnant's `days_from_civil`).
-pub(super) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// Midnight UTC at the start of `day`: when the day's prices take effect.
+pub(super) fn midnight(day: NaiveDate) -> DateTime<Utc> {
+    day.and_time(NaiveTime::MIN).and_utc()
 }
 
-pub(super) fn day_string(day: i64) -> String {
-    match chrono::DateTime::from_timestamp(day * 86_400, 0) {
-        Some(d) => d.format("%Y-%m-%d").to_string(),
-        None => day.to_string(),
-    }
+/// `YYYY-MM-DD`.
+pub(super) fn day_string(day: NaiveDate) -> String {
+    day.format("%Y-%m-%d").to_string()
 }
 
 #[cfg(test)]
@@ -421,6 +421,52 @@ mod tests {
     use crate::event::CostSource;
     use crate::pricing::test_support::*;
     use genai_prices::Calculator;
+
+    /// The chrono helpers give the days and instants of the arithmetic they replaced: day
+    /// `ms.div_euclid(86_400_000)` after 1970-01-01, starting at `day * 86_400_000`.
+    #[test]
+    fn utc_days_are_epoch_day_numbers() {
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+        for t in [
+            0,
+            1,
+            -1,
+            MS_PER_DAY - 1,
+            MS_PER_DAY,
+            -MS_PER_DAY,
+            -MS_PER_DAY - 1,
+            ms(2026, 3, 13) - 12 * 3_600_000,
+            ms(2026, 3, 13) - 12 * 3_600_000 - 1,
+            ms(2000, 2, 29),
+            ms(1900, 3, 1),
+            253_402_300_799_999,
+        ] {
+            let day = t.div_euclid(MS_PER_DAY);
+            assert_eq!(utc_day(t), epoch + TimeDelta::days(day), "{t}");
+            assert_eq!(midnight(utc_day(t)).timestamp_millis(), day * MS_PER_DAY);
+            let old = if t >= 0 {
+                std::time::UNIX_EPOCH + std::time::Duration::from_millis(t as u64)
+            } else {
+                std::time::UNIX_EPOCH - std::time::Duration::from_millis(t.unsigned_abs())
+            };
+            assert_eq!(ms_to_time(t), old, "{t}");
+        }
+        assert_eq!(utc_day(ms(2022, 1, 1)), epoch + TimeDelta::days(18_993));
+        assert_eq!(day_string(utc_day(-1)), "1969-12-31");
+        assert_eq!(day_string(utc_day(ms(2026, 3, 13))), "2026-03-13");
+        // Past chrono's range: its last (first) day, at the same time of day.
+        let far = 1_700_000_000_000_123_456;
+        assert_eq!(utc_day(far), NaiveDate::MAX);
+        assert_eq!(
+            instant(far).time(),
+            instant(far.rem_euclid(MS_PER_DAY)).time()
+        );
+        assert_eq!(utc_day(-far), NaiveDate::MIN);
+        assert_eq!(
+            instant(-far).time(),
+            instant((-far).rem_euclid(MS_PER_DAY)).time()
+        );
+    }
 
     /// EXPECTED.md: claude-opus-4-6 $11.9623, claude-sonnet-4-5 $0.2634 (all writes 1h).
     ///

@@ -2,18 +2,19 @@
 //! and tiers, the price history, the speed variants and notes on how buckets fall back.
 
 use super::cost::{
-    close, day_start, day_string, days_from_civil, fast_multiplier, schedules_close, BucketRates,
-    Ctx, DataEntry, Schedule, TIER_SEARCH_MAX,
+    close, day_string, fast_multiplier, midnight, schedules_close, BucketRates, Ctx, DataEntry,
+    Schedule, TIER_SEARCH_MAX,
 };
 use super::data::{catalog_info, data_source, OverrideEntry};
 use super::{PriceInfo, PricePeriod, ResolutionKind, VariantInfo};
+use chrono::{Days, NaiveDate};
 
 /// A user override on UTC day `day`: flat rates, nothing else.
 pub(super) fn override_info(
     o: &OverrideEntry,
     query: &str,
     provider: Option<&str>,
-    day: i64,
+    day: NaiveDate,
 ) -> PriceInfo {
     let rates = o.rates.to_rates(0.0);
     PriceInfo {
@@ -52,7 +53,7 @@ pub(super) fn entry_info(
     e: &DataEntry,
     query: &str,
     provider: Option<&str>,
-    day: i64,
+    day: NaiveDate,
 ) -> PriceInfo {
     let (provider_name, model_name, context_window) = catalog_info(&e.provider_id, &e.model_id);
     let current = e.schedule(day, Ctx::Standard).unwrap_or_else(|| Schedule {
@@ -142,11 +143,13 @@ pub(super) fn entry_info(
 /// Date-conditional price history, found by scanning UTC days from 2022 to two years past
 /// `day` and comparing a fingerprint of the rates (two crate calls per day). Changes of a
 /// middle tier that leave the base and top rates alone would not be seen.
-fn periods(e: &DataEntry, day: i64) -> Vec<PricePeriod> {
-    let start = days_from_civil(2022, 1, 1);
-    let end = day + 730;
-    let fp = |d: i64| {
-        let ts = day_start(d);
+fn periods(e: &DataEntry, day: NaiveDate) -> Vec<PricePeriod> {
+    let start = NaiveDate::from_ymd_opt(2022, 1, 1).expect("a valid date");
+    let end = day
+        .checked_add_days(Days::new(730))
+        .unwrap_or(NaiveDate::MAX);
+    let fp = |d: NaiveDate| {
+        let ts = midnight(d);
         (
             e.fingerprint(ts, Ctx::Standard, 1),
             e.fingerprint(ts, Ctx::Standard, TIER_SEARCH_MAX),
@@ -154,7 +157,7 @@ fn periods(e: &DataEntry, day: i64) -> Vec<PricePeriod> {
     };
     let mut starts = vec![start];
     let mut prev = fp(start);
-    for d in start + 1..=end {
+    for d in start.iter_days().skip(1).take_while(|d| *d <= end) {
         let cur = fp(d);
         let same = match (prev, cur) {
             ((Some(a), Some(b)), (Some(c), Some(d))) => close(a, c) && close(b, d),
@@ -172,7 +175,7 @@ fn periods(e: &DataEntry, day: i64) -> Vec<PricePeriod> {
         };
         out.push(PricePeriod {
             from: (k > 0).then(|| day_string(s)),
-            until: starts.get(k + 1).map(|n| day_string(n - 1)),
+            until: starts.get(k + 1).map(|n| day_string(*n - Days::new(1))),
             rates: sched.base.to_rates(sched.per_request),
             tiers: sched.tier_infos(),
         });

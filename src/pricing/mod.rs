@@ -85,12 +85,12 @@ pub use names::normalize_model;
 pub use render::render_price_info;
 
 use crate::event::{CostSource, UsageEvent};
+use chrono::Utc;
 use cost::DataEntry;
 use data::Overrides;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// User price override from the config file, in USD per million tokens.
 /// `[prices."model-name"]` in `config.toml`.
@@ -329,9 +329,8 @@ impl Pricer {
 
     /// What tokwatch would charge for `model` today (UTC), and why. `None` when unpriced.
     pub fn describe(&self, model: &str, provider: Option<&str>) -> Option<PriceInfo> {
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        // A clock set before 1970 reads as the epoch, as it always has.
+        let now_ms = Utc::now().timestamp_millis().max(0);
         self.describe_at(model, provider, now_ms)
     }
 
@@ -342,7 +341,7 @@ impl Pricer {
         provider: Option<&str>,
         at_ms: i64,
     ) -> Option<PriceInfo> {
-        let day = at_ms.div_euclid(cost::MS_PER_DAY);
+        let day = cost::utc_day(at_ms);
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         match self.resolve_cached(&mut inner, model, provider) {
             Resolved::Unpriced => None,

@@ -1,12 +1,26 @@
 //! Helpers shared by the pricing unit tests.
 
-use super::cost::{days_from_civil, MS_PER_DAY};
+use super::cost::instant;
 use super::Pricer;
 use crate::event::{Merge, Tokens, UsageEvent};
+use chrono::NaiveDate;
 use std::collections::BTreeMap;
+use std::time::SystemTime;
 
-pub(super) fn ms(y: i64, m: i64, d: i64) -> i64 {
-    days_from_civil(y, m, d) * MS_PER_DAY + 12 * 3_600_000
+pub(super) const MS_PER_DAY: i64 = 86_400_000;
+
+/// Noon UTC on the given day, in epoch milliseconds.
+pub(super) fn ms(y: i32, m: u32, d: u32) -> i64 {
+    NaiveDate::from_ymd_opt(y, m, d)
+        .and_then(|day| day.and_hms_opt(12, 0, 0))
+        .expect("a valid date")
+        .and_utc()
+        .timestamp_millis()
+}
+
+/// What the price data is asked with for an event at `ms`.
+pub(super) fn ms_to_time(ms: i64) -> SystemTime {
+    instant(ms).into()
 }
 
 pub(super) fn ev(model: &str, ts: i64, t: Tokens) -> UsageEvent {
