@@ -1,6 +1,7 @@
 //! The text of `tokwatch prices MODEL` ([`render_price_info`]).
 
 use super::{PriceInfo, Rates, ResolutionKind};
+use crate::format;
 
 /// Human-readable text for `tokwatch prices MODEL`.
 pub fn render_price_info(info: &PriceInfo) -> String {
@@ -29,7 +30,7 @@ pub fn render_price_info(info: &PriceInfo) -> String {
     };
     let _ = writeln!(s, "  model:        {model}");
     if let Some(cw) = info.context_window {
-        let _ = writeln!(s, "  context:      {} tokens", group(cw));
+        let _ = writeln!(s, "  context:      {} tokens", count(cw));
     }
     let _ = writeln!(s, "  rates on {} (USD per million tokens):", info.as_of);
     let _ = writeln!(s, "    {}", rates_line(&info.rates));
@@ -40,7 +41,7 @@ pub fn render_price_info(info: &PriceInfo) -> String {
         let _ = writeln!(
             s,
             "  long context: whole request above {} prompt tokens:\n    {}",
-            group(t.above_prompt_tokens),
+            count(t.above_prompt_tokens),
             rates_line(&t.rates)
         );
     }
@@ -58,7 +59,7 @@ pub fn render_price_info(info: &PriceInfo) -> String {
                 let _ = writeln!(
                     s,
                     "      above {} prompt tokens: {}",
-                    group(t.above_prompt_tokens),
+                    count(t.above_prompt_tokens),
                     rates_line(&t.rates)
                 );
             }
@@ -70,7 +71,7 @@ pub fn render_price_info(info: &PriceInfo) -> String {
             let _ = writeln!(
                 s,
                 "      above {} prompt tokens: {}",
-                group(t.above_prompt_tokens),
+                count(t.above_prompt_tokens),
                 rates_line(&t.rates)
             );
         }
@@ -106,14 +107,35 @@ fn num(v: f64) -> String {
     s.to_string()
 }
 
-fn group(n: u64) -> String {
-    let d = n.to_string();
-    let mut out = String::new();
-    for (i, c) in d.chars().enumerate() {
-        if i > 0 && (d.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
+/// A token count with thousands separators, `1,234,567` ([`format::int`]). Counts here are far
+/// below `i64::MAX`; one above it is still grouped, not wrapped.
+fn count(n: u64) -> String {
+    match i64::try_from(n) {
+        Ok(v) => format::int(v),
+        Err(_) => format!("{},{:03}", format::int((n / 1000) as i64), n % 1000),
     }
-    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The same text as the grouping helper this module had before [`format::int`].
+    #[test]
+    fn counts_are_grouped_by_thousands() {
+        for (n, want) in [
+            (0, "0"),
+            (999, "999"),
+            (1_000, "1,000"),
+            (200_000, "200,000"),
+            (272_000, "272,000"),
+            (1_048_576, "1,048,576"),
+            (100_000_000, "100,000,000"),
+            (i64::MAX as u64, "9,223,372,036,854,775,807"),
+            (i64::MAX as u64 + 1, "9,223,372,036,854,775,808"),
+            (u64::MAX, "18,446,744,073,709,551,615"),
+        ] {
+            assert_eq!(count(n), want);
+        }
+    }
 }
