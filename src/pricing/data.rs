@@ -20,13 +20,30 @@ pub(super) fn load_in_background() {
         .name("tokwatch-prices".into())
         .spawn(|| {
             let _ = calculator();
-            // The parse's temporaries sit in this thread's own malloc arena: give them back.
-            #[cfg(all(target_os = "linux", target_env = "gnu"))]
-            unsafe {
-                libc::malloc_trim(0);
-            }
+            release_freed_heap();
         });
 }
+
+/// Gives the heap pages freed after the parse back to the system. The parse's temporaries sit
+/// in the loading thread's own malloc arena, interleaved with the data that stays, and glibc by
+/// itself only returns free memory at the top of an arena. Measured with genai-prices 0.2.1:
+/// the headless daemon (`tokwatch run --no-tray`, idle) holds 29.6 MB RSS without this call and
+/// 19.9 MB with it.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn release_freed_heap() {
+    // SAFETY: `malloc_trim` has no preconditions. It takes the allocator's own arena locks, so
+    // it may run while other threads allocate, and it only releases pages that hold no live
+    // allocation (returning them with `madvise`/`sbrk`); no pointer we hold is moved or freed.
+    // Rust allocates through this same glibc malloc (tokwatch sets no global allocator), so
+    // every freed page is one glibc owns.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Elsewhere there is no `malloc_trim`; the allocator keeps what it keeps.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_freed_heap() {}
 
 /// Provider and model display names and the context window, from the data's catalogue.
 pub(super) fn catalog_info(
