@@ -20,6 +20,7 @@ pub(super) enum Ctx {
 }
 
 impl Ctx {
+    /// The context of a logged `speed` value; anything unknown is standard.
     fn parse(s: Option<&str>) -> Ctx {
         match s.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
             Some("fast") => Ctx::Fast,
@@ -29,6 +30,7 @@ impl Ctx {
             _ => Ctx::Standard,
         }
     }
+    /// The genai-prices price-context key and value that select this variant.
     fn pair(self) -> Option<(&'static str, &'static str)> {
         match self {
             Ctx::Standard => None,
@@ -38,6 +40,7 @@ impl Ctx {
             Ctx::Batch => Some(("processing", "batch")),
         }
     }
+    /// The `speed` value shown to users.
     pub(super) fn name(self) -> &'static str {
         match self {
             Ctx::Standard => "standard",
@@ -62,6 +65,7 @@ pub(super) const FAST_MULTIPLIERS: &[(&str, f64)] = &[
     ("gpt-5.3-codex", 2.0),
 ];
 
+/// The fast-mode multiplier for a resolved model id, if the provider documents one.
 pub(super) fn fast_multiplier(model_id: &str) -> Option<f64> {
     FAST_MULTIPLIERS
         .iter()
@@ -89,6 +93,7 @@ impl BucketRates {
             + t.output as f64 * self.output)
             / 1e6
     }
+    /// As public [`Rates`], with the per-request fee (none when it is 0).
     pub(super) fn to_rates(self, per_request: f64) -> Rates {
         Rates {
             input: self.input,
@@ -111,6 +116,7 @@ pub(super) struct Schedule {
 }
 
 impl Schedule {
+    /// The rates of a request with this prompt total: the highest tier it is above, or base.
     fn rates_for(&self, prompt_per_request: f64) -> &BucketRates {
         self.tiers
             .iter()
@@ -118,11 +124,13 @@ impl Schedule {
             .find(|(t, _)| prompt_per_request > *t as f64)
             .map_or(&self.base, |(_, r)| r)
     }
+    /// Cost of `t` over `requests` requests, each judged on the average prompt.
     fn cost(&self, t: &Tokens, requests: i64) -> f64 {
         let n = requests.max(1);
         let prompt = t.prompt_total() as f64 / n as f64;
         self.rates_for(prompt).cost(t) + self.per_request * n as f64
     }
+    /// The tiers as public [`TierInfo`]s.
     pub(super) fn tier_infos(&self) -> Vec<TierInfo> {
         self.tiers
             .iter()
@@ -140,13 +148,17 @@ pub(super) struct DataEntry {
     pub(super) name: String,
     /// The provider the crate selected; passing it back reproduces the same match.
     pub(super) provider_id: String,
+    /// The model id the crate matched.
     pub(super) model_id: String,
+    /// `<provider>/<model id>`.
     pub(super) price_key: String,
+    /// Whether the name matched as given or after normalisation.
     pub(super) kind: ResolutionKind,
     /// The name carried a `-fast` suffix.
     pub(super) implied_fast: bool,
     /// Prices depend on the time of day: price every event through the crate.
     time_of_day: Option<bool>,
+    /// Schedules found so far, per (UTC day, speed); `None`: the data has no price then.
     schedules: HashMap<(NaiveDate, Ctx), Option<Schedule>>,
 }
 
@@ -238,6 +250,8 @@ impl DataEntry {
         self.call(ts, ctx, &usage).map(|p| p.total_price * n)
     }
 
+    /// One crate calculation for this entry at `ts`; a variant the data cannot combine falls
+    /// back to the standard price.
     fn call(&self, ts: DateTime<Utc>, ctx: Ctx, usage: &Usage) -> Option<PriceCalculation> {
         let mut req = PriceRequest::new(&self.name, usage)
             .with_provider_id(&self.provider_id)
@@ -357,10 +371,12 @@ fn usage_of(input_total: f64, cr: f64, cw5: f64, cw1h: f64, out: f64) -> Usage {
     ])
 }
 
+/// Equal up to float noise (relative 1e-9).
 pub(super) fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs()) + 1e-15
 }
 
+/// All five rates [`close`].
 fn rates_close(a: &BucketRates, b: &BucketRates) -> bool {
     close(a.input, b.input)
         && close(a.output, b.output)
@@ -369,6 +385,7 @@ fn rates_close(a: &BucketRates, b: &BucketRates) -> bool {
         && close(a.cache_write_1h, b.cache_write_1h)
 }
 
+/// Same base rates, fee and tiers, up to float noise.
 pub(super) fn schedules_close(a: &Schedule, b: &Schedule) -> bool {
     rates_close(&a.base, &b.base)
         && close(a.per_request, b.per_request)

@@ -75,7 +75,9 @@ pub(super) fn data_source() -> String {
 
 /// One usable override: its config key and its five rates, defaults filled in.
 pub(super) struct OverrideEntry {
+    /// The key as written in `config.toml`.
     pub(super) key: String,
+    /// Rates of the five buckets, USD per million tokens.
     pub(super) rates: BucketRates,
     /// The rates that were filled with defaults, e.g. `cache_read = input × 0.1`.
     pub(super) defaulted: Vec<String>,

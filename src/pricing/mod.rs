@@ -36,7 +36,7 @@
 //! `UsageEvent.speed` selects a genai-prices price variant: `fast`, `priority` and `flex` as
 //! `service_tier`, `batch` as `processing`. Where the data has no fast variant (Anthropic fast
 //! mode, billed ×2–×6, is not in genai-prices 0.2) the provider's documented multiplier
-//! ([`FAST_MULTIPLIERS`]) is applied to the standard rate and the cost is marked estimated; a
+//! (`FAST_MULTIPLIERS` in `cost.rs`) is applied to the standard rate and the cost is marked estimated; a
 //! model without a known multiplier is unpriced rather than under-priced. [`PriceInfo`] lists the
 //! variants the data does have.
 //!
@@ -72,6 +72,7 @@
 //!   recovered from the data, speed variants and fast-mode multipliers.
 //! - `describe.rs`: builds a [`PriceInfo`] (today's rates, price history, variants, notes).
 //! - `render.rs`: the text of `tokwatch prices MODEL` ([`render_price_info`]).
+//! - `test_support.rs`: helpers shared by the unit tests, which sit next to what they test.
 
 mod cost;
 mod data;
@@ -81,6 +82,7 @@ mod render;
 #[cfg(test)]
 mod test_support;
 
+// Public paths that predate the split: `tokwatch::pricing::normalize_model`, `…::render_price_info`.
 pub use names::normalize_model;
 pub use render::render_price_info;
 
@@ -106,12 +108,17 @@ use std::sync::Mutex;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PriceOverride {
+    /// Uncached input tokens.
     pub input: f64,
+    /// Output tokens (reasoning included).
     pub output: f64,
+    /// Cache reads; default `input × 0.1`.
     #[serde(default)]
     pub cache_read: Option<f64>,
+    /// Cache writes with the 5-minute TTL; default `input × 1.25`.
     #[serde(default)]
     pub cache_write_5m: Option<f64>,
+    /// Cache writes with the 1-hour TTL; default `input × 2`.
     #[serde(default)]
     pub cache_write_1h: Option<f64>,
 }
@@ -121,6 +128,7 @@ pub struct PriceOverride {
 pub struct Priced {
     /// `None` when unpriced: never a made-up $0.
     pub cost_usd: Option<f64>,
+    /// Where the figure comes from: computed, reported by the tool, estimated, or none.
     pub source: CostSource,
     /// The price entry the model resolved to: `<provider>/<model id>` for the bundled data
     /// (e.g. `anthropic/claude-opus-4-6`) or `override/<config key>` for a user override.
@@ -132,10 +140,15 @@ pub struct Priced {
 /// rate it falls back to).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Rates {
+    /// Uncached input.
     pub input: f64,
+    /// Output.
     pub output: f64,
+    /// Cache reads.
     pub cache_read: f64,
+    /// Cache writes, 5-minute TTL.
     pub cache_write_5m: f64,
+    /// Cache writes, 1-hour TTL.
     pub cache_write_1h: f64,
     /// A fee per request in USD, when the data has one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -146,7 +159,9 @@ pub struct Rates {
 /// request is billed at `rates`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TierInfo {
+    /// The tier applies to requests whose prompt total is above this many tokens.
     pub above_prompt_tokens: u64,
+    /// The rates of the whole request in this tier.
     pub rates: Rates,
 }
 
@@ -154,17 +169,24 @@ pub struct TierInfo {
 /// open-ended).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PricePeriod {
+    /// First day (`YYYY-MM-DD`); `None` for the oldest period.
     pub from: Option<String>,
+    /// Last day (`YYYY-MM-DD`); `None` for the current period.
     pub until: Option<String>,
+    /// Base rates in force over the period.
     pub rates: Rates,
+    /// Long-context tiers in force over the period.
     pub tiers: Vec<TierInfo>,
 }
 
 /// Prices for a `speed` value that differ from the standard ones on the `as_of` day.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VariantInfo {
+    /// The `speed` value: `fast`, `priority`, `flex` or `batch`.
     pub speed: String,
+    /// Base rates at that speed.
     pub rates: Rates,
+    /// Long-context tiers at that speed.
     pub tiers: Vec<TierInfo>,
 }
 
@@ -187,27 +209,38 @@ pub struct PriceInfo {
     pub query: String,
     /// The provider hint given with it.
     pub query_provider: Option<String>,
+    /// How the name found its entry.
     pub resolution: ResolutionKind,
     /// The name handed to the data's matcher (after normalisation), or the override key.
     pub matched_as: String,
+    /// Provider id in the data (`anthropic`, `openai`, …), or `override`.
     pub provider_id: String,
+    /// The provider's display name, from the data's catalogue.
     pub provider_name: Option<String>,
+    /// Model id in the data, or the override key.
     pub model_id: String,
+    /// The model's display name, from the data's catalogue.
     pub model_name: Option<String>,
+    /// Context window in tokens, when the data gives one.
     pub context_window: Option<u64>,
     /// Same as [`Priced::price_key`].
     pub price_key: String,
     /// The UTC day `rates`, `tiers` and `variants` are for.
     pub as_of: String,
+    /// Standard rates on `as_of`.
     pub rates: Rates,
+    /// Long-context tiers on `as_of`, lowest threshold first.
     pub tiers: Vec<TierInfo>,
     /// Price history found in the data (date-conditional prices), oldest first. One entry when
     /// prices never changed.
     pub periods: Vec<PricePeriod>,
+    /// Speeds the data prices differently from the standard rates on `as_of`.
     pub variants: Vec<VariantInfo>,
     /// Override fields that were filled with defaults.
     pub defaulted: Vec<String>,
+    /// How buckets without their own price, fast mode and the like are billed.
     pub notes: Vec<String>,
+    /// Where the prices come from (genai-prices version, or the config file).
     pub data_source: String,
 }
 
@@ -221,6 +254,7 @@ enum Resolved {
     Data(usize),
 }
 
+/// The resolution cache behind [`Pricer`]'s mutex.
 struct Inner {
     /// model as logged -> [(provider hint, resolution)]
     by_model: HashMap<String, Vec<(Option<String>, Resolved)>>,
@@ -234,6 +268,7 @@ pub struct Pricer {
 }
 
 impl Pricer {
+    /// A pricer with the user's overrides; starts loading the bundled data in the background.
     pub fn new(overrides: BTreeMap<String, PriceOverride>) -> Pricer {
         let overrides = Overrides::new(overrides);
         data::load_in_background();
@@ -251,6 +286,7 @@ impl Pricer {
         self.overrides.warnings()
     }
 
+    /// The cost of one event: a cost the tool reported wins, then an override, then the data.
     pub fn price(&self, ev: &UsageEvent) -> Priced {
         let reported = ev.reported_cost_usd.filter(|c| c.is_finite());
         let Some(model) = ev.model.as_deref() else {
@@ -396,6 +432,7 @@ impl Pricer {
     }
 }
 
+/// No price: cost `None`, never $0.
 fn unpriced() -> Priced {
     Priced {
         cost_usd: None,

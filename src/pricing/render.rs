@@ -86,6 +86,7 @@ pub fn render_price_info(info: &PriceInfo) -> String {
     s
 }
 
+/// The five rates on one line, and the per-request fee if there is one.
 fn rates_line(r: &Rates) -> String {
     let mut s = format!(
         "input {}  output {}  cache read {}  cache write 5m {}  cache write 1h {}",
@@ -101,6 +102,7 @@ fn rates_line(r: &Rates) -> String {
     s
 }
 
+/// A rate with up to six decimals and no trailing zeros: `3`, `0.175`.
 fn num(v: f64) -> String {
     let s = format!("{v:.6}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
