@@ -179,7 +179,7 @@ pub enum ImportCmd {
 /// What `parsers` does.
 #[derive(Subcommand, Debug)]
 pub enum ParsersCmd {
-    /// Every parser (built-in specs, Rust modules, your specs in <config dir>/parsers/), where it
+    /// Every parser (built-in specs, Rust modules, your specs in `<config dir>/parsers/`), where it
     /// looks and whether that exists.
     List {
         /// Print JSON.

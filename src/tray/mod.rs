@@ -4,7 +4,7 @@
 //! Linux/BSD use tray-icon's `ksni` backend: a StatusNotifierItem on the D-Bus session bus, no
 //! GTK, no main loop of our own. The owning thread blocks on the update channel; bursts are
 //! coalesced by [`Coalescer`] (first snapshot at once, then at most one per [`MIN_UPDATE_GAP`],
-//! always ending on the latest). What is shown comes from the pure functions in [`format`] and
+//! always ending on the latest). What is shown comes from the pure functions in [`format`](mod@format) and
 //! [`icon`].
 
 mod backend;
