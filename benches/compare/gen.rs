@@ -77,7 +77,8 @@ struct Truth {
     bytes: u64,
     files: u64,
     lines: u64,
-    /// Usage lines written (Claude assistant lines with usage, Codex token_count events).
+    /// Lines with a usage record (Claude assistant lines, copies included; Codex token_count
+    /// events with info, re-emits and replays included).
     usage_lines: u64,
 }
 
@@ -290,6 +291,7 @@ struct Worker<'f> {
     serial: u64,
     uids: u64,
     line: String,
+    codex: bool,
 }
 
 impl Worker<'_> {
@@ -309,7 +311,25 @@ impl Worker<'_> {
         f.write_all(content).unwrap();
         self.truth.bytes += content.len() as u64;
         self.truth.files += 1;
-        self.truth.lines += memchr::memchr_iter(b'\n', content).count() as u64;
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', content) {
+            let line = &content[start..end];
+            start = end + 1;
+            self.truth.lines += 1;
+            // Lines a reader takes usage from: Claude Code assistant records (their tail is
+            // `"type":"assistant","uuid":"…","timestamp":"…"}`; agent_progress copies and
+            // <synthetic> lines end otherwise), Codex token_count events with info.
+            let hit = if self.codex {
+                memchr::memmem::find(line, br#""type":"token_count","info":{"#).is_some()
+            } else {
+                memchr::memmem::find(
+                    &line[line.len().saturating_sub(110)..],
+                    br#""type":"assistant","uuid":""#,
+                )
+                .is_some()
+            };
+            self.truth.usage_lines += hit as u64;
+        }
     }
 
     /// One Claude Code session file (plus its sub-agent files); returns its content so the next
@@ -581,7 +601,6 @@ impl Worker<'_> {
             ts(l, q.t + b as i64 * 7);
             l.push_str("\"}\n");
             out.extend_from_slice(l.as_bytes());
-            self.truth.usage_lines += 1;
         }
         self.truth.add(
             q.t,
@@ -783,7 +802,6 @@ impl Worker<'_> {
                 if let Some(prev) = lines.iter().rev().find(|l| l.contains("total_token_usage")) {
                     let s = line(t + 1, &prev[40..]);
                     push(&mut lines, &mut totals, &s, total);
-                    self.truth.usage_lines += 1;
                 }
             }
             let prompt = {
@@ -810,7 +828,6 @@ impl Worker<'_> {
                 r#""type":"event_msg","payload":{"type":"token_count","info":null,"rate_limits":{"limit_id":"codex","limit_name":null,"primary":{"used_percent":4.0,"window_minutes":300,"resets_at":1771890497},"secondary":{"used_percent":10.0,"window_minutes":10080,"resets_at":1772355702},"credits":{"has_credits":false,"unlimited":false,"balance":null},"plan_type":null}}}"#,
             );
             push(&mut lines, &mut totals, &s, total);
-            self.truth.usage_lines += 1;
             let calls = 1 + self.rng.below(4);
             for c in 0..calls {
                 t += 2_000 + self.rng.below(20_000) as i64;
@@ -887,12 +904,10 @@ impl Worker<'_> {
                 s.push_str(r#","model_context_window":258400},"rate_limits":{"limit_id":"codex","limit_name":null,"primary":{"used_percent":4.0,"window_minutes":300,"resets_at":1771890497},"secondary":{"used_percent":10.0,"window_minutes":10080,"resets_at":1772355702},"credits":{"has_credits":false,"unlimited":false,"balance":null},"plan_type":null}}}"#);
                 let ev = line(t + 3, &s);
                 push(&mut lines, &mut totals, &ev, total);
-                self.truth.usage_lines += 1;
                 // Codex re-emits the same event (identical totals, fresh timestamp).
                 if self.rng.below(3) == 0 {
                     let ev2 = line(t + 4, &s);
                     push(&mut lines, &mut totals, &ev2, total);
-                    self.truth.usage_lines += 1;
                 }
                 self.truth.add(
                     t + 3,
@@ -1012,6 +1027,7 @@ fn main() {
                         truth: Truth::default(),
                         serial: 0,
                         uids: 1 << 40,
+                        codex: shape == Shape::Codex,
                         line: String::with_capacity(64 << 10),
                     };
                     let share = target / threads;
