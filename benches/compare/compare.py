@@ -297,12 +297,14 @@ def parse_time_v(path: Path) -> dict:
 def timed(gnu_time: str, ns: list[str], argv: list[str], env: dict, out: Path, scratch: Path) -> dict:
     tv = scratch / "time.txt"
     err = scratch / "stderr.txt"
+    load = os.getloadavg()[0]  # the machine is shared: how busy it was when this run started
     with open(out, "wb") as o, open(err, "wb") as e:
         t0 = time.perf_counter()
         p = subprocess.run([gnu_time, "-v", "-o", str(tv), *ns, *argv], stdout=o, stderr=e, env=env)
         wall = time.perf_counter() - t0
     r = parse_time_v(tv) if tv.exists() else {}
     r["wall"] = wall
+    r["load"] = load
     r["cpu"] = r.get("user", 0) + r.get("sys", 0)
     r["rc"] = p.returncode
     if p.returncode != 0:
@@ -583,6 +585,9 @@ def measure(a, corpora, tools, peers, gnu_time, ns, tmp: Path, peers_bin: Path) 
         # ---- timing table
         mb = truth["bytes"] / 1e6
         p(f"## {d.name}: {shape}, {mb:,.1f} MB, {truth['files']:,} files, {truth['lines']:,} lines, {truth['requests']:,} requests (generated in {truth['generate_seconds']:.1f} s)\n")
+        loads = [r["load"] for rs in res.values() for r in rs]
+        if loads:
+            p(f"1-minute load average at the start of the runs: {min(loads):.1f}-{max(loads):.1f} (on {os.cpu_count()} cores)\n")
         p("| tool | wall median | min-max | MB/s | CPU-s median | peak RSS median |")
         p("|---|---|---|---|---|---|")
         stats = {}
