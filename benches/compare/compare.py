@@ -679,7 +679,7 @@ def measure(a, corpora, tools, peers, gnu_time, ns, tmp: Path, peers_bin: Path) 
         for x in tw:
             for y in pe:
                 if x in got and y in got:
-                    lines, n, _ = diff_cells(got[y], got[x])
+                    lines, n, _ = diff_cells(got[x], got[y])
                     p(f"- {x} against {y} directly: {len(lines)} of {n} cells differ")
         p("")
         js["corpora"].append({
