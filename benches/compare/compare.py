@@ -522,8 +522,12 @@ def measure(a, corpora, tools, peers, gnu_time, ns, tmp: Path, peers_bin: Path) 
             p(f"- {name}: not measured: {pe['error']}")
             js["tools"][name] = pe
     p(f"- {a.runs} interleaved cold runs per tool; every run with TZ=UTC" + (", in a network namespace without network" if ns else ""))
-    p("- commands: tokwatch `scan --quiet && report day --json --tz utc` (fresh --db and config each cold run);")
-    p("  ccusage `daily --offline --json --timezone UTC`; tokscale `graph --no-spinner`\n")
+    cmds = {
+        "tokwatch": "tokwatch `scan --quiet && report day --json --tz utc` (fresh --db and config each cold run)",
+        "ccusage": "ccusage `daily --offline --json --timezone UTC`",
+        "tokscale": "tokscale `graph --no-spinner`",
+    }
+    p("- commands: " + "; ".join(cmds[k] for k in cmds if any(t.kind == k for t in tools)) + "\n")
     warm_runs = a.warm_runs if a.warm_runs is not None else a.runs
     for shape, gb, d, truth in corpora:
         home = d / "home"
@@ -612,7 +616,10 @@ def measure(a, corpora, tools, peers, gnu_time, ns, tmp: Path, peers_bin: Path) 
         ratios = []
         if len(tw) == 2 and all(n in stats for n in tw):
             b, a_ = stats[tw[1]], stats[tw[0]]
-            ratios.append(f"- B/A: wall {b['wall'] / a_['wall']:.2f}x, CPU {b['cpu'] / a_['cpu']:.2f}x, peak RSS {b['rss'] / a_['rss']:.2f}x")
+            line = f"- B/A: wall {b['wall'] / a_['wall']:.2f}x, CPU {b['cpu'] / a_['cpu']:.2f}x, peak RSS {b['rss'] / a_['rss']:.2f}x"
+            if all(n in wstats for n in tw):
+                line += f"; warm re-run wall {wstats[tw[1]]['wall'] / wstats[tw[0]]['wall']:.2f}x"
+            ratios.append(line)
         for x in tw:
             for y in pe:
                 if x in stats and y in stats:
