@@ -1,5 +1,5 @@
 //! Cline / Roo Code / Kilo Code. No public sample exists: every fixture here is built from the
-//! documented schema (shared/docs/log-formats.md §6 and the extensions' source as summarized
+//! documented schema (docs/log-formats.md §6 and the extensions' source as summarized
 //! there): `tasks/<taskId>/ui_messages.json` arrays whose `api_req_started` rows carry a JSON
 //! `text`, sibling `task_metadata.json` / `history_item.json` / `api_conversation_history.json`,
 //! `state/taskHistory.json`, and Cline SDK `sessions/<id>/<id>.messages.json`.

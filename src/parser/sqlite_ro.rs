@@ -1,6 +1,6 @@
 //! Read-only access to databases owned by another program (OpenCode, Kilo CLI, Crush, Cursor).
 //!
-//! Rules (log-formats §0.2, brief rule 1):
+//! Rules (`docs/log-formats.md` §0.2; the privacy rule: other programs' files are opened read-only):
 //! - Opened with `SQLITE_OPEN_READ_ONLY | SQLITE_OPEN_NO_MUTEX | SQLITE_OPEN_URI` and the URI
 //!   parameter `mode=ro`: we can never write, never take a write lock, and never checkpoint.
 //! - Not `immutable=1`: that would skip the `-wal` file, where a live writer's newest commits

@@ -53,8 +53,8 @@ impl Ctx {
 }
 
 /// Fast-mode billing multipliers for models whose fast mode the price data does not carry
-/// (`../shared/docs/pricing-notes.md`: Anthropic bills Opus 4.6/4.7 fast mode at 6x and 4.8/5 at
-/// 2x; OpenAI's fast tier is 2x to 2.5x), keyed by the resolved model id.
+/// (`docs/pricing.md` §3: Anthropic bills Opus 4.6/4.7 fast mode at 6x and 4.8/5 at 2x; OpenAI's
+/// fast tier is 2x to 2.5x), keyed by the resolved model id.
 pub(super) const FAST_MULTIPLIERS: &[(&str, f64)] = &[
     ("claude-opus-4-6", 6.0),
     ("claude-opus-4-7", 6.0),
@@ -576,7 +576,7 @@ mod tests {
     #[test]
     fn dated_prices_follow_the_timestamp() {
         let p = pricer();
-        // gpt-5.6-sol: 5/30 before 2026-08-21, 4/20 from then (pricing-notes §4).
+        // gpt-5.6-sol: 5/30 before 2026-08-21, 4/20 from then (docs/pricing.md §2).
         let before = cost(
             &p,
             &ev(
