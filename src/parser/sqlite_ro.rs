@@ -15,6 +15,7 @@
 //! Also: a small watermark helper so parsers re-read only rows changed since the last read.
 
 use super::{FileState, ParseError};
+use crate::tailer::{wal_path, Fingerprint};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashSet};
@@ -230,16 +231,9 @@ fn db_name(path: &Path) -> std::ffi::OsString {
         .unwrap_or_else(|| "db".into())
 }
 
-fn sidecar(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
-fn sig(p: &Path) -> Option<(u64, Option<std::time::SystemTime>)> {
-    std::fs::metadata(p)
-        .ok()
-        .map(|m| (m.len(), m.modified().ok()))
+/// What a file looks like now (`None` when it is not there): the tailer's fingerprint.
+fn sig(p: &Path) -> Option<Fingerprint> {
+    Fingerprint::path(p).ok()
 }
 
 /// Copies `path` and its `-wal` into a new private directory. The `-wal` is copied first and
@@ -258,11 +252,9 @@ fn snapshot(path: &Path) -> std::io::Result<Snapshot> {
     ));
     std::fs::create_dir_all(&dir)?;
     let snap = Snapshot { dir };
-    let wal = sidecar(path, "-wal");
+    let wal = wal_path(path);
     let dst = snap.dir.join(db_name(path));
-    let mut dst_wal = dst.as_os_str().to_owned();
-    dst_wal.push("-wal");
-    let dst_wal = PathBuf::from(dst_wal);
+    let dst_wal = wal_path(&dst);
     for attempt in 0..3 {
         let before = (sig(path), sig(&wal));
         let _ = std::fs::remove_file(&dst_wal);
