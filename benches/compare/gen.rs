@@ -623,7 +623,11 @@ impl Worker<'_> {
         while self.truth.bytes < target {
             k += 1;
             // Every 7th session resumes the previous one (a verbatim copy of it comes first).
-            let resume = if k % 7 == 0 { previous.take() } else { None };
+            let resume = if k.is_multiple_of(7) {
+                previous.take()
+            } else {
+                None
+            };
             let content = self.claude_session(sc, resume.as_deref());
             previous = Some(content);
         }
