@@ -65,7 +65,15 @@ impl App {
     pub fn ingestor(&self) -> anyhow::Result<Ingestor> {
         let config = self.config()?;
         let store = Store::open_writer(&self.db)?;
-        let registry = self.registry();
+        let mut registry = self.registry();
+        // This machine's id names its requests in export and sync files.
+        let machine = store.ensure_local_machine(
+            config.machine.id.as_deref(),
+            &crate::env::hostname().unwrap_or_default(),
+        )?;
+        if let Some(dir) = config.sync.dir(&self.env.home) {
+            registry.add_sync(dir, &machine);
+        }
         for e in &registry.problems {
             eprintln!("tokwatch: {e}");
         }
@@ -78,7 +86,8 @@ impl App {
         let _lock = InstanceLock::acquire(db)?;
         log(&format!("starting (database {})", db.display()));
         let ing = self.ingestor()?;
-        let budget = self.config()?.budget;
+        let config = self.config()?;
+        let budget = config.budget.clone();
         let tray_ok = if no_tray {
             log("no tray (--no-tray): running headless");
             false
@@ -152,6 +161,16 @@ impl App {
         // Show today's figure at once, not only after the next request.
         sink.update(&d.ing.store);
         d.add_sink(Box::new(sink));
+        // Sync folder, Prometheus, OTLP: only what the config turns on.
+        let machine = d.ing.store.local_machine()?.unwrap_or_default();
+        let exports =
+            crate::export::start(&config, &self.env, db, &d.ing.store, &machine)?;
+        for m in &exports.started {
+            log(m);
+        }
+        for s in exports.sinks {
+            d.add_sink(s);
+        }
         match d.serve_feed(db) {
             Ok(p) => log(&format!("live feed at {}", p.display())),
             Err(e) => log(&format!(

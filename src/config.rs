@@ -13,6 +13,8 @@
 //! cache_read = 0.05
 //! ```
 
+pub mod exporters;
+
 use crate::env::Env;
 use crate::pricing::PriceOverride;
 use anyhow::Context;
@@ -56,6 +58,15 @@ pub struct Config {
     /// `[prices."model"]`: user prices, USD per million tokens.
     #[serde(default)]
     pub prices: BTreeMap<String, PriceOverride>,
+    /// `[machine]`: this machine's id in export and sync files.
+    #[serde(default)]
+    pub machine: exporters::MachineConfig,
+    /// `[sync]`: merge machines through a synced folder.
+    #[serde(default)]
+    pub sync: exporters::SyncConfig,
+    /// `[export.prometheus]`, `[export.otlp]`.
+    #[serde(default)]
+    pub export: exporters::ExportConfig,
 }
 
 impl Config {

@@ -22,6 +22,15 @@ pub fn key_hash(tool: &str, key: &str) -> i64 {
     h as i64
 }
 
+/// The stored identity of an event: [`key_hash`] of its tool and dedup key, or, for a request
+/// read from an export file, the key hash it carries (export files hold the hash, not the key).
+pub fn identity(ev: &UsageEvent) -> i64 {
+    match &ev.recorded {
+        Some(r) => r.key_hash,
+        None => key_hash(&ev.tool, &ev.dedup_key),
+    }
+}
+
 /// Dedup keys arrive already hashed ([`key_hash`]): spread the bits, skip SipHash.
 #[derive(Default)]
 struct KeyHasher(u64);
@@ -49,18 +58,40 @@ pub fn merge(events: Vec<UsageEvent>) -> Vec<UsageEvent> {
     let mut at: HashMap<i64, usize, KeyHashState> =
         HashMap::with_capacity_and_hasher(events.len(), KeyHashState::default());
     for ev in events {
-        let h = key_hash(&ev.tool, &ev.dedup_key);
+        let h = identity(&ev);
         match at.get(&h) {
             None => {
                 at.insert(h, out.len());
                 out.push(ev);
             }
             Some(&i) => {
-                if ev.merge.replaces(&out[i].tokens, &ev.tokens) {
+                // Two lines of one export file for the same request: the higher change number
+                // is the newer state (the store applies the same rule against what it holds).
+                let newer = match (&out[i].recorded, &ev.recorded) {
+                    (Some(a), Some(b)) if a.machine == b.machine => Some(b.rev > a.rev),
+                    _ => None,
+                };
+                if newer.unwrap_or_else(|| ev.merge.replaces(&out[i].tokens, &ev.tokens)) {
                     out[i] = ev;
                 }
             }
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Export files carry the key hash as the identity of a request, so every machine and every
+    /// version must compute the same value: these are pinned.
+    #[test]
+    fn key_hash_is_stable() {
+        assert_eq!(key_hash("", ""), 0xaf63bd4c8601b7df_u64 as i64);
+        assert_eq!(
+            format!("{:016x}", key_hash("claude-code", "msg_01:req_01") as u64),
+            "16af677a90fafe98"
+        );
+    }
 }

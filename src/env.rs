@@ -118,6 +118,28 @@ impl Env {
     }
 }
 
+/// This machine's host name (the default machine id starts with it), `None` when there is none.
+pub fn hostname() -> Option<String> {
+    #[cfg(unix)]
+    {
+        let mut buf = [0u8; 256];
+        // SAFETY: gethostname(2) writes at most `buf.len()` bytes into the buffer we own.
+        let r = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+        if r != 0 {
+            return None;
+        }
+        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+        let s = String::from_utf8_lossy(&buf[..end]).into_owned();
+        // The short name: `laptop`, not `laptop.example.org`.
+        let s = s.split('.').next().unwrap_or_default().to_string();
+        (!s.is_empty()).then_some(s)
+    }
+    #[cfg(not(unix))]
+    {
+        std::env::var("COMPUTERNAME").ok().filter(|s| !s.is_empty())
+    }
+}
+
 /// The id of the user running this process (names per-user sockets).
 #[cfg(unix)]
 pub fn uid() -> u32 {

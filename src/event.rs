@@ -158,6 +158,36 @@ pub struct UsageEvent {
     pub msg_id: Option<String>,
     /// Pricing modifier as logged (`fast`, `priority`, `batch`, `flex`).
     pub speed: Option<String>,
+    /// Set for a request read from an export file (another machine's, or an earlier export):
+    /// how it was stored where it was recorded, kept as it is rather than attributed and priced
+    /// again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<Box<Recorded>>,
+}
+
+/// A request as an export file carries it (`docs/sync-and-export.md`): its stored identity,
+/// the machine that recorded it, and the figures it was stored with there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recorded {
+    /// The stored identity: `dedup::key_hash(tool, dedup key)`, the same on every machine.
+    pub key_hash: i64,
+    /// The id of the machine that recorded it.
+    pub machine: String,
+    /// That machine's change number of this request: of two copies from one machine, the
+    /// higher is the newer.
+    pub rev: i64,
+    /// Its repository's identity (remote URL key, or root path without a remote).
+    pub repo_key: Option<String>,
+    /// Its repository's display name.
+    pub repo_name: Option<String>,
+    /// Its repository's normalized remote.
+    pub repo_remote: Option<String>,
+    /// Its cost in USD; `None` = unpriced.
+    pub cost_usd: Option<f64>,
+    /// Where the cost comes from.
+    pub cost_source: CostSource,
+    /// The price entry used.
+    pub price_key: Option<String>,
 }
 
 impl UsageEvent {
@@ -181,6 +211,7 @@ impl UsageEvent {
             sidechain: false,
             msg_id: None,
             speed: None,
+            recorded: None,
         }
     }
 }

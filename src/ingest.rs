@@ -372,6 +372,34 @@ impl Ingestor {
 
     /// Attribution and pricing.
     fn enrich(&mut self, mut ev: UsageEvent) -> anyhow::Result<StoredEvent> {
+        if let Some(r) = ev.recorded.as_deref() {
+            // Read from an export file: its repository by identity, its figures as recorded.
+            // (Cached apart from local ones: a local log later still records the root.)
+            let workspace_id = match r.repo_key.as_deref() {
+                Some(key) => Some(match self.workspace_ids.get(&format!("\0{key}")) {
+                    Some(id) => *id,
+                    None => {
+                        let id = self.store.import_workspace(
+                            key,
+                            r.repo_name.as_deref(),
+                            r.repo_remote.as_deref(),
+                        )?;
+                        self.workspace_ids.insert(format!("\0{key}"), id);
+                        id
+                    }
+                }),
+                None => None,
+            };
+            return Ok(StoredEvent {
+                workspace_id,
+                workspace_name: r.repo_name.clone().or_else(|| r.repo_key.clone()),
+                cost_usd: r.cost_usd,
+                cost_source: r.cost_source,
+                price_key: r.price_key.clone(),
+                updated: false,
+                ev,
+            });
+        }
         let ws = self
             .attributor
             .resolve(ev.cwd.as_deref(), ev.repo_hint.as_deref());

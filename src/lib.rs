@@ -28,5 +28,6 @@ pub mod status;
 pub mod daemon;
 pub mod tray;
 pub mod alerts;
+pub mod export;
 pub mod app;
 pub mod cli;

@@ -58,6 +58,9 @@ pub struct Doctor {
     pub tools: Vec<ToolHealth>,
     /// Problems loading user parser specs.
     pub parser_errors: Vec<String>,
+    /// This machine's id, the machines whose requests are stored, and what is exported where
+    /// and how far behind (`docs/sync-and-export.md`).
+    pub exports: Option<crate::export::ExportsState>,
 }
 
 /// Looks at every tool's sources and at what the database holds for them.
@@ -108,7 +111,12 @@ pub fn diagnose(app: &App, sources: &[Source], parser_errors: Vec<String>) -> Do
         }
         tools.push(h);
     }
+    let exports = match (&store, app.config()) {
+        (Ok(st), Ok(cfg)) => crate::export::state(&cfg, &app.env, st).ok(),
+        _ => None,
+    };
     Doctor {
+        exports,
         database: db.display().to_string(),
         database_ok,
         database_problem,
@@ -178,6 +186,10 @@ pub fn render(d: &Doctor) -> String {
                 t.unpriced_models.join(", ")
             ));
         }
+    }
+    if let Some(x) = &d.exports {
+        o.push('\n');
+        o.push_str(&crate::export::render(x));
     }
     if d.tools.iter().all(|t| !t.found) {
         o.push_str("\nNo AI tool logs found on this machine.\n");

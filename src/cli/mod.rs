@@ -1,6 +1,7 @@
 //! Command-line interface.
 
 pub mod doctor;
+pub mod export;
 pub mod output;
 pub mod parsers;
 pub mod statusline;
@@ -65,6 +66,10 @@ pub struct ReportArgs {
     /// Only this tool (claude-code, codex, ...).
     #[arg(long)]
     pub tool: Option<String>,
+    /// Only usage recorded on this machine (its id as `report machine` shows it, or the id
+    /// without its 6-digit suffix: the hostname).
+    #[arg(long, value_name = "ID")]
+    pub machine: Option<String>,
     /// Time zone for days, weeks and months: an IANA name (Europe/Berlin), `utc` or `local`.
     #[arg(long, default_value = "local", value_name = "ZONE")]
     pub tz: String,
@@ -90,7 +95,7 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Usage and cost grouped by day, week, month, session, repo, branch, model or tool.
+    /// Usage and cost grouped by day, week, month, session, repo, branch, model, tool or machine.
     Report {
         /// What to group by.
         #[arg(value_enum, default_value = "day")]
@@ -142,12 +147,25 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Import usage that no local log holds.
+    /// Import usage that no local log holds: a file `tokwatch export` wrote (another
+    /// machine's history; importing it again, or a file that overlaps what is stored, adds
+    /// nothing twice), or `cursor-csv FILE`.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Import {
-        /// What to import.
+        /// A file `tokwatch export` wrote (JSON lines or CSV).
+        #[arg(required = true, value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Another kind of file.
         #[command(subcommand)]
-        what: ImportCmd,
+        what: Option<ImportCmd>,
     },
+    /// Every stored request (metadata only: no prompt or response text) as JSON lines, or CSV,
+    /// with the machine that recorded it and its stored identity; `tokwatch import` merges such
+    /// a file into another database.
+    Export(export::ExportArgs),
     /// Parser plug-ins: list them, or try a spec on a file.
     Parsers {
         /// What to do.
@@ -255,8 +273,18 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Cmd::Doctor { json }) => doctor::run(&app, json),
         Some(Cmd::Parsers { ref cmd }) => parsers(&app, cmd),
         Some(Cmd::Import {
-            what: ImportCmd::CursorCsv { ref file, json },
+            what: Some(ImportCmd::CursorCsv { ref file, json }),
+            ..
         }) => import_cursor_csv(&app, file, json),
+        Some(Cmd::Import {
+            what: None,
+            ref file,
+            json,
+        }) => match file {
+            Some(f) => export::import(&app, f, json),
+            None => bail!("give the file to import: `tokwatch import FILE`"),
+        },
+        Some(Cmd::Export(ref a)) => export::export(&db, a),
         Some(Cmd::Completions { shell }) => {
             clap_complete::generate(
                 shell,
@@ -406,6 +434,7 @@ pub fn filter_from(a: &ReportArgs, zone: Zone) -> anyhow::Result<Filter> {
         repo: a.repo.clone(),
         tool: a.tool.clone(),
         session: None,
+        machine: a.machine.clone(),
     })
 }
 
@@ -419,6 +448,7 @@ fn key_title(g: GroupBy) -> &'static str {
         GroupBy::Branch => "repository@branch",
         GroupBy::Model => "model",
         GroupBy::Tool => "tool",
+        GroupBy::Machine => "machine",
     }
 }
 

@@ -13,6 +13,7 @@ pub mod claude;
 pub mod codex;
 pub mod crush;
 pub mod cursor;
+pub mod export;
 pub mod opencode;
 pub mod sqlite_ro;
 

@@ -14,6 +14,7 @@
 pub mod list;
 pub mod roots;
 pub mod specs;
+pub mod sync;
 
 use crate::env::Env;
 use crate::parser::{self, Format, Parser};
@@ -213,6 +214,9 @@ pub struct Source {
     pub format: String,
     /// The spec file (user specs).
     pub spec_file: Option<PathBuf>,
+    /// Files under the roots that are not this source's to read (the sync folder's file this
+    /// machine writes itself).
+    pub exclude: Vec<PathBuf>,
 }
 
 /// The name `parsers list` gives a Rust parser's format.
@@ -251,11 +255,15 @@ impl Source {
             origin: Origin::Rust,
             format,
             spec_file: None,
+            exclude: Vec::new(),
         })
     }
 
     /// True when `path` (anywhere below one of the roots) is a log file of this source.
     pub fn matches(&self, path: &Path) -> bool {
+        if self.exclude.iter().any(|x| x == path) {
+            return false;
+        }
         self.roots.iter().any(|r| {
             if r == path {
                 return true;

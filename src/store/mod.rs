@@ -3,10 +3,11 @@
 //! One writer (the daemon, or `scan` when no daemon runs) uses IMMEDIATE transactions; readers
 //! open the file read-only and never block it (WAL).
 
+pub mod export;
 pub mod query;
 pub mod wal;
 
-use crate::dedup::key_hash;
+use crate::dedup;
 use crate::event::{CostSource, Tokens, UsageEvent};
 use crate::tailer::{Checkpoint, Fingerprint};
 use anyhow::Context;
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql"), include_str!("schema_v2.sql")];
 
 /// Errors a user can act on, with the action in the message.
 #[derive(Debug)]
@@ -383,6 +384,11 @@ fn write_batch(
         .prepare_cached("SELECT id FROM files WHERE path = ?1")?
         .query_row([file_path], |r| r.get(0))?;
     let mut roll = Rollup::default();
+    // This machine's change numbers continue from the highest stored (`export.rs`).
+    let mut next_rev: i64 = tx
+        .prepare_cached("SELECT coalesce(max(rev), 0) FROM events WHERE machine_id = 0")?
+        .query_row([], |r| r.get(0))?;
+    let mut machines = export::MachineIds::default();
     // Sidechain replays (same message id, another request id) lose to the main-chain copy:
     // a few set-based statements per batch rather than one per event.
     let mut skip: std::collections::HashSet<(String, String)> = Default::default();
@@ -439,8 +445,8 @@ fn write_batch(
         let mut insert = tx.prepare_cached(
             "INSERT OR IGNORE INTO events(tool, key_hash, ts, model, provider, session, workspace_id,
                 branch, input, cw5, cw1h, cr, output, reasoning, requests, cost, cost_source,
-                price_key, msg_id, sidechain, file_id)
-             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+                price_key, msg_id, sidechain, file_id, machine_id, rev)
+             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
         )?;
         let mut stored = tx.prepare_cached(&format!(
             "SELECT {ROW_COLS} FROM events WHERE key_hash = ?1"
@@ -449,7 +455,8 @@ fn write_batch(
             "UPDATE events SET tool = ?1, ts = ?3, model = ?4, provider = ?5, session = ?6,
                 workspace_id = ?7, branch = ?8, input = ?9, cw5 = ?10, cw1h = ?11, cr = ?12,
                 output = ?13, reasoning = ?14, requests = ?15, cost = ?16, cost_source = ?17,
-                price_key = ?18, msg_id = ?19, sidechain = ?20, file_id = ?21
+                price_key = ?18, msg_id = ?19, sidechain = ?20, file_id = ?21, machine_id = ?22,
+                rev = ?23
              WHERE key_hash = ?2",
         )?;
         for (i, se) in events.iter().enumerate() {
@@ -462,8 +469,14 @@ fn write_batch(
                     }
                 }
             }
-            let h = key_hash(&e.tool, &e.dedup_key);
-            let new = Row::of(se, h);
+            let h = dedup::identity(e);
+            // Who recorded it (0 = this machine), and that machine's change number of it: a
+            // request read from an export file keeps its own, one recorded here takes the next.
+            let (machine_id, rev) = match &e.recorded {
+                Some(r) => (machines.id(tx, &r.machine)?, r.rev),
+                None => (0, next_rev + 1),
+            };
+            let new = Row::of(se, h, machine_id, rev);
             let p = params![
                 e.tool,
                 h,
@@ -486,20 +499,41 @@ fn write_batch(
                 e.msg_id,
                 e.sidechain as i64,
                 file_id,
+                machine_id,
+                rev,
             ];
             if insert.execute(p)? == 1 {
+                if machine_id == 0 {
+                    next_rev = next_rev.max(rev);
+                }
                 out.inserted += 1;
                 changed.push((i, false));
                 roll.add(&new, 1);
                 continue;
             }
             let old = stored.query_row([h], Row::read)?;
-            // A copy equal to the stored row changes nothing, whatever the rule.
-            let replace =
-                old.values() != new.values() && e.merge.replaces(&old.tokens(), &new.tokens());
+            let replace = if old.machine_id != machine_id {
+                // Two machines recorded it: one order-free rule, whichever arrives first.
+                export::cross_replaces(tx, &old, &new)?
+            } else if e.recorded.is_some() {
+                // The same machine's newer change replaces its older one.
+                if rev > old.rev && old.same_as(&new) {
+                    export::set_rev(tx, h, rev)?;
+                    if machine_id == 0 {
+                        next_rev = next_rev.max(rev);
+                    }
+                }
+                rev > old.rev && !old.same_as(&new)
+            } else {
+                // A copy equal to the stored row changes nothing, whatever the rule.
+                old.values() != new.values() && e.merge.replaces(&old.tokens(), &new.tokens())
+            };
             if !replace {
                 out.unchanged += 1;
                 continue;
+            }
+            if machine_id == 0 {
+                next_rev = next_rev.max(rev);
             }
             update.execute(p)?;
             roll.add(&old, -1);
@@ -543,7 +577,7 @@ fn write_batch(
 /// Columns of an event row that the rollup and the merge rules need.
 const ROW_COLS: &str = "key_hash, ts, tool, coalesce(workspace_id, 0), coalesce(branch, ''), \
     coalesce(model, ''), coalesce(session, ''), input, cw5, cw1h, cr, output, reasoning, requests, \
-    cost, cost_source";
+    cost, cost_source, coalesce(provider, ''), machine_id, coalesce(rev, 0)";
 
 #[derive(Debug, Clone, PartialEq)]
 struct Row {
@@ -563,6 +597,9 @@ struct Row {
     requests: i64,
     cost: Option<f64>,
     cost_source: i64,
+    provider: String,
+    machine_id: i64,
+    rev: i64,
 }
 
 impl Row {
@@ -584,9 +621,12 @@ impl Row {
             requests: r.get(13)?,
             cost: r.get(14)?,
             cost_source: r.get(15)?,
+            provider: r.get(16)?,
+            machine_id: r.get(17)?,
+            rev: r.get(18)?,
         })
     }
-    fn of(se: &StoredEvent, key_hash: i64) -> Row {
+    fn of(se: &StoredEvent, key_hash: i64, machine_id: i64, rev: i64) -> Row {
         let e = &se.ev;
         Row {
             key_hash,
@@ -605,6 +645,9 @@ impl Row {
             requests: e.requests,
             cost: se.cost_usd,
             cost_source: se.cost_source.as_i64(),
+            provider: e.provider.clone().unwrap_or_default(),
+            machine_id,
+            rev,
         }
     }
     fn tokens(&self) -> Tokens {
@@ -636,7 +679,7 @@ impl Row {
     }
 }
 
-type RollKey = (i64, String, i64, String, String, String);
+type RollKey = (i64, String, i64, String, String, String, String, i64);
 
 /// Rollup changes of one batch, summed per cell before they are written: one upsert per
 /// (15-minute bucket, tool, workspace, branch, model, session) touched, not one per event.
@@ -658,6 +701,8 @@ impl Rollup {
             &r.branch,
             &r.model,
             &r.session,
+            &r.provider,
+            r.machine_id,
         )
             .hash(&mut hs);
         let h = hs.finish();
@@ -670,6 +715,8 @@ impl Rollup {
                     r.branch.clone(),
                     r.model.clone(),
                     r.session.clone(),
+                    r.provider.clone(),
+                    r.machine_id,
                 ),
                 [0; 10],
                 0.0,
@@ -697,9 +744,10 @@ impl Rollup {
 
     fn write(self, tx: &Connection) -> anyhow::Result<()> {
         let mut st = tx.prepare_cached(
-            "INSERT INTO rollup(bucket, tool, workspace_id, branch, model, session, requests, input,
-                cw5, cw1h, cr, output, reasoning, unpriced, estimated, reported, cost)
-             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+            "INSERT INTO rollup(bucket, tool, workspace_id, branch, model, session, provider,
+                machine_id, requests, input, cw5, cw1h, cr, output, reasoning, unpriced, estimated,
+                reported, cost)
+             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
              ON CONFLICT DO UPDATE SET
                 requests = requests + excluded.requests, input = input + excluded.input,
                 cw5 = cw5 + excluded.cw5, cw1h = cw1h + excluded.cw1h, cr = cr + excluded.cr,
@@ -707,13 +755,13 @@ impl Rollup {
                 cost = cost + excluded.cost, unpriced = unpriced + excluded.unpriced,
                 estimated = estimated + excluded.estimated, reported = reported + excluded.reported",
         )?;
-        for ((b, tool, ws, br, m, s), v, cost) in self.cells.into_values() {
+        for ((b, tool, ws, br, m, s, prov, mach), v, cost) in self.cells.into_values() {
             if v.iter().all(|x| *x == 0) && cost == 0.0 {
                 continue;
             }
             st.execute(params![
-                b, tool, ws, br, m, s, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9],
-                cost
+                b, tool, ws, br, m, s, prov, mach, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
+                v[8], v[9], cost
             ])?;
         }
         Ok(())

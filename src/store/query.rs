@@ -29,6 +29,8 @@ pub enum GroupBy {
     Model,
     /// Tool.
     Tool,
+    /// The machine that recorded the usage (`docs/sync-and-export.md`).
+    Machine,
 }
 
 /// The time zone reports bucket days in.
@@ -129,6 +131,8 @@ pub struct Filter {
     pub tool: Option<String>,
     /// Only this session.
     pub session: Option<String>,
+    /// Only usage recorded on this machine (its id, or the id without its 6-digit suffix).
+    pub machine: Option<String>,
 }
 
 /// Token and cost sums. `has_unpriced` means `cost_usd` is a lower bound.
@@ -286,6 +290,13 @@ fn where_clause(f: &Filter, args: &mut Vec<Value>) -> String {
             "r.workspace_id IN (SELECT id FROM workspaces WHERE key = ?{n} OR name = ?{n} OR root = ?{n})"
         ));
     }
+    if let Some(m) = &f.machine {
+        args.push(Value::Text(m.clone()));
+        w.push(format!(
+            "r.machine_id IN (SELECT id FROM machines WHERE {})",
+            super::export::machine_match(args.len())
+        ));
+    }
     w.join(" AND ")
 }
 
@@ -310,16 +321,21 @@ impl Store {
             ),
             GroupBy::Model => ("r.model, max(r.bucket)", "r.model"),
             GroupBy::Tool => ("r.tool, max(r.bucket)", "r.tool"),
+            GroupBy::Machine => (
+                "coalesce(m.name, '(this machine)'), max(r.bucket)",
+                "r.machine_id",
+            ),
         };
         // Key columns before the sums (commas inside coalesce(...) are not separators).
         let ncols = match group {
             GroupBy::Day | GroupBy::Week | GroupBy::Month => 1,
             GroupBy::Session => 5,
             GroupBy::Repo | GroupBy::Branch => 3,
-            GroupBy::Model | GroupBy::Tool => 2,
+            GroupBy::Model | GroupBy::Tool | GroupBy::Machine => 2,
         };
         let sql = format!(
             "SELECT {cols}, {SUMS} FROM rollup r LEFT JOIN workspaces w ON w.id = r.workspace_id
+             LEFT JOIN machines m ON m.id = r.machine_id
              WHERE {wh} GROUP BY {gb} HAVING sum(r.requests) != 0"
         );
         let mut st = self.conn.prepare(&sql)?;
@@ -394,7 +410,7 @@ impl Store {
                     row.repo = Some(n);
                     row.last_ms = r.get::<_, i64>(2)? * BUCKET_MS;
                 }
-                GroupBy::Model | GroupBy::Tool => {
+                GroupBy::Model | GroupBy::Tool | GroupBy::Machine => {
                     let n: String = r.get(0)?;
                     row.key = if n.is_empty() { "(unknown)".into() } else { n };
                     row.last_ms = r.get::<_, i64>(1)? * BUCKET_MS;

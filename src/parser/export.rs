@@ -1,0 +1,472 @@
+//! tokwatch's own export format (`tokwatch export`, the sync folder's `<machine-id>.jsonl`):
+//! one stored request per line, metadata only, as JSON lines or CSV (`docs/sync-and-export.md`).
+//!
+//! A record carries the request's stored identity (`key`: the 64-bit key hash of its tool and
+//! dedup key, as 16 hex digits), the machine that recorded it with that machine's change number
+//! (`rev`), its repository by identity (`repo`: the remote URL key, never a local row id), and
+//! every figure the database holds for it. Reading a record back gives a [`UsageEvent`] with
+//! [`Recorded`] set: the store keeps its figures instead of attributing and pricing it again.
+//!
+//! [`ExportParser`] reads such files as line logs (through the tailer and its checkpoints), in
+//! either form: a first line that starts with `{` means JSON lines, else the first line is the
+//! CSV header (kept in the file's state, so a file read on from a checkpoint keeps its columns).
+
+use super::{FileState, Format, ParseError, Parser};
+use crate::event::{CostSource, Merge, Recorded, Tokens, UsageEvent};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The version every record is written with (`"v"`).
+pub const VERSION: u32 = 1;
+
+/// The source tool id of export files in the registry (the sync folder, `tokwatch import`); the
+/// requests themselves keep their own tool.
+pub const TOOL: &str = "tokwatch-sync";
+
+/// One exported request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// Format version ([`VERSION`]).
+    pub v: u32,
+    /// The machine that recorded the request.
+    pub machine: String,
+    /// That machine's change number of this request.
+    pub rev: i64,
+    /// The stored identity: the key hash of (tool, dedup key), 16 lowercase hex digits.
+    pub key: String,
+    /// Tool id (`claude-code`, `codex`, ...).
+    pub tool: String,
+    /// Milliseconds since the Unix epoch, UTC.
+    pub ts: i64,
+    /// The same instant as RFC 3339 text, for people (ignored when read back).
+    #[serde(default)]
+    pub time: String,
+    /// Model as logged.
+    pub model: Option<String>,
+    /// Provider as logged.
+    pub provider: Option<String>,
+    /// The tool's session id.
+    pub session: Option<String>,
+    /// Repository identity (normalized remote URL, or the root path without a remote).
+    pub repo: Option<String>,
+    /// Repository display name.
+    pub repo_name: Option<String>,
+    /// Normalized remote of the repository.
+    pub repo_remote: Option<String>,
+    /// Git branch.
+    pub branch: Option<String>,
+    /// Uncached input tokens.
+    pub input: i64,
+    /// Cache writes, 5-minute TTL.
+    pub cache_write_5m: i64,
+    /// Cache writes, 1-hour TTL.
+    pub cache_write_1h: i64,
+    /// Cache reads.
+    pub cache_read: i64,
+    /// Output tokens (reasoning included).
+    pub output: i64,
+    /// Reasoning tokens (inside output).
+    pub reasoning: i64,
+    /// API requests this record stands for.
+    pub requests: i64,
+    /// Cost in USD; absent (empty) = unpriced, never 0 for an unknown price.
+    pub cost_usd: Option<f64>,
+    /// `computed`, `reported`, `estimated` or `unpriced`.
+    pub cost_source: CostSource,
+    /// The price entry used.
+    pub price_key: Option<String>,
+    /// Message id (Claude Code's sidechain rule).
+    pub msg_id: Option<String>,
+    /// The record came from a sidechain.
+    pub sidechain: bool,
+}
+
+/// The CSV header, in [`Record`]'s field order.
+pub const CSV_COLUMNS: &[&str] = &[
+    "v",
+    "machine",
+    "rev",
+    "key",
+    "tool",
+    "ts",
+    "time",
+    "model",
+    "provider",
+    "session",
+    "repo",
+    "repo_name",
+    "repo_remote",
+    "branch",
+    "input",
+    "cache_write_5m",
+    "cache_write_1h",
+    "cache_read",
+    "output",
+    "reasoning",
+    "requests",
+    "cost_usd",
+    "cost_source",
+    "price_key",
+    "msg_id",
+    "sidechain",
+];
+
+/// The key hash as export files write it.
+pub fn key_text(key_hash: i64) -> String {
+    format!("{:016x}", key_hash as u64)
+}
+
+/// A machine id is a file name in the sync folder: 1 to 64 of `A-Z a-z 0-9 . _ -`, not starting
+/// with a dot or a dash.
+pub fn valid_machine_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && !id.starts_with(['.', '-'])
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+impl Record {
+    /// The record as one JSON line (without its newline).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a record serializes")
+    }
+
+    /// Writes the record as one CSV row. CSV is for spreadsheets: a line break inside a value
+    /// (which no tool's model, branch or session name holds in practice) is written as a space so
+    /// every record stays one line; JSON lines keep every value as it is.
+    pub fn write_csv<W: std::io::Write>(&self, w: &mut csv::Writer<W>) -> csv::Result<()> {
+        let mut r = self.clone();
+        for s in [
+            &mut r.model,
+            &mut r.provider,
+            &mut r.session,
+            &mut r.repo,
+            &mut r.repo_name,
+            &mut r.repo_remote,
+            &mut r.branch,
+            &mut r.price_key,
+            &mut r.msg_id,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if s.contains(['\n', '\r']) {
+                *s = s.replace(['\n', '\r'], " ");
+            }
+        }
+        w.serialize(r)
+    }
+
+    /// The request as an event that keeps the figures it was stored with; an error names what
+    /// is wrong (never quoting the value).
+    pub fn into_event(self) -> Result<UsageEvent, ParseError> {
+        let bad = |what: &str| Err(ParseError(format!("export record: {what}")));
+        if self.v != VERSION {
+            return bad(&format!(
+                "format version {} (this tokwatch reads {VERSION}): upgrade tokwatch",
+                self.v
+            ));
+        }
+        if self.key.len() != 16 {
+            return bad("key is not 16 hex digits");
+        }
+        let Ok(h) = u64::from_str_radix(&self.key, 16) else {
+            return bad("key is not 16 hex digits");
+        };
+        if !valid_machine_id(&self.machine) {
+            return bad("machine is not a valid machine id");
+        }
+        if self.tool.is_empty() {
+            return bad("tool is empty");
+        }
+        let tokens = Tokens {
+            input: self.input,
+            cache_write_5m: self.cache_write_5m,
+            cache_write_1h: self.cache_write_1h,
+            cache_read: self.cache_read,
+            output: self.output,
+            reasoning: self.reasoning,
+        };
+        if [
+            tokens.input,
+            tokens.cache_write_5m,
+            tokens.cache_write_1h,
+            tokens.cache_read,
+            tokens.output,
+            tokens.reasoning,
+            self.requests,
+        ]
+        .iter()
+        .any(|v| *v < 0)
+        {
+            return bad("a token or request count is negative");
+        }
+        if self.cost_usd.is_some_and(|c| !c.is_finite()) {
+            return bad("cost_usd is not a number");
+        }
+        // An unpriced request has no cost; a priced one has one.
+        if (self.cost_source == CostSource::Unpriced) != self.cost_usd.is_none() {
+            return bad("cost_usd and cost_source disagree");
+        }
+        let mut ev = UsageEvent::new(
+            &self.tool,
+            format!("#{}", self.key),
+            Merge::KeepMax,
+            self.ts,
+        );
+        ev.model = self.model;
+        ev.provider = self.provider;
+        ev.tokens = tokens;
+        ev.requests = self.requests;
+        ev.session_id = self.session;
+        ev.branch = self.branch;
+        ev.estimated = self.cost_source == CostSource::Estimated;
+        ev.sidechain = self.sidechain;
+        ev.msg_id = self.msg_id;
+        ev.recorded = Some(Box::new(Recorded {
+            key_hash: h as i64,
+            machine: self.machine,
+            rev: self.rev,
+            repo_key: self.repo,
+            repo_name: self.repo_name,
+            repo_remote: self.repo_remote,
+            cost_usd: self.cost_usd,
+            cost_source: self.cost_source,
+            price_key: self.price_key,
+        }));
+        Ok(ev)
+    }
+}
+
+/// Reads export files (JSON lines or CSV) as line logs.
+#[derive(Debug, Default)]
+pub struct ExportParser;
+
+/// The file-state key holding a CSV file's header.
+const CSV_HEADER: &str = "csv_header";
+
+impl Parser for ExportParser {
+    fn tool(&self) -> &str {
+        TOOL
+    }
+
+    fn format(&self) -> Format {
+        Format::Lines
+    }
+
+    fn parse_line(
+        &self,
+        line: &[u8],
+        _path: &Path,
+        state: &mut FileState,
+        out: &mut Vec<UsageEvent>,
+    ) -> Result<(), ParseError> {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(|b| b.is_ascii_whitespace()) {
+            return Ok(());
+        }
+        let rec: Record = if line.first() == Some(&b'{') {
+            serde_json::from_slice(line)?
+        } else {
+            let fields = csv_fields(line)?;
+            match state.extra.get(CSV_HEADER) {
+                None => {
+                    if !CSV_COLUMNS
+                        .iter()
+                        .take(6)
+                        .all(|c| fields.iter().any(|f| f == c))
+                    {
+                        return Err(ParseError(
+                            "neither a JSON record nor a tokwatch export CSV header".into(),
+                        ));
+                    }
+                    state.extra.insert(CSV_HEADER.into(), fields.into());
+                    return Ok(());
+                }
+                Some(h) => {
+                    let header: Vec<String> = h
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .map(|v| v.as_str().unwrap_or_default().to_string())
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    if fields.len() != header.len() {
+                        return Err(ParseError(format!(
+                            "CSV row has {} fields, the header {}",
+                            fields.len(),
+                            header.len()
+                        )));
+                    }
+                    from_csv(&header, &fields)?
+                }
+            }
+        };
+        out.push(rec.into_event()?);
+        Ok(())
+    }
+}
+
+fn csv_fields(line: &[u8]) -> Result<Vec<String>, ParseError> {
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(line);
+    let mut rec = csv::StringRecord::new();
+    match r.read_record(&mut rec) {
+        Ok(true) => Ok(rec.iter().map(str::to_string).collect()),
+        Ok(false) => Ok(Vec::new()),
+        Err(_) => Err(ParseError("invalid CSV row".into())),
+    }
+}
+
+fn from_csv(header: &[String], fields: &[String]) -> Result<Record, ParseError> {
+    let get = |name: &str| -> Option<&str> {
+        header
+            .iter()
+            .position(|h| h == name)
+            .map(|i| fields[i].as_str())
+    };
+    let text = |name: &str| get(name).filter(|s| !s.is_empty()).map(str::to_string);
+    let int = |name: &str| -> Result<i64, ParseError> {
+        match get(name).filter(|s| !s.is_empty()) {
+            None => Ok(0),
+            Some(s) => s
+                .parse()
+                .map_err(|_| ParseError(format!("CSV column {name} is not a whole number"))),
+        }
+    };
+    let cost_source = match get("cost_source").unwrap_or("") {
+        "computed" => CostSource::Computed,
+        "reported" => CostSource::Reported,
+        "estimated" => CostSource::Estimated,
+        "unpriced" => CostSource::Unpriced,
+        _ => return Err(ParseError("CSV column cost_source is not known".into())),
+    };
+    let cost_usd = match get("cost_usd").filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(
+            s.parse::<f64>()
+                .map_err(|_| ParseError("CSV column cost_usd is not a number".into()))?,
+        ),
+    };
+    Ok(Record {
+        v: int("v")? as u32,
+        machine: text("machine").unwrap_or_default(),
+        rev: int("rev")?,
+        key: text("key").unwrap_or_default(),
+        tool: text("tool").unwrap_or_default(),
+        ts: int("ts")?,
+        time: String::new(),
+        model: text("model"),
+        provider: text("provider"),
+        session: text("session"),
+        repo: text("repo"),
+        repo_name: text("repo_name"),
+        repo_remote: text("repo_remote"),
+        branch: text("branch"),
+        input: int("input")?,
+        cache_write_5m: int("cache_write_5m")?,
+        cache_write_1h: int("cache_write_1h")?,
+        cache_read: int("cache_read")?,
+        output: int("output")?,
+        reasoning: int("reasoning")?,
+        requests: int("requests")?,
+        cost_usd,
+        cost_source,
+        price_key: text("price_key"),
+        msg_id: text("msg_id"),
+        sidechain: matches!(get("sidechain"), Some("true" | "1")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec() -> Record {
+        Record {
+            v: VERSION,
+            machine: "laptop-3fa9c2".into(),
+            rev: 7,
+            key: key_text(-5),
+            tool: "claude-code".into(),
+            ts: 1_733_011_200_123,
+            time: "2024-12-01T00:00:00.123Z".into(),
+            model: Some("claude-opus-4-6".into()),
+            provider: None,
+            session: Some("s1".into()),
+            repo: Some("github.com/o/r".into()),
+            repo_name: Some("o/r".into()),
+            repo_remote: Some("github.com/o/r".into()),
+            branch: Some("main".into()),
+            input: 3,
+            cache_write_5m: 4,
+            cache_write_1h: 5,
+            cache_read: 6,
+            output: 7,
+            reasoning: 1,
+            requests: 1,
+            cost_usd: Some(0.1 + 0.2),
+            cost_source: CostSource::Computed,
+            price_key: Some("anthropic/claude-opus-4-6".into()),
+            msg_id: Some("m1".into()),
+            sidechain: false,
+        }
+    }
+
+    fn read(lines: &[String]) -> Vec<UsageEvent> {
+        let p = ExportParser;
+        let mut st = FileState::default();
+        let mut out = Vec::new();
+        for l in lines {
+            p.parse_line(l.as_bytes(), Path::new("x"), &mut st, &mut out)
+                .unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn json_and_csv_read_back_the_same_event() {
+        let r = rec();
+        let a = read(&[r.to_json()]);
+        let mut w = csv::Writer::from_writer(Vec::new());
+        r.write_csv(&mut w).unwrap();
+        let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
+        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        assert_eq!(lines.len(), 2, "header and one row: {text}");
+        assert_eq!(lines[0], CSV_COLUMNS.join(","));
+        let b = read(&lines);
+        assert_eq!(a, b);
+        let e = &a[0];
+        let rc = e.recorded.as_ref().unwrap();
+        assert_eq!(rc.key_hash, -5);
+        // The float cost comes back bit for bit.
+        assert_eq!(rc.cost_usd, Some(0.1 + 0.2));
+        assert_eq!(e.tokens.cache_write_1h, 5);
+    }
+
+    #[test]
+    fn bad_records_are_errors_without_values() {
+        let p = ExportParser;
+        let mut st = FileState::default();
+        let mut out = Vec::new();
+        let mut r = rec();
+        r.key = "zz".into();
+        let e = p
+            .parse_line(r.to_json().as_bytes(), Path::new("x"), &mut st, &mut out)
+            .unwrap_err();
+        assert!(e.0.contains("key"), "{e}");
+        let mut r = rec();
+        r.cost_usd = None;
+        assert!(p
+            .parse_line(r.to_json().as_bytes(), Path::new("x"), &mut st, &mut out)
+            .is_err());
+        assert!(p
+            .parse_line(b"hello,world", Path::new("x"), &mut st, &mut out)
+            .is_err());
+        assert!(out.is_empty());
+    }
+}

@@ -1,0 +1,355 @@
+//! Beyond one machine: `export` / `import FILE`, merges in any order, `report machine`, and two
+//! real daemons on two homes that share one sync folder.
+
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokwatch::store::query::Filter;
+use util::*;
+
+const CODEX: &str = "codex/sessions/2026/02/23";
+const CODEX_A: &str = "rollout-2026-02-23T12-40-23-019c8a4c-ed82-79a1-aa28-7738fc5ab61a.jsonl";
+const CODEX_B: &str = "rollout-2026-02-23T12-41-04-019c8a4d-8f45-7010-8b5d-7fad920aa6f9.jsonl";
+const CODEX_C: &str = "rollout-2026-02-23T20-34-25-019c8bfe-ec25-79e0-97d7-bda6a9c575ff.jsonl";
+
+fn run(c: &mut std::process::Command) -> String {
+    let o = c.output().unwrap();
+    assert!(
+        o.status.success(),
+        "{:?} failed: {}{}",
+        c,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+fn config(h: &Home, toml: &str) {
+    let d = h.dir.path().join("config");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("config.toml"), toml).unwrap();
+}
+
+/// A home with the Claude Code sample project and some Codex sessions, scanned.
+fn home_with(claude: bool, codex: &[&str]) -> Home {
+    let h = Home::new();
+    if claude {
+        copy_tree(
+            &fixtures().join("claude-code/projects"),
+            &h.claude_projects(),
+        );
+    }
+    for f in codex {
+        put(&h, &format!("{CODEX}/{f}"), &format!(".codex/sessions/{f}"));
+    }
+    h.scan();
+    h
+}
+
+fn put(h: &Home, fixture: &str, dst: &str) {
+    let d = h.home().join(dst);
+    std::fs::create_dir_all(d.parent().unwrap()).unwrap();
+    std::fs::copy(fixtures().join(fixture), d).unwrap();
+}
+
+fn export(h: &Home, extra: &[&str]) -> PathBuf {
+    let out = h
+        .dir
+        .path()
+        .join(format!("export-{}.txt", rand_u64() % 1_000_000));
+    let mut c = h.cmd();
+    c.arg("export").arg("-o").arg(&out).args(extra);
+    run(&mut c);
+    out
+}
+
+fn import(h: &Home, file: &Path) -> String {
+    let mut c = h.cmd();
+    c.arg("import").arg(file);
+    run(&mut c)
+}
+
+/// Every report (but `machine`) as JSON, in UTC.
+fn reports(h: &Home) -> Vec<serde_json::Value> {
+    [
+        "day", "week", "month", "session", "repo", "branch", "model", "tool",
+    ]
+    .iter()
+    .map(|by| {
+        let out = run(h.cmd().args(["report", by, "--json", "--tz", "utc"]));
+        serde_json::from_str(&out).unwrap()
+    })
+    .collect()
+}
+
+fn events(db: &Path) -> i64 {
+    sql(db)
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap()
+}
+
+fn sorted_lines(p: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    v.sort();
+    v
+}
+
+fn machine_of(h: &Home) -> String {
+    h.reader().local_machine().unwrap().unwrap()
+}
+
+#[test]
+fn export_then_import_twice_gives_the_same_reports_and_rows() {
+    let a = home_with(true, &[CODEX_A, CODEX_B]);
+    let n = events(&a.db());
+    assert!(n > 150);
+    let file = export(&a, &[]);
+    assert_eq!(sorted_lines(&file).len() as i64, n);
+
+    let b = Home::new();
+    let first = import(&b, &file);
+    assert!(first.contains(&format!("{n} new requests")), "{first}");
+    let again = import(&b, &file);
+    assert!(again.contains("Nothing new"), "{again}");
+    // The same records under another name are read again, and add nothing.
+    let copy = b.dir.path().join("copy.jsonl");
+    std::fs::copy(&file, &copy).unwrap();
+    let third = import(&b, &copy);
+    assert!(third.contains("0 new requests, 0 updated"), "{third}");
+    assert_eq!(events(&b.db()), n);
+    assert_rollup_consistent(&b.db());
+    assert_eq!(reports(&a), reports(&b));
+    // What B holds exports as exactly what A wrote: machine, change numbers, repository
+    // identity, figures, all carried through.
+    assert_eq!(sorted_lines(&export(&b, &[])), sorted_lines(&file));
+    // The requests keep A as the machine that recorded them.
+    let m = run(b.cmd().args(["report", "machine", "--json"]));
+    let m: serde_json::Value = serde_json::from_str(&m).unwrap();
+    assert_eq!(m["rows"].as_array().unwrap().len(), 1);
+    assert_eq!(m["rows"][0]["key"], machine_of(&a).as_str());
+
+    // CSV carries the same.
+    let csv = export(&a, &["--csv"]);
+    let c = Home::new();
+    import(&c, &csv);
+    import(&c, &csv);
+    assert_eq!(events(&c.db()), n);
+    assert_eq!(reports(&a), reports(&c));
+}
+
+#[test]
+fn export_filters_select_what_reports_select() {
+    let a = home_with(true, &[CODEX_A]);
+    let f = export(&a, &["--tool", "codex"]);
+    let b = Home::new();
+    import(&b, &f);
+    let want = a.tool("codex");
+    assert_eq!(tuple(&b.sums(&Filter::default())), tuple(&want));
+    let f = export(&a, &["--until", "2000-01-01"]);
+    assert_eq!(std::fs::read_to_string(f).unwrap(), "");
+}
+
+#[test]
+fn overlapping_histories_merged_in_either_order_agree() {
+    // A and B both hold the Claude Code sample; B also has Codex sessions.
+    let a = home_with(true, &[CODEX_A]);
+    let b = home_with(true, &[CODEX_B, CODEX_C]);
+    let (fa, fb) = (export(&a, &[]), export(&b, &[]));
+    // A third machine recorded one of the requests with more output (it read a later
+    // snapshot): the larger copy wins whichever order the files come in.
+    let line = std::fs::read_to_string(&fa)
+        .unwrap()
+        .lines()
+        .find(|l| l.contains("\"claude-code\""))
+        .unwrap()
+        .to_string();
+    let mut rec: serde_json::Value = serde_json::from_str(&line).unwrap();
+    rec["machine"] = "other-0a0b0c".into();
+    rec["output"] = (rec["output"].as_i64().unwrap() + 1000).into();
+    let fc = a.dir.path().join("c.jsonl");
+    std::fs::write(&fc, format!("{rec}\n")).unwrap();
+
+    let x = Home::new();
+    for f in [&fa, &fb, &fc] {
+        import(&x, f);
+    }
+    let y = Home::new();
+    for f in [&fc, &fb, &fa] {
+        import(&y, f);
+    }
+    let z = Home::new();
+    for f in [&fb, &fc, &fa, &fb] {
+        import(&z, f);
+    }
+    assert_eq!(reports(&x), reports(&y));
+    assert_eq!(reports(&x), reports(&z));
+    assert_rollup_consistent(&x.db());
+    assert_rollup_consistent(&y.db());
+    // Every request once: the union of A and B, plus the 1000 output tokens of C's copy.
+    let all = home_with(true, &[CODEX_A, CODEX_B, CODEX_C]);
+    let (want, got) = (all.sums(&Filter::default()), x.sums(&Filter::default()));
+    assert_eq!(events(&x.db()), events(&all.db()));
+    assert_eq!(got.requests, want.requests);
+    assert_eq!(got.output, want.output + 1000);
+    assert_eq!(got.input, want.input);
+    assert_eq!(got.cache_read, want.cache_read);
+    // Per machine, the parts add up to the whole.
+    let m: serde_json::Value =
+        serde_json::from_str(&run(x.cmd().args(["report", "machine", "--json"]))).unwrap();
+    let rows = m["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{m}");
+    let sum: i64 = rows.iter().map(|r| r["requests"].as_i64().unwrap()).sum();
+    assert_eq!(sum, got.requests);
+    let only_c = x.sums(&Filter {
+        machine: Some("other".into()),
+        ..Filter::default()
+    });
+    assert_eq!(only_c.requests, 1);
+    let text = run(x.cmd().args(["report", "tool", "--machine", "other-0a0b0c"]));
+    assert!(text.contains("claude-code"), "{text}");
+}
+
+#[test]
+fn import_refuses_other_files_and_keeps_cursor_csv() {
+    let b = Home::new();
+    let f = b.dir.path().join("not-an-export.jsonl");
+    std::fs::copy(
+        fixtures().join("claude-code/single/short.jsonl"),
+        &f,
+    )
+    .unwrap();
+    let o = b.cmd().arg("import").arg(&f).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no line of"), "{err}");
+    assert!(err.contains("cursor-csv"), "{err}");
+    // `import cursor-csv FILE` is still the Cursor import.
+    let csv = b.dir.path().join("usage.csv");
+    std::fs::write(
+        &csv,
+        "Date,Kind,Model,Max Mode,Input (w/ Cache Write),Input (w/o Cache Write),Cache Read,Output Tokens,Total Tokens,Cost\n\
+         \"2025-09-01T10:00:00.000Z\",\"Included\",\"claude-4-sonnet\",\"No\",\"100\",\"80\",\"50\",\"20\",\"170\",\"0.01\"\n",
+    )
+    .unwrap();
+    let out = run(b.cmd().args(["import", "cursor-csv"]).arg(&csv));
+    assert!(out.contains("Imported 1 of 1 rows"), "{out}");
+}
+
+/// Totals of one database, as a report reads them.
+fn totals(db: &Path) -> Option<(i64, i64, i64, i64, i64)> {
+    try_sums(db, &Filter::default()).map(|s| tuple(&s))
+}
+
+#[test]
+fn two_daemons_sharing_a_sync_folder_show_both_machines_exactly() {
+    let shared = tempfile::tempdir().unwrap();
+    let dir = shared.path().join("tokwatch-sync");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = format!("[sync]\ndir = {:?}\n", dir.display().to_string());
+    let (a, b) = (Home::new(), Home::new());
+    config(&a, &cfg);
+    config(&b, &cfg);
+    put(&a, "claude-code/single/short.jsonl", ".claude/projects/-p/short.jsonl");
+    put(&b, &format!("{CODEX}/{CODEX_A}"), &format!(".codex/sessions/{CODEX_A}"));
+    let fast = [("TOKWATCH_SAFETY_SCAN_SECS", "5")];
+    let da = a.start_daemon(&fast);
+    let db = b.start_daemon(&fast);
+
+    // What both should show: one scan of every file the two machines have.
+    let mut files: Vec<(String, String)> = vec![
+        (
+            "claude-code/single/short.jsonl".into(),
+            ".claude/projects/-p/short.jsonl".into(),
+        ),
+        (
+            format!("{CODEX}/{CODEX_A}"),
+            format!(".codex/sessions/{CODEX_A}"),
+        ),
+    ];
+    let want = |files: &[(String, String)]| {
+        let h = Home::new();
+        for (src, dst) in files {
+            put(&h, src, dst);
+        }
+        h.scan();
+        tuple(&h.sums(&Filter::default()))
+    };
+    let both_show = |w: (i64, i64, i64, i64, i64), what: &str| {
+        for (h, name) in [(&a, "A"), (&b, "B")] {
+            wait_until(Duration::from_secs(60), || totals(&h.db()) == Some(w)).unwrap_or_else(
+                || panic!("{name} {what}: {:?}, want {w:?}", totals(&h.db())),
+            );
+        }
+    };
+    both_show(want(&files), "at start");
+
+    // New usage on both sides.
+    put(&a, "claude-code/single/tool_heavy.jsonl", ".claude/projects/-p/tool.jsonl");
+    put(&b, &format!("{CODEX}/{CODEX_B}"), &format!(".codex/sessions/{CODEX_B}"));
+    files.push((
+        "claude-code/single/tool_heavy.jsonl".into(),
+        ".claude/projects/-p/tool.jsonl".into(),
+    ));
+    files.push((
+        format!("{CODEX}/{CODEX_B}"),
+        format!(".codex/sessions/{CODEX_B}"),
+    ));
+    both_show(want(&files), "after appends on both sides");
+
+    // A is killed; B goes on; A comes back and catches up from B's file.
+    da.kill9();
+    put(&b, &format!("{CODEX}/{CODEX_C}"), &format!(".codex/sessions/{CODEX_C}"));
+    files.push((
+        format!("{CODEX}/{CODEX_C}"),
+        format!(".codex/sessions/{CODEX_C}"),
+    ));
+    put(&a, "claude-code/single/subagent.jsonl", ".claude/projects/-p/sub.jsonl");
+    files.push((
+        "claude-code/single/subagent.jsonl".into(),
+        ".claude/projects/-p/sub.jsonl".into(),
+    ));
+    let da = a.start_daemon(&fast);
+    both_show(want(&files), "after a SIGKILL and a restart");
+    assert_eq!(events(&a.db()), events(&b.db()));
+
+    // Each machine wrote only its own requests (no echo), each under its own id, and each
+    // request keeps the machine that recorded it.
+    let (ma, mb) = (machine_of(&a), machine_of(&b));
+    assert_ne!(ma, mb);
+    let names: Vec<String> = {
+        let mut v: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let mut want_names = vec![format!("{ma}.jsonl"), format!("{mb}.jsonl")];
+    want_names.sort();
+    assert_eq!(names, want_names);
+    for (m, tool) in [(&ma, "claude-code"), (&mb, "codex")] {
+        let text = std::fs::read_to_string(dir.join(format!("{m}.jsonl"))).unwrap();
+        assert!(text.lines().all(|l| l.contains(&format!("\"machine\":\"{m}\""))));
+        assert!(text.lines().all(|l| l.contains(&format!("\"tool\":\"{tool}\""))));
+    }
+    for h in [&a, &b] {
+        let r = h.reader();
+        assert_eq!(
+            r.sums(&Filter {
+                machine: Some(ma.clone()),
+                ..Filter::default()
+            })
+            .unwrap()
+            .requests,
+            a.tool("claude-code").requests
+        );
+        assert_rollup_consistent(&h.db());
+    }
+    drop(da);
+    drop(db);
+}
