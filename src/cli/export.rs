@@ -113,10 +113,12 @@ pub fn import(app: &App, file: &Path, json: bool) -> anyhow::Result<i32> {
         );
     }
     // Import into an existing database only when it is there; a new one is created like `scan`.
-    let mut ing = app.ingestor().map_err(|e| match e.downcast::<StoreError>() {
-        Ok(se) => se.into(),
-        Err(e) => e,
-    })?;
+    let mut ing = app
+        .ingestor()
+        .map_err(|e| match e.downcast::<StoreError>() {
+            Ok(se) => se.into(),
+            Err(e) => e,
+        })?;
     let file = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
     ing.registry
         .sources

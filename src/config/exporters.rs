@@ -142,7 +142,9 @@ impl SyncConfig {
 impl ExportConfig {
     /// The Prometheus section, when it is on.
     pub fn prometheus_on(&self) -> Option<&PrometheusConfig> {
-        self.prometheus.as_ref().filter(|p| p.enabled != Some(false))
+        self.prometheus
+            .as_ref()
+            .filter(|p| p.enabled != Some(false))
     }
     /// The OTLP section, when it is on.
     pub fn otlp_on(&self) -> Option<&OtlpConfig> {

@@ -168,7 +168,11 @@ pub fn render(s: &ExportsState) -> String {
                 "    {} requests recorded on {}{}\n",
                 crate::format::int(m.requests),
                 m.id,
-                if m.this_machine { " (this machine)" } else { "" }
+                if m.this_machine {
+                    " (this machine)"
+                } else {
+                    ""
+                }
             ));
         }
     }
@@ -197,7 +201,10 @@ pub fn render(s: &ExportsState) -> String {
                 "    {} sent, {behind}{}\n",
                 crate::format::int(n),
                 e.last_ok_ms
-                    .map(|ms| format!(", last success {}", crate::store::query::Zone::Local.datetime(ms)))
+                    .map(|ms| format!(
+                        ", last success {}",
+                        crate::store::query::Zone::Local.datetime(ms)
+                    ))
                     .unwrap_or_default()
             ));
         }

@@ -115,7 +115,10 @@ pub fn settings(c: &OtlpConfig, env: &Env, machine: &str) -> anyhow::Result<Sett
     let protocol = c
         .protocol
         .clone()
-        .or_else(|| env.var("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL").map(str::to_string))
+        .or_else(|| {
+            env.var("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL")
+                .map(str::to_string)
+        })
         .or_else(|| env.var("OTEL_EXPORTER_OTLP_PROTOCOL").map(str::to_string))
         .unwrap_or_else(|| "http/protobuf".into());
     if protocol != "http/protobuf" {
@@ -131,12 +134,18 @@ pub fn settings(c: &OtlpConfig, env: &Env, machine: &str) -> anyhow::Result<Sett
     let logs_url = c
         .logs_endpoint
         .clone()
-        .or_else(|| env.var("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT").map(str::to_string))
+        .or_else(|| {
+            env.var("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| signal_url(&base, "logs"));
     let metrics_url = c
         .metrics_endpoint
         .clone()
-        .or_else(|| env.var("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT").map(str::to_string))
+        .or_else(|| {
+            env.var("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| signal_url(&base, "metrics"));
     for u in [&logs_url, &metrics_url] {
         if !(u.starts_with("http://") || u.starts_with("https://")) {
@@ -146,7 +155,10 @@ pub fn settings(c: &OtlpConfig, env: &Env, machine: &str) -> anyhow::Result<Sett
         }
     }
     let mut headers = Vec::new();
-    for var in ["OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_LOGS_HEADERS"] {
+    for var in [
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
+    ] {
         for (k, v) in env.var(var).map(parse_pairs).unwrap_or_default() {
             upsert(&mut headers, &k, v);
         }
@@ -595,13 +607,15 @@ impl Exporter {
     fn send_logs(&mut self) -> bool {
         loop {
             let mut recs = Vec::new();
-            if let Err(e) =
-                self.store
-                    .export_records(&Filter::default(), Some(self.mark), Some(BATCH), &mut |r| {
-                        recs.push(r);
-                        Ok(())
-                    })
-            {
+            if let Err(e) = self.store.export_records(
+                &Filter::default(),
+                Some(self.mark),
+                Some(BATCH),
+                &mut |r| {
+                    recs.push(r);
+                    Ok(())
+                },
+            ) {
                 self.failed(format!("cannot read the database: {e:#}"), None);
                 return false;
             }

@@ -83,7 +83,9 @@ pub fn render(rows: &[(String, MetricRow)], o: &Options) -> String {
             lt.push(("type".into(), t.into()));
             tokens.get_or_create(&lt).inc_by(v.max(0) as u64);
         }
-        reasoning.get_or_create(&l).inc_by(s.reasoning.max(0) as u64);
+        reasoning
+            .get_or_create(&l)
+            .inc_by(s.reasoning.max(0) as u64);
         requests.get_or_create(&l).inc_by(s.requests.max(0) as u64);
         unpriced
             .get_or_create(&l)

@@ -74,12 +74,13 @@ impl SyncWriter {
         loop {
             let mut buf = Vec::new();
             let mut top = mark;
-            let n = store.export_records(&Filter::default(), Some(mark), Some(CHUNK), &mut |r| {
-                top = top.max(r.rev);
-                buf.extend_from_slice(r.to_json().as_bytes());
-                buf.push(b'\n');
-                Ok(())
-            })?;
+            let n =
+                store.export_records(&Filter::default(), Some(mark), Some(CHUNK), &mut |r| {
+                    top = top.max(r.rev);
+                    buf.extend_from_slice(r.to_json().as_bytes());
+                    buf.push(b'\n');
+                    Ok(())
+                })?;
             if n == 0 {
                 return Ok(total);
             }
@@ -91,9 +92,8 @@ impl SyncWriter {
                     )
                 })?;
             }
-            append(&self.file, &buf).map_err(|e| {
-                anyhow::anyhow!("cannot append to {}: {e}", self.file.display())
-            })?;
+            append(&self.file, &buf)
+                .map_err(|e| anyhow::anyhow!("cannot append to {}: {e}", self.file.display()))?;
             store.ledger_advance(&self.ledger, top, n as i64)?;
             mark = top;
             total += n;

@@ -183,8 +183,7 @@ fn ledger_row(r: &rusqlite::Row) -> rusqlite::Result<Ledger> {
     })
 }
 
-const LEDGER_COLS: &str =
-    "exporter, rev, sent, started_ms, last_ok_ms, last_error, last_error_ms";
+const LEDGER_COLS: &str = "exporter, rev, sent, started_ms, last_ok_ms, last_error, last_error_ms";
 
 /// `<hostname>` as a machine id part: letters, digits, `.`, `_`, `-`, at most 40 of them.
 pub fn id_part(host: &str) -> String {
@@ -229,11 +228,9 @@ impl Store {
             }
             (None, Some(c)) => return Ok(c.clone()),
             (None, None) => {
-                let hex: String = self.conn.query_row(
-                    "SELECT lower(hex(randomblob(3)))",
-                    [],
-                    |r| r.get(0),
-                )?;
+                let hex: String =
+                    self.conn
+                        .query_row("SELECT lower(hex(randomblob(3)))", [], |r| r.get(0))?;
                 format!("{}-{hex}", id_part(hostname))
             }
         };
@@ -507,11 +504,7 @@ impl Store {
         by_branch: bool,
         all_machines: bool,
     ) -> anyhow::Result<Vec<MetricRow>> {
-        let repo = if by_repo {
-            "coalesce(w.key, '')"
-        } else {
-            "''"
-        };
+        let repo = if by_repo { "coalesce(w.key, '')" } else { "''" };
         let branch = if by_branch { "r.branch" } else { "''" };
         let wh = if all_machines {
             "1"

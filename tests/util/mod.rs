@@ -261,14 +261,14 @@ pub fn assert_rollup_consistent(db: &Path) {
         .collect()
     };
     let from_events = q(
-        "SELECT ts / 900000 AS b, tool, coalesce(model, '') || '|' || coalesce(branch, ''), coalesce(session, ''), coalesce(workspace_id, 0),
+        "SELECT ts / 900000 AS b, tool, coalesce(model, '') || '|' || coalesce(branch, '') || '|' || coalesce(provider, '') || '|' || machine_id, coalesce(session, ''), coalesce(workspace_id, 0),
                 sum(requests), sum(input), sum(cw5), sum(cw1h), sum(cr), sum(output), total(cost)
-         FROM events GROUP BY b, tool, coalesce(workspace_id, 0), coalesce(branch, ''), coalesce(model, ''), coalesce(session, '')
+         FROM events GROUP BY b, tool, coalesce(workspace_id, 0), coalesce(branch, ''), coalesce(model, ''), coalesce(session, ''), coalesce(provider, ''), machine_id
          HAVING sum(requests) != 0 OR sum(input) != 0 OR sum(output) != 0 OR sum(cr) != 0 OR sum(cw5) != 0 OR sum(cw1h) != 0 OR total(cost) != 0
          ORDER BY 1, 2, 3, 4, 5, 6, 7",
     );
     let from_rollup = q(
-        "SELECT bucket, tool, model || '|' || branch, session, workspace_id, requests, input, cw5, cw1h, cr, output, cost
+        "SELECT bucket, tool, model || '|' || branch || '|' || provider || '|' || machine_id, session, workspace_id, requests, input, cw5, cw1h, cr, output, cost
          FROM rollup WHERE requests != 0 OR input != 0 OR output != 0 OR cr != 0 OR cw5 != 0 OR cw1h != 0 OR cost != 0
          ORDER BY 1, 2, 3, 4, 5, 6, 7",
     );
