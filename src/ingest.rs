@@ -536,7 +536,12 @@ fn read_lines(
     }
     let head = tailer::head_hash(&mut file)?;
     let is_new = old.is_none();
-    let mut cp = old.unwrap_or_default().resume_lines(st, head);
+    let copies = parser.replaced_by_copies();
+    let mut cp = if copies {
+        old.unwrap_or_default().resume_copy(&mut file, st, head)?
+    } else {
+        old.unwrap_or_default().resume_lines(st, head)
+    };
     let mut first = true;
     loop {
         let mut events: Vec<UsageEvent> = Vec::new();
@@ -565,6 +570,9 @@ fn read_lines(
             return Ok(true);
         }
         cp.offset = batch.end;
+        if copies {
+            cp.tail_hash = Some(tailer::tail_hash(&mut file, cp.offset)?);
+        }
         let go = emit(Parsed::Batch(Box::new(ParsedBatch {
             src,
             path: path.to_path_buf(),

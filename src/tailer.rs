@@ -145,6 +145,9 @@ pub struct Checkpoint {
     pub offset: u64,
     /// The parser's state after `offset`.
     pub state: FileState,
+    /// For files that other programs replace with longer copies of themselves (the sync
+    /// folder): a hash of the bytes just before `offset` ([`tail_hash`]).
+    pub tail_hash: Option<i64>,
 }
 
 impl Checkpoint {
@@ -220,6 +223,58 @@ pub fn head_hash(file: &mut File) -> io::Result<Option<i64>> {
         None if n == HEAD_BYTES => Some(fnv1a(head)),
         None => None,
     })
+}
+
+/// Bytes before an offset that [`tail_hash`] covers.
+const TAIL_BYTES: u64 = 4096;
+
+/// Hash of the (up to 4 KiB of) bytes just before `offset`: with the first-line hash, what says
+/// that a replaced file still begins with everything that was read from the one it replaced.
+pub fn tail_hash(file: &mut File, offset: u64) -> io::Result<i64> {
+    let start = offset.saturating_sub(TAIL_BYTES);
+    let mut buf = vec![0u8; (offset - start) as usize];
+    file.seek(SeekFrom::Start(start))?;
+    let mut n = 0;
+    while n < buf.len() {
+        let r = file.read(&mut buf[n..])?;
+        if r == 0 {
+            break;
+        }
+        n += r;
+    }
+    // A file shorter than `offset` cannot match: hash what is there plus its length.
+    let mut h = fnv1a(&buf[..n]);
+    if n < buf.len() {
+        h ^= n as i64;
+    }
+    Ok(h)
+}
+
+impl Checkpoint {
+    /// [`Checkpoint::resume_lines`] for a file that is replaced by copies of itself (a sync
+    /// tool writes a new file and renames it over the old one): a new file that begins with
+    /// the same first line and holds the same bytes just before the checkpoint is read on from
+    /// the checkpoint; anything else is read from the start.
+    pub fn resume_copy(
+        self,
+        file: &mut File,
+        now: Fingerprint,
+        head: Option<i64>,
+    ) -> io::Result<Checkpoint> {
+        let copy = !self.fp.same_file(&now)
+            && self.offset > 0
+            && now.size >= self.offset
+            && self.head_hash.is_some()
+            && self.head_hash == head
+            && self.tail_hash.is_some()
+            && self.tail_hash == Some(tail_hash(file, self.offset)?);
+        if copy {
+            let mut cp = self;
+            cp.fp = now;
+            return Ok(cp);
+        }
+        Ok(self.resume_lines(now, head))
+    }
 }
 
 /// Reads complete lines from a position, a chunk at a time.

@@ -391,3 +391,52 @@ fn two_daemons_sharing_a_sync_folder_show_both_machines_exactly() {
     drop(da);
     drop(db);
 }
+
+#[test]
+fn a_sync_file_replaced_by_a_longer_copy_is_read_on_not_again() {
+    let a = home_with(true, &[]);
+    let text = std::fs::read_to_string(export(&a, &[])).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let b = Home::new();
+    let dir = b.dir.path().join("sync");
+    std::fs::create_dir_all(&dir).unwrap();
+    config(
+        &b,
+        &format!("[sync]\ndir = {:?}\n", dir.display().to_string()),
+    );
+    let file = dir.join(format!("{}.jsonl", machine_of(&a)));
+    let half = lines.len() / 2;
+    let join = |l: &[&str]| l.iter().map(|l| format!("{l}\n")).collect::<String>();
+    std::fs::write(&file, join(&lines[..half])).unwrap();
+    assert_eq!(b.scan().events_new as usize, half);
+    // The sync tool delivers a longer copy: a new file renamed over the old one.
+    let deliver = |content: &str| {
+        let tmp = dir.join(".syncthing.tmp");
+        std::fs::write(&tmp, content).unwrap();
+        std::fs::rename(&tmp, &file).unwrap();
+    };
+    deliver(&join(&lines));
+    let st = b.scan();
+    assert_eq!(
+        st.bytes_read as usize,
+        join(&lines[half..]).len(),
+        "only the new lines"
+    );
+    assert_eq!(st.events_new as usize, lines.len() - half);
+    assert_eq!(
+        tuple(&b.sums(&Filter::default())),
+        tuple(&a.sums(&Filter::default()))
+    );
+    // A replacement that is not a copy of what was read (same first line, other lines before
+    // the checkpoint) is read again from the start, and adds nothing twice.
+    let mut shuffled: Vec<&str> = lines.clone();
+    shuffled[1..].reverse();
+    deliver(&join(&shuffled));
+    let st = b.scan();
+    assert_eq!(st.bytes_read as usize, join(&lines).len());
+    assert_eq!(st.events_new, 0);
+    assert_eq!(
+        tuple(&b.sums(&Filter::default())),
+        tuple(&a.sums(&Filter::default()))
+    );
+}

@@ -256,6 +256,10 @@ impl Parser for ExportParser {
         Format::Lines
     }
 
+    fn replaced_by_copies(&self) -> bool {
+        true
+    }
+
     fn parse_line(
         &self,
         line: &[u8],

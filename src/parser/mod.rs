@@ -99,6 +99,14 @@ pub trait Parser: Send + Sync {
         )))
     }
 
+    /// [`Format::Lines`]: the files are append-only and another program may replace one with
+    /// a longer copy of itself (a sync tool writes a new file and renames it over the old one):
+    /// such a copy is read on from the checkpoint instead of from the start
+    /// ([`Checkpoint::resume_copy`](crate::tailer::Checkpoint::resume_copy)).
+    fn replaced_by_copies(&self) -> bool {
+        false
+    }
+
     /// [`Format::WholeFile`] and [`Format::Sqlite`]: parse the source, called whenever it
     /// changed. `state` persists between calls (a watermark such as the largest `time_updated`
     /// seen lets a database be re-read incrementally); it starts empty, and is reset to empty

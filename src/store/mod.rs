@@ -218,7 +218,7 @@ impl Store {
     /// The file checkpoint stored for `path`, if any.
     pub fn file_checkpoint(&self, path: &str) -> anyhow::Result<Option<Checkpoint>> {
         let mut st = self.conn.prepare_cached(
-            "SELECT id, dev, ino, size, mtime_ns, extra_sig, head_hash, offset, state FROM files WHERE path = ?1",
+            "SELECT id, dev, ino, size, mtime_ns, extra_sig, head_hash, offset, state, tail_hash FROM files WHERE path = ?1",
         )?;
         let row = st
             .query_row([path], |r| {
@@ -237,6 +237,7 @@ impl Store {
                     state: state
                         .and_then(|s| serde_json::from_str(&s).ok())
                         .unwrap_or_default(),
+                    tail_hash: r.get(9)?,
                 })
             })
             .optional()?;
@@ -549,7 +550,8 @@ fn write_batch(
             head_hash = ?8, offset = ?9, state = ?10, lines = lines + ?11,
             events = events + ?12, malformed = malformed + ?13,
             first_error = coalesce(first_error, ?14), read_error = NULL,
-            last_event_ms = max(coalesce(last_event_ms, 0), coalesce(?15, 0)), updated_ms = ?16
+            last_event_ms = max(coalesce(last_event_ms, 0), coalesce(?15, 0)), updated_ms = ?16,
+            tail_hash = ?17
          WHERE id = ?1",
     )?
     .execute(params![
@@ -569,6 +571,7 @@ fn write_batch(
         counts.first_error,
         last_ts,
         now_ms(),
+        cp.tail_hash,
     ])?;
     out.changed = changed;
     Ok((file_id, out))

@@ -16,6 +16,10 @@ ALTER TABLE events ADD COLUMN rev INTEGER;
 UPDATE events SET rev = id;
 CREATE INDEX events_rev ON events(machine_id, rev);
 
+-- Files that sync tools replace with longer copies of themselves: a hash of the bytes just
+-- before the checkpoint's offset (tailer::tail_hash), so a copy is read on, not read again.
+ALTER TABLE files ADD COLUMN tail_hash INTEGER;
+
 -- How far each exporter (the sync file, OTLP) got: every request of this machine with a change
 -- number up to `rev` was written or acknowledged. Committed only after the write or the
 -- acknowledgement, so a crash resends (idempotently) and never skips.
