@@ -163,7 +163,7 @@ impl App {
         d.add_sink(Box::new(sink));
         // Sync folder, Prometheus, OTLP: only what the config turns on.
         let machine = d.ing.store.local_machine()?.unwrap_or_default();
-        let exports = crate::export::start(&config, &self.env, db, &d.ing.store, &machine)?;
+        let exports = crate::export::start(&config, &self.env, db, &d.ing.store, &machine);
         for m in &exports.started {
             log(m);
         }

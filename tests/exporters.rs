@@ -557,3 +557,31 @@ fn nothing_is_exported_unless_turned_on() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("exports: none"), "{text}");
 }
+
+#[test]
+fn an_exporter_that_cannot_start_leaves_the_daemon_running() {
+    let h = with_logs();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    config(
+        &h,
+        &format!("[export.prometheus]\nlisten = \"127.0.0.1:{port}\"\n[export.otlp]\nprotocol = \"grpc\"\n"),
+    );
+    let d = h.start_daemon(&[]);
+    wait_until(Duration::from_secs(30), || {
+        let l = d.log_text();
+        l.contains("prometheus: not started") && l.contains("otlp: not started")
+    })
+    .unwrap_or_else(|| panic!("{}", d.log_text()));
+    assert!(d.log_text().contains("address"), "{}", d.log_text());
+    // It still reads the logs.
+    wait_until(Duration::from_secs(30), || {
+        report_totals(&h)["requests"].as_i64().unwrap_or(0) > 150
+    })
+    .unwrap();
+    let o = h.cmd().args(["doctor"]).output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("export otlp"), "{text}");
+    assert!(text.contains("not running"), "{text}");
+    drop(taken);
+}

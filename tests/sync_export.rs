@@ -440,3 +440,53 @@ fn a_sync_file_replaced_by_a_longer_copy_is_read_on_not_again() {
         tuple(&a.sums(&Filter::default()))
     );
 }
+
+#[test]
+fn a_version_1_database_is_upgraded_with_every_total_kept() {
+    let h = Home::new();
+    let c = rusqlite::Connection::open(h.db()).unwrap();
+    let v1 = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store/schema_v1.sql"),
+    )
+    .unwrap();
+    c.execute_batch(&v1).unwrap();
+    c.pragma_update(None, "user_version", 1).unwrap();
+    // Three requests as a version-1 writer stored them, with their rollup cells (one unpriced).
+    c.execute_batch(
+        "INSERT INTO workspaces(id, key, name) VALUES(1, 'github.com/o/r', 'o/r');
+         INSERT INTO events(tool, key_hash, ts, model, provider, session, workspace_id, branch,
+                input, cw5, cw1h, cr, output, reasoning, requests, cost, cost_source)
+         VALUES('claude-code', 11, 1000000000000, 'm1', 'anthropic', 's', 1, 'main', 1, 2, 3, 4, 5, 0, 1, 0.5, 0),
+               ('claude-code', 12, 1000000000001, 'm1', 'other', 's', 1, 'main', 10, 0, 0, 0, 20, 0, 1, 0.25, 0),
+               ('codex', 13, 1000000900000, 'm2', NULL, 't', NULL, NULL, 7, 0, 0, 0, 8, 3, 1, NULL, 3);
+         INSERT INTO rollup VALUES(1111111, 'claude-code', 1, 'main', 'm1', 's', 2, 11, 2, 3, 4, 25, 0, 0.75, 0, 0, 0);
+         INSERT INTO rollup VALUES(1111112, 'codex', 0, '', 'm2', 't', 1, 7, 0, 0, 0, 8, 3, 0.0, 1, 0, 0);",
+    )
+    .unwrap();
+    drop(c);
+    let before = (3, 18, 5, 4, 33);
+    h.scan();
+    let s = h.sums(&Filter::default());
+    assert_eq!(tuple(&s), before);
+    assert_eq!(s.unpriced_requests, 1);
+    assert!((s.cost_usd - 0.75).abs() < 1e-9);
+    let r = sql(&h.db());
+    let v: i64 = r
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert!(v >= 2);
+    let odd: i64 = r
+        .query_row(
+            "SELECT count(*) FROM events WHERE machine_id != 0 OR rev IS NOT id",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(odd, 0, "old requests are this machine's, numbered in order");
+    // The provider split the rollup cell; the report is the same.
+    let cells: i64 = r
+        .query_row("SELECT count(*) FROM rollup", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(cells, 3);
+    assert_eq!(sorted_lines(&export(&h, &[])).len(), 3);
+}

@@ -119,14 +119,10 @@ pub struct Running {
 
 /// Starts every exporter `config` turns on for the daemon writing `store` (the database `db`):
 /// the sync file is brought up to date at once, the Prometheus endpoint listens, the OTLP
-/// exporter starts sending what its ledger has not acknowledged.
-pub fn start(
-    config: &Config,
-    env: &Env,
-    db: &Path,
-    store: &Store,
-    machine: &str,
-) -> anyhow::Result<Running> {
+/// exporter starts sending what its ledger has not acknowledged. An exporter that cannot start
+/// (an address in use, a protocol tokwatch does not speak) is said in `started` and left out:
+/// the daemon still reads and stores every log.
+pub fn start(config: &Config, env: &Env, db: &Path, store: &Store, machine: &str) -> Running {
     let mut r = Running {
         sinks: Vec::new(),
         started: Vec::new(),
@@ -142,18 +138,25 @@ pub fn start(
     }
     if let Some(p) = config.export.prometheus_on() {
         let listen = p.listen.as_deref().unwrap_or(prometheus::DEFAULT_LISTEN);
-        let ep = prometheus::spawn(db.to_path_buf(), listen, p.into())?;
-        r.started
-            .push(format!("prometheus: metrics at http://{}/metrics", ep.addr));
+        match prometheus::spawn(db.to_path_buf(), listen, p.into()) {
+            Ok(ep) => r
+                .started
+                .push(format!("prometheus: metrics at http://{}/metrics", ep.addr)),
+            Err(e) => r.started.push(format!("prometheus: not started: {e:#}")),
+        }
     }
     if let Some(o) = config.export.otlp_on() {
-        let st = otlp::settings(o, env, machine)?;
-        let url = st.logs_url.clone();
-        let h = otlp::spawn(db.to_path_buf(), st)?;
-        r.started.push(format!("otlp: sending to {url}"));
-        r.sinks.push(Box::new(h.sink()));
+        match otlp::settings(o, env, machine)
+            .and_then(|st| Ok((st.logs_url.clone(), otlp::spawn(db.to_path_buf(), st)?)))
+        {
+            Ok((url, h)) => {
+                r.started.push(format!("otlp: sending to {url}"));
+                r.sinks.push(Box::new(h.sink()));
+            }
+            Err(e) => r.started.push(format!("otlp: not started: {e:#}")),
+        }
     }
-    Ok(r)
+    r
 }
 
 /// The text `doctor` prints for `s`.

@@ -692,3 +692,85 @@ impl Exporter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(vars: &[(&str, &str)]) -> Env {
+        Env {
+            home: PathBuf::from("/home/u"),
+            vars: vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<HashMap<_, _>>(),
+        }
+    }
+
+    #[test]
+    fn settings_come_from_the_config_then_the_standard_variables() {
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://otel.example:4318/"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=a%20b,x=1"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
+            ("OTEL_RESOURCE_ATTRIBUTES", "team=core,user.name=env"),
+        ]);
+        let mut c = OtlpConfig::default();
+        let st = settings(&c, &e, "laptop-0a0b0c").unwrap();
+        assert_eq!(st.logs_url, "https://otel.example:4318/v1/logs");
+        assert_eq!(st.metrics_url, "https://otel.example:4318/v1/metrics");
+        assert_eq!(
+            st.headers,
+            vec![("api-key".into(), "a b".into()), ("x".into(), "1".into())]
+        );
+        assert_eq!(st.timeout, Duration::from_millis(2500));
+        assert_eq!(st.metrics_interval, Duration::from_secs(60));
+        let res: HashMap<_, _> = st.resource.iter().cloned().collect();
+        assert_eq!(res["tokwatch.machine.id"], "laptop-0a0b0c");
+        assert_eq!(res["user.name"], "env");
+        // The config wins over the variables.
+        c.endpoint = Some("http://127.0.0.1:9999".into());
+        c.headers.insert("x".into(), "2".into());
+        c.resource.insert("user.name".into(), "ana".into());
+        let st = settings(&c, &e, "m").unwrap();
+        assert_eq!(st.logs_url, "http://127.0.0.1:9999/v1/logs");
+        assert!(st.headers.contains(&("x".into(), "2".into())));
+        let res: HashMap<_, _> = st.resource.iter().cloned().collect();
+        assert_eq!(res["user.name"], "ana");
+        assert_eq!(res["team"], "core");
+        // Defaults without anything set.
+        let st = settings(&OtlpConfig::default(), &env(&[]), "m").unwrap();
+        assert_eq!(st.logs_url, "http://localhost:4318/v1/logs");
+    }
+
+    #[test]
+    fn only_http_protobuf_is_spoken() {
+        let e = env(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]);
+        let err = settings(&OtlpConfig::default(), &e, "m").unwrap_err();
+        assert!(err.to_string().contains("http/protobuf"), "{err}");
+        let c = OtlpConfig {
+            endpoint: Some("localhost:4318".into()),
+            ..OtlpConfig::default()
+        };
+        assert!(settings(&c, &env(&[]), "m").is_err());
+    }
+
+    #[test]
+    fn hashed_labels_name_nothing_and_match_across_machines() {
+        use crate::config::exporters::label;
+        let a = label(LabelMode::Hash, "team", "github.com/o/secret").unwrap();
+        assert_eq!(a.len(), 12);
+        assert!(!a.contains("secret"));
+        assert_eq!(
+            label(LabelMode::Hash, "team", "github.com/o/secret").unwrap(),
+            a
+        );
+        assert_ne!(
+            label(LabelMode::Hash, "other", "github.com/o/secret").unwrap(),
+            a
+        );
+        assert_eq!(label(LabelMode::Off, "", "x"), None);
+        assert_eq!(label(LabelMode::Name, "", "x").as_deref(), Some("x"));
+    }
+}

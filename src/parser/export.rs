@@ -244,8 +244,10 @@ impl Record {
 #[derive(Debug, Default)]
 pub struct ExportParser;
 
-/// The file-state key holding a CSV file's header.
+/// The file-state key holding a CSV file's header (columns in another order).
 const CSV_HEADER: &str = "csv_header";
+/// The file-state key set when a CSV file's header is [`CSV_COLUMNS`] as tokwatch writes it.
+const CSV_STANDARD: &str = "csv_standard";
 
 impl Parser for ExportParser {
     fn tool(&self) -> &str {
@@ -275,6 +277,17 @@ impl Parser for ExportParser {
             serde_json::from_slice(line)?
         } else {
             let fields = csv_fields(line)?;
+            if state.extra.contains_key(CSV_STANDARD) {
+                // The columns tokwatch writes, in its order: read by position.
+                out.push(
+                    fields
+                        .deserialize::<Record>(None)
+                        .map_err(|_| ParseError("CSV row does not fit the export columns".into()))?
+                        .into_event()?,
+                );
+                return Ok(());
+            }
+            let fields: Vec<String> = fields.iter().map(str::to_string).collect();
             match state.extra.get(CSV_HEADER) {
                 None => {
                     if !CSV_COLUMNS
@@ -286,7 +299,15 @@ impl Parser for ExportParser {
                             "neither a JSON record nor a tokwatch export CSV header".into(),
                         ));
                     }
-                    state.extra.insert(CSV_HEADER.into(), fields.into());
+                    if fields
+                        .iter()
+                        .map(String::as_str)
+                        .eq(CSV_COLUMNS.iter().copied())
+                    {
+                        state.extra.insert(CSV_STANDARD.into(), true.into());
+                    } else {
+                        state.extra.insert(CSV_HEADER.into(), fields.into());
+                    }
                     return Ok(());
                 }
                 Some(h) => {
@@ -314,15 +335,21 @@ impl Parser for ExportParser {
     }
 }
 
-fn csv_fields(line: &[u8]) -> Result<Vec<String>, ParseError> {
+fn csv_fields(line: &[u8]) -> Result<csv::StringRecord, ParseError> {
+    let bad = || ParseError("invalid CSV row".into());
+    if !line.contains(&b'"') {
+        // No quoting: the fields are what lies between the commas.
+        let text = std::str::from_utf8(line).map_err(|_| bad())?;
+        return Ok(csv::StringRecord::from(text.split(',').collect::<Vec<_>>()));
+    }
     let mut r = csv::ReaderBuilder::new()
         .has_headers(false)
+        .buffer_capacity(line.len() + 16)
         .from_reader(line);
     let mut rec = csv::StringRecord::new();
     match r.read_record(&mut rec) {
-        Ok(true) => Ok(rec.iter().map(str::to_string).collect()),
-        Ok(false) => Ok(Vec::new()),
-        Err(_) => Err(ParseError("invalid CSV row".into())),
+        Ok(_) => Ok(rec),
+        Err(_) => Err(bad()),
     }
 }
 
@@ -450,6 +477,30 @@ mod tests {
         // The float cost comes back bit for bit.
         assert_eq!(rc.cost_usd, Some(0.1 + 0.2));
         assert_eq!(e.tokens.cache_write_1h, 5);
+    }
+
+    #[test]
+    fn csv_with_its_columns_in_another_order_reads_the_same() {
+        let r = rec();
+        let a = read(&[r.to_json()]);
+        let mut w = csv::Writer::from_writer(Vec::new());
+        r.write_csv(&mut w).unwrap();
+        let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
+        let rows: Vec<Vec<String>> = text
+            .lines()
+            .map(|l| l.split(',').map(str::to_string).collect())
+            .collect();
+        // Columns reversed, and a value quoted.
+        let lines: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                r.reverse();
+                r[0] = format!("\"{}\"", r[0]);
+                r.join(",")
+            })
+            .collect();
+        assert_eq!(read(&lines), a);
     }
 
     #[test]
