@@ -333,10 +333,15 @@ impl Store {
             GroupBy::Repo | GroupBy::Branch => 3,
             GroupBy::Model | GroupBy::Tool | GroupBy::Machine => 2,
         };
+        // Machine names only where the report shows them.
+        let machines = if group == GroupBy::Machine {
+            "LEFT JOIN machines m ON m.id = r.machine_id"
+        } else {
+            ""
+        };
         let sql = format!(
             "SELECT {cols}, {SUMS} FROM rollup r LEFT JOIN workspaces w ON w.id = r.workspace_id
-             LEFT JOIN machines m ON m.id = r.machine_id
-             WHERE {wh} GROUP BY {gb} HAVING sum(r.requests) != 0"
+             {machines} WHERE {wh} GROUP BY {gb} HAVING sum(r.requests) != 0"
         );
         let mut st = self.conn.prepare(&sql)?;
         let mut rows: Vec<Row> = Vec::new();
