@@ -2,6 +2,8 @@
 //!
 //!     cargo bench --bench ingest                 # 1 GiB of logs, 1M-event report
 //!     TOKWATCH_BENCH_MB=200 cargo bench --bench ingest
+//!     TOKWATCH_BENCH_ONLY=report cargo bench --bench ingest   # only the 1M-event part
+//!                                                # (reports, `guard check`, `statusline`)
 //!
 //! Generated data is cached under target/bench-data/. Numbers go to docs/benchmarks.md.
 
@@ -47,6 +49,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
+    if std::env::var("TOKWATCH_BENCH_ONLY").as_deref() == Ok("report") {
+        report_bench();
+        return;
+    }
     let mb: u64 = std::env::var("TOKWATCH_BENCH_MB")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -241,6 +247,78 @@ fn report_bench() {
             "{:<40} median {:>6.1} ms (over {n} events)",
             format!("tokwatch {}", args.join(" ")),
             median(times)
+        );
+    }
+    hook_bench(&dir, &db, n);
+}
+
+/// `guard check` and `statusline` over the 1M-event database, as Claude Code runs them: a
+/// process per call with its JSON on stdin. Caps of every kind are set (a session cap, a hard
+/// daily budget, a hard weekly budget of one repository, a model budget), so every query the
+/// guard can make is made; none is used up, so it lets the call through after all of them.
+fn hook_bench(dir: &Path, db: &Path, n: usize) {
+    use std::io::Write;
+    let cfg = dir.join("cfg-hooks");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("config.toml"),
+        "[budget]\ndaily_usd = 100000.0\n[guard]\nsession_usd = 100000.0\n\
+         [[budgets]]\nusd = 100000\nperiod = \"day\"\nhard = true\nid = \"cap-day\"\n\
+         [[budgets]]\nusd = 100000\nperiod = \"week\"\nrepo = \"dev/repo7\"\nhard = true\n\
+         [[budgets]]\nusd = 100000\nperiod = \"month\"\nprovider = \"anthropic\"\nhard = true\n",
+    )
+    .unwrap();
+    let resets = tokwatch::store::now_ms() / 1000 + 3600;
+    let hook = r#"{"session_id":"s1999","transcript_path":"/x.jsonl","cwd":"/tmp","permission_mode":"default","hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":{"command":"ls"},"tool_use_id":"t"}"#.to_string();
+    let status = format!(
+        r#"{{"session_id":"s1999","cwd":"/tmp","workspace":{{"current_dir":"/tmp","project_dir":"/tmp"}},"model":{{"id":"claude-opus-4-6"}},"rate_limits":{{"five_hour":{{"used_percentage":42,"resets_at":{resets}}},"seven_day":{{"used_percentage":12,"resets_at":{resets}}}}}}}"#
+    );
+    for (args, input) in [
+        (&["guard", "check"][..], &hook),
+        (&["statusline"][..], &status),
+    ] {
+        let mut times = Vec::new();
+        for _ in 0..51 {
+            let mut c = Command::new(bin());
+            c.env("TOKWATCH_DB", db)
+                .env("TOKWATCH_CONFIG_DIR", &cfg)
+                .env("NO_COLOR", "1")
+                .args(args)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            let t0 = Instant::now();
+            let mut child = c.spawn().expect("run tokwatch");
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+            let o = child.wait_with_output().unwrap();
+            let dt = t0.elapsed().as_secs_f64();
+            assert!(
+                o.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            if args[0] == "guard" {
+                assert!(
+                    o.stdout.is_empty(),
+                    "let through: {}",
+                    String::from_utf8_lossy(&o.stdout)
+                );
+            } else {
+                assert!(String::from_utf8_lossy(&o.stdout).contains("5h 42%"));
+            }
+            times.push(dt * 1000.0);
+        }
+        let max = times.iter().cloned().fold(0.0, f64::max);
+        println!(
+            "{:<40} median {:>6.1} ms, max {:>5.1} ms (over {n} events, 51 runs)",
+            format!("tokwatch {}", args.join(" ")),
+            median(times),
+            max
         );
     }
 }

@@ -2,15 +2,15 @@
 //! tool registry, the store, the pricer, the ingestor) and wires the live daemon to its views
 //! (tray, alerts, live feed). The CLI, the tests and the benches all start here.
 
-use crate::alerts::{self, Alerts};
-use crate::config::{Budget, Config};
+use crate::alerts::{AlertConfig, AlertEngine};
+use crate::config::Config;
 use crate::daemon::watcher::Msg;
 use crate::daemon::{self, lock::InstanceLock, log, Daemon, Sink};
 use crate::env::Env;
 use crate::ingest::Ingestor;
 use crate::pricing::Pricer;
 use crate::registry::Registry;
-use crate::status::{self, Status};
+use crate::status::{self, Settings, Status};
 use crate::store::{now_ms, Store, StoredEvent};
 use crate::tray::{self, TrayCommand, TraySnapshot};
 use std::path::{Path, PathBuf};
@@ -87,7 +87,12 @@ impl App {
         log(&format!("starting (database {})", db.display()));
         let ing = self.ingestor()?;
         let config = self.config()?;
-        let budget = config.budget.clone();
+        let settings = Settings::from_config(&config).map_err(|e| {
+            e.context(format!(
+                "the config file {} has a budget setting tokwatch cannot use",
+                self.env.config_file().display()
+            ))
+        })?;
         let tray_ok = if no_tray {
             log("no tray (--no-tray): running headless");
             false
@@ -106,13 +111,25 @@ impl App {
             opts.refresh_interval = Some(Duration::from_secs(60));
         }
         let mut d = Daemon::start(ing, opts)?;
-        let paused = Arc::new(AtomicBool::new(false));
-        let mut sink = StatusSink {
-            budget,
-            alerts: Alerts::default(),
-            paused: paused.clone(),
-            on_status: None,
-        };
+        // The feed first: `watch` may connect as soon as the daemon says it follows the logs,
+        // before the first status (budgets, forecasts) is computed.
+        match d.serve_feed(db) {
+            Ok(p) => log(&format!("live feed at {}", p.display())),
+            Err(e) => log(&format!(
+                "no live feed socket ({e}); `tokwatch watch` will read the database"
+            )),
+        }
+        // "Pause alerts" is remembered across restarts.
+        let was_paused = d.ing.store.alerts_paused().unwrap_or(false);
+        let paused = Arc::new(AtomicBool::new(was_paused));
+        let engine = AlertEngine::new(
+            AlertConfig::from_config(&config.alerts),
+            Some(self.pricer(&config)),
+        );
+        let mut sink = StatusSink::new(settings, engine, paused.clone(), db);
+        // Plan-limit snapshots from `tokwatch statusline`, budget changes: a change in the
+        // hints directory is a hint to look again (no polling).
+        let _hints_watch = watch_hints(db, d.tx.clone());
         let mut _tray = None;
         if tray_ok {
             let (up_tx, up_rx) = mpsc::channel::<TraySnapshot>();
@@ -159,7 +176,7 @@ impl App {
             }
         }
         // Show today's figure at once, not only after the next request.
-        sink.update(&d.ing.store);
+        sink.update(&d.ing.store, &[]);
         d.add_sink(Box::new(sink));
         // Sync folder, Prometheus, OTLP: only what the config turns on.
         let machine = d.ing.store.local_machine()?.unwrap_or_default();
@@ -170,27 +187,28 @@ impl App {
         for s in exports.sinks {
             d.add_sink(s);
         }
-        match d.serve_feed(db) {
-            Ok(p) => log(&format!("live feed at {}", p.display())),
-            Err(e) => log(&format!(
-                "no live feed socket ({e}); `tokwatch watch` will read the database"
-            )),
-        }
         d.run()?;
         log("stopped");
         Ok(())
     }
 }
 
-/// Recomputes the status after each commit, raises budget alerts, and hands each new status
-/// (or the error that kept it from being computed) to the tray.
+/// Recomputes the status after each commit, raises the alerts it calls for (budgets,
+/// forecasts, session signals, plan limits), and hands each new status (or the error that kept
+/// it from being computed) to the tray.
 pub struct StatusSink {
-    /// The budget the alerts measure against.
-    pub budget: Budget,
-    /// What has been said today.
-    pub alerts: Alerts,
+    /// How budgets are counted.
+    pub settings: Settings,
+    /// Decides and says alerts.
+    pub engine: AlertEngine,
     /// Set from the tray's "Pause alerts" item.
     pub paused: Arc<AtomicBool>,
+    /// The pause state last written to the database.
+    stored_paused: Option<bool>,
+    /// Where `tokwatch statusline` leaves plan-limit snapshots.
+    limits_file: PathBuf,
+    /// Capture time of the last snapshot stored.
+    limits_seen: i64,
     /// Receives each new status (the tray).
     pub on_status: Option<StatusCallback>,
 }
@@ -199,31 +217,98 @@ pub struct StatusSink {
 pub type StatusCallback = Box<dyn FnMut(&anyhow::Result<Status>, bool) + Send>;
 
 impl StatusSink {
-    fn update(&mut self, store: &Store) {
-        let now = now_ms();
-        let s = status::compute(store, &self.budget, now);
-        self.alerts.paused = self.paused.load(Ordering::Relaxed);
-        match &s {
+    /// A sink for the database `db`.
+    pub fn new(
+        settings: Settings,
+        engine: AlertEngine,
+        paused: Arc<AtomicBool>,
+        db: &Path,
+    ) -> StatusSink {
+        StatusSink {
+            settings,
+            engine,
+            stored_paused: Some(paused.load(Ordering::Relaxed)),
+            paused,
+            limits_file: status::plan::limits_file(db),
+            limits_seen: 0,
+            on_status: None,
+        }
+    }
+
+    /// Stores a newer plan-limit snapshot, if the statusline left one.
+    fn take_plan_limits(&mut self, store: &Store) {
+        let Some(limits) = status::plan::read_snapshot(&self.limits_file) else {
+            return;
+        };
+        let newest = limits.iter().map(|l| l.captured_ms).max().unwrap_or(0);
+        if newest <= self.limits_seen {
+            return;
+        }
+        match store.save_plan_limits(&limits) {
+            Ok(()) => self.limits_seen = newest,
+            Err(e) => log(&format!("cannot store the plan limits: {e:#}")),
+        }
+    }
+
+    /// Recomputes the status after `evs` were stored (none on a refresh).
+    pub fn update(&mut self, store: &Store, evs: &[StoredEvent]) {
+        let paused = self.paused.load(Ordering::Relaxed);
+        if self.stored_paused != Some(paused) {
+            match store.set_alerts_paused(paused) {
+                Ok(()) => self.stored_paused = Some(paused),
+                Err(e) => log(&format!("cannot remember the alert pause: {e:#}")),
+            }
+        }
+        self.take_plan_limits(store);
+        let mut s = status::compute(store, &self.settings, now_ms());
+        match &mut s {
             Ok(st) => {
-                for m in self.alerts.check(st, now) {
-                    log(&format!("budget alert: {m}"));
-                    alerts::notify_desktop(&m);
-                }
+                // The pause as the tray set it, even when it could not be written.
+                st.alerts_paused = paused;
+                self.engine.run(store, st, evs, self.settings.zone, paused);
             }
             Err(e) => log(&format!("cannot compute the status: {e:#}")),
         }
         if let Some(f) = self.on_status.as_mut() {
-            f(&s, self.alerts.paused);
+            f(&s, paused);
         }
     }
 }
 
 impl Sink for StatusSink {
-    fn events(&mut self, store: &Store, _evs: &[StoredEvent]) {
-        self.update(store);
+    fn events(&mut self, store: &Store, evs: &[StoredEvent]) {
+        self.update(store, evs);
     }
     fn refresh(&mut self, store: &Store) {
-        self.update(store);
+        self.update(store, &[]);
+    }
+}
+
+/// Watches the hints directory of `db` (the statusline's plan-limit snapshot, `budget set`'s
+/// touch) and asks the daemon to refresh when it changes. `None` (and one log line) when it
+/// cannot be watched.
+fn watch_hints(db: &Path, tx: mpsc::Sender<Msg>) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    let dir = status::plan::hints_dir(db);
+    let made = status::plan::ensure_hints_dir(db);
+    let w = made.map_err(notify::Error::io).and_then(|_| {
+        let mut w = notify::recommended_watcher(move |r: notify::Result<notify::Event>| {
+            if r.is_ok_and(|e| !matches!(e.kind, notify::EventKind::Access(_))) {
+                let _ = tx.send(Msg::Refresh);
+            }
+        })?;
+        w.watch(&dir, notify::RecursiveMode::NonRecursive)?;
+        Ok(w)
+    });
+    match w {
+        Ok(w) => Some(w),
+        Err(e) => {
+            log(&format!(
+                "cannot watch {} ({e}); plan limits and budget changes are read with the next request",
+                dir.display()
+            ));
+            None
+        }
     }
 }
 

@@ -3,9 +3,23 @@
 //!
 //! ```toml
 //! [budget]
-//! daily_usd = 20.0      # tray gauge and alerts
+//! daily_usd = 20.0      # the all-tools budgets "daily", "weekly", "monthly"
 //! weekly_usd = 100.0
-//! near = 0.8            # "near" the budget from this fraction on
+//! thresholds = [0.85, 0.95, 1.0]   # alert at these fractions (every budget's default)
+//! week_start = "monday" # weeks start on this day
+//! tz = "Europe/Berlin"  # days, weeks and months of budgets (default: the machine's zone)
+//!
+//! [[budgets]]           # scoped budgets (also `tokwatch budget set`)
+//! usd = 50.0
+//! period = "week"       # day | week | month
+//! repo = "owner/app"    # or tool = "codex", model = "opus", provider = "anthropic"
+//! hard = true           # a cap `tokwatch guard` enforces in Claude Code
+//!
+//! [alerts]              # docs/budgets.md lists every key
+//! on_alert = "notify-send tokwatch \"$TOKWATCH_ALERT_MESSAGE\""
+//!
+//! [guard]
+//! session_usd = 10.0    # one Claude Code session may cost this much
 //!
 //! [prices."my-local-model"]   # USD per million tokens; wins over the bundled price data
 //! input = 0.5
@@ -22,30 +36,122 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// The `near` fraction when the config sets none.
-pub const DEFAULT_NEAR: f64 = 0.8;
+/// The `near` fraction when the config sets none: the first of [`DEFAULT_THRESHOLDS`].
+pub const DEFAULT_NEAR: f64 = 0.85;
 
-/// `[budget]`: the spend the tray gauge and the alerts measure against.
+/// The fractions of a budget at which alerts fire when the config names none.
+pub const DEFAULT_THRESHOLDS: [f64; 3] = [0.85, 0.95, 1.0];
+
+/// `[budget]`: the all-tools budgets (`daily_usd` = the budget "daily", and so on), the default
+/// thresholds of every budget, and how periods are counted.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Budget {
-    /// USD per local day.
+    /// USD per day, every tool: the budget "daily".
     pub daily_usd: Option<f64>,
-    /// USD per week.
+    /// USD per week, every tool: the budget "weekly".
     pub weekly_usd: Option<f64>,
-    /// USD per month.
+    /// USD per month, every tool: the budget "monthly".
     pub monthly_usd: Option<f64>,
-    /// "Near" the budget from this fraction on (0 < near <= 1; default 0.8).
+    /// Kept from earlier versions: the first threshold of the `[budget]` budgets ("near" from
+    /// this fraction on, 0 < near <= 1). `thresholds` wins when both are set.
     pub near: Option<f64>,
+    /// Alert thresholds, fractions of the limit (default `[0.85, 0.95, 1.0]`), for every budget
+    /// that names none of its own.
+    pub thresholds: Option<Vec<f64>>,
+    /// The day weeks start on (`monday` .. `sunday`; default `monday`).
+    pub week_start: Option<String>,
+    /// Time zone of budget days, weeks and months: an IANA name, `utc` or `local` (default).
+    pub tz: Option<String>,
 }
 
 impl Budget {
-    /// The `near` fraction in use.
+    /// The `near` fraction in use: the first threshold below 100% of the `[budget]` budgets.
     pub fn near_fraction(&self) -> f64 {
-        self.near
-            .filter(|n| *n > 0.0 && *n <= 1.0)
-            .unwrap_or(DEFAULT_NEAR)
+        self.legacy_thresholds()
+            .into_iter()
+            .find(|t| *t < 1.0)
+            .unwrap_or(1.0)
     }
+
+    /// Thresholds of the `[budget]` budgets: `thresholds`, else the defaults with `near` in
+    /// place of the first one (and only the defaults above it).
+    pub fn legacy_thresholds(&self) -> Vec<f64> {
+        if let Some(t) = &self.thresholds {
+            return t.clone();
+        }
+        match self.near.filter(|n| *n > 0.0 && *n <= 1.0) {
+            Some(n) => std::iter::once(n)
+                .chain(DEFAULT_THRESHOLDS[1..].iter().copied().filter(|d| *d > n))
+                .collect(),
+            None => DEFAULT_THRESHOLDS.to_vec(),
+        }
+    }
+}
+
+/// `[[budgets]]`: one budget with a scope (at most one of `repo`, `tool`, `model`,
+/// `provider`; none = every tool).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetEntry {
+    /// Its id (default: made from period and scope, e.g. `weekly-repo:owner/app`).
+    pub id: Option<String>,
+    /// The limit in USD.
+    pub usd: f64,
+    /// `day`, `week` or `month` (`daily`, `weekly`, `monthly` too).
+    pub period: String,
+    /// Only this repository (`owner/name`, remote, or root path).
+    pub repo: Option<String>,
+    /// Only this tool (`claude-code`, `codex`, ...).
+    pub tool: Option<String>,
+    /// Only models whose name contains this (`opus`, `claude`, `gpt-5`).
+    pub model: Option<String>,
+    /// Only this provider (`anthropic`, `openai`, `google`, ...).
+    pub provider: Option<String>,
+    /// Alert thresholds of this budget (default: `[budget] thresholds`).
+    pub thresholds: Option<Vec<f64>>,
+    /// A hard cap: `tokwatch guard` stops Claude Code while it is used up.
+    #[serde(default)]
+    pub hard: bool,
+}
+
+/// `[alerts]`: where alerts go and when the early signals speak.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// A shell command run for each alert, with the alert in `TOKWATCH_ALERT_*` variables and
+    /// as JSON on stdin.
+    pub on_alert: Option<String>,
+    /// Desktop notifications (default true).
+    pub desktop: Option<bool>,
+    /// Burn-rate alert: a session spending more than this per hour (default 20; 0 = off).
+    pub burn_usd_per_hour: Option<f64>,
+    /// Minutes the burn rate is measured over (default 10).
+    pub burn_minutes: Option<u32>,
+    /// Loop alert: requests within this many minutes are looked at (default 10).
+    pub loop_minutes: Option<u32>,
+    /// Loop alert: at least this many requests in the window (default 6).
+    pub loop_min_requests: Option<u32>,
+    /// Loop alert: their context sizes differ by at most this fraction (default 0.02).
+    pub loop_size_tolerance: Option<f64>,
+    /// Loop alert: none of them wrote more than this many output tokens (default 400).
+    pub loop_max_output: Option<i64>,
+    /// Loop alert: this many requests in a row after the same tool error (default 3; 0 = off).
+    pub loop_same_errors: Option<u32>,
+    /// Fallback alert when a session's model changes (default true).
+    pub fallback: Option<bool>,
+    /// Plan-limit thresholds, fractions of a window (default `[0.85, 0.95]`).
+    pub plan_thresholds: Option<Vec<f64>>,
+    /// Forecast alert when the projection crosses a budget before it is reached (default true).
+    pub forecast: Option<bool>,
+}
+
+/// `[guard]`: caps of `tokwatch guard` beyond the hard budgets.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GuardConfig {
+    /// One Claude Code session may cost at most this much.
+    pub session_usd: Option<f64>,
 }
 
 /// The whole config file.
@@ -67,6 +173,15 @@ pub struct Config {
     /// `[export.prometheus]`, `[export.otlp]`.
     #[serde(default)]
     pub export: exporters::ExportConfig,
+    /// `[[budgets]]`: scoped budgets.
+    #[serde(default)]
+    pub budgets: Vec<BudgetEntry>,
+    /// `[alerts]`.
+    #[serde(default)]
+    pub alerts: AlertsConfig,
+    /// `[guard]`.
+    #[serde(default)]
+    pub guard: GuardConfig,
 }
 
 impl Config {

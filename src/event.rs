@@ -163,6 +163,11 @@ pub struct UsageEvent {
     /// again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recorded: Option<Box<Recorded>>,
+    /// The request came right after a failed tool call: a 64-bit hash of the error (never its
+    /// text), so that identical errors in a row can be told apart from different ones (the
+    /// loop signal). `None` when the log shows no failed tool call before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_error: Option<u64>,
 }
 
 /// A request as an export file carries it (`docs/sync-and-export.md`): its stored identity,
@@ -212,6 +217,7 @@ impl UsageEvent {
             msg_id: None,
             speed: None,
             recorded: None,
+            tool_error: None,
         }
     }
 }

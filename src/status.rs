@@ -1,14 +1,19 @@
-//! The live figures every view shows (tray, statusline, `watch`, alerts): today's and this
-//! week's spend, the budget and how close it is, the burn rate, active sessions. One type,
-//! computed in one place from a few small store queries over today's and this week's buckets.
+//! The live figures every view shows (tray, statusline, `watch`, alerts, the dashboard):
+//! today's, this week's and this month's spend with their forecasts, every budget with its
+//! state, the burn rate, active sessions, the session signals and the plan limits. One type,
+//! computed in one place from a few small store queries over the periods' buckets.
 //!
 //! A query that fails is an error here and in every view, never a `$0.00`.
 
-use crate::config::Budget;
-#[cfg(test)]
-use crate::config::DEFAULT_NEAR;
+pub mod budgets;
+pub mod forecast;
+pub mod plan;
+
+use crate::store::budget::{BudgetDef, BudgetScope, BudgetSource, Period, PlanLimit};
 use crate::store::query::{Scope, Zone, BUCKET_MS};
 use crate::store::Store;
+pub use budgets::Settings;
+pub use forecast::Forecast;
 use serde::Serialize;
 
 /// An active session and what it has cost.
@@ -31,7 +36,7 @@ pub struct SessionNow {
 }
 
 /// Spend against a budget.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BudgetState {
     /// No usable budget set: neutral.
@@ -72,20 +77,153 @@ impl BudgetState {
     }
 }
 
+/// One period's spend (every tool), and where it is heading.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PeriodStatus {
+    /// When the period started, ms.
+    pub start_ms: i64,
+    /// Spend so far.
+    pub cost_usd: f64,
+    /// The spend leaves out unpriced usage (a lower bound).
+    pub has_unpriced: bool,
+    /// Projected spend at the end of the period (`None` when it could not be made).
+    pub forecast: Option<Forecast>,
+    /// When the period ends, ms.
+    #[serde(skip)]
+    pub end_ms: i64,
+}
+
+/// Today, this week and this month.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Periods {
+    /// Today.
+    pub day: PeriodStatus,
+    /// This week.
+    pub week: PeriodStatus,
+    /// This month.
+    pub month: PeriodStatus,
+}
+
+impl Periods {
+    /// The period of `p`.
+    pub fn get(&self, p: Period) -> &PeriodStatus {
+        match p {
+            Period::Day => &self.day,
+            Period::Week => &self.week,
+            Period::Month => &self.month,
+        }
+    }
+}
+
+/// One budget in its current period.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BudgetStatus {
+    /// Its id.
+    pub id: String,
+    /// Day, week or month.
+    pub period: Period,
+    /// What it counts (`all`, `repo:owner/app`, `tool:codex`, `model:claude`,
+    /// `provider:anthropic`).
+    pub scope: BudgetScope,
+    /// The limit.
+    pub limit_usd: f64,
+    /// Spent in the current period.
+    pub spent_usd: f64,
+    /// The spend leaves out unpriced usage (a lower bound).
+    pub has_unpriced: bool,
+    /// `spent / limit` (not clamped; infinite for a zero limit with spend).
+    pub fraction: f64,
+    /// Under, near (from the first threshold below 100%) or over (100%).
+    pub state: BudgetState,
+    /// Alert thresholds, fractions of the limit.
+    pub thresholds: Vec<f64>,
+    /// Projected spend at the end of the period.
+    pub forecast: Option<Forecast>,
+    /// A hard cap for `tokwatch guard`.
+    #[serde(skip)]
+    pub hard: bool,
+    /// Where it is defined.
+    #[serde(skip)]
+    pub source: BudgetSource,
+    /// Start of the current period, ms.
+    #[serde(skip)]
+    pub start_ms: i64,
+    /// End of the current period, ms.
+    #[serde(skip)]
+    pub end_ms: i64,
+}
+
+/// What an early signal says about a running session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignalKind {
+    /// Spending faster than the configured $/h.
+    Burn,
+    /// The shape of a retry or prompt loop.
+    Loop,
+    /// The session's model changed.
+    Fallback,
+}
+
+impl SignalKind {
+    /// `burn`, `loop`, `fallback`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignalKind::Burn => "burn",
+            SignalKind::Loop => "loop",
+            SignalKind::Fallback => "fallback",
+        }
+    }
+}
+
+/// An early signal of a running session (computed by the daemon from the requests as they are
+/// stored).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Signal {
+    /// Burn, loop or fallback.
+    pub kind: SignalKind,
+    /// The session.
+    pub session: String,
+    /// Its tool.
+    pub tool: String,
+    /// Its repository.
+    pub repo: Option<String>,
+    /// What it says.
+    pub message: String,
+    /// When the signal's evidence starts, ms.
+    pub since_ms: i64,
+    /// The session's latest request, ms.
+    pub last_ms: i64,
+}
+
 /// What the indicator and the alerts show.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Status {
+    /// When it was computed, ms.
+    pub now_ms: i64,
+    /// The zone periods are counted in.
+    pub tz: String,
+    /// Today, this week and this month, every tool.
+    pub periods: Periods,
+    /// Every budget in its current period.
+    pub budgets: Vec<BudgetStatus>,
+    /// Early signals of running sessions (the daemon fills them in).
+    pub signals: Vec<Signal>,
+    /// Plan limits from Claude Code's statusline input, windows that have not reset yet.
+    pub plan_limits: Vec<PlanLimit>,
+    /// Alerts are paused (the tray's "Pause alerts").
+    pub alerts_paused: bool,
     /// Today's spend (local day).
     pub today_usd: f64,
     /// Today's spend leaves out unpriced usage.
     pub today_has_unpriced: bool,
-    /// This week's spend (from Monday).
+    /// This week's spend (from the configured first day).
     pub week_usd: f64,
     /// This week's spend leaves out unpriced usage.
     pub week_has_unpriced: bool,
-    /// The daily budget, when one is set.
+    /// The daily budget of every tool, when one is set (the tray's gauge).
     pub daily_budget_usd: Option<f64>,
-    /// The configured "near" fraction.
+    /// Its "near" fraction (its first threshold below 100%).
     pub near: f64,
     /// Today's spend against the daily budget.
     pub budget_state: BudgetState,
@@ -108,18 +246,78 @@ pub fn start_of_today() -> i64 {
     z.start_of(z.today())
 }
 
-/// Computes the status at `now_ms` (local days and weeks).
-pub fn compute(store: &Store, budget: &Budget, now_ms: i64) -> anyhow::Result<Status> {
-    let z = Zone::Local;
-    let today = z.date(now_ms);
-    let day = z.start_of(today);
-    let monday =
-        today - chrono::Days::new(chrono::Datelike::weekday(&today).num_days_from_monday() as u64);
-    let week = z.start_of(monday);
+/// One budget in the period holding `now_ms`, with its forecast when `with_forecast` (the
+/// statusline and the guard need none).
+pub fn budget_status(
+    store: &Store,
+    settings: &Settings,
+    b: &BudgetDef,
+    now_ms: i64,
+    with_forecast: bool,
+) -> anyhow::Result<BudgetStatus> {
+    let (start, end) = settings.bounds(b.period, now_ms);
+    let (spent, fc) = budgets::with_query(&b.scope, |q| -> anyhow::Result<_> {
+        let spent = store.scope_cost(q, start, end)?;
+        let fc = if with_forecast {
+            Some(forecast::forecast(
+                store, q, b.period, spent.usd, now_ms, end,
+            )?)
+        } else {
+            None
+        };
+        Ok((spent, fc))
+    })?;
+    let thresholds = settings.thresholds(b);
+    let near = budgets::near_of(&thresholds);
+    Ok(BudgetStatus {
+        id: b.id.clone(),
+        period: b.period,
+        scope: b.scope.clone(),
+        limit_usd: b.limit_usd,
+        spent_usd: spent.usd,
+        has_unpriced: spent.has_unpriced,
+        fraction: budget_fraction(spent.usd, Some(b.limit_usd)).unwrap_or(0.0),
+        state: BudgetState::of(spent.usd, Some(b.limit_usd), near),
+        thresholds,
+        forecast: fc,
+        hard: b.hard,
+        source: b.source,
+        start_ms: start,
+        end_ms: end,
+    })
+}
+
+/// Computes the status at `now_ms` (periods in the settings' zone and week start).
+pub fn compute(store: &Store, settings: &Settings, now_ms: i64) -> anyhow::Result<Status> {
+    let mut periods = Periods::default();
+    for p in Period::ALL {
+        let (start, end) = settings.bounds(p, now_ms);
+        let (c, fc) = budgets::with_query(&BudgetScope::All, |q| -> anyhow::Result<_> {
+            let c = store.scope_cost(q, start, end)?;
+            let fc = forecast::forecast(store, q, p, c.usd, now_ms, end)?;
+            Ok((c, fc))
+        })?;
+        let ps = PeriodStatus {
+            start_ms: start,
+            cost_usd: c.usd,
+            has_unpriced: c.has_unpriced,
+            forecast: Some(fc),
+            end_ms: end,
+        };
+        match p {
+            Period::Day => periods.day = ps,
+            Period::Week => periods.week = ps,
+            Period::Month => periods.month = ps,
+        }
+    }
+    let mut budgets = Vec::new();
+    for b in settings.budgets(store)? {
+        budgets.push(budget_status(store, settings, &b, now_ms, true)?);
+    }
+    let day = periods.day.start_ms;
+    let week = periods.week.start_ms;
     let hour = (now_ms - 3_600_000).div_euclid(BUCKET_MS) * BUCKET_MS;
     let active = now_ms - ACTIVE_MS;
-    let t = store.cost(Scope::Since(day))?;
-    let w = store.cost(Scope::Since(week))?;
     let h = store.cost(Scope::Since(hour))?;
     let mut active_sessions = Vec::new();
     for a in store.active_sessions(active)? {
@@ -134,20 +332,36 @@ pub fn compute(store: &Store, budget: &Budget, now_ms: i64) -> anyhow::Result<St
         });
     }
     active_sessions.sort_by(|a, b| b.cost_usd.total_cmp(&a.cost_usd));
-    let daily = budget.daily_usd.filter(|b| *b > 0.0);
-    let near = budget.near_fraction();
+    // The tray's gauge: the daily budget of every tool.
+    let daily = budgets
+        .iter()
+        .find(|b| b.period == Period::Day && b.scope == BudgetScope::All);
+    let plan_limits = store
+        .plan_limits()?
+        .into_iter()
+        .filter(|l| l.resets_at_ms.is_none_or(|r| r > now_ms))
+        .collect();
     Ok(Status {
-        today_usd: t.usd,
-        today_has_unpriced: t.has_unpriced,
-        week_usd: w.usd,
-        week_has_unpriced: w.has_unpriced,
-        daily_budget_usd: daily,
-        near,
-        budget_state: BudgetState::of(t.usd, daily, near),
+        now_ms,
+        tz: settings.zone.name(),
+        today_usd: periods.day.cost_usd,
+        today_has_unpriced: periods.day.has_unpriced,
+        week_usd: periods.week.cost_usd,
+        week_has_unpriced: periods.week.has_unpriced,
+        daily_budget_usd: daily.map(|b| b.limit_usd),
+        near: daily
+            .map(|b| budgets::near_of(&b.thresholds))
+            .unwrap_or(crate::config::DEFAULT_NEAR),
+        budget_state: daily.map(|b| b.state).unwrap_or_default(),
         usd_per_hour: h.usd,
         by_tool_today: store.cost_by_tool_since(day)?,
         active_sessions,
         top_repos_week: store.top_repos_since(week, 5)?,
+        periods,
+        budgets,
+        signals: Vec::new(),
+        plan_limits,
+        alerts_paused: store.alerts_paused()?,
     })
 }
 
@@ -157,7 +371,7 @@ mod tests {
 
     #[test]
     fn budget_states() {
-        let s = |spent, b| BudgetState::of(spent, b, DEFAULT_NEAR);
+        let s = |spent, b| BudgetState::of(spent, b, 0.8);
         assert_eq!(s(3.0, None), BudgetState::NoBudget);
         assert_eq!(s(3.0, Some(f64::NAN)), BudgetState::NoBudget);
         assert_eq!(s(0.0, Some(10.0)), BudgetState::Under);

@@ -241,3 +241,77 @@ fn a_failing_database_is_shown_as_an_error_not_zero() {
         v.labels()
     );
 }
+
+/// Every budget's state is in the menu; "Pause alerts" is remembered across a restart, and
+/// while paused an alert is recorded (delivery `paused`) but no notification is shown.
+#[test]
+fn budgets_in_the_menu_and_pause_survives_a_restart() {
+    use common::notifications::NotificationServer;
+    let bus = TestBus::private();
+    let notes = NotificationServer::start(&bus);
+    let h = Home::new();
+    let cfg = h.dir.path().join("config");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("config.toml"),
+        "[budget]\ndaily_usd = 100.0\n[[budgets]]\nusd = 6.0\nperiod = \"week\"\ntool = \"claude-code\"\n[alerts]\nforecast = false\nburn_usd_per_hour = 0\n",
+    )
+    .unwrap();
+    let log = h.claude_projects().join("-p/s.jsonl");
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    let env = [("DBUS_SESSION_BUS_ADDRESS", bus.address.as_str())];
+    let d = h.start_daemon_with(&["run"], &env);
+    let conn = bus.connect();
+    let name = sni::find_item_by_pid(&conn, d.child.id(), TIMEOUT).unwrap();
+    // $4.50 of the weekly claude-code budget of $6: 75%, under.
+    append(&log, &line(1, 900_000));
+    let v = sni::wait_for_view(&conn, &name, TIMEOUT, |v| {
+        let l = v.labels();
+        l.iter()
+            .any(|l| l == "Budget weekly claude-code: $4.50 of $6.00 this week (75%)")
+            && l.iter().any(|l| l == "Budget: $4.50 of $100.00 today (4%)")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.log_text()));
+
+    // Pause, then restart: the item comes back checked.
+    let pause = v
+        .node(tokwatch::tray::format::LABEL_PAUSE_ALERTS)
+        .expect("pause item")
+        .id;
+    sni::click(&conn, &name, &v.item.menu_path, pause).unwrap();
+    assert!(wait_until(TIMEOUT, || d.log_text().contains("alerts paused")).is_some());
+    assert!(
+        wait_until(TIMEOUT, || h.reader().alerts_paused().unwrap_or(false)).is_some(),
+        "the pause is stored"
+    );
+    drop(d);
+    let d = h.start_daemon_with(&["run"], &env);
+    let name = sni::find_item_by_pid(&conn, d.child.id(), TIMEOUT).unwrap();
+    // (The tooltip and the menu are separate D-Bus properties: wait for both.)
+    sni::wait_for_view(&conn, &name, TIMEOUT, |v| {
+        v.node(tokwatch::tray::format::LABEL_PAUSE_ALERTS)
+            .is_some_and(|n| n.toggle_state == Some(1))
+            && v.item.tooltip_text.contains("Alerts paused")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.log_text()));
+
+    // $5.50 of $6: 91%, near. Recorded, not shown.
+    append(&log, &line(2, 200_000));
+    sni::wait_for_view(&conn, &name, TIMEOUT, |v| {
+        v.labels()
+            .iter()
+            .any(|l| l == "Budget weekly claude-code: $5.50 of $6.00 this week (91%, near)")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.log_text()));
+    assert!(
+        wait_until(TIMEOUT, || !h.reader().alerts(0).unwrap().is_empty()).is_some(),
+        "{}",
+        d.log_text()
+    );
+    let a = h.reader().alerts(0).unwrap();
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(a[0].delivery, "paused");
+    assert_eq!(a[0].budget_id.as_deref(), Some("weekly-tool:claude-code"));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(notes.shown().is_empty(), "{:?}", notes.shown());
+}

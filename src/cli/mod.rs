@@ -1,11 +1,14 @@
 //! Command-line interface.
 
+pub mod budget;
 pub mod doctor;
 pub mod export;
+pub mod guard;
 pub mod output;
 pub mod parsers;
 pub mod statusline;
 pub mod watch;
+pub mod whatif;
 
 use crate::app::App;
 use crate::store::query::{Filter, GroupBy, Zone};
@@ -79,6 +82,9 @@ pub struct ReportArgs {
     /// Print CSV.
     #[arg(long)]
     pub csv: bool,
+    /// Also price the same tokens at this model's rates (what it would have cost).
+    #[arg(long = "as", value_name = "MODEL")]
+    pub as_model: Option<String>,
 }
 
 /// The commands.
@@ -137,8 +143,8 @@ pub enum Cmd {
         json: bool,
     },
     /// One short line for Claude Code's statusline, tmux or a shell prompt. Reads Claude Code's
-    /// statusline JSON from stdin when there is one (session and repository cost), else shows
-    /// today's total. Reads the database only.
+    /// statusline JSON from stdin when there is one (session and repository cost, plan limits),
+    /// else shows today's total; marks budgets that are near or over. Reads the database only.
     Statusline,
     /// Check each known tool: logs found or not, where, files and requests, last event, parse
     /// errors with an example, unreadable files, unpriced models.
@@ -171,6 +177,30 @@ pub enum Cmd {
         /// What to do.
         #[command(subcommand)]
         cmd: ParsersCmd,
+    },
+    /// Budgets per day, week or month, for everything or one repository, tool, model or
+    /// provider: set, list (with state and forecast), remove.
+    Budget {
+        /// What to do.
+        #[command(subcommand)]
+        cmd: budget::BudgetCmd,
+    },
+    /// Every alert that fired (budget thresholds, forecasts, burn rate, loops, model changes,
+    /// plan limits), newest first.
+    Alerts {
+        /// Only alerts at or after this time (YYYY-MM-DD, today, 7d, ...).
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Opt-in hard stop for Claude Code: a hook that blocks prompts and tool calls while a hard
+    /// cap is used up.
+    Guard {
+        /// What to do.
+        #[command(subcommand)]
+        cmd: guard::GuardCmd,
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
@@ -260,8 +290,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         None => run_daemon(&app, &RunArgs::default()),
         Some(Cmd::Run(ref a)) => run_daemon(&app, a),
         Some(Cmd::Scan { quiet, json }) => scan(&app, quiet, json),
-        Some(Cmd::Report { by, ref args }) => report(&db, by, args, None),
-        Some(Cmd::Repos { ref args }) => report(&db, GroupBy::Repo, args, None),
+        Some(Cmd::Report { by, ref args }) => report(&app, by, args, None),
+        Some(Cmd::Repos { ref args }) => report(&app, GroupBy::Repo, args, None),
         Some(Cmd::History { ref repo, ref args }) => history(&db, repo, args),
         Some(Cmd::Prices {
             ref model,
@@ -269,7 +299,10 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             json,
         }) => prices(&app, model, provider.as_deref(), json),
         Some(Cmd::Watch { json }) => watch::watch(&app, json),
-        Some(Cmd::Statusline) => statusline::statusline(&db),
+        Some(Cmd::Statusline) => statusline::statusline(&app),
+        Some(Cmd::Budget { ref cmd }) => budget::run(&app, cmd),
+        Some(Cmd::Alerts { ref since, json }) => budget::alerts(&app, since.as_deref(), json),
+        Some(Cmd::Guard { ref cmd }) => guard::run(&app, cmd),
         Some(Cmd::Doctor { json }) => doctor::run(&app, json),
         Some(Cmd::Parsers { ref cmd }) => parsers(&app, cmd),
         Some(Cmd::Import {
@@ -452,20 +485,67 @@ fn key_title(g: GroupBy) -> &'static str {
     }
 }
 
-fn report(
-    db: &std::path::Path,
-    by: GroupBy,
-    args: &ReportArgs,
-    title: Option<&str>,
-) -> anyhow::Result<i32> {
+fn report(app: &App, by: GroupBy, args: &ReportArgs, title: Option<&str>) -> anyhow::Result<i32> {
     let zone = Zone::parse(&args.tz).map_err(anyhow::Error::msg)?;
     let f = filter_from(args, zone)?;
-    let store = Store::open_reader(db)?;
+    let store = Store::open_reader(&app.db)?;
     let r = store.report(by, &f, zone)?;
+    let as_report = match &args.as_model {
+        Some(m) => {
+            let config = app.config()?;
+            let pricer = app.pricer(&config);
+            Some(whatif::as_report(&store, &pricer, by, &f, zone, &r, m)?)
+        }
+        None => None,
+    };
+    // A report that reaches up to now says where today, this week and this month are heading.
+    let now = store::now_ms();
+    let forecast = if f.until_ms.is_none_or(|u| u > now) && f.session.is_none() {
+        let week_start = app
+            .config()
+            .ok()
+            .and_then(|c| crate::status::Settings::from_config(&c).ok())
+            .map(|s| s.week_start)
+            .unwrap_or(chrono::Weekday::Mon);
+        Some(whatif::report_forecast(&store, &f, zone, week_start, now)?)
+    } else {
+        None
+    };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        let mut v = serde_json::to_value(&r)?;
+        if let Some(a) = &as_report {
+            v["as"] = serde_json::to_value(a)?;
+        }
+        if let Some(fc) = &forecast {
+            v["forecast"] = serde_json::to_value(fc)?;
+        }
+        if by == GroupBy::Session {
+            let changes: Vec<serde_json::Value> = store
+                .fallback_sessions(f.since_ms.unwrap_or(i64::MIN))?
+                .into_iter()
+                .filter(|(s, _)| r.rows.iter().any(|row| row.key == *s))
+                .map(|(s, m)| serde_json::json!({"session": s, "message": m}))
+                .collect();
+            v["model_changes"] = serde_json::Value::Array(changes);
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
     } else if args.csv {
-        print!("{}", output::report_csv(&r));
+        match &as_report {
+            Some(a) => {
+                println!("key,cost_usd,has_unpriced,as_model,as_cost_usd");
+                for x in a.rows.iter().chain(std::iter::once(&a.totals)) {
+                    println!(
+                        "{},{},{},{},{}",
+                        output::csv_field(&x.key),
+                        x.cost_usd,
+                        x.has_unpriced,
+                        output::csv_field(&a.model),
+                        x.as_cost_usd
+                    );
+                }
+            }
+            None => print!("{}", output::report_csv(&r)),
+        }
     } else if r.rows.is_empty() {
         println!("{}", nothing_found(&store, &f)?);
     } else {
@@ -473,6 +553,21 @@ fn report(
             println!("{}", output::bold(t));
         }
         print!("{}", output::report_text(&r, key_title(by)));
+        if let Some(a) = &as_report {
+            println!();
+            print!("{}", whatif::as_text(a, key_title(by)));
+        }
+        if let Some(fc) = forecast.as_ref().filter(|f| f.month.high_usd > 0.0) {
+            print!("{}", whatif::forecast_text(fc));
+        }
+        if by == GroupBy::Session {
+            let since = f.since_ms.unwrap_or(i64::MIN);
+            for (s, m) in store.fallback_sessions(since)? {
+                if r.rows.iter().any(|row| row.key == s) {
+                    println!("Model change in session {s}: {m}");
+                }
+            }
+        }
     }
     Ok(EXIT_OK)
 }

@@ -187,7 +187,8 @@ pub fn report_csv(r: &Report) -> String {
     out
 }
 
-fn csv_field(s: &str) -> String {
+/// One CSV field, quoted when it needs to be.
+pub fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

@@ -72,19 +72,46 @@ fn today_line(db: &Path) -> Option<String> {
 
 struct PrintSink {
     json: bool,
+    models: Models,
 }
 impl Sink for PrintSink {
     fn events(&mut self, store: &Store, evs: &[StoredEvent]) {
-        print_events(&feed::feed_events(store, evs), self.json);
+        print_events(&feed::feed_events(store, evs), self.json, &mut self.models);
     }
 }
 
-fn print_events(evs: &[FeedEvent], json: bool) {
+/// The latest main-chain model of each session seen, to mark a change of model (a fallback).
+#[derive(Default)]
+pub struct Models(std::collections::HashMap<String, String>);
+
+impl Models {
+    /// `⇄ session abc123: model claude-opus-4-6 → claude-sonnet-4-5` when this request's model
+    /// differs from the session's previous one.
+    pub fn change(&mut self, e: &FeedEvent) -> Option<String> {
+        if e.sidechain || e.updated {
+            return None;
+        }
+        let (Some(s), Some(m)) = (&e.session, e.model.as_ref().filter(|m| !m.is_empty())) else {
+            return None;
+        };
+        let prev = self.0.insert(s.clone(), m.clone())?;
+        (prev != *m).then(|| {
+            let short: String = s.chars().take(8).collect();
+            format!("⇄ session {short}: model {prev} → {m} (fallback?)")
+        })
+    }
+}
+
+fn print_events(evs: &[FeedEvent], json: bool, models: &mut Models) {
     let mut out = std::io::stdout().lock();
     for e in evs {
+        let change = models.change(e);
         let _ = if json {
             writeln!(out, "{}", serde_json::to_string(e).unwrap_or_default())
         } else {
+            if let Some(c) = change {
+                let _ = writeln!(out, "{}", bold(&c));
+            }
             writeln!(out, "{}", feed_line(e))
         };
     }
@@ -114,10 +141,11 @@ pub fn watch(app: &App, json: bool) -> anyhow::Result<i32> {
                     dim("following the running daemon; one line per request (Ctrl-C to stop)")
                 );
             }
+            let mut models = Models::default();
             for line in std::io::BufReader::new(s).lines() {
                 let line = line?;
                 match serde_json::from_str::<FeedEvent>(&line) {
-                    Ok(e) => print_events(&[e], json),
+                    Ok(e) => print_events(&[e], json, &mut models),
                     Err(_) => continue,
                 }
             }
@@ -136,7 +164,10 @@ pub fn watch(app: &App, json: bool) -> anyhow::Result<i32> {
         }
         println!("{}", dim("no daemon was running: following the logs directly; one line per request (Ctrl-C to stop)"));
     }
-    d.add_sink(Box::new(PrintSink { json }));
+    d.add_sink(Box::new(PrintSink {
+        json,
+        models: Models::default(),
+    }));
     d.run()?;
     Ok(super::EXIT_OK)
 }

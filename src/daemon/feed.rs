@@ -46,6 +46,9 @@ pub struct FeedEvent {
     pub today_cost_usd: Option<f64>,
     /// Today's cost leaves out unpriced usage.
     pub today_has_unpriced: bool,
+    /// A sidechain (subagent) request: its model is not the session's own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sidechain: bool,
 }
 
 /// Feed lines for stored events, with running session and day totals (a total that cannot be
@@ -81,6 +84,7 @@ pub fn feed_events(store: &Store, evs: &[StoredEvent]) -> Vec<FeedEvent> {
                 session_has_unpriced: session.is_some_and(|c| c.has_unpriced),
                 today_cost_usd: today.map(|c| c.usd),
                 today_has_unpriced: today.is_some_and(|c| c.has_unpriced),
+                sidechain: e.sidechain,
             }
         })
         .collect()

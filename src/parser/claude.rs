@@ -115,6 +115,85 @@ fn tokens(
     }
 }
 
+// Failed tool calls (for the loop signal): a user line's `tool_result` blocks with
+// `is_error: true`. Only a hash of the error's JSON is kept, never its text; it waits in the file
+// state until the next request, which every copy of that request then carries.
+const ERR_PENDING: &str = "tool_error_pending";
+const ERR_REQ: &str = "tool_error_req";
+const ERR_HASH: &str = "tool_error_hash";
+
+#[derive(Deserialize)]
+struct UserLine {
+    #[serde(rename = "type")]
+    ty: Option<String>,
+    message: Option<UserMessage>,
+}
+
+#[derive(Deserialize)]
+struct UserMessage {
+    content: Option<serde_json::Value>,
+}
+
+/// Remembers (as a hash) the failed tool calls of a user line, or forgets earlier ones when
+/// its tool calls succeeded. Only lines with an error are parsed (tool results can be large).
+fn note_tool_results(line: &[u8], state: &mut FileState) {
+    let has_error = memchr::memmem::find(line, b"\"is_error\":true").is_some()
+        || memchr::memmem::find(line, b"\"is_error\": true").is_some();
+    if !has_error {
+        if memchr::memmem::find(line, b"\"type\":\"user\"").is_some() {
+            state.extra.remove(ERR_PENDING);
+        }
+        return;
+    }
+    let Ok(l) = serde_json::from_slice::<UserLine>(line) else {
+        return;
+    };
+    if l.ty.as_deref() != Some("user") {
+        return;
+    }
+    let Some(serde_json::Value::Array(blocks)) = l.message.and_then(|m| m.content) else {
+        return;
+    };
+    let mut hashes: Vec<u64> = Vec::new();
+    let mut results = 0;
+    for b in &blocks {
+        if b.get("type").and_then(|t| t.as_str()) != Some("tool_result") {
+            continue;
+        }
+        results += 1;
+        if b.get("is_error").and_then(|e| e.as_bool()) == Some(true) {
+            let body = b.get("content").map(|c| c.to_string()).unwrap_or_default();
+            hashes.push(crate::dedup::key_hash("tool_error", &body) as u64);
+        }
+    }
+    if results == 0 {
+        return;
+    }
+    if hashes.is_empty() {
+        state.extra.remove(ERR_PENDING);
+        return;
+    }
+    hashes.sort_unstable();
+    let joined: Vec<String> = hashes.iter().map(|h| h.to_string()).collect();
+    let h = crate::dedup::key_hash("tool_errors", &joined.join(",")) as u64;
+    state.extra.insert(ERR_PENDING.into(), h.into());
+}
+
+/// The error hash the request `key` follows: a pending one is given to it (and to every later
+/// copy of the same request).
+fn take_tool_error(state: &mut FileState, key: &str) -> Option<u64> {
+    if let Some(p) = state.extra.remove(ERR_PENDING) {
+        state.extra.insert(ERR_REQ.into(), key.into());
+        state.extra.insert(ERR_HASH.into(), p);
+    }
+    match state.extra.get(ERR_REQ) {
+        Some(serde_json::Value::String(k)) if k == key => {
+            state.extra.get(ERR_HASH).and_then(|h| h.as_u64())
+        }
+        _ => None,
+    }
+}
+
 /// True when the bytes look like one whole JSON object (cheap check for lines we do not parse).
 pub fn looks_like_object(line: &[u8]) -> bool {
     let t = line.trim_ascii();
@@ -133,7 +212,7 @@ impl Parser for ClaudeParser {
         &self,
         line: &[u8],
         path: &Path,
-        _state: &mut FileState,
+        state: &mut FileState,
         out: &mut Vec<UsageEvent>,
     ) -> Result<(), ParseError> {
         if line.trim_ascii().is_empty() {
@@ -141,13 +220,15 @@ impl Parser for ClaudeParser {
         }
         // Most bytes are content lines without usage: skip them without a full parse.
         if memchr::memmem::find(line, b"\"usage\"").is_none() {
-            return if looks_like_object(line) {
-                Ok(())
-            } else {
-                Err(ParseError(
+            if !looks_like_object(line) {
+                return Err(ParseError(
                     "not a JSON object (torn or corrupted line)".into(),
-                ))
-            };
+                ));
+            }
+            if memchr::memmem::find(line, b"\"tool_result\"").is_some() {
+                note_tool_results(line, state);
+            }
+            return Ok(());
         }
         let l: Line = serde_json::from_slice(line)?;
         if l.ty.as_deref() != Some("assistant") {
@@ -194,7 +275,9 @@ impl Parser for ClaudeParser {
             .or(usage.service_tier.filter(|s| s != "standard"))
             .map(Cow::into_owned);
         let advisor_key = usage.iterations.as_ref().map(|_| key.clone());
+        let tool_error = take_tool_error(state, &key);
         let mut ev = UsageEvent::new(TOOL, key, Merge::KeepMax, ts);
+        ev.tool_error = tool_error;
         ev.model = model.map(Cow::into_owned);
         ev.provider = Some("anthropic".into());
         ev.tokens = t;

@@ -4,6 +4,8 @@
 //! open the file read-only and never block it (WAL).
 
 pub mod export;
+pub mod budget;
+pub mod whatif;
 pub mod query;
 pub mod wal;
 
@@ -16,7 +18,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql"), include_str!("schema_v2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema_v1.sql"),
+    include_str!("schema_v2.sql"),
+    include_str!("schema_v3.sql"),
+];
 
 /// Errors a user can act on, with the action in the message.
 #[derive(Debug)]

@@ -152,7 +152,7 @@ impl LiveTray {
             let _ = self.tray.set_tooltip(Some(&tooltip));
             self.tooltip = tooltip;
         }
-        let gauge = icon::gauge_key(s.today_usd, s.daily_budget_usd, s.budget_near);
+        let gauge = format::gauge(s);
         if gauge != self.gauge {
             if let Ok(icon) = make_icon(gauge) {
                 let _ = self.tray.set_icon(Some(icon));

@@ -5,7 +5,7 @@
 //! say so: the title gets a trailing `+` (the real cost is at least this), the tooltip and menu
 //! say `+ unpriced`.
 
-use super::{ActiveSession, TraySnapshot};
+use super::{ActiveSession, BudgetLine, ForecastBand, TraySnapshot};
 use crate::format::{rate as format_rate, usd as format_usd, usd_total as format_total};
 use crate::status::{budget_fraction, BudgetState};
 
@@ -70,6 +70,137 @@ pub fn budget_line(s: &TraySnapshot) -> Option<String> {
     ))
 }
 
+fn is_daily_all(b: &BudgetLine) -> bool {
+    b.period == "day" && b.scope == "all"
+}
+
+fn period_this(period: &str) -> &'static str {
+    match period {
+        "week" => "this week",
+        "month" => "this month",
+        _ => "today",
+    }
+}
+
+fn period_adjective(period: &str) -> &'static str {
+    match period {
+        "week" => "weekly",
+        "month" => "monthly",
+        _ => "daily",
+    }
+}
+
+/// `weekly`, `weekly owner/app`, `daily codex`, `monthly models matching opus`.
+fn budget_label(b: &BudgetLine) -> String {
+    let adj = period_adjective(&b.period);
+    match b.scope.split_once(':') {
+        None => adj.to_string(),
+        Some(("model", m)) => format!("{adj} models matching {m}"),
+        Some((_, v)) => format!("{adj} {v}"),
+    }
+}
+
+fn percent_tag(fraction: f64, has_unpriced: bool, state: BudgetState) -> String {
+    let percent = if fraction.is_finite() {
+        format!("{}%", (fraction * 100.0 + 1e-9).floor() as u64)
+    } else {
+        "budget 0".to_string()
+    };
+    let bound = if has_unpriced { "≥" } else { "" };
+    let tag = match state {
+        BudgetState::Near => ", near",
+        BudgetState::Over => ", over",
+        _ => "",
+    };
+    format!("{bound}{percent}{tag}")
+}
+
+/// `Budget weekly owner/app: $21.07 of $50.00 this week (42%)`, for a budget other than the
+/// daily one of every tool (that one is [`budget_line`]).
+pub fn other_budget_line(b: &BudgetLine) -> String {
+    format!(
+        "Budget {}: {} of {} {} ({})",
+        budget_label(b),
+        format_usd(b.spent_usd),
+        format_usd(b.limit_usd),
+        period_this(&b.period),
+        percent_tag(b.fraction, b.has_unpriced, b.state)
+    )
+}
+
+/// `$8.10 ($6.00–$10.20)`.
+pub fn band_text(f: &ForecastBand) -> String {
+    format!(
+        "{} ({}–{})",
+        format_usd(f.mid_usd),
+        format_usd(f.low_usd),
+        format_usd(f.high_usd)
+    )
+}
+
+/// `Forecast today: $8.10 ($6.00–$10.20)`, when there is one.
+pub fn forecast_line(s: &TraySnapshot) -> Option<String> {
+    s.forecast_today
+        .as_ref()
+        .map(|f| format!("Forecast today: {}", band_text(f)))
+}
+
+/// `Plan: 5h 42% (resets 2025-06-14 15:00) · 7d 75%`, when Claude Code gave plan limits.
+pub fn plan_line(s: &TraySnapshot) -> Option<String> {
+    if s.plan_limits.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = s
+        .plan_limits
+        .iter()
+        .map(|l| {
+            let name = crate::status::plan::short_name(&l.name);
+            let mark = if l.used_pct >= 95.0 {
+                ", over 95%"
+            } else if l.used_pct >= 85.0 {
+                ", near"
+            } else {
+                ""
+            };
+            match &l.resets {
+                Some(r) => format!("{name} {:.0}% (resets {r}{mark})", l.used_pct.floor()),
+                None if mark.is_empty() => format!("{name} {:.0}%", l.used_pct.floor()),
+                None => format!("{name} {:.0}% ({})", l.used_pct.floor(), &mark[2..]),
+            }
+        })
+        .collect();
+    Some(format!("Plan: {}", parts.join(" · ")))
+}
+
+/// `Loop: tokwatch (claude-code) loop: 6 requests ...`.
+pub fn signal_line(g: &super::SignalLine) -> String {
+    let kind = match g.kind.as_str() {
+        "burn" => "Burn",
+        "loop" => "Loop",
+        "fallback" => "Model changed",
+        k => k,
+    };
+    match &g.repo {
+        Some(r) => format!("{kind}: {r} ({}) {}", g.tool, g.message),
+        None => format!("{kind}: {} {}", g.tool, g.message),
+    }
+}
+
+/// The icon's gauge: the budget closest to (or furthest past) its limit, so any budget that is
+/// near or over colours the icon; today's spend against no budget when there is none.
+pub fn gauge(s: &TraySnapshot) -> super::icon::GaugeKey {
+    let worst = s
+        .budgets
+        .iter()
+        .max_by(|a, b| a.fraction.total_cmp(&b.fraction));
+    match worst {
+        Some(b) if !is_daily_all(b) || s.daily_budget_usd.is_none() => {
+            super::icon::GaugeKey::new(b.state, Some(b.fraction))
+        }
+        _ => super::icon::gauge_key(s.today_usd, s.daily_budget_usd, s.budget_near),
+    }
+}
+
 /// `tokwatch · claude-code · $1.20 · $2.40/h`.
 pub fn session_label(a: &ActiveSession) -> String {
     format!(
@@ -115,6 +246,17 @@ pub fn tooltip(s: &TraySnapshot) -> String {
     ];
     if let Some(b) = budget_line(s) {
         lines.push(b);
+    }
+    for b in s.budgets.iter().filter(|b| !is_daily_all(b)) {
+        if matches!(b.state, BudgetState::Near | BudgetState::Over) {
+            lines.push(other_budget_line(b));
+        }
+    }
+    if let Some(p) = plan_line(s) {
+        lines.push(p);
+    }
+    for g in &s.signals {
+        lines.push(signal_line(g));
     }
     let sessions = sorted_sessions(s);
     for a in sessions.iter().take(MAX_TOOLTIP_SESSIONS) {
@@ -230,9 +372,21 @@ pub fn menu_entries(s: &TraySnapshot) -> Vec<MenuEntry> {
         "This week: {}",
         format_total(s.week_usd, s.week_has_unpriced)
     )));
-    m.push(MenuEntry::info(
-        budget_line(s).unwrap_or_else(|| "Budget: none set".to_string()),
-    ));
+    let others: Vec<&BudgetLine> = s.budgets.iter().filter(|b| !is_daily_all(b)).collect();
+    match budget_line(s) {
+        Some(b) => m.push(MenuEntry::info(b)),
+        None if others.is_empty() => m.push(MenuEntry::info("Budget: none set")),
+        None => {}
+    }
+    for b in others {
+        m.push(MenuEntry::info(other_budget_line(b)));
+    }
+    if let Some(f) = forecast_line(s) {
+        m.push(MenuEntry::info(f));
+    }
+    if let Some(p) = plan_line(s) {
+        m.push(MenuEntry::info(p));
+    }
 
     m.push(MenuEntry::Separator);
     m.push(MenuEntry::info("Active sessions"));
@@ -244,6 +398,9 @@ pub fn menu_entries(s: &TraySnapshot) -> Vec<MenuEntry> {
     }
     for a in sessions.iter().take(MAX_SESSION_ROWS) {
         m.push(MenuEntry::info(format!("{INDENT}{}", session_label(a))));
+    }
+    for g in &s.signals {
+        m.push(MenuEntry::info(format!("{INDENT}⚠ {}", signal_line(g))));
     }
     if sessions.len() > MAX_SESSION_ROWS {
         m.push(MenuEntry::placeholder(format!(
@@ -437,6 +594,78 @@ mod tests {
                 "Quit tokwatch",
             ]
         );
+    }
+
+    #[test]
+    fn every_budget_forecast_plan_and_signals() {
+        use super::super::{BudgetLine, ForecastBand, PlanLine, SignalLine};
+        let mut s = sample();
+        s.budgets = vec![
+            BudgetLine {
+                id: "daily".into(),
+                period: "day".into(),
+                scope: "all".into(),
+                limit_usd: 10.0,
+                spent_usd: 3.42,
+                fraction: 0.342,
+                state: BudgetState::Under,
+                ..BudgetLine::default()
+            },
+            BudgetLine {
+                id: "weekly-repo:owner/app".into(),
+                period: "week".into(),
+                scope: "repo:owner/app".into(),
+                limit_usd: 50.0,
+                spent_usd: 46.0,
+                has_unpriced: true,
+                fraction: 0.92,
+                state: BudgetState::Near,
+                ..BudgetLine::default()
+            },
+        ];
+        s.forecast_today = Some(ForecastBand {
+            low_usd: 6.0,
+            mid_usd: 8.1,
+            high_usd: 10.2,
+        });
+        s.plan_limits = vec![
+            PlanLine {
+                name: "five_hour".into(),
+                used_pct: 87.5,
+                resets: Some("2025-06-14 15:00".into()),
+            },
+            PlanLine {
+                name: "seven_day".into(),
+                used_pct: 12.0,
+                resets: None,
+            },
+        ];
+        s.signals = vec![SignalLine {
+            kind: "loop".into(),
+            repo: Some("tokwatch".into()),
+            tool: "claude-code".into(),
+            message: "loop: 6 requests in 1 min with the same context size".into(),
+        }];
+        let labels = menu_labels(&s);
+        let want = [
+            "Budget: $3.42 of $10.00 today (34%)",
+            "Budget weekly owner/app: $46.00 of $50.00 this week (≥92%, near)",
+            "Forecast today: $8.10 ($6.00–$10.20)",
+            "Plan: 5h 87% (resets 2025-06-14 15:00, near) · 7d 12%",
+            "    ⚠ Loop: tokwatch (claude-code) loop: 6 requests in 1 min with the same context size",
+        ];
+        for w in want {
+            assert!(labels.iter().any(|l| l == w), "{w:?} in {labels:?}");
+        }
+        let t = tooltip(&s);
+        assert!(
+            t.contains("Budget weekly owner/app: $46.00 of $50.00 this week (≥92%, near)"),
+            "{t}"
+        );
+        assert!(t.contains("Plan: 5h 87%"), "{t}");
+        assert!(t.contains("Loop: tokwatch (claude-code)"), "{t}");
+        // The icon follows the budget closest to its limit.
+        assert_eq!(gauge(&s).state, BudgetState::Near);
     }
 
     #[test]

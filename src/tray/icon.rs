@@ -147,7 +147,8 @@ pub fn gauge_key(today_usd: f64, budget: Option<f64>, near: f64) -> GaugeKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    const N: f64 = crate::config::DEFAULT_NEAR;
+    // The "near" fraction these pictures are drawn with.
+    const N: f64 = 0.8;
 
     const S: u32 = ICON_SIZE;
     // Mid-ring sample points (radius ~0.39 * size from the centre).

@@ -43,6 +43,76 @@ pub struct TraySnapshot {
     pub top_repos_week: Vec<(String, f64)>,
     /// The "Pause alerts" item is checked.
     pub alerts_paused: bool,
+    /// Every budget in its current period (the daily budget of every tool included).
+    pub budgets: Vec<BudgetLine>,
+    /// Today's projected end-of-day spend, every tool.
+    pub forecast_today: Option<ForecastBand>,
+    /// Early signals of running sessions.
+    pub signals: Vec<SignalLine>,
+    /// Plan limits from Claude Code's statusline input.
+    pub plan_limits: Vec<PlanLine>,
+}
+
+/// A budget as the tray shows it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BudgetLine {
+    /// Its id.
+    pub id: String,
+    /// `day`, `week`, `month`.
+    pub period: String,
+    /// `all`, `repo:owner/app`, ...
+    pub scope: String,
+    /// The limit.
+    pub limit_usd: f64,
+    /// Spent in the current period.
+    pub spent_usd: f64,
+    /// The spend leaves out unpriced usage.
+    pub has_unpriced: bool,
+    /// `spent / limit`.
+    pub fraction: f64,
+    /// Its state.
+    pub state: crate::status::BudgetState,
+    /// Projected end-of-period spend.
+    pub forecast: Option<ForecastBand>,
+}
+
+/// A projected spend with its band.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ForecastBand {
+    /// Low end.
+    pub low_usd: f64,
+    /// The projection.
+    pub mid_usd: f64,
+    /// High end.
+    pub high_usd: f64,
+}
+
+/// An early signal of a running session.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SignalLine {
+    /// `burn`, `loop`, `fallback`.
+    pub kind: String,
+    /// Repository display name.
+    pub repo: Option<String>,
+    /// Tool id.
+    pub tool: String,
+    /// What it says.
+    pub message: String,
+}
+
+/// A plan-limit window.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PlanLine {
+    /// `five_hour`, `seven_day`, ...
+    pub name: String,
+    /// Percentage used, 0..100.
+    pub used_pct: f64,
+    /// When it resets, as local wall-clock text.
+    pub resets: Option<String>,
 }
 
 impl Default for TraySnapshot {
@@ -59,7 +129,19 @@ impl Default for TraySnapshot {
             active_sessions: Vec::new(),
             top_repos_week: Vec::new(),
             alerts_paused: false,
+            budgets: Vec::new(),
+            forecast_today: None,
+            signals: Vec::new(),
+            plan_limits: Vec::new(),
         }
+    }
+}
+
+fn band(f: &crate::status::Forecast) -> ForecastBand {
+    ForecastBand {
+        low_usd: f.low_usd,
+        mid_usd: f.mid_usd,
+        high_usd: f.high_usd,
     }
 }
 
@@ -98,6 +180,43 @@ impl TraySnapshot {
                 .collect(),
             top_repos_week: s.top_repos_week.clone(),
             alerts_paused: paused,
+            budgets: s
+                .budgets
+                .iter()
+                .map(|b| BudgetLine {
+                    id: b.id.clone(),
+                    period: b.period.as_str().into(),
+                    scope: b.scope.to_string(),
+                    limit_usd: b.limit_usd,
+                    spent_usd: b.spent_usd,
+                    has_unpriced: b.has_unpriced,
+                    fraction: b.fraction,
+                    state: b.state,
+                    forecast: b.forecast.as_ref().map(band),
+                })
+                .collect(),
+            forecast_today: s.periods.day.forecast.as_ref().map(band),
+            signals: s
+                .signals
+                .iter()
+                .map(|g| SignalLine {
+                    kind: g.kind.as_str().into(),
+                    repo: g.repo.clone(),
+                    tool: g.tool.clone(),
+                    message: g.message.clone(),
+                })
+                .collect(),
+            plan_limits: s
+                .plan_limits
+                .iter()
+                .map(|l| PlanLine {
+                    name: l.name.clone(),
+                    used_pct: l.used_pct,
+                    resets: l
+                        .resets_at_ms
+                        .map(|r| crate::store::query::Zone::Local.datetime(r)),
+                })
+                .collect(),
         }
     }
 }

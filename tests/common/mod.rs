@@ -11,6 +11,16 @@
     target_os = "openbsd"
 ))]
 pub mod sni;
+#[cfg(any(
+    target_os = "linux",
+    target_os = "dragonfly",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd"
+))]
+pub mod notifications;
+
+pub mod lines;
 
 use std::path::PathBuf;
 use std::process::Command;
