@@ -228,8 +228,11 @@ fn a_failing_database_is_shown_as_an_error_not_zero() {
         .expect("pause item")
         .id;
     sni::click(&conn, &name, &v.item.menu_path, pause).unwrap();
-    let v = sni::wait_for_view(&conn, &name, TIMEOUT, |v| v.item.title == "database error")
-        .unwrap_or_else(|e| panic!("{e}\n{}", d.log_text()));
+    // Title and tooltip are separate properties: wait until both have been re-read.
+    let v = sni::wait_for_view(&conn, &name, TIMEOUT, |v| {
+        v.item.title == "database error" && v.item.tooltip_text.contains("database error")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.log_text()));
     assert!(
         v.item.tooltip_text.contains("database error"),
         "{:?}",
