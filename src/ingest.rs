@@ -182,7 +182,12 @@ impl Ingestor {
                             self.store.set_wal_autocheckpoint(0)?;
                         }
                     }
-                    if let Some(b) = &background {
+                    if self.store.wal_bytes() > store::WAL_SIZE_LIMIT {
+                        // The background checkpoints fall behind a fast writer and the log is
+                        // only reused once fully copied: copy the rest now, so the next group
+                        // writes from the log's start (bounded log, fewer pages re-read).
+                        self.store.restart_wal()?;
+                    } else if let Some(b) = &background {
                         b.poke();
                     }
                 }

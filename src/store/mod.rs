@@ -17,6 +17,10 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The size the write-ahead log is kept to: a long scan restarts it once it is bigger
+/// (`Store::restart_wal`), and a restarted log file is cut back to this size.
+pub const WAL_SIZE_LIMIT: u64 = 64 << 20;
+
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
     include_str!("schema_v1.sql"),
@@ -161,6 +165,8 @@ impl Store {
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         // 16 MB of page cache: index pages of large histories stay hot during catch-up.
         conn.pragma_update(None, "cache_size", -16_000)?;
+        // A log that grew during a long scan is cut back to this when it next restarts.
+        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT as i64)?;
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
@@ -333,6 +339,28 @@ impl Store {
     pub fn set_wal_autocheckpoint(&self, pages: i64) -> anyhow::Result<()> {
         self.conn.pragma_update(None, "wal_autocheckpoint", pages)?;
         Ok(())
+    }
+
+    /// Bytes in the write-ahead log file now (0 when there is none).
+    pub fn wal_bytes(&self) -> u64 {
+        let mut p = self.path.clone().into_os_string();
+        p.push("-wal");
+        std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// Copies every committed page into the database file and makes the next write start the
+    /// log from its beginning (`wal_checkpoint(RESTART)`), so a long scan's log stays bounded
+    /// instead of growing with everything written since the last idle moment. With
+    /// `journal_size_limit` set, the file itself shrinks back on that next write. Waits (up to
+    /// the busy timeout) for readers and for a checkpoint in progress; returns whether the log
+    /// was fully copied.
+    pub fn restart_wal(&self) -> anyhow::Result<bool> {
+        let (busy, log, done): (i64, i64, i64) =
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?;
+        Ok(busy == 0 && log == done)
     }
 
     /// Writes one batch (events + the checkpoint that produced them) in ONE transaction: after
