@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v1.sql"),
     include_str!("schema_v2.sql"),
     include_str!("schema_v3.sql"),
+    include_str!("schema_v4.sql"),
 ];
 
 /// Errors a user can act on, with the action in the message.
@@ -716,7 +717,14 @@ impl Row {
     }
 }
 
+/// A cost in billionths of a dollar, as `rollup_hour` sums it (SQLite's own rounding).
+fn nano_usd(cost: Option<f64>) -> i64 {
+    (cost.unwrap_or(0.0) * 1e9).round() as i64
+}
+
 type RollKey = (i64, String, i64, String, String, String, String, i64);
+/// (hour, tool, workspace, branch, model, provider, machine): `rollup_hour`'s key.
+type HourKey = (i64, String, i64, String, String, String, i64);
 
 /// Rollup changes of one batch, summed per cell before they are written: one upsert per
 /// (15-minute bucket, tool, workspace, branch, model, session) touched, not one per event.
@@ -724,6 +732,8 @@ type RollKey = (i64, String, i64, String, String, String, String, i64);
 struct Rollup {
     /// Cells by a hash of their key (the key's strings are cloned once per cell, not per event).
     cells: std::collections::HashMap<u64, (RollKey, [i64; 10], f64)>,
+    /// The same changes per `rollup_hour` cell, with the latest time added to each.
+    hours: std::collections::HashMap<u64, (HourKey, [i64; 10], i64, i64)>,
 }
 
 impl Rollup {
@@ -777,6 +787,44 @@ impl Rollup {
             *a += sign * b;
         }
         c.2 += sign as f64 * r.cost.unwrap_or(0.0);
+
+        let hour = r.ts.div_euclid(query::HOUR_MS);
+        let mut hs = std::collections::hash_map::DefaultHasher::new();
+        (
+            hour,
+            &r.tool,
+            r.workspace_id,
+            &r.branch,
+            &r.model,
+            &r.provider,
+            r.machine_id,
+        )
+            .hash(&mut hs);
+        let h = hs.finish();
+        let c = self.hours.entry(h).or_insert_with(|| {
+            (
+                (
+                    hour,
+                    r.tool.clone(),
+                    r.workspace_id,
+                    r.branch.clone(),
+                    r.model.clone(),
+                    r.provider.clone(),
+                    r.machine_id,
+                ),
+                [0; 10],
+                0,
+                i64::MIN,
+            )
+        });
+        debug_assert!(c.0 .0 == hour && c.0 .1 == r.tool && c.0 .4 == r.model);
+        for (a, b) in c.1.iter_mut().zip(v) {
+            *a += sign * b;
+        }
+        c.2 += sign * nano_usd(r.cost);
+        if sign > 0 {
+            c.3 = c.3.max(r.ts);
+        }
     }
 
     fn write(self, tx: &Connection) -> anyhow::Result<()> {
@@ -799,6 +847,34 @@ impl Rollup {
             st.execute(params![
                 b, tool, ws, br, m, s, prov, mach, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
                 v[8], v[9], cost
+            ])?;
+        }
+        let mut st = tx.prepare_cached(
+            "INSERT INTO rollup_hour(hour, tool, workspace_id, branch, model, provider, machine_id,
+                requests, input, cw5, cw1h, cr, output, reasoning, unpriced, estimated, reported,
+                cost_nano, last_ms)
+             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
+             ON CONFLICT DO UPDATE SET
+                requests = requests + excluded.requests, input = input + excluded.input,
+                cw5 = cw5 + excluded.cw5, cw1h = cw1h + excluded.cw1h, cr = cr + excluded.cr,
+                output = output + excluded.output, reasoning = reasoning + excluded.reasoning,
+                cost_nano = cost_nano + excluded.cost_nano, unpriced = unpriced + excluded.unpriced,
+                estimated = estimated + excluded.estimated, reported = reported + excluded.reported,
+                last_ms = max(last_ms, excluded.last_ms)",
+        )?;
+        for ((h, tool, ws, br, m, prov, mach), v, cost, last) in self.hours.into_values() {
+            if v.iter().all(|x| *x == 0) && cost == 0 {
+                continue;
+            }
+            // A cell only subtracted from keeps its stored latest time.
+            let last = if last == i64::MIN {
+                h * query::HOUR_MS
+            } else {
+                last
+            };
+            st.execute(params![
+                h, tool, ws, br, m, prov, mach, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
+                v[8], v[9], cost, last
             ])?;
         }
         Ok(())
