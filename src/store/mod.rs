@@ -533,7 +533,13 @@ fn write_batch(
                 rev > old.rev && !old.same_as(&new)
             } else {
                 // A copy equal to the stored row changes nothing, whatever the rule.
-                old.values() != new.values() && e.merge.replaces(&old.tokens(), &new.tokens())
+                old.values() != new.values()
+                    && e.merge.replaces_at(
+                        &old.tokens(),
+                        (old.ts, &old.session),
+                        &new.tokens(),
+                        (new.ts, &new.session),
+                    )
             };
             if !replace {
                 out.unchanged += 1;
