@@ -410,3 +410,52 @@ fn long_scan_in_several_groups_counts_every_request_once() {
     );
     assert_eq!(h.sums(&Filter::default()), s);
 }
+
+/// Issue 10: `report session` shows each session's real first and last request times, not the
+/// 15-minute rollup bucket (12:45 for a first request at 12:57:13). Lines in the documented
+/// Claude Code shape (docs/log-formats.md §1e).
+#[test]
+fn session_report_shows_exact_first_and_last_times() {
+    let line = |ts: &str, id: &str| {
+        format!(
+            r#"{{"type":"assistant","isSidechain":false,"sessionId":"sess-T","cwd":"/nonexistent/p","uuid":"u-{id}","requestId":"req_{id}","timestamp":"{ts}","message":{{"id":"msg_{id}","role":"assistant","model":"claude-opus-4-6","content":[],"usage":{{"input_tokens":3,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":9}}}}}}"#
+        )
+    };
+    let h = Home::new();
+    let dir = h.claude_projects().join("-p");
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = [
+        line("2026-02-12T12:57:13.120Z", "a"),
+        line("2026-02-12T13:10:00.000Z", "b"),
+        line("2026-02-12T13:31:05.900Z", "c"),
+    ]
+    .join("\n")
+        + "\n";
+    std::fs::write(dir.join("sess-T.jsonl"), text).unwrap();
+    h.scan();
+    let out = h
+        .cmd()
+        .args(["report", "session", "--json", "--tz", "UTC"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = &v["rows"][0];
+    assert_eq!(row["key"], "sess-T");
+    assert_eq!(row["first_seen"], "2026-02-12 12:57:13", "{row}");
+    assert_eq!(row["last_seen"], "2026-02-12 13:31:05", "{row}");
+    // A range that starts in the middle keeps the real times of what it covers.
+    let f = Filter {
+        since_ms: Some(1_770_901_200_000), // 2026-02-12 13:00 UTC
+        ..Filter::default()
+    };
+    let r = h
+        .reader()
+        .report(
+            tokwatch::store::query::GroupBy::Session,
+            &f,
+            tokwatch::store::query::Zone::Utc,
+        )
+        .unwrap();
+    assert_eq!(r.rows[0].first_seen.as_deref(), Some("2026-02-12 13:10:00"));
+}

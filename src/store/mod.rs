@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v1.sql"),
     include_str!("schema_v2.sql"),
     include_str!("schema_v3.sql"),
+    include_str!("schema_v4.sql"),
 ];
 
 /// Errors a user can act on, with the action in the message.
@@ -452,8 +453,8 @@ fn write_batch(
         let mut insert = tx.prepare_cached(
             "INSERT OR IGNORE INTO events(tool, key_hash, ts, model, provider, session, workspace_id,
                 branch, input, cw5, cw1h, cr, output, reasoning, requests, cost, cost_source,
-                price_key, msg_id, sidechain, file_id, machine_id, rev)
-             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+                price_key, msg_id, sidechain, file_id, machine_id, rev, speed, est)
+             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
         )?;
         let mut stored = tx.prepare_cached(&format!(
             "SELECT {ROW_COLS} FROM events WHERE key_hash = ?1"
@@ -463,7 +464,7 @@ fn write_batch(
                 workspace_id = ?7, branch = ?8, input = ?9, cw5 = ?10, cw1h = ?11, cr = ?12,
                 output = ?13, reasoning = ?14, requests = ?15, cost = ?16, cost_source = ?17,
                 price_key = ?18, msg_id = ?19, sidechain = ?20, file_id = ?21, machine_id = ?22,
-                rev = ?23
+                rev = ?23, speed = ?24, est = ?25
              WHERE key_hash = ?2",
         )?;
         for (i, se) in events.iter().enumerate() {
@@ -508,6 +509,8 @@ fn write_batch(
                 file_id,
                 machine_id,
                 rev,
+                e.speed,
+                e.estimated as i64,
             ];
             if insert.execute(p)? == 1 {
                 if machine_id == 0 {
