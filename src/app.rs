@@ -77,7 +77,18 @@ impl App {
         for e in &registry.problems {
             eprintln!("tokwatch: {e}");
         }
-        Ok(Ingestor::new(store, registry, self.pricer(&config)))
+        let mut ing = Ingestor::new(store, registry, self.pricer(&config));
+        // Prices changed since the stored usage was priced (a new override, a removed one, new
+        // bundled data): price it again before anything new is stored.
+        if let Some(st) = ing.reprice_if_stale()? {
+            if st.changed > 0 {
+                eprintln!(
+                    "tokwatch: prices changed: {} of {} stored requests re-priced ({} newly priced, {} now unpriced)",
+                    st.changed, st.requests, st.newly_priced, st.now_unpriced
+                );
+            }
+        }
+        Ok(ing)
     }
 
     /// `tokwatch run`: lock, catch up, follow, until killed (or Quit from the tray).

@@ -72,7 +72,8 @@ pub fn merge(events: Vec<UsageEvent>) -> Vec<UsageEvent> {
                     _ => None,
                 };
                 let o = &out[i];
-                let at = |e: &UsageEvent| (e.timestamp_ms, e.session_id.clone().unwrap_or_default());
+                let at =
+                    |e: &UsageEvent| (e.timestamp_ms, e.session_id.clone().unwrap_or_default());
                 let (oa, na) = (at(o), at(&ev));
                 if newer.unwrap_or_else(|| {
                     ev.merge

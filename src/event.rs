@@ -81,7 +81,13 @@ impl Merge {
     /// [`Merge::replaces`] for rules that also look at when and in which session each copy
     /// was recorded (`at` = (time ms, session id)): [`Merge::Earliest`] keeps the earlier copy,
     /// every other rule decides on the tokens alone.
-    pub fn replaces_at(self, old: &Tokens, old_at: (i64, &str), new: &Tokens, new_at: (i64, &str)) -> bool {
+    pub fn replaces_at(
+        self,
+        old: &Tokens,
+        old_at: (i64, &str),
+        new: &Tokens,
+        new_at: (i64, &str),
+    ) -> bool {
         match self {
             Merge::Earliest => new_at < old_at,
             _ => self.replaces(old, new),

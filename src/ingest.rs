@@ -83,6 +83,33 @@ impl Ingestor {
         }
     }
 
+    /// Prices every stored request of this machine again with the current prices (overrides,
+    /// bundled data), in one transaction (`store::reprice`): `tokwatch reprice`.
+    pub fn reprice(&mut self) -> anyhow::Result<crate::store::reprice::RepriceStats> {
+        let pricer = &self.pricer;
+        let fp = pricer.fingerprint().to_string();
+        self.store.reprice(&fp, &mut |ev| {
+            let p = pricer.price(ev);
+            // As when stored: a request known only by its count has an unknown cost.
+            if ev.estimated && ev.tokens.is_zero() {
+                return (None, crate::event::CostSource::Unpriced, p.price_key);
+            }
+            (p.cost_usd, p.source, p.price_key)
+        })
+    }
+
+    /// [`Ingestor::reprice`] when the prices differ from the ones last applied to the stored
+    /// usage (the writer calls it when it opens); `None` when they are the same.
+    pub fn reprice_if_stale(
+        &mut self,
+    ) -> anyhow::Result<Option<crate::store::reprice::RepriceStats>> {
+        let applied = self.store.prices_applied()?;
+        if applied.is_some_and(|a| a.fingerprint == self.pricer.fingerprint()) {
+            return Ok(None);
+        }
+        self.reprice().map(Some)
+    }
+
     /// Forgets cached repository answers (a directory may have become a repository, or a
     /// remote changed); the daemon calls this on its periodic stat scan.
     pub fn clear_caches(&mut self) {

@@ -319,8 +319,16 @@ fn codex_shared_fork_prefix_belongs_to_the_earliest_fork() {
             })
         };
         let (a, b) = (of("F1"), of("F2"));
-        assert_eq!((a.requests, a.input + a.cache_read), (3, 4500), "order {order}");
-        assert_eq!((b.requests, b.input + b.cache_read), (1, 100), "order {order}");
+        assert_eq!(
+            (a.requests, a.input + a.cache_read),
+            (3, 4500),
+            "order {order}"
+        );
+        assert_eq!(
+            (b.requests, b.input + b.cache_read),
+            (1, 100),
+            "order {order}"
+        );
         // The shared calls keep F1's times (13:00:00.001 and .002, the 13:00 quarter hour the
         // reports keep), not F2's; F1's own call is at 13:20.
         let early = h.sums(&Filter {

@@ -438,7 +438,11 @@ fn session_report_shows_exact_first_and_last_times() {
         .args(["report", "session", "--json", "--tz", "UTC"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let row = &v["rows"][0];
     assert_eq!(row["key"], "sess-T");

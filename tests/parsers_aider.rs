@@ -211,6 +211,13 @@ Cost: $0.00 message, $0.00 session.\n\
     let unique = merge(events);
     assert_eq!(unique.len(), 3);
     assert_eq!(unique[0].reported_cost_usd, Some(0.0));
-    assert_eq!(unique[1].reported_cost_usd, Some(0.0), "Cost on the next line");
-    assert_eq!(unique[2].reported_cost_usd, None, "no Cost line: not reported");
+    assert_eq!(
+        unique[1].reported_cost_usd,
+        Some(0.0),
+        "Cost on the next line"
+    );
+    assert_eq!(
+        unique[2].reported_cost_usd, None,
+        "no Cost line: not reported"
+    );
 }

@@ -305,7 +305,11 @@ fn cline_sdk_sessions() {
     assert_eq!(main[0].cwd.as_deref(), Some("/home/u/sdk"));
     let (sub, _) = parse(&ClineSdkParser, &s.join("agent_7.messages.json"));
     assert_eq!(sub[0].dedup_key, "cline:sess_1:agent_7:a1");
-    assert_eq!(sub[0].reported_cost_usd, Some(0.0), "a reported 0 is a cost");
+    assert_eq!(
+        sub[0].reported_cost_usd,
+        Some(0.0),
+        "a reported 0 is a cost"
+    );
 }
 
 #[test]
@@ -415,7 +419,11 @@ fn reported_cost_zero_is_kept_and_only_a_missing_cost_is_priced() {
             // A reported figure.
             req(T0 + 1000, usage(10, 10, 0, 0, 0.25), m),
             // No `cost` at all: priced from the table ($3 per million input for sonnet-4-5).
-            req(T0 + 2000, json!({"tokensIn": 100_000, "tokensOut": 0, "cacheWrites": 0, "cacheReads": 0}), m),
+            req(
+                T0 + 2000,
+                json!({"tokensIn": 100_000, "tokensOut": 0, "cacheWrites": 0, "cacheReads": 0}),
+                m
+            ),
         ]),
     );
     h.scan();

@@ -7,6 +7,7 @@ pub mod export;
 pub mod budget;
 pub mod whatif;
 pub mod query;
+pub mod reprice;
 pub mod wal;
 
 use crate::dedup;

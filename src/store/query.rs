@@ -269,6 +269,10 @@ pub struct Report {
     /// Models without a known price in the covered usage (their tokens are in the totals,
     /// their cost is not).
     pub unpriced_models: Vec<UnpricedModel>,
+    /// When the current prices were last applied to the stored usage (`tokwatch reprice`, or
+    /// by itself when prices change), in the report's zone; `None` when never recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prices_applied: Option<String>,
 }
 
 fn where_clause(f: &Filter, args: &mut Vec<Value>) -> String {
@@ -459,12 +463,19 @@ impl Store {
             }),
         }
         let unpriced_models = self.unpriced_models(f)?;
+        // A database of an older schema has no such record: the report says nothing.
+        let prices_applied = self
+            .prices_applied()
+            .ok()
+            .flatten()
+            .map(|p| zone.datetime(p.at_ms));
         Ok(Report {
             group,
             tz: zone.name(),
             totals,
             rows,
             unpriced_models,
+            prices_applied,
         })
     }
 
