@@ -463,3 +463,59 @@ fn session_report_shows_exact_first_and_last_times() {
         .unwrap();
     assert_eq!(r.rows[0].first_seen.as_deref(), Some("2026-02-12 13:10:00"));
 }
+
+/// Issue 10: one repository is one row. A session that goes on in a subdirectory after the
+/// checkout was deleted, and one that goes on in the deleted root, land on the repository's
+/// row (its remote name), not on rows named after the directories: the root -> repository
+/// mapping is remembered in the store. Claude Code lines in the documented shape
+/// (docs/log-formats.md §1e); the repository is a hand-made `.git` (HEAD + config), as
+/// attribution reads it.
+#[test]
+fn a_deleted_checkout_and_its_subdirectories_stay_one_repository() {
+    let h = Home::new();
+    let repo = h.dir.path().join("src/widget");
+    std::fs::create_dir_all(repo.join(".git")).unwrap();
+    std::fs::create_dir_all(repo.join("sub")).unwrap();
+    std::fs::write(repo.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+    std::fs::write(
+        repo.join(".git/config"),
+        "[remote \"origin\"]\n\turl = git@github.com:acme/widget.git\n",
+    )
+    .unwrap();
+    let root = repo.canonicalize().unwrap();
+    let line = |cwd: &std::path::Path, id: &str, ts: &str| {
+        format!(
+            r#"{{"type":"assistant","isSidechain":false,"sessionId":"s1","cwd":"{}","uuid":"u-{id}","requestId":"req_{id}","timestamp":"{ts}","message":{{"id":"msg_{id}","role":"assistant","model":"claude-opus-4-6","content":[],"usage":{{"input_tokens":3,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":9}}}}}}"#,
+            cwd.display()
+        )
+    };
+    let dir = h.claude_projects().join("-p");
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("s1.jsonl");
+    std::fs::write(&log, line(&root, "a", "2026-02-12T12:00:00.000Z") + "\n").unwrap();
+    h.scan();
+    // The checkout goes; the session goes on in a subdirectory of it and in its root.
+    std::fs::remove_dir_all(&repo).unwrap();
+    let more = [
+        line(&root.join("sub"), "b", "2026-02-12T12:05:00.000Z"),
+        line(&root.join("sub/deeper"), "c", "2026-02-12T12:06:00.000Z"),
+        line(&root, "d", "2026-02-12T12:07:00.000Z"),
+    ]
+    .join("\n");
+    std::fs::write(&log, std::fs::read_to_string(&log).unwrap() + &more + "\n").unwrap();
+    h.scan();
+    let r = h
+        .reader()
+        .report(
+            tokwatch::store::query::GroupBy::Repo,
+            &Filter::default(),
+            tokwatch::store::query::Zone::Utc,
+        )
+        .unwrap();
+    let rows: Vec<(String, i64)> = r
+        .rows
+        .iter()
+        .map(|x| (x.key.clone(), x.sums.requests))
+        .collect();
+    assert_eq!(rows, vec![("acme/widget".to_string(), 4)]);
+}

@@ -223,6 +223,30 @@ impl Store {
         Ok(())
     }
 
+    /// Every directory known to belong to a workspace row: (directory, workspace id, name).
+    pub fn workspace_roots(&self) -> anyhow::Result<Vec<(String, i64, String)>> {
+        let mut st = self.conn.prepare(
+            "SELECT r.root, w.id, w.name FROM workspace_roots r JOIN workspaces w ON w.id = r.workspace_id",
+        )?;
+        let v = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(v)
+    }
+
+    /// Remembers that `root` (a directory that resolved to a repository) belongs to workspace
+    /// `id`: a later event under it lands on that row even when the disk no longer says so.
+    pub fn remember_workspace_root(&self, root: &str, id: i64) -> anyhow::Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO workspace_roots(root, workspace_id) VALUES(?1, ?2)
+                 ON CONFLICT(root) DO UPDATE SET workspace_id = excluded.workspace_id
+                 WHERE workspace_id != excluded.workspace_id",
+            )?
+            .execute(params![root, id])?;
+        Ok(())
+    }
+
     /// The file checkpoint stored for `path`, if any.
     pub fn file_checkpoint(&self, path: &str) -> anyhow::Result<Option<Checkpoint>> {
         let mut st = self.conn.prepare_cached(

@@ -19,3 +19,6 @@ CREATE TABLE workspace_roots(
     root         TEXT PRIMARY KEY,
     workspace_id INTEGER NOT NULL
 );
+-- Roots already known (a database from before this version).
+INSERT OR IGNORE INTO workspace_roots(root, workspace_id)
+    SELECT root, id FROM workspaces WHERE root IS NOT NULL AND root != '';
