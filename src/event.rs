@@ -61,6 +61,10 @@ pub enum Merge {
     /// with the earliest time stays (ties: the smaller session id), so the session that
     /// replayed it first owns it, whatever order the files are read in.
     Earliest,
+    /// A running estimate (Copilot CLI before its shutdown metrics): a newer estimate replaces
+    /// an older one, but never the settled record that replaced the estimates (all zero: the
+    /// exact figures are counted under their own keys).
+    Estimate,
 }
 
 impl Merge {
@@ -71,6 +75,7 @@ impl Merge {
         match self {
             Merge::LastWins => true,
             Merge::FirstWins | Merge::Earliest => false,
+            Merge::Estimate => !old.is_zero(),
             Merge::KeepMax => {
                 new.output > old.output
                     || (new.output == old.output && new.prompt_total() > old.prompt_total())
@@ -101,6 +106,7 @@ impl Merge {
             Merge::LastWins => 1,
             Merge::FirstWins => 2,
             Merge::Earliest => 3,
+            Merge::Estimate => 4,
         }
     }
 }

@@ -180,3 +180,44 @@ fn import_cursor_csv_through_the_cli_is_idempotent() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// Issue 10: Copilot CLI is live, not only at shutdown. Before `session.shutdown` the
+/// per-message `outputTokens` of `assistant.message` give a marked estimate; the shutdown
+/// metrics replace it exactly, and a stale copy of the unfinished file read afterwards does not
+/// bring the estimate back. The real sample (fixtures/copilot-cli, Copilot CLI 1.0.34), cut
+/// before its shutdown line as a live file is; the format is docs/log-formats.md §7.
+#[test]
+fn copilot_live_estimate_is_replaced_exactly_by_the_shutdown() {
+    let h = Home::new();
+    let id = "96ef38f0-9d09-45c3-8124-6448c36090ed";
+    let d = h.home().join(".copilot/session-state").join(id);
+    std::fs::create_dir_all(&d).unwrap();
+    let text = std::fs::read_to_string(fixtures().join("copilot-cli/events.jsonl")).unwrap();
+    let cut = text.find("{\"type\":\"session.shutdown\"").unwrap();
+    std::fs::write(d.join("events.jsonl"), &text[..cut]).unwrap();
+    h.scan();
+    let s = h.tool("copilot-cli");
+    // Six assistant messages with 2,848 output tokens between them; nothing else is known yet.
+    assert_eq!(
+        (s.requests, s.output, s.input, s.estimated_requests),
+        (6, 2_848, 0, 6),
+        "{s:?}"
+    );
+    std::fs::write(d.join("events.jsonl"), &text).unwrap();
+    h.scan();
+    let exact = h.tool("copilot-cli");
+    assert_eq!(exact.requests, 6);
+    assert_eq!(exact.output, 2_848);
+    assert_eq!(exact.cache_read, 151_738);
+    assert_eq!(
+        exact.input + exact.cache_read + exact.cache_write_5m + exact.cache_write_1h,
+        186_809
+    );
+    assert_eq!(exact.estimated_requests, 0, "{exact:?}");
+    // An old copy of the unfinished file elsewhere (history-session-state) adds nothing.
+    let old = h.home().join(".copilot/history-session-state");
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::write(old.join(format!("{id}.jsonl")), &text[..cut]).unwrap();
+    h.scan();
+    assert_eq!(h.tool("copilot-cli"), exact);
+}
