@@ -234,6 +234,24 @@ impl Store {
         Ok(v)
     }
 
+    /// Every repository root directory tokwatch knows from stored usage (the main roots, and the
+    /// directories events named inside them), for finding per-repository logs (Aider's).
+    pub fn known_repository_roots(&self) -> anyhow::Result<Vec<String>> {
+        let q = |sql: &str| -> rusqlite::Result<Vec<String>> {
+            let mut st = self.conn.prepare(sql)?;
+            let v = st
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()?;
+            Ok(v)
+        };
+        // A database of an older schema has no workspace_roots yet.
+        Ok(q(
+            "SELECT root FROM workspaces WHERE root IS NOT NULL AND root != ''
+              UNION SELECT root FROM workspace_roots",
+        )
+        .or_else(|_| q("SELECT root FROM workspaces WHERE root IS NOT NULL AND root != ''"))?)
+    }
+
     /// Remembers that `root` (a directory that resolved to a repository) belongs to workspace
     /// `id`: a later event under it lands on that row even when the disk no longer says so.
     pub fn remember_workspace_root(&self, root: &str, id: i64) -> anyhow::Result<()> {
