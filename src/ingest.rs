@@ -441,15 +441,13 @@ impl Ingestor {
         // directory that once resolved to a repository belongs to that repository's row.
         let from_disk = ws.as_ref().is_some_and(|w| w.root.is_some());
         if !from_disk {
-            if let Some(hit) = ev
+            if let Some(Some((id, name))) = ev
                 .cwd
                 .as_deref()
                 .map(|c| self.known_root_for(c))
                 .transpose()?
             {
-                if let Some((id, name)) = hit {
-                    return self.finish(ev, Some(id), Some(name));
-                }
+                return self.finish(ev, Some(id), Some(name));
             }
         }
         let (workspace_id, workspace_name) = match ws {

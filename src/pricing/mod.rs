@@ -451,6 +451,22 @@ fn unpriced() -> Priced {
     }
 }
 
+/// [`Pricer::fingerprint`] of a set of overrides with the bundled data (FNV-1a, 64 bits, hex).
+pub fn fingerprint(overrides: &BTreeMap<String, PriceOverride>) -> String {
+    let text = format!(
+        "{}|tokwatch {}|{}",
+        data::data_source(),
+        env!("CARGO_PKG_VERSION"),
+        serde_json::to_string(overrides).unwrap_or_default()
+    );
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -522,20 +538,4 @@ mod tests {
         fn check<T: Send + Sync>() {}
         check::<Pricer>();
     }
-}
-
-/// [`Pricer::fingerprint`] of a set of overrides with the bundled data (FNV-1a, 64 bits, hex).
-pub fn fingerprint(overrides: &BTreeMap<String, PriceOverride>) -> String {
-    let text = format!(
-        "{}|tokwatch {}|{}",
-        data::data_source(),
-        env!("CARGO_PKG_VERSION"),
-        serde_json::to_string(overrides).unwrap_or_default()
-    );
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
 }
