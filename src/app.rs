@@ -45,9 +45,25 @@ impl App {
         Config::load(&self.env)
     }
 
-    /// Every tool's sources (user specs read once).
+    /// Every tool's sources (user specs read once), with Aider's history files where Aider
+    /// writes them: the root of every repository the database knows, and the project
+    /// directories of `[aider]` in the config.
     pub fn registry(&self) -> Registry {
-        Registry::load(&self.env)
+        let mut r = Registry::load(&self.env);
+        let aider = self.config().map(|c| c.aider).unwrap_or_default();
+        let mut files =
+            crate::registry::roots::aider_in_projects(&aider.dirs(&self.env.home), aider.depth());
+        if let Ok(store) = Store::open_reader(&self.db) {
+            for root in store.known_repository_roots().unwrap_or_default() {
+                let dir = std::path::Path::new(&root);
+                // A repository whose checkout is gone has nothing to follow.
+                if dir.is_absolute() && dir.is_dir() {
+                    files.push(dir.join(crate::parser::aider::FILE_NAME));
+                }
+            }
+        }
+        r.add_aider_files(files);
+        r
     }
 
     /// The pricer with the user's price overrides.
@@ -77,7 +93,18 @@ impl App {
         for e in &registry.problems {
             eprintln!("tokwatch: {e}");
         }
-        Ok(Ingestor::new(store, registry, self.pricer(&config)))
+        let mut ing = Ingestor::new(store, registry, self.pricer(&config));
+        // Prices changed since the stored usage was priced (a new override, a removed one, new
+        // bundled data): price it again before anything new is stored.
+        if let Some(st) = ing.reprice_if_stale()? {
+            if st.changed > 0 {
+                eprintln!(
+                    "tokwatch: prices changed: {} of {} stored requests re-priced ({} newly priced, {} now unpriced)",
+                    st.changed, st.requests, st.newly_priced, st.now_unpriced
+                );
+            }
+        }
+        Ok(ing)
     }
 
     /// `tokwatch run`: lock, catch up, follow, until killed (or Quit from the tray).

@@ -182,6 +182,52 @@ pub struct Config {
     /// `[guard]`.
     #[serde(default)]
     pub guard: GuardConfig,
+    /// `[aider]`: where to look for Aider's per-repository history files.
+    #[serde(default)]
+    pub aider: AiderConfig,
+}
+
+/// `[aider]`: Aider writes `.aider.chat.history.md` in the root of the repository it runs in.
+/// tokwatch looks in the root of every repository it knows from any tool's usage, and in these
+/// project directories down to `depth` levels.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AiderConfig {
+    /// Directories holding repositories (`~/` allowed); default `~/src`, `~/code`,
+    /// `~/projects`, `~/dev`, `~/repos`. An empty list turns the search off.
+    pub project_dirs: Option<Vec<String>>,
+    /// How many directory levels below a project directory a repository may sit (default 3:
+    /// `~/src/github.com/owner/repo`).
+    pub depth: Option<usize>,
+}
+
+impl AiderConfig {
+    /// The default project directories, below the home directory.
+    pub const DEFAULT_DIRS: &'static [&'static str] = &["src", "code", "projects", "dev", "repos"];
+    /// The default depth.
+    pub const DEFAULT_DEPTH: usize = 3;
+
+    /// The project directories to search, `~/` expanded.
+    pub fn dirs(&self, home: &std::path::Path) -> Vec<PathBuf> {
+        match &self.project_dirs {
+            None => Self::DEFAULT_DIRS.iter().map(|d| home.join(d)).collect(),
+            Some(v) => v
+                .iter()
+                .map(|d| d.trim())
+                .filter(|d| !d.is_empty())
+                .map(|d| match d.strip_prefix("~/") {
+                    Some(rest) => home.join(rest),
+                    None if d == "~" => home.to_path_buf(),
+                    None => PathBuf::from(d),
+                })
+                .collect(),
+        }
+    }
+
+    /// The search depth.
+    pub fn depth(&self) -> usize {
+        self.depth.unwrap_or(Self::DEFAULT_DEPTH).min(8)
+    }
 }
 
 impl Config {

@@ -71,7 +71,14 @@ pub fn merge(events: Vec<UsageEvent>) -> Vec<UsageEvent> {
                     (Some(a), Some(b)) if a.machine == b.machine => Some(b.rev > a.rev),
                     _ => None,
                 };
-                if newer.unwrap_or_else(|| ev.merge.replaces(&out[i].tokens, &ev.tokens)) {
+                let o = &out[i];
+                let at =
+                    |e: &UsageEvent| (e.timestamp_ms, e.session_id.clone().unwrap_or_default());
+                let (oa, na) = (at(o), at(&ev));
+                if newer.unwrap_or_else(|| {
+                    ev.merge
+                        .replaces_at(&o.tokens, (oa.0, &oa.1), &ev.tokens, (na.0, &na.1))
+                }) {
                     out[i] = ev;
                 }
             }

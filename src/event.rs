@@ -57,6 +57,14 @@ pub enum Merge {
     LastWins,
     /// The first record stays (replayed copies of history).
     FirstWins,
+    /// Copies of history replayed by several sessions (Codex forks and sub-agents): the copy
+    /// with the earliest time stays (ties: the smaller session id), so the session that
+    /// replayed it first owns it, whatever order the files are read in.
+    Earliest,
+    /// A running estimate (Copilot CLI before its shutdown metrics): a newer estimate replaces
+    /// an older one, but never the settled record that replaced the estimates (all zero: the
+    /// exact figures are counted under their own keys).
+    Estimate,
 }
 
 impl Merge {
@@ -66,11 +74,28 @@ impl Merge {
     pub fn replaces(self, old: &Tokens, new: &Tokens) -> bool {
         match self {
             Merge::LastWins => true,
-            Merge::FirstWins => false,
+            Merge::FirstWins | Merge::Earliest => false,
+            Merge::Estimate => !old.is_zero(),
             Merge::KeepMax => {
                 new.output > old.output
                     || (new.output == old.output && new.prompt_total() > old.prompt_total())
             }
+        }
+    }
+
+    /// [`Merge::replaces`] for rules that also look at when and in which session each copy
+    /// was recorded (`at` = (time ms, session id)): [`Merge::Earliest`] keeps the earlier copy,
+    /// every other rule decides on the tokens alone.
+    pub fn replaces_at(
+        self,
+        old: &Tokens,
+        old_at: (i64, &str),
+        new: &Tokens,
+        new_at: (i64, &str),
+    ) -> bool {
+        match self {
+            Merge::Earliest => new_at < old_at,
+            _ => self.replaces(old, new),
         }
     }
 
@@ -80,6 +105,8 @@ impl Merge {
             Merge::KeepMax => 0,
             Merge::LastWins => 1,
             Merge::FirstWins => 2,
+            Merge::Earliest => 3,
+            Merge::Estimate => 4,
         }
     }
 }

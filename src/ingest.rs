@@ -66,6 +66,11 @@ pub struct Ingestor {
     subscribers: Vec<Subscriber>,
     /// Changed events of the open transaction, told to subscribers once it commits.
     pending_changed: Vec<StoredEvent>,
+    /// Directories known to belong to a workspace row (`store::workspace_roots`), loaded on
+    /// first use: root -> (workspace id, name).
+    known_roots: Option<HashMap<String, (i64, String)>>,
+    /// cwd as logged -> the known root it is under (cleared when a root is learned).
+    root_hits: HashMap<String, Option<(i64, String)>>,
 }
 
 impl Ingestor {
@@ -80,7 +85,36 @@ impl Ingestor {
             reader: LineReader::default(),
             subscribers: Vec::new(),
             pending_changed: Vec::new(),
+            known_roots: None,
+            root_hits: HashMap::new(),
         }
+    }
+
+    /// Prices every stored request of this machine again with the current prices (overrides,
+    /// bundled data), in one transaction (`store::reprice`): `tokwatch reprice`.
+    pub fn reprice(&mut self) -> anyhow::Result<crate::store::reprice::RepriceStats> {
+        let pricer = &self.pricer;
+        let fp = pricer.fingerprint().to_string();
+        self.store.reprice(&fp, &mut |ev| {
+            let p = pricer.price(ev);
+            // As when stored: a request known only by its count has an unknown cost.
+            if ev.estimated && ev.tokens.is_zero() {
+                return (None, crate::event::CostSource::Unpriced, p.price_key);
+            }
+            (p.cost_usd, p.source, p.price_key)
+        })
+    }
+
+    /// [`Ingestor::reprice`] when the prices differ from the ones last applied to the stored
+    /// usage (the writer calls it when it opens); `None` when they are the same.
+    pub fn reprice_if_stale(
+        &mut self,
+    ) -> anyhow::Result<Option<crate::store::reprice::RepriceStats>> {
+        let applied = self.store.prices_applied()?;
+        if applied.is_some_and(|a| a.fingerprint == self.pricer.fingerprint()) {
+            return Ok(None);
+        }
+        self.reprice().map(Some)
     }
 
     /// Forgets cached repository answers (a directory may have become a repository, or a
@@ -376,7 +410,7 @@ impl Ingestor {
     }
 
     /// Attribution and pricing.
-    fn enrich(&mut self, mut ev: UsageEvent) -> anyhow::Result<StoredEvent> {
+    fn enrich(&mut self, ev: UsageEvent) -> anyhow::Result<StoredEvent> {
         if let Some(r) = ev.recorded.as_deref() {
             // Read from an export file: its repository by identity, its figures as recorded.
             // (Cached apart from local ones: a local log later still records the root.)
@@ -408,6 +442,19 @@ impl Ingestor {
         let ws = self
             .attributor
             .resolve(ev.cwd.as_deref(), ev.repo_hint.as_deref());
+        // A cwd the disk no longer knows (checkout deleted, subdirectory gone) at or below a
+        // directory that once resolved to a repository belongs to that repository's row.
+        let from_disk = ws.as_ref().is_some_and(|w| w.root.is_some());
+        if !from_disk {
+            if let Some(Some((id, name))) = ev
+                .cwd
+                .as_deref()
+                .map(|c| self.known_root_for(c))
+                .transpose()?
+            {
+                return self.finish(ev, Some(id), Some(name));
+            }
+        }
         let (workspace_id, workspace_name) = match ws {
             Some(w) => {
                 let id = match self.workspace_ids.get(&w.key) {
@@ -423,10 +470,78 @@ impl Ingestor {
                         id
                     }
                 };
+                if let Some(root) = &w.root {
+                    // Remember where this repository lives (its main root, and the directory
+                    // as the log names it: a linked worktree, a symlinked path).
+                    let root = root.to_string_lossy().into_owned();
+                    self.remember_root(&root, id, &w.name)?;
+                    if let Some(cwd) = ev.cwd.as_deref().filter(|c| Path::new(c).is_absolute()) {
+                        let cwd = cwd.trim_end_matches(['/', '\\']).to_string();
+                        self.remember_root(&cwd, id, &w.name)?;
+                    }
+                }
                 (Some(id), Some(w.name))
             }
             None => (None, None),
         };
+        self.finish(ev, workspace_id, workspace_name)
+    }
+
+    /// The known root `cwd` is at or below (the longest), with its workspace row and name.
+    fn known_root_for(&mut self, cwd: &str) -> anyhow::Result<Option<(i64, String)>> {
+        self.load_roots()?;
+        if let Some(hit) = self.root_hits.get(cwd) {
+            return Ok(hit.clone());
+        }
+        let c = cwd.trim().trim_end_matches(['/', '\\']);
+        let mut best: Option<(&str, &(i64, String))> = None;
+        for (root, v) in self.known_roots.iter().flatten() {
+            let below = c == root
+                || (c.len() > root.len()
+                    && c.starts_with(root.as_str())
+                    && matches!(c.as_bytes()[root.len()], b'/' | b'\\'));
+            if below && best.is_none_or(|(b, _)| root.len() > b.len()) {
+                best = Some((root, v));
+            }
+        }
+        let hit = best.map(|(_, v)| v.clone());
+        self.root_hits.insert(cwd.to_string(), hit.clone());
+        Ok(hit)
+    }
+
+    fn load_roots(&mut self) -> anyhow::Result<()> {
+        if self.known_roots.is_none() {
+            let mut m = HashMap::new();
+            for (root, id, name) in self.store.workspace_roots()? {
+                m.insert(root, (id, name));
+            }
+            self.known_roots = Some(m);
+        }
+        Ok(())
+    }
+
+    /// Records that `root` belongs to workspace `id` (in the store, so it outlives the checkout).
+    fn remember_root(&mut self, root: &str, id: i64, name: &str) -> anyhow::Result<()> {
+        if root.is_empty() {
+            return Ok(());
+        }
+        self.load_roots()?;
+        let known = self.known_roots.get_or_insert_with(HashMap::new);
+        if known.get(root).is_some_and(|(i, n)| *i == id && n == name) {
+            return Ok(());
+        }
+        known.insert(root.to_string(), (id, name.to_string()));
+        self.root_hits.clear();
+        self.store.remember_workspace_root(root, id)
+    }
+
+    /// Branch and price: the rest of [`Ingestor::enrich`].
+    fn finish(
+        &mut self,
+        mut ev: UsageEvent,
+        workspace_id: Option<i64>,
+        workspace_name: Option<String>,
+    ) -> anyhow::Result<StoredEvent> {
         if ev.branch.is_none() && store::now_ms() - ev.timestamp_ms < LIVE_BRANCH_WINDOW_MS {
             if let Some(cwd) = ev.cwd.clone() {
                 ev.branch = self.attributor.current_branch(&cwd);

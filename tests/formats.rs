@@ -256,3 +256,87 @@ fn source_roots_follow_the_env_overrides() {
         ]
     );
 }
+
+/// Issue 10: two forks replay the same parent history and the parent's rollout is gone. The
+/// replayed calls count once and belong to the fork that started first, at that fork's times,
+/// in every reading order. Rollouts built from the documented shape (docs/log-formats.md §2:
+/// a fork embeds the parent's `session_meta` and replays its `token_count` events stamped with
+/// the fork's start).
+#[test]
+fn codex_shared_fork_prefix_belongs_to_the_earliest_fork() {
+    let fork = |id: &str, start: &str, own: &str| {
+        let mut v = vec![
+            meta(id, r#","forked_from_id":"P""#).replace("2026-02-23T12:00:00.000Z", start),
+            meta("P", ""),
+            TURN.into(),
+        ];
+        let at = |ms: &str| start.replace(".000Z", &format!(".{ms}Z"));
+        v.push(tc(&at("001"), [1000, 400, 100, 40], [1000, 400, 100, 40]));
+        v.push(tc(&at("002"), [2500, 1400, 300, 90], [1500, 1000, 200, 50]));
+        v.push(tc(own, [4500, 2900, 350, 90], [2000, 1500, 50, 0]));
+        v
+    };
+    // F1 started at 13:00, F2 at 14:00; each then makes one call of its own (F2's with other
+    // numbers, so that the two own calls are different requests).
+    let f1 = fork("F1", "2026-02-23T13:00:00.000Z", "2026-02-23T13:20:00.000Z");
+    let mut f2 = fork("F2", "2026-02-23T14:00:00.000Z", "2026-02-23T14:05:00.000Z");
+    f2.pop();
+    f2.push(tc(
+        "2026-02-23T14:05:00.000Z",
+        [2600, 1400, 310, 90],
+        [100, 0, 10, 0],
+    ));
+    let ms = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .timestamp_millis()
+    };
+    for order in 0..3 {
+        let h = Home::new();
+        match order {
+            0 => {
+                write(&h, "rollout-b-F1.jsonl", &f1);
+                h.scan();
+                write(&h, "rollout-c-F2.jsonl", &f2);
+            }
+            1 => {
+                write(&h, "rollout-c-F2.jsonl", &f2);
+                h.scan();
+                write(&h, "rollout-b-F1.jsonl", &f1);
+            }
+            _ => {
+                write(&h, "rollout-b-F1.jsonl", &f1);
+                write(&h, "rollout-c-F2.jsonl", &f2);
+            }
+        }
+        h.scan();
+        let s = h.tool("codex");
+        assert_eq!(s.requests, 4, "order {order}: 2 shared + 1 per fork");
+        let of = |session: &str| {
+            h.sums(&Filter {
+                session: Some(session.into()),
+                ..Filter::default()
+            })
+        };
+        let (a, b) = (of("F1"), of("F2"));
+        assert_eq!(
+            (a.requests, a.input + a.cache_read),
+            (3, 4500),
+            "order {order}"
+        );
+        assert_eq!(
+            (b.requests, b.input + b.cache_read),
+            (1, 100),
+            "order {order}"
+        );
+        // The shared calls keep F1's times (13:00:00.001 and .002, the 13:00 quarter hour the
+        // reports keep), not F2's; F1's own call is at 13:20.
+        let early = h.sums(&Filter {
+            session: Some("F1".into()),
+            since_ms: Some(ms("2026-02-23T13:00:00.000Z")),
+            until_ms: Some(ms("2026-02-23T13:15:00.000Z")),
+            ..Filter::default()
+        });
+        assert_eq!(early.requests, 2, "order {order}");
+    }
+}

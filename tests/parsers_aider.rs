@@ -190,3 +190,34 @@ fn roots_are_single_files_from_the_env_list_and_home() {
     assert!(src.matches(&r2.join(aider::FILE_NAME)));
     assert!(!src.matches(&r2.join("sub").join(aider::FILE_NAME)));
 }
+
+/// Issue 10: Aider writes a `Cost:` only for a model it has a price for, so `$0.00` there is
+/// the cost (a free model), kept as reported; no `Cost:` at all leaves it to the price table.
+/// Built from the documented history format (docs/log-formats.md, Aider).
+#[test]
+fn a_reported_zero_cost_is_kept() {
+    let text = "# aider chat started at 2026-03-03 10:00:00\n\
+> Main model: openrouter/qwen/qwen3-coder:free with diff edit format\n\
+> Tokens: 1.5k sent, 20 received. Cost: $0.00 message, $0.00 session.\n\
+> Tokens: 900 sent, 300 cache write, 200 cache hit, 12 received.\n\
+Cost: $0.00 message, $0.00 session.\n\
+> Tokens: 10 sent, 2 received.\n";
+    let (events, bad) = run(
+        Path::new("/home/u/p/.aider.chat.history.md"),
+        text,
+        &mut FileState::default(),
+    );
+    assert_eq!(bad, 0);
+    let unique = merge(events);
+    assert_eq!(unique.len(), 3);
+    assert_eq!(unique[0].reported_cost_usd, Some(0.0));
+    assert_eq!(
+        unique[1].reported_cost_usd,
+        Some(0.0),
+        "Cost on the next line"
+    );
+    assert_eq!(
+        unique[2].reported_cost_usd, None,
+        "no Cost line: not reported"
+    );
+}

@@ -4,6 +4,8 @@
 //! `text`, sibling `task_metadata.json` / `history_item.json` / `api_conversation_history.json`,
 //! `state/taskHistory.json`, and Cline SDK `sessions/<id>/<id>.messages.json`.
 
+mod util;
+
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -122,8 +124,9 @@ fn cline_task_rows_placeholders_providers_and_side_files() {
     assert_eq!(e0.session_id.as_deref(), Some(task));
     assert_eq!(e0.cwd.as_deref(), Some("/home/u/proj"));
     assert_eq!(
-        events[1].reported_cost_usd, None,
-        "a cost of 0 means no price known, not $0"
+        events[1].reported_cost_usd,
+        Some(0.0),
+        "a reported cost of 0 is the cost (issue 10)"
     );
     assert_eq!(events[2].model.as_deref(), Some("claude-sonnet-4-5"));
     assert_eq!(events[3].model.as_deref(), Some("gpt-5"));
@@ -302,7 +305,11 @@ fn cline_sdk_sessions() {
     assert_eq!(main[0].cwd.as_deref(), Some("/home/u/sdk"));
     let (sub, _) = parse(&ClineSdkParser, &s.join("agent_7.messages.json"));
     assert_eq!(sub[0].dedup_key, "cline:sess_1:agent_7:a1");
-    assert_eq!(sub[0].reported_cost_usd, None);
+    assert_eq!(
+        sub[0].reported_cost_usd,
+        Some(0.0),
+        "a reported 0 is a cost"
+    );
 }
 
 #[test]
@@ -391,4 +398,38 @@ fn roots_cover_editor_forks_and_cline_data() {
     assert!(sources.iter().all(|s| !s.matches(&not_usage)));
     let sdk = home.join(".cline/data/sessions/s1/s1.messages.json");
     assert!(sources.iter().any(|s| s.tool == "cline" && s.matches(&sdk)));
+}
+
+/// Issue 10: a cost the extension reports is used as reported, 0 included (Cline writes
+/// `cost: 0` for free models); only a row without `cost` is priced from the table. Built from
+/// the documented `ui_messages.json` schema (docs/log-formats.md §6).
+#[test]
+fn reported_cost_zero_is_kept_and_only_a_missing_cost_is_priced() {
+    let h = util::Home::new();
+    let task = "1781220400000";
+    let ui = h
+        .home()
+        .join(format!(".cline/data/tasks/{task}/ui_messages.json"));
+    let m = Some(("anthropic", "claude-sonnet-4-5"));
+    write(
+        &ui,
+        &json!([
+            // Free model as Cline recorded it: cost 0 is the cost.
+            req(T0, usage(1000, 100, 0, 0, 0.0), m),
+            // A reported figure.
+            req(T0 + 1000, usage(10, 10, 0, 0, 0.25), m),
+            // No `cost` at all: priced from the table ($3 per million input for sonnet-4-5).
+            req(
+                T0 + 2000,
+                json!({"tokensIn": 100_000, "tokensOut": 0, "cacheWrites": 0, "cacheReads": 0}),
+                m
+            ),
+        ]),
+    );
+    h.scan();
+    let s = h.tool("cline");
+    assert_eq!(s.requests, 3);
+    assert_eq!(s.reported_requests, 2, "{s:?}");
+    assert_eq!(s.unpriced_requests, 0);
+    assert!((s.cost_usd - (0.25 + 0.3)).abs() < 1e-9, "{s:?}");
 }

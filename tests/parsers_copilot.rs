@@ -25,6 +25,15 @@ fn run_lines(path: &Path, text: &str, st: &mut FileState) -> (Vec<UsageEvent>, u
     (out, bad)
 }
 
+/// The shutdown metrics' events, without the live estimate of each block (its growing
+/// estimates and the empty record that settles it: `copilot_live_*` tests).
+fn exact(events: Vec<UsageEvent>) -> Vec<UsageEvent> {
+    events
+        .into_iter()
+        .filter(|e| !e.dedup_key.contains(":live:"))
+        .collect()
+}
+
 fn totals(events: &[UsageEvent]) -> (Tokens, i64) {
     let mut t = Tokens::default();
     let mut r = 0;
@@ -39,8 +48,26 @@ fn totals(events: &[UsageEvent]) -> (Tokens, i64) {
 fn sample_matches_expected_totals() {
     let path = fixture();
     let text = std::fs::read_to_string(&path).unwrap();
-    let (events, bad) = run_lines(&path, &text, &mut FileState::default());
+    let (all, bad) = run_lines(&path, &text, &mut FileState::default());
     assert_eq!(bad, 0);
+    // Six growing estimates (one per assistant message), the empty record that settles them at
+    // the shutdown, and the shutdown's exact figures.
+    assert_eq!(all.len(), 8);
+    let live: Vec<&UsageEvent> = all
+        .iter()
+        .filter(|e| e.dedup_key.contains(":live:0"))
+        .collect();
+    assert_eq!(live.len(), 7);
+    assert_eq!((live[5].tokens.output, live[5].requests), (2_848, 6));
+    assert!(live[5].estimated);
+    assert!(live[6].tokens.is_zero() && live[6].requests == 0);
+    let (t, r) = totals(&all);
+    assert_eq!(
+        (t.output, t.cache_read, r),
+        (2_848, 151_738, 6),
+        "estimate settled"
+    );
+    let events = exact(all);
     assert_eq!(events.len(), 1);
     let e = &events[0];
     assert_eq!(e.model.as_deref(), Some("claude-sonnet-4.6"));
@@ -105,14 +132,17 @@ fn resumed_session_with_duplicated_shutdown_counts_once() {
             9
         )
     );
-    let (events, bad) = run_lines(&path, &text, &mut FileState::default());
+    let (all, bad) = run_lines(&path, &text, &mut FileState::default());
     assert_eq!(bad, 0);
+    let (t_all, _) = totals(&all);
+    let events = exact(all);
     assert_eq!(
         events.len(),
         2,
         "the duplicate and the stale repeat add nothing"
     );
     let (t, req) = totals(&events);
+    assert_eq!(t_all, t, "the live estimate is settled");
     assert_eq!(t.input + t.cache_read, 196_809);
     assert_eq!(t.cache_read, 159_738);
     assert_eq!(t.input, 37_071);
@@ -132,6 +162,7 @@ fn counters_survive_a_checkpoint_between_reads() {
     let sample = std::fs::read_to_string(&path).unwrap();
     let mut st = FileState::default();
     let (first, _) = run_lines(&path, &sample, &mut st);
+    let first = exact(first);
     let mut st: FileState = serde_json::from_str(&serde_json::to_string(&st).unwrap()).unwrap();
     let shutdown_line = sample
         .lines()
@@ -168,7 +199,7 @@ fn counters_survive_a_checkpoint_between_reads() {
         )
     );
     let (fresh, _) = run_lines(&path, &all, &mut FileState::default());
-    let keys: Vec<_> = fresh.iter().map(|e| e.dedup_key.clone()).collect();
+    let keys: Vec<_> = exact(fresh).iter().map(|e| e.dedup_key.clone()).collect();
     assert_eq!(
         keys,
         [first[0].dedup_key.clone(), more[0].dedup_key.clone()]

@@ -180,3 +180,106 @@ fn import_cursor_csv_through_the_cli_is_idempotent() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// Issue 10: Copilot CLI is live, not only at shutdown. Before `session.shutdown` the
+/// per-message `outputTokens` of `assistant.message` give a marked estimate; the shutdown
+/// metrics replace it exactly, and a stale copy of the unfinished file read afterwards does not
+/// bring the estimate back. The real sample (fixtures/copilot-cli, Copilot CLI 1.0.34), cut
+/// before its shutdown line as a live file is; the format is docs/log-formats.md §7.
+#[test]
+fn copilot_live_estimate_is_replaced_exactly_by_the_shutdown() {
+    let h = Home::new();
+    let id = "96ef38f0-9d09-45c3-8124-6448c36090ed";
+    let d = h.home().join(".copilot/session-state").join(id);
+    std::fs::create_dir_all(&d).unwrap();
+    let text = std::fs::read_to_string(fixtures().join("copilot-cli/events.jsonl")).unwrap();
+    let cut = text.find("{\"type\":\"session.shutdown\"").unwrap();
+    std::fs::write(d.join("events.jsonl"), &text[..cut]).unwrap();
+    h.scan();
+    let s = h.tool("copilot-cli");
+    // Six assistant messages with 2,848 output tokens between them; nothing else is known yet.
+    assert_eq!(
+        (s.requests, s.output, s.input, s.estimated_requests),
+        (6, 2_848, 0, 6),
+        "{s:?}"
+    );
+    std::fs::write(d.join("events.jsonl"), &text).unwrap();
+    h.scan();
+    let exact = h.tool("copilot-cli");
+    assert_eq!(exact.requests, 6);
+    assert_eq!(exact.output, 2_848);
+    assert_eq!(exact.cache_read, 151_738);
+    assert_eq!(
+        exact.input + exact.cache_read + exact.cache_write_5m + exact.cache_write_1h,
+        186_809
+    );
+    assert_eq!(exact.estimated_requests, 0, "{exact:?}");
+    // An old copy of the unfinished file elsewhere (history-session-state) adds nothing.
+    let old = h.home().join(".copilot/history-session-state");
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::write(old.join(format!("{id}.jsonl")), &text[..cut]).unwrap();
+    h.scan();
+    assert_eq!(h.tool("copilot-cli"), exact);
+}
+
+/// Issue 10: Aider's `.aider.chat.history.md` is found where Aider writes it: in project
+/// directories (bounded depth) and in the root of every repository tokwatch knows from another
+/// tool's usage, and a new one there is followed live. History text in the documented format
+/// (docs/log-formats.md, Aider).
+#[test]
+fn aider_histories_are_found_in_project_dirs_and_known_repositories() {
+    let history = |n: usize| {
+        let mut s = String::from(
+            "# aider chat started at 2026-03-01 09:15:02\n\n> Main model: anthropic/claude-sonnet-4-5-20250929 with diff edit format\n\n",
+        );
+        for i in 0..n {
+            s.push_str(&format!(
+                "#### change {i}\n\n> Tokens: 1.2k sent, 100 received.\n\n"
+            ));
+        }
+        s
+    };
+    let h = Home::new();
+    let work = h.dir.path().join("work");
+    let found = work.join("org/repo");
+    std::fs::create_dir_all(&found).unwrap();
+    std::fs::write(found.join(".aider.chat.history.md"), history(2)).unwrap();
+    // Deeper than the default depth (3): not searched.
+    let deep = work.join("a/b/c/d");
+    std::fs::create_dir_all(&deep).unwrap();
+    std::fs::write(deep.join(".aider.chat.history.md"), history(5)).unwrap();
+    let cfg = h.dir.path().join("config");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("config.toml"),
+        format!("[aider]\nproject_dirs = [\"{}\"]\n", work.display()),
+    )
+    .unwrap();
+    // A repository known from Claude Code's usage only.
+    let repo2 = h.dir.path().join("elsewhere/repo2");
+    std::fs::create_dir_all(repo2.join(".git")).unwrap();
+    std::fs::write(repo2.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+    let claude = h.claude_projects().join("-r");
+    std::fs::create_dir_all(&claude).unwrap();
+    std::fs::write(
+        claude.join("s.jsonl"),
+        format!(
+            r#"{{"type":"assistant","sessionId":"s","cwd":"{}","uuid":"u","requestId":"req_1","timestamp":"2026-03-01T09:00:00.000Z","message":{{"id":"msg_1","model":"claude-opus-4-6","usage":{{"input_tokens":3,"output_tokens":9}}}}}}"#,
+            repo2.display()
+        ) + "\n",
+    )
+    .unwrap();
+    h.scan();
+    assert_eq!(
+        h.tool("aider").requests,
+        2,
+        "the project directory's history"
+    );
+    // Aider starts in the known repository while the daemon runs: followed live.
+    let d = h.start_daemon(&[]);
+    std::fs::write(repo2.join(".aider.chat.history.md"), history(3)).unwrap();
+    wait_until(std::time::Duration::from_secs(60), || {
+        h.tool("aider").requests == 5
+    })
+    .unwrap_or_else(|| panic!("not followed: {:?}\n{}", h.tool("aider"), d.log_text()));
+}

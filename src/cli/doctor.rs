@@ -61,6 +61,36 @@ pub struct Doctor {
     /// This machine's id, the machines whose requests are stored, and what is exported where
     /// and how far behind (`docs/sync-and-export.md`).
     pub exports: Option<crate::export::ExportsState>,
+    /// Whether the stored usage is priced with the current prices.
+    pub prices: Option<PricesHealth>,
+}
+
+/// Whether the stored usage is priced with the prices tokwatch has now.
+#[derive(Debug, Serialize)]
+pub struct PricesHealth {
+    /// When prices were last applied to the stored usage (local time), if ever recorded.
+    pub last_applied: Option<String>,
+    /// The overrides or the bundled price data changed since: the stored costs are stale.
+    pub stale: bool,
+    /// What to do, when stale.
+    pub advice: Option<String>,
+}
+
+/// Compares the prices last applied to the stored usage with the current ones (overrides from
+/// `config.toml`, bundled data); `None` when there is nothing to compare.
+fn prices_health(app: &App, store: &Store) -> Option<PricesHealth> {
+    let config = app.config().ok()?;
+    let (requests, _) = store.counts().ok()?;
+    let applied = store.prices_applied().ok()?;
+    let current = crate::pricing::fingerprint(&config.prices);
+    let stale = requests > 0 && applied.as_ref().is_none_or(|a| a.fingerprint != current);
+    Some(PricesHealth {
+        last_applied: applied.map(|a| Zone::Local.datetime(a.at_ms)),
+        stale,
+        advice: stale.then(|| {
+            "the prices changed (config.toml [prices], or a new tokwatch with new price data) since the stored usage was priced: run `tokwatch reprice` (or `tokwatch scan`; a starting daemon does it too)".to_string()
+        }),
+    })
 }
 
 /// Looks at every tool's sources and at what the database holds for them.
@@ -115,7 +145,9 @@ pub fn diagnose(app: &App, sources: &[Source], parser_errors: Vec<String>) -> Do
         (Ok(st), Ok(cfg)) => crate::export::state(&cfg, &app.env, st).ok(),
         _ => None,
     };
+    let prices = store.as_ref().ok().and_then(|st| prices_health(app, st));
     Doctor {
+        prices,
         exports,
         database: db.display().to_string(),
         database_ok,
@@ -133,7 +165,21 @@ pub fn render(d: &Doctor) -> String {
     if let Some(p) = &d.database_problem {
         o.push_str(&format!("  problem: {p}\n"));
     }
-    o.push_str(&format!("{} {}\n\n", bold("config"), d.config_dir));
+    o.push_str(&format!("{} {}\n", bold("config"), d.config_dir));
+    if let Some(p) = &d.prices {
+        let when = p.last_applied.as_deref().unwrap_or("never recorded");
+        match &p.advice {
+            Some(a) => o.push_str(&format!(
+                "{} stale (last applied {when}): {a}\n",
+                bold("prices")
+            )),
+            None => o.push_str(&format!(
+                "{} current (last applied {when})\n",
+                bold("prices")
+            )),
+        }
+    }
+    o.push('\n');
     for e in &d.parser_errors {
         o.push_str(&format!("user parser problem: {e}\n"));
     }
@@ -208,6 +254,10 @@ pub fn run(app: &App, json: bool) -> anyhow::Result<i32> {
         println!("{}", serde_json::to_string_pretty(&d)?);
     } else {
         print!("{}", render(&d));
+    }
+    // Stale prices need the user (one command).
+    if d.prices.as_ref().is_some_and(|p| p.stale) {
+        return Ok(super::EXIT_ERROR);
     }
     Ok(super::EXIT_OK)
 }

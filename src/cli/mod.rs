@@ -135,6 +135,14 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Price the stored usage again with the current prices (config.toml overrides, bundled
+    /// data), in both directions and in one transaction. Runs by itself whenever the prices
+    /// changed and `scan` or the daemon starts; this does it now.
+    Reprice {
+        /// Print what changed as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Follow usage live: one line per request as it happens (uses the running daemon, or
     /// follows the logs itself when none runs).
     Watch {
@@ -298,6 +306,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             ref provider,
             json,
         }) => prices(&app, model, provider.as_deref(), json),
+        Some(Cmd::Reprice { json }) => reprice(&app, json),
         Some(Cmd::Watch { json }) => watch::watch(&app, json),
         Some(Cmd::Statusline) => statusline::statusline(&app),
         Some(Cmd::Budget { ref cmd }) => budget::run(&app, cmd),
@@ -332,6 +341,41 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
 
 fn run_daemon(app: &App, a: &RunArgs) -> anyhow::Result<i32> {
     app.run_daemon(a.no_tray)?;
+    Ok(EXIT_OK)
+}
+
+fn reprice(app: &App, json: bool) -> anyhow::Result<i32> {
+    let db = app.db.as_path();
+    // The daemon prices what it stores with the prices it started with: re-pricing beside it
+    // would leave its new requests at the old prices.
+    let _lock = match crate::daemon::lock::InstanceLock::acquire(db) {
+        Ok(l) => l,
+        Err(_) if crate::daemon::lock::InstanceLock::is_held(db) => {
+            eprintln!(
+                "tokwatch: the daemon is running for {}: restart it (stop it, then start `tokwatch`) and it re-prices the stored usage with the current prices when it starts",
+                db.display()
+            );
+            return Ok(EXIT_ERROR);
+        }
+        Err(e) => return Err(e),
+    };
+    let mut ing = app.ingestor()?;
+    // `ingestor()` has re-priced already when the prices changed; run once more so the command
+    // always does what it says (it changes nothing the second time).
+    let st = ing.reprice()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&st)?);
+    } else {
+        let req = |n: u64| if n == 1 { "request" } else { "requests" };
+        println!(
+            "Prices applied to {} stored {}: {} changed ({} newly priced, {} now unpriced).",
+            output::int(st.requests as i64),
+            req(st.requests),
+            output::int(st.changed as i64),
+            output::int(st.newly_priced as i64),
+            output::int(st.now_unpriced as i64)
+        );
+    }
     Ok(EXIT_OK)
 }
 

@@ -157,6 +157,9 @@ pub fn footnotes(r: &Report) -> String {
         )));
     }
     out.push_str(&dim(&format!("days in {}\n", r.tz)));
+    if let Some(at) = &r.prices_applied {
+        out.push_str(&dim(&format!("prices last applied {at}\n")));
+    }
     out
 }
 

@@ -117,7 +117,7 @@ impl Parser for AiderParser {
             if let Some(p) = pending {
                 let mut e: UsageEvent = serde_json::from_value(p)
                     .map_err(|_| ParseError("bad pending aider event in state".into()))?;
-                e.reported_cost_usd = Some(cost(&c["cost"])?).filter(|c| *c > 0.0);
+                e.reported_cost_usd = Some(cost(&c["cost"])?).filter(|c| *c >= 0.0);
                 out.push(e); // same key, last wins: now with its cost
             }
             return Ok(());
@@ -167,7 +167,7 @@ impl Parser for AiderParser {
             tokens,
         );
         e.estimated = true;
-        e.reported_cost_usd = msg_cost.filter(|c| *c > 0.0);
+        e.reported_cost_usd = msg_cost.filter(|c| *c >= 0.0);
         e.model = state.model.clone();
         e.provider = e
             .model

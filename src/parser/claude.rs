@@ -3,8 +3,13 @@
 //! Usage lives only on `type:"assistant"` lines, in `message.usage`. One API response is written
 //! as several lines (one per content block) carrying copies of the usage snapshot; the last has
 //! the final output count. Events are keyed by (`message.id`, `requestId`) across all files and
-//! merged keep-max, so streaming copies and resumed/forked sessions count once. `progress` lines
-//! (which embed subagent usage a second time) are never read for usage.
+//! merged keep-max, so streaming copies and resumed/forked sessions count once.
+//!
+//! `progress` lines with `data.type` = `agent_progress` (Claude Code 2.1) embed a subagent's
+//! request under `data.message`, the same request its own `subagents/agent-*.jsonl` file holds.
+//! They are read with the same key (`message.id`, `requestId`) as that file's lines, so a request
+//! seen in both places is one row (keep-max: the subagent file's final copy wins) and one seen
+//! only in `progress` (older versions, or the subagent file gone) is counted too.
 
 use super::{FileState, Format, ParseError, Parser};
 use crate::event::{parse_ts_ms, Merge, Tokens, UsageEvent};
@@ -41,6 +46,21 @@ struct Line<'a> {
     cost_usd: Option<f64>,
     #[serde(borrow)]
     message: Option<Message<'a>>,
+}
+
+/// A `progress` line: only its embedded subagent record is read.
+#[derive(Deserialize)]
+struct ProgressLine<'a> {
+    #[serde(borrow)]
+    data: Option<ProgressData<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ProgressData<'a> {
+    #[serde(rename = "type", borrow)]
+    ty: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    message: Option<Line<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -230,7 +250,24 @@ impl Parser for ClaudeParser {
             }
             return Ok(());
         }
-        let l: Line = serde_json::from_slice(line)?;
+        let mut l: Line = serde_json::from_slice(line)?;
+        let from_progress = l.ty.as_deref() == Some("progress");
+        if from_progress {
+            // The subagent's record, with the parent line's context where it has none.
+            let p: ProgressLine = serde_json::from_slice(line)?;
+            let Some(data) = p.data else { return Ok(()) };
+            if data.ty.as_deref() != Some("agent_progress") {
+                return Ok(());
+            }
+            let Some(mut inner) = data.message else {
+                return Ok(());
+            };
+            inner.timestamp = inner.timestamp.or(l.timestamp.take());
+            inner.session_id = inner.session_id.or(l.session_id.take());
+            inner.cwd = inner.cwd.or(l.cwd.take());
+            inner.git_branch = inner.git_branch.or(l.git_branch.take());
+            l = inner;
+        }
         if l.ty.as_deref() != Some("assistant") {
             return Ok(());
         }
@@ -275,7 +312,12 @@ impl Parser for ClaudeParser {
             .or(usage.service_tier.filter(|s| s != "standard"))
             .map(Cow::into_owned);
         let advisor_key = usage.iterations.as_ref().map(|_| key.clone());
-        let tool_error = take_tool_error(state, &key);
+        // A failed tool call of the parent precedes the parent's next request, not this one.
+        let tool_error = if from_progress {
+            None
+        } else {
+            take_tool_error(state, &key)
+        };
         let mut ev = UsageEvent::new(TOOL, key, Merge::KeepMax, ts);
         ev.tool_error = tool_error;
         ev.model = model.map(Cow::into_owned);
@@ -288,7 +330,8 @@ impl Parser for ClaudeParser {
             .filter(|s| !s.is_empty() && s != "HEAD")
             .map(Cow::into_owned);
         ev.reported_cost_usd = l.cost_usd.filter(|c| *c > 0.0);
-        ev.sidechain = l.is_sidechain.unwrap_or(false);
+        // A subagent's request is a sidechain in its own file; the embedded copy is the same.
+        ev.sidechain = from_progress || l.is_sidechain.unwrap_or(false);
         ev.msg_id = msg_id.map(Cow::into_owned);
         ev.speed = speed;
         // Advisor calls ride in `iterations` and are not part of the top-level usage.

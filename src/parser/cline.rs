@@ -18,8 +18,9 @@
 //! - Roo / Kilo before that: Anthropic-protocol requests recorded the remainder, others the total.
 //!   `tokensIn` below `cacheReads + cacheWrites` can only be the remainder.
 //!
-//! `cost` is the extension's own figure (USD) and becomes `reported_cost_usd`; a cost of 0 with
-//! tokens means "no price known" in these extensions, so it is dropped (never shown as $0).
+//! `cost` is the extension's own figure (USD) and becomes `reported_cost_usd`, 0 included: the
+//! extensions write 0 for free models, and that is what the request cost. Only a row without a
+//! `cost` field is priced from tokwatch's price table.
 //!
 //! Cline >= 4.1 (SDK) writes `sessions/<id>/<id>.messages.json` instead: assistant messages with
 //! `metrics {inputTokens (cache included), outputTokens, cacheReadTokens, cacheWriteTokens, cost}`.
@@ -303,7 +304,7 @@ impl ClineTaskParser {
             r.ts,
             tokens,
         );
-        e.reported_cost_usd = r.cost.filter(|c| *c > 0.0);
+        e.reported_cost_usd = r.cost.filter(|c| *c >= 0.0);
         e.model = model;
         e.provider = provider;
         e.session_id = Some(task.to_string());
@@ -520,7 +521,7 @@ fn sdk_message(
         ts,
         tokens,
     );
-    e.reported_cost_usd = common::money(x.get("cost"), "metrics.cost")?.filter(|c| *c > 0.0);
+    e.reported_cost_usd = common::money(x.get("cost"), "metrics.cost")?.filter(|c| *c >= 0.0);
     let mi = m.get("modelInfo");
     e.model = mi.and_then(|v| common::text(v, "id"));
     e.provider = mi.and_then(|v| common::text(v, "provider"));

@@ -6,7 +6,8 @@
 //! parent's events (same cumulative vectors) before their own work: every counted event is keyed
 //! by its lineage (the parent session for a fork or sub-agent, else the session itself) and its
 //! cumulative and last-call vectors, so a replayed copy, a copied file or the same file under
-//! `archived_sessions/` collapses onto the original (first wins).
+//! `archived_sessions/` collapses onto the original (the parent's own record, else the earliest
+//! copy).
 
 use super::{FileState, Format, ParseError, Parser};
 use crate::event::{parse_ts_ms, Merge, Tokens, UsageEvent};
@@ -251,13 +252,17 @@ impl Parser for CodexParser {
                         return Ok(());
                     }
                     // A fork's or sub-agent's file holds copies of its parent's requests: the
-                    // parent's own record wins, whichever file is read first.
+                    // parent's own record wins, whichever file is read first (it is last-wins,
+                    // and a copy is never earlier than the original). Among forks replaying the
+                    // same history with the parent gone, the earliest copy wins: the replay is
+                    // stamped with the fork's start, so the fork that started first owns the
+                    // shared prefix, with its times, in any reading order.
                     let scope = state.extra.get("scope").and_then(|v| v.as_str());
                     let original = scope.is_none() || scope == state.session_id.as_deref();
                     let merge = if original {
                         Merge::LastWins
                     } else {
-                        Merge::FirstWins
+                        Merge::Earliest
                     };
                     let mut ev = UsageEvent::new(TOOL, key, merge, ts);
                     ev.model = s(info, &["model"]).or_else(|| state.model.clone());

@@ -9,6 +9,16 @@
 //!
 //! `inputTokens` includes `cacheReadTokens` and `cacheWriteTokens`; `reasoningTokens` is inside
 //! `outputTokens`. `requests.cost` counts premium requests, not dollars: not a cost.
+//!
+//! Live estimate: until a block's `session.shutdown` arrives, its `assistant.message` events'
+//! `outputTokens` add up to one *estimated* event per block (`copilot-cli:<session>:live:<n>`,
+//! output only, one request per message, re-emitted as it grows). The shutdown settles it: the
+//! same key is written again with nothing in it, and the exact metrics count under their own
+//! keys, so the estimate is replaced exactly (a later copy of the estimate never undoes that,
+//! [`Merge::Estimate`]). `session.usage_checkpoint` carries premium requests only, no tokens.
+
+/// `counters` slot of the running estimate: [output, messages, block number].
+const LIVE: &str = "\u{1f}live";
 
 use super::common::{self, sub0};
 use super::{FileState, Format, ParseError, Parser};
@@ -98,6 +108,44 @@ impl Parser for CopilotParser {
                 }
                 Ok(())
             }
+            "assistant.message" => {
+                let out_tokens = common::count_at(data, "outputTokens", "outputTokens")?;
+                if out_tokens == 0 {
+                    return Ok(());
+                }
+                let ts = v
+                    .get("timestamp")
+                    .and_then(common::timestamp)
+                    .ok_or_else(|| ParseError("message event has no valid `timestamp`".into()))?;
+                let session = state.session_id.clone().unwrap_or_else(|| session_of(path));
+                let slot = state
+                    .counters
+                    .entry(LIVE.into())
+                    .or_insert_with(|| vec![0; 3]);
+                slot.resize(3, 0);
+                slot[0] += out_tokens;
+                slot[1] += 1;
+                let tokens = Tokens {
+                    output: slot[0],
+                    ..Tokens::default()
+                };
+                let mut e = common::event(
+                    TOOL,
+                    format!("{TOOL}:{session}:live:{}", slot[2]),
+                    Merge::Estimate,
+                    ts,
+                    tokens,
+                );
+                e.requests = slot[1];
+                e.estimated = true;
+                e.model = state.model.clone();
+                e.session_id = Some(session);
+                e.cwd = state.cwd.clone();
+                e.branch = state.branch.clone();
+                e.repo_hint = state.repo.clone();
+                out.push(e);
+                Ok(())
+            }
             "session.shutdown" => {
                 let ts = v
                     .get("timestamp")
@@ -127,6 +175,27 @@ impl Parser for CopilotParser {
                     snaps.push((model.clone(), raw));
                 }
                 let session = state.session_id.clone().unwrap_or_else(|| session_of(path));
+                // Settle this block's live estimate: the metrics below are the exact figures.
+                let live = state
+                    .counters
+                    .entry(LIVE.into())
+                    .or_insert_with(|| vec![0; 3]);
+                live.resize(3, 0);
+                if live[1] > 0 {
+                    let mut e = common::event(
+                        TOOL,
+                        format!("{TOOL}:{session}:live:{}", live[2]),
+                        Merge::LastWins,
+                        ts,
+                        Tokens::default(),
+                    );
+                    e.requests = 0;
+                    e.session_id = Some(session.clone());
+                    out.push(e);
+                }
+                live[0] = 0;
+                live[1] = 0;
+                live[2] += 1;
                 for (model, raw) in snaps {
                     let slot = state
                         .counters

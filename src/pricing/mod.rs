@@ -265,20 +265,30 @@ struct Inner {
 pub struct Pricer {
     overrides: Overrides,
     inner: Mutex<Inner>,
+    fingerprint: String,
 }
 
 impl Pricer {
     /// A pricer with the user's overrides; starts loading the bundled data in the background.
     pub fn new(overrides: BTreeMap<String, PriceOverride>) -> Pricer {
+        let fingerprint = fingerprint(&overrides);
         let overrides = Overrides::new(overrides);
         data::load_in_background();
         Pricer {
+            fingerprint,
             overrides,
             inner: Mutex::new(Inner {
                 by_model: HashMap::new(),
                 entries: Vec::new(),
             }),
         }
+    }
+
+    /// What these prices are: a hash of the overrides, the bundled data's version and
+    /// tokwatch's version (its name resolution prices too). Stored usage priced with another
+    /// fingerprint is re-priced (`store::reprice`).
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     /// Problems with the configuration (ignored overrides). Never contains log text.
@@ -439,6 +449,22 @@ fn unpriced() -> Priced {
         source: CostSource::Unpriced,
         price_key: None,
     }
+}
+
+/// [`Pricer::fingerprint`] of a set of overrides with the bundled data (FNV-1a, 64 bits, hex).
+pub fn fingerprint(overrides: &BTreeMap<String, PriceOverride>) -> String {
+    let text = format!(
+        "{}|tokwatch {}|{}",
+        data::data_source(),
+        env!("CARGO_PKG_VERSION"),
+        serde_json::to_string(overrides).unwrap_or_default()
+    );
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
 }
 
 #[cfg(test)]

@@ -318,6 +318,26 @@ impl Source {
     }
 }
 
+impl Registry {
+    /// Adds Aider history files found where Aider writes them (repository roots tokwatch knows,
+    /// project directories): each becomes one more root of the Aider source, followed live like
+    /// any other log, a missing one as soon as it appears.
+    pub fn add_aider_files(&mut self, files: Vec<PathBuf>) {
+        let Some(s) = self
+            .sources
+            .iter_mut()
+            .find(|s| s.tool == parser::aider::TOOL && s.origin == Origin::Rust)
+        else {
+            return;
+        };
+        for f in files {
+            if !s.roots.contains(&f) {
+                s.roots.push(f);
+            }
+        }
+    }
+}
+
 /// Every tool's sources, resolved against one [`Env`], with the user specs that did not load.
 pub struct Registry {
     /// Every source in use, in match order: the built-ins not replaced by a user spec, then the

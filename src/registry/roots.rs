@@ -176,6 +176,46 @@ pub fn cline_sessions(env: &Env) -> Vec<PathBuf> {
     }
 }
 
+/// Aider history files in project directories: every `.aider.chat.history.md` at most `depth`
+/// directory levels below one of `dirs` (the directory itself is level 0). Hidden directories,
+/// `node_modules` and `target` are not entered, nor is anything below a repository root (a
+/// directory with `.git`), so the walk stays small.
+pub fn aider_in_projects(dirs: &[PathBuf], depth: usize) -> Vec<PathBuf> {
+    fn walk(dir: &Path, left: usize, out: &mut Vec<PathBuf>) {
+        let f = dir.join(crate::parser::aider::FILE_NAME);
+        if f.is_file() {
+            out.push(f);
+        }
+        if left == 0 || dir.join(".git").exists() {
+            return;
+        }
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut subs: Vec<PathBuf> = rd
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter(|e| {
+                let n = e.file_name();
+                let n = n.to_string_lossy();
+                !n.starts_with('.') && n != "node_modules" && n != "target"
+            })
+            .map(|e| e.path())
+            .collect();
+        subs.sort();
+        for s in subs {
+            walk(&s, left - 1, out);
+        }
+    }
+    let mut out = Vec::new();
+    for d in dirs {
+        if d.is_dir() {
+            walk(d, depth, &mut out);
+        }
+    }
+    out
+}
+
 /// The history files to watch (see the module docs).
 pub fn aider(env: &Env) -> Vec<PathBuf> {
     let mut v = Vec::new();

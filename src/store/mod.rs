@@ -7,6 +7,7 @@ pub mod export;
 pub mod budget;
 pub mod whatif;
 pub mod query;
+pub mod reprice;
 pub mod wal;
 
 use crate::dedup;
@@ -27,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v2.sql"),
     include_str!("schema_v3.sql"),
     include_str!("schema_v4.sql"),
+    include_str!("schema_v5.sql"),
 ];
 
 /// Errors a user can act on, with the action in the message.
@@ -225,6 +227,48 @@ impl Store {
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
             tx.commit()?;
         }
+        Ok(())
+    }
+
+    /// Every directory known to belong to a workspace row: (directory, workspace id, name).
+    pub fn workspace_roots(&self) -> anyhow::Result<Vec<(String, i64, String)>> {
+        let mut st = self.conn.prepare(
+            "SELECT r.root, w.id, w.name FROM workspace_roots r JOIN workspaces w ON w.id = r.workspace_id",
+        )?;
+        let v = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(v)
+    }
+
+    /// Every repository root directory tokwatch knows from stored usage (the main roots, and the
+    /// directories events named inside them), for finding per-repository logs (Aider's).
+    pub fn known_repository_roots(&self) -> anyhow::Result<Vec<String>> {
+        let q = |sql: &str| -> rusqlite::Result<Vec<String>> {
+            let mut st = self.conn.prepare(sql)?;
+            let v = st
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()?;
+            Ok(v)
+        };
+        // A database of an older schema has no workspace_roots yet.
+        Ok(q(
+            "SELECT root FROM workspaces WHERE root IS NOT NULL AND root != ''
+              UNION SELECT root FROM workspace_roots",
+        )
+        .or_else(|_| q("SELECT root FROM workspaces WHERE root IS NOT NULL AND root != ''"))?)
+    }
+
+    /// Remembers that `root` (a directory that resolved to a repository) belongs to workspace
+    /// `id`: a later event under it lands on that row even when the disk no longer says so.
+    pub fn remember_workspace_root(&self, root: &str, id: i64) -> anyhow::Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO workspace_roots(root, workspace_id) VALUES(?1, ?2)
+                 ON CONFLICT(root) DO UPDATE SET workspace_id = excluded.workspace_id
+                 WHERE workspace_id != excluded.workspace_id",
+            )?
+            .execute(params![root, id])?;
         Ok(())
     }
 
@@ -481,8 +525,8 @@ fn write_batch(
         let mut insert = tx.prepare_cached(
             "INSERT OR IGNORE INTO events(tool, key_hash, ts, model, provider, session, workspace_id,
                 branch, input, cw5, cw1h, cr, output, reasoning, requests, cost, cost_source,
-                price_key, msg_id, sidechain, file_id, machine_id, rev)
-             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+                price_key, msg_id, sidechain, file_id, machine_id, rev, speed, est)
+             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
         )?;
         let mut stored = tx.prepare_cached(&format!(
             "SELECT {ROW_COLS} FROM events WHERE key_hash = ?1"
@@ -492,7 +536,7 @@ fn write_batch(
                 workspace_id = ?7, branch = ?8, input = ?9, cw5 = ?10, cw1h = ?11, cr = ?12,
                 output = ?13, reasoning = ?14, requests = ?15, cost = ?16, cost_source = ?17,
                 price_key = ?18, msg_id = ?19, sidechain = ?20, file_id = ?21, machine_id = ?22,
-                rev = ?23
+                rev = ?23, speed = ?24, est = ?25
              WHERE key_hash = ?2",
         )?;
         for (i, se) in events.iter().enumerate() {
@@ -537,6 +581,8 @@ fn write_batch(
                 file_id,
                 machine_id,
                 rev,
+                e.speed,
+                e.estimated as i64,
             ];
             if insert.execute(p)? == 1 {
                 if machine_id == 0 {
@@ -562,7 +608,13 @@ fn write_batch(
                 rev > old.rev && !old.same_as(&new)
             } else {
                 // A copy equal to the stored row changes nothing, whatever the rule.
-                old.values() != new.values() && e.merge.replaces(&old.tokens(), &new.tokens())
+                old.values() != new.values()
+                    && e.merge.replaces_at(
+                        &old.tokens(),
+                        (old.ts, &old.session),
+                        &new.tokens(),
+                        (new.ts, &new.session),
+                    )
             };
             if !replace {
                 out.unchanged += 1;

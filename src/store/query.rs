@@ -107,8 +107,14 @@ impl Zone {
     }
     /// Local wall-clock text of an instant.
     pub fn datetime(&self, ms: i64) -> String {
+        self.format(ms, "%Y-%m-%d %H:%M")
+    }
+    /// Date and time to the second in this zone (a session's first and last request).
+    pub fn datetime_secs(&self, ms: i64) -> String {
+        self.format(ms, "%Y-%m-%d %H:%M:%S")
+    }
+    fn format(&self, ms: i64, f: &str) -> String {
         let utc = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
-        let f = "%Y-%m-%d %H:%M";
         match self {
             Zone::Local => utc.with_timezone(&chrono::Local).format(f).to_string(),
             Zone::Utc => utc.format(f).to_string(),
@@ -274,10 +280,10 @@ pub struct Row {
     /// Tool (session rows).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool: Option<String>,
-    /// Local time of its first usage (session rows).
+    /// Local time of its first request, to the second (session rows).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_seen: Option<String>,
-    /// Local time of its last usage.
+    /// Local time of its last request (session rows: to the second).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_seen: Option<String>,
     /// Its last usage, ms (for sorting).
@@ -310,6 +316,10 @@ pub struct Report {
     /// Models without a known price in the covered usage (their tokens are in the totals,
     /// their cost is not).
     pub unpriced_models: Vec<UnpricedModel>,
+    /// When the current prices were last applied to the stored usage (`tokwatch reprice`, or
+    /// by itself when prices change), in the report's zone; `None` when never recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prices_applied: Option<String>,
 }
 
 fn where_clause(f: &Filter, args: &mut Vec<Value>, layer: Layer) -> String {
@@ -525,6 +535,9 @@ impl Store {
                 }
             }
         }
+        if group == GroupBy::Session {
+            self.exact_session_times(&mut rows, f, zone)?;
+        }
         let mut totals = Sums::default();
         for r in &mut rows {
             totals.add(&r.sums);
@@ -542,13 +555,77 @@ impl Store {
             }),
         }
         let unpriced_models = self.unpriced_models(f)?;
+        // A database of an older schema has no such record: the report says nothing.
+        let prices_applied = self
+            .prices_applied()
+            .ok()
+            .flatten()
+            .map(|p| zone.datetime(p.at_ms));
         Ok(Some(Report {
             group,
             tz: zone.name(),
             totals,
             rows,
             unpriced_models,
+            prices_applied,
         }))
+    }
+
+    /// A session row's first and last request as recorded (to the second), not the 15-minute
+    /// buckets the rollup keeps: one index range per session (`events_session`), over the same
+    /// buckets, tool, repository and machine as the row's sums.
+    fn exact_session_times(&self, rows: &mut [Row], f: &Filter, zone: Zone) -> anyhow::Result<()> {
+        let mut args: Vec<Value> = vec![Value::Null];
+        let mut w = vec!["e.session = ?1".to_string()];
+        if let Some(s) = f.since_ms {
+            args.push(Value::Integer(s.div_euclid(BUCKET_MS) * BUCKET_MS));
+            w.push(format!("e.ts >= ?{}", args.len()));
+        }
+        if let Some(u) = f.until_ms {
+            args.push(Value::Integer(
+                (u + BUCKET_MS - 1).div_euclid(BUCKET_MS) * BUCKET_MS,
+            ));
+            w.push(format!("e.ts < ?{}", args.len()));
+        }
+        if let Some(t) = &f.tool {
+            args.push(Value::Text(t.clone()));
+            w.push(format!("e.tool = ?{}", args.len()));
+        }
+        if let Some(repo) = &f.repo {
+            args.push(Value::Text(repo.clone()));
+            let n = args.len();
+            w.push(format!(
+                "e.workspace_id IN (SELECT id FROM workspaces WHERE key = ?{n} OR name = ?{n} OR root = ?{n})"
+            ));
+        }
+        if let Some(m) = &f.machine {
+            args.push(Value::Text(m.clone()));
+            w.push(format!(
+                "e.machine_id IN (SELECT id FROM machines WHERE {})",
+                super::export::machine_match(args.len())
+            ));
+        }
+        let sql = format!(
+            "SELECT min(e.ts), max(e.ts) FROM events e WHERE {}",
+            w.join(" AND ")
+        );
+        let mut st = self.conn.prepare(&sql)?;
+        for row in rows.iter_mut() {
+            if row.key == "(no session)" {
+                continue;
+            }
+            args[0] = Value::Text(row.key.clone());
+            let (a, b): (Option<i64>, Option<i64>) = st
+                .query_row(rusqlite::params_from_iter(args.iter()), |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+            if let (Some(a), Some(b)) = (a, b) {
+                row.first_seen = Some(zone.datetime_secs(a));
+                row.last_seen = Some(zone.datetime_secs(b));
+                row.last_ms = b;
+            }
+        }
+        Ok(())
     }
 
     /// Models without a known price in the covered usage.
