@@ -340,3 +340,64 @@ fn codex_shared_fork_prefix_belongs_to_the_earliest_fork() {
         assert_eq!(early.requests, 2, "order {order}");
     }
 }
+
+/// A fork of a fork (issue 16's side-by-side check found Codex totals 9% over): G makes two
+/// calls; P forks G (its file replays G's rollout, G's `session_meta` included) and makes one;
+/// C forks P (its file replays P's whole rollout, P's and G's `session_meta` included) and
+/// makes one. Four requests in all, however the files are read; keyed by the direct parent, C's
+/// copies of G's calls counted again (7 requests, input 22,000 instead of 15,000). Built from
+/// the documented shape (docs/log-formats.md §2) and the generator's fork layout
+/// (benches/compare/gen.rs).
+#[test]
+fn codex_fork_of_a_fork_counts_the_root_once() {
+    let g_calls = [
+        tc(
+            "2026-02-23T12:01:00.000Z",
+            [1000, 0, 100, 0],
+            [1000, 0, 100, 0],
+        ),
+        tc(
+            "2026-02-23T12:02:00.000Z",
+            [3000, 0, 300, 0],
+            [2000, 0, 200, 0],
+        ),
+    ];
+    let p_call = tc(
+        "2026-02-23T13:01:00.000Z",
+        [6000, 0, 600, 0],
+        [3000, 0, 300, 0],
+    );
+    let c_call = tc(
+        "2026-02-23T14:01:00.000Z",
+        [10000, 0, 1000, 0],
+        [4000, 0, 400, 0],
+    );
+    let mut g = vec![meta("G", ""), TURN.into()];
+    g.extend(g_calls.iter().cloned());
+    let mut p = vec![meta("P", r#","forked_from_id":"G""#)];
+    p.extend(g.iter().cloned());
+    p.push(p_call.clone());
+    let mut c = vec![meta("C", r#","forked_from_id":"P""#)];
+    c.extend(p.iter().cloned());
+    c.push(c_call);
+    let files = [
+        ("rollout-a-G.jsonl", &g),
+        ("rollout-b-P.jsonl", &p),
+        ("rollout-c-C.jsonl", &c),
+    ];
+    // Every reading order, with and without the ancestors' files on disk.
+    let orders: [&[usize]; 6] = [&[0, 1, 2], &[2, 1, 0], &[1, 2, 0], &[2], &[1, 2], &[2, 0]];
+    for order in orders {
+        let h = Home::new();
+        for &i in order {
+            write(&h, files[i].0, files[i].1);
+            h.scan();
+        }
+        let s = h.tool("codex");
+        assert_eq!(
+            (s.requests, s.input, s.output),
+            (4, 10000, 1000),
+            "files read in order {order:?}"
+        );
+    }
+}

@@ -4,7 +4,8 @@
 //! `total_token_usage`. Codex re-emits the same event several times, so each file counts the
 //! change of the total and skips events whose total did not move. Forks and sub-agents replay the
 //! parent's events (same cumulative vectors) before their own work: every counted event is keyed
-//! by its lineage (the parent session for a fork or sub-agent, else the session itself) and its
+//! by its lineage (the root of the fork or sub-agent chain, found from the ancestors'
+//! `session_meta` lines at the start of the replay, else the session itself) and its
 //! cumulative and last-call vectors, so a replayed copy, a copied file or the same file under
 //! `archived_sessions/` collapses onto the original (the parent's own record, else the earliest
 //! copy).
@@ -16,6 +17,16 @@ use std::path::Path;
 
 /// Codex rollout files.
 pub struct CodexParser;
+
+/// The session a rollout's `session_meta` was forked or spawned from, if any.
+fn parent_of(meta: &serde_json::Value) -> Option<String> {
+    s(meta, &["forked_from_id"]).or_else(|| {
+        s(
+            meta,
+            &["source", "subagent", "thread_spawn", "parent_thread_id"],
+        )
+    })
+}
 
 /// Tool id.
 pub const TOOL: &str = "codex";
@@ -146,8 +157,22 @@ impl Parser for CodexParser {
         let Some(p) = l.payload else { return Ok(()) };
         match l.ty.as_deref() {
             Some("session_meta") => {
-                // Only the first session_meta describes this file; later ones are ancestors.
+                // Only the first session_meta describes this file; later ones are ancestors,
+                // replayed at the start of the copied history. An ancestor that is itself a
+                // fork moves the dedup scope up to its own parent, so every copy of a request
+                // is keyed under the lineage's root however deep the fork (keyed by the
+                // direct parent, a fork of a fork counted its grandparent's requests again).
                 if state.extra.contains_key("meta") {
+                    let id = s(&p, &["id"]).or_else(|| s(&p, &["session_id"]));
+                    let scope = state.extra.get("scope").and_then(|v| v.as_str());
+                    if id.is_some()
+                        && id.as_deref() == scope
+                        && !state.counters.contains_key("total")
+                    {
+                        if let Some(up) = parent_of(&p) {
+                            state.extra.insert("scope".into(), up.into());
+                        }
+                    }
                     return Ok(());
                 }
                 state.extra.insert("meta".into(), true.into());
@@ -157,14 +182,7 @@ impl Parser for CodexParser {
                 state.repo = s(&p, &["git", "repository_url"]);
                 // Dedup scope: a fork or sub-agent replays its parent's events first, so its
                 // counted events are keyed in the parent's scope; everything else in its own.
-                let scope = s(&p, &["forked_from_id"])
-                    .or_else(|| {
-                        s(
-                            &p,
-                            &["source", "subagent", "thread_spawn", "parent_thread_id"],
-                        )
-                    })
-                    .or_else(|| state.session_id.clone());
+                let scope = parent_of(&p).or_else(|| state.session_id.clone());
                 if let Some(sc) = scope {
                     state.extra.insert("scope".into(), sc.into());
                 }

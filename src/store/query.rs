@@ -1084,13 +1084,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = filled_store(dir.path());
         let written = hour_cells(&store);
-        // As a version-3 database: no hourly layer yet; opening it again migrates.
+        // As a version-3 database: no hourly layer yet; the version 4 migration builds it.
+        store.conn.execute_batch("DROP TABLE rollup_hour").unwrap();
         store
             .conn
-            .execute_batch("DROP TABLE rollup_hour; PRAGMA user_version = 3;")
+            .execute_batch(include_str!("schema_v4.sql"))
             .unwrap();
-        drop(store);
-        let store = Store::open_writer(&dir.path().join("t.db")).unwrap();
         let migrated = hour_cells(&store);
         assert_eq!(written.len(), migrated.len());
         for (w, m) in written.iter().zip(&migrated) {
