@@ -1,6 +1,7 @@
 //! Command-line interface.
 
 pub mod budget;
+pub mod dashboard;
 pub mod doctor;
 pub mod export;
 pub mod guard;
@@ -101,7 +102,8 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Usage and cost grouped by day, week, month, session, repo, branch, model, tool or machine.
+    /// Usage and cost grouped by day, week, month, session, repo, branch, model, tool, provider or
+    /// machine.
     Report {
         /// What to group by.
         #[arg(value_enum, default_value = "day")]
@@ -201,6 +203,14 @@ pub enum Cmd {
         /// What to do.
         #[command(subcommand)]
         cmd: guard::GuardCmd,
+    },
+    /// Open the local dashboard in the browser: spend over time by repository, session and
+    /// model, live (starts the daemon when none runs; prints the address when no browser can be
+    /// opened; docs/dashboard.md).
+    Dashboard {
+        /// Print the address (with this install's token) instead of opening a browser.
+        #[arg(long)]
+        no_open: bool,
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
@@ -318,6 +328,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             None => bail!("give the file to import: `tokwatch import FILE`"),
         },
         Some(Cmd::Export(ref a)) => export::export(&db, a),
+        Some(Cmd::Dashboard { no_open }) => dashboard::run(&app, no_open),
         Some(Cmd::Completions { shell }) => {
             clap_complete::generate(
                 shell,
@@ -481,6 +492,7 @@ fn key_title(g: GroupBy) -> &'static str {
         GroupBy::Branch => "repository@branch",
         GroupBy::Model => "model",
         GroupBy::Tool => "tool",
+        GroupBy::Provider => "provider",
         GroupBy::Machine => "machine",
     }
 }

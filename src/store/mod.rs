@@ -5,6 +5,7 @@
 
 pub mod export;
 pub mod budget;
+pub mod dashboard;
 pub mod whatif;
 pub mod query;
 pub mod wal;
@@ -22,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v1.sql"),
     include_str!("schema_v2.sql"),
     include_str!("schema_v3.sql"),
+    include_str!("schema_v4.sql"),
 ];
 
 /// Errors a user can act on, with the action in the message.

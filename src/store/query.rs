@@ -29,6 +29,8 @@ pub enum GroupBy {
     Model,
     /// Tool.
     Tool,
+    /// Provider (anthropic, openai, google, ...).
+    Provider,
     /// The machine that recorded the usage (`docs/sync-and-export.md`).
     Machine,
 }
@@ -236,6 +238,19 @@ pub struct Row {
     /// Its last usage, ms (for sorting).
     #[serde(skip)]
     pub last_ms: i64,
+    /// Time of its first request in the range, ms (session rows, with [`Store::session_details`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_ms: Option<i64>,
+    /// Time of its last request in the range, ms (session rows, with [`Store::session_details`]).
+    #[serde(rename = "last_ms", skip_serializing_if = "Option::is_none")]
+    pub last_request_ms: Option<i64>,
+    /// Models it used, first used first (session rows, with [`Store::session_details`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub models: Option<Vec<String>>,
+    /// Branch of its latest usage, `null` when none was logged (session rows, with
+    /// [`Store::session_details`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branch: Option<Option<String>>,
 }
 
 /// A model without a known price, with what it used.
@@ -265,7 +280,10 @@ pub struct Report {
     pub unpriced_models: Vec<UnpricedModel>,
 }
 
-fn where_clause(f: &Filter, args: &mut Vec<Value>) -> String {
+/// The key of usage outside any repository in reports (and as a `--repo` filter).
+pub const NO_REPOSITORY: &str = "(no repository)";
+
+pub(crate) fn where_clause(f: &Filter, args: &mut Vec<Value>) -> String {
     let mut w = vec!["1".to_string()];
     if let Some(s) = f.since_ms {
         args.push(Value::Integer(s.div_euclid(BUCKET_MS)));
@@ -283,7 +301,10 @@ fn where_clause(f: &Filter, args: &mut Vec<Value>) -> String {
         args.push(Value::Text(s.clone()));
         w.push(format!("r.session = ?{}", args.len()));
     }
-    if let Some(repo) = &f.repo {
+    if f.repo.as_deref() == Some(NO_REPOSITORY) {
+        // The key reports give usage outside any repository.
+        w.push("r.workspace_id = 0".into());
+    } else if let Some(repo) = &f.repo {
         args.push(Value::Text(repo.clone()));
         let n = args.len();
         w.push(format!(
@@ -321,6 +342,7 @@ impl Store {
             ),
             GroupBy::Model => ("r.model, max(r.bucket)", "r.model"),
             GroupBy::Tool => ("r.tool, max(r.bucket)", "r.tool"),
+            GroupBy::Provider => ("r.provider, max(r.bucket)", "r.provider"),
             GroupBy::Machine => (
                 "coalesce(m.name, '(this machine)'), max(r.bucket)",
                 "r.machine_id",
@@ -331,7 +353,7 @@ impl Store {
             GroupBy::Day | GroupBy::Week | GroupBy::Month => 1,
             GroupBy::Session => 5,
             GroupBy::Repo | GroupBy::Branch => 3,
-            GroupBy::Model | GroupBy::Tool | GroupBy::Machine => 2,
+            GroupBy::Model | GroupBy::Tool | GroupBy::Provider | GroupBy::Machine => 2,
         };
         // Machine names only where the report shows them.
         let machines = if group == GroupBy::Machine {
@@ -357,6 +379,10 @@ impl Store {
                 first_seen: None,
                 last_seen: None,
                 last_ms: 0,
+                first_ms: None,
+                last_request_ms: None,
+                models: None,
+                branch: None,
             };
             match group {
                 GroupBy::Day | GroupBy::Week | GroupBy::Month => {
@@ -415,7 +441,7 @@ impl Store {
                     row.repo = Some(n);
                     row.last_ms = r.get::<_, i64>(2)? * BUCKET_MS;
                 }
-                GroupBy::Model | GroupBy::Tool | GroupBy::Machine => {
+                GroupBy::Model | GroupBy::Tool | GroupBy::Provider | GroupBy::Machine => {
                     let n: String = r.get(0)?;
                     row.key = if n.is_empty() { "(unknown)".into() } else { n };
                     row.last_ms = r.get::<_, i64>(1)? * BUCKET_MS;
