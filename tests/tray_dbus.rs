@@ -271,7 +271,13 @@ fn title_tooltip_icon_and_menu_follow_snapshots() {
 
     // Clicks come back as commands: the check item toggles from the paused state it shows.
     let menu_path = v.item.menu_path.clone();
-    sni::click(&conn, &name, &menu_path, v.node("Open dashboard").unwrap().id).unwrap();
+    sni::click(
+        &conn,
+        &name,
+        &menu_path,
+        v.node("Open dashboard").unwrap().id,
+    )
+    .unwrap();
     assert_eq!(demo.next_line(), "command: OpenDashboard");
     sni::click(&conn, &name, &menu_path, v.node("Pause alerts").unwrap().id).unwrap();
     assert_eq!(demo.next_line(), "command: PauseAlerts(false)");

@@ -81,7 +81,10 @@ pub fn run(app: &App, no_open: bool) -> anyhow::Result<i32> {
     let t0 = Instant::now();
     let mut said = false;
     let port = loop {
-        let port = config.dashboard.port.or_else(|| dashboard::remembered_port(db));
+        let port = config
+            .dashboard
+            .port
+            .or_else(|| dashboard::remembered_port(db));
         if let Some(p) = port.filter(|p| answers(*p)) {
             break p;
         }

@@ -312,7 +312,8 @@ fn treemap(store: &Store, zone: Zone, q: &Q) -> Result<Value, ApiError> {
         sc.sort_by(by_cost);
         total += rc;
         total_unpriced |= ru;
-        children.push(json!({"name": repo, "cost_usd": round(rc), "has_unpriced": ru, "children": sc}));
+        children
+            .push(json!({"name": repo, "cost_usd": round(rc), "has_unpriced": ru, "children": sc}));
     }
     children.sort_by(by_cost);
     Ok(json!({"cost_usd": round(total), "has_unpriced": total_unpriced, "children": children}))

@@ -12,24 +12,96 @@ pub static SHELL: &str = include_str!("../../assets/dashboard/index.html");
 
 /// `(name under /assets/, content type, bytes)`.
 pub static ASSETS: &[(&str, &str, &[u8])] = &[
-    ("app.js", JS, include_bytes!("../../assets/dashboard/app.js")),
-    ("core.js", JS, include_bytes!("../../assets/dashboard/core.js")),
-    ("fmt.js", JS, include_bytes!("../../assets/dashboard/fmt.js")),
-    ("dom.js", JS, include_bytes!("../../assets/dashboard/dom.js")),
-    ("widgets.js", JS, include_bytes!("../../assets/dashboard/widgets.js")),
-    ("charts.js", JS, include_bytes!("../../assets/dashboard/charts.js")),
-    ("svg.js", JS, include_bytes!("../../assets/dashboard/svg.js")),
-    ("pages/common.js", JS, include_bytes!("../../assets/dashboard/pages/common.js")),
-    ("pages/overview.js", JS, include_bytes!("../../assets/dashboard/pages/overview.js")),
-    ("pages/repos.js", JS, include_bytes!("../../assets/dashboard/pages/repos.js")),
-    ("pages/workspace.js", JS, include_bytes!("../../assets/dashboard/pages/workspace.js")),
-    ("pages/session.js", JS, include_bytes!("../../assets/dashboard/pages/session.js")),
-    ("pages/treemap.js", JS, include_bytes!("../../assets/dashboard/pages/treemap.js")),
-    ("pages/notfound.js", JS, include_bytes!("../../assets/dashboard/pages/notfound.js")),
-    ("app.css", CSS, include_bytes!("../../assets/dashboard/app.css")),
-    ("vendor/uplot.min.css", CSS, include_bytes!("../../assets/dashboard/vendor/uplot.min.css")),
-    ("vendor/uplot.iife.min.js", JS, include_bytes!("../../assets/dashboard/vendor/uplot.iife.min.js")),
-    ("favicon.svg", SVG, include_bytes!("../../assets/dashboard/favicon.svg")),
+    (
+        "app.js",
+        JS,
+        include_bytes!("../../assets/dashboard/app.js"),
+    ),
+    (
+        "core.js",
+        JS,
+        include_bytes!("../../assets/dashboard/core.js"),
+    ),
+    (
+        "fmt.js",
+        JS,
+        include_bytes!("../../assets/dashboard/fmt.js"),
+    ),
+    (
+        "dom.js",
+        JS,
+        include_bytes!("../../assets/dashboard/dom.js"),
+    ),
+    (
+        "widgets.js",
+        JS,
+        include_bytes!("../../assets/dashboard/widgets.js"),
+    ),
+    (
+        "charts.js",
+        JS,
+        include_bytes!("../../assets/dashboard/charts.js"),
+    ),
+    (
+        "svg.js",
+        JS,
+        include_bytes!("../../assets/dashboard/svg.js"),
+    ),
+    (
+        "pages/common.js",
+        JS,
+        include_bytes!("../../assets/dashboard/pages/common.js"),
+    ),
+    (
+        "pages/overview.js",
+        JS,
+        include_bytes!("../../assets/dashboard/pages/overview.js"),
+    ),
+    (
+        "pages/repos.js",
+        JS,
+        include_bytes!("../../assets/dashboard/pages/repos.js"),
+    ),
+    (
+        "pages/workspace.js",
+        JS,
+        include_bytes!("../../assets/dashboard/pages/workspace.js"),
+    ),
+    (
+        "pages/session.js",
+        JS,
+        include_bytes!("../../assets/dashboard/pages/session.js"),
+    ),
+    (
+        "pages/treemap.js",
+        JS,
+        include_bytes!("../../assets/dashboard/pages/treemap.js"),
+    ),
+    (
+        "pages/notfound.js",
+        JS,
+        include_bytes!("../../assets/dashboard/pages/notfound.js"),
+    ),
+    (
+        "app.css",
+        CSS,
+        include_bytes!("../../assets/dashboard/app.css"),
+    ),
+    (
+        "vendor/uplot.min.css",
+        CSS,
+        include_bytes!("../../assets/dashboard/vendor/uplot.min.css"),
+    ),
+    (
+        "vendor/uplot.iife.min.js",
+        JS,
+        include_bytes!("../../assets/dashboard/vendor/uplot.iife.min.js"),
+    ),
+    (
+        "favicon.svg",
+        SVG,
+        include_bytes!("../../assets/dashboard/favicon.svg"),
+    ),
 ];
 
 /// The asset served at `/assets/NAME`: its content type and bytes.
@@ -47,12 +119,18 @@ mod tests {
     fn files(dir: &std::path::Path, base: &std::path::Path, out: &mut Vec<String>) {
         for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
-            let rel = p.strip_prefix(base).unwrap().to_string_lossy().replace('\\', "/");
+            let rel = p
+                .strip_prefix(base)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
             if p.is_dir() {
                 if rel != "mock" {
                     files(&p, base, out);
                 }
-            } else if !["index.html", "vendor/README.md", "vendor/uplot.LICENSE"].contains(&rel.as_str()) {
+            } else if !["index.html", "vendor/README.md", "vendor/uplot.LICENSE"]
+                .contains(&rel.as_str())
+            {
                 out.push(rel);
             }
         }
@@ -69,7 +147,10 @@ mod tests {
         let mut embedded: Vec<String> = ASSETS.iter().map(|(n, _, _)| n.to_string()).collect();
         embedded.sort();
         assert_eq!(on_disk, embedded);
-        assert!(asset("pages/session.js").unwrap().0.starts_with("text/javascript"));
+        assert!(asset("pages/session.js")
+            .unwrap()
+            .0
+            .starts_with("text/javascript"));
         assert!(SHELL.contains("/assets/app.js"));
     }
 }

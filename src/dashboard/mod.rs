@@ -337,9 +337,7 @@ pub fn spawn(o: Options) -> anyhow::Result<Dashboard> {
                         return;
                     }
                 };
-                let app = axum::Router::new()
-                    .fallback(handle)
-                    .with_state(shared);
+                let app = axum::Router::new().fallback(handle).with_state(shared);
                 if let Err(e) = axum::serve(listener, app).await {
                     log(&format!("the dashboard stopped: {e}"));
                 }
@@ -555,7 +553,11 @@ fn events(sh: &Shared) -> Response {
 
 fn same(a: &str, b: &str) -> bool {
     // Constant time in the token's length.
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 async fn mutate(sh: Arc<Shared>, name: String, req: Request) -> Response {
@@ -565,12 +567,10 @@ async fn mutate(sh: Arc<Shared>, name: String, req: Request) -> Response {
         .and_then(|h| h.to_str().ok())
         .map(str::to_string);
     match given {
-        None => {
-            return error(
-                401,
-                "this change needs the dashboard's token: open the dashboard with `tokwatch dashboard`",
-            )
-        }
+        None => return error(
+            401,
+            "this change needs the dashboard's token: open the dashboard with `tokwatch dashboard`",
+        ),
         Some(t) if !same(t.trim(), &sh.token) => {
             return error(
                 403,
@@ -634,9 +634,7 @@ fn set_budget(sh: &Shared, v: &serde_json::Value) -> Result<serde_json::Value, a
     let Some(b) = defs.into_iter().find(|b| b.id == id) else {
         return Err(api::ApiError {
             status: 404,
-            message: format!(
-                "no such budget: {id} (`tokwatch budget set` makes new ones)"
-            ),
+            message: format!("no such budget: {id} (`tokwatch budget set` makes new ones)"),
         });
     };
     let def = BudgetDef {
@@ -649,10 +647,7 @@ fn set_budget(sh: &Shared, v: &serde_json::Value) -> Result<serde_json::Value, a
     w.set_budget(&def)?;
     drop(w);
     crate::status::plan::poke(&sh.db, "budgets-changed");
-    log(&format!(
-        "budget {} set to ${limit:.2} (dashboard)",
-        def.id
-    ));
+    log(&format!("budget {} set to ${limit:.2} (dashboard)", def.id));
     Ok(serde_json::json!({"id": def.id, "limit_usd": def.limit_usd}))
 }
 
@@ -662,7 +657,11 @@ fn set_budget(sh: &Shared, v: &serde_json::Value) -> Result<serde_json::Value, a
 pub fn open_browser(url: &str) -> Result<(), String> {
     let mut tried = Vec::new();
     if let Some(b) = std::env::var_os("BROWSER").filter(|b| !b.is_empty()) {
-        for cmd in b.to_string_lossy().split(':').filter(|c| !c.trim().is_empty()) {
+        for cmd in b
+            .to_string_lossy()
+            .split(':')
+            .filter(|c| !c.trim().is_empty())
+        {
             let mut parts: Vec<String> = cmd.split_whitespace().map(str::to_string).collect();
             if parts.iter().any(|p| p.contains("%s")) {
                 for p in &mut parts {
@@ -683,14 +682,13 @@ pub fn open_browser(url: &str) -> Result<(), String> {
     let opener: Option<(&str, Vec<&str>)> =
         Some(("rundll32", vec!["url.dll,FileProtocolHandler", url]));
     #[cfg(not(any(target_os = "macos", windows)))]
-    let opener: Option<(&str, Vec<&str>)> = if std::env::var_os("DISPLAY").is_some()
-        || std::env::var_os("WAYLAND_DISPLAY").is_some()
-    {
-        Some(("xdg-open", vec![url]))
-    } else {
-        tried.push("no graphical session (DISPLAY and WAYLAND_DISPLAY are not set)".into());
-        None
-    };
+    let opener: Option<(&str, Vec<&str>)> =
+        if std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some() {
+            Some(("xdg-open", vec![url]))
+        } else {
+            tried.push("no graphical session (DISPLAY and WAYLAND_DISPLAY are not set)".into());
+            None
+        };
     if let Some((cmd, args)) = opener {
         let args: Vec<String> = args.into_iter().map(str::to_string).collect();
         match run_opener(cmd, &args) {
