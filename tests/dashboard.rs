@@ -267,7 +267,7 @@ fn every_api_endpoint_answers_in_the_cli_shapes() {
         let mut cli = cli.as_object().unwrap().clone();
         cli.remove("model_changes");
         assert_contains(&api, &Value::Object(cli), &format!("report {by}"));
-        assert!(api["rows"].as_array().unwrap().len() > 0, "{by}: no rows");
+        assert!(!api["rows"].as_array().unwrap().is_empty(), "{by}: no rows");
     }
     // Session rows carry the exact first and last request, models and branch.
     let sessions = d.api(&format!("/api/report?by=session&{range}"));

@@ -130,7 +130,7 @@ pub fn get(store: &Store, cx: &Ctx, name: &str, q: &Q) -> Result<Value, ApiError
             store.session_details(&f, &mut sessions)?;
             sessions
                 .rows
-                .sort_by(|a, b| b.last_request_ms.cmp(&a.last_request_ms));
+                .sort_by_key(|r| std::cmp::Reverse(r.last_request_ms));
             Ok(json!({"repo": repo, "days": days, "branches": branches, "sessions": sessions}))
         }
         "session" => session(store, q),

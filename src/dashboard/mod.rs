@@ -257,7 +257,7 @@ impl Shared {
 
     fn host_ok(&self, host: &str) -> bool {
         let h = host.trim().to_ascii_lowercase();
-        self.hosts.iter().any(|a| *a == h)
+        self.hosts.contains(&h)
     }
 }
 
