@@ -501,7 +501,9 @@ fn report(app: &App, by: GroupBy, args: &ReportArgs, title: Option<&str>) -> any
     let zone = Zone::parse(&args.tz).map_err(anyhow::Error::msg)?;
     let f = filter_from(args, zone)?;
     let store = Store::open_reader(&app.db)?;
-    let r = store.report(by, &f, zone)?;
+    let mut r = store.report(by, &f, zone)?;
+    // Sessions: the exact first and last request, models and branch (as the dashboard shows).
+    store.session_details(&f, zone, &mut r)?;
     let as_report = match &args.as_model {
         Some(m) => {
             let config = app.config()?;
@@ -604,7 +606,8 @@ fn history(db: &std::path::Path, repo: &str, args: &ReportArgs) -> anyhow::Resul
     let f = filter_from(&a, zone)?;
     let store = Store::open_reader(db)?;
     let days = store.report(GroupBy::Day, &f, zone)?;
-    let sessions = store.report(GroupBy::Session, &f, zone)?;
+    let mut sessions = store.report(GroupBy::Session, &f, zone)?;
+    store.session_details(&f, zone, &mut sessions)?;
     if args.json {
         println!(
             "{}",

@@ -131,9 +131,15 @@ impl Store {
     }
 
     /// Fills the session rows of a `GroupBy::Session` report made with `f`: the exact time of
-    /// each session's first and last request in the range, its models (first used first) and
-    /// the branch of its latest usage.
-    pub fn session_details(&self, f: &Filter, report: &mut Report) -> anyhow::Result<()> {
+    /// each session's first and last request in the range (`first_ms`, `last_ms`, and
+    /// `first_seen`/`last_seen` in `zone` to the minute, no longer the 15-minute bucket), its
+    /// models (first used first) and the branch of its latest usage.
+    pub fn session_details(
+        &self,
+        f: &Filter,
+        zone: Zone,
+        report: &mut Report,
+    ) -> anyhow::Result<()> {
         if report.group != GroupBy::Session || report.rows.is_empty() {
             return Ok(());
         }
@@ -183,6 +189,10 @@ impl Store {
                 let p = rusqlite::params![row.key, lo, hi];
                 row.first_ms = first.query_row(p, |r| r.get(0)).optional()?;
                 row.last_request_ms = last.query_row(p, |r| r.get(0)).optional()?;
+                if let (Some(a), Some(b)) = (row.first_ms, row.last_request_ms) {
+                    row.first_seen = Some(zone.datetime(a));
+                    row.last_seen = Some(zone.datetime(b));
+                }
             }
         }
         Ok(())
