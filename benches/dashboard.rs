@@ -194,7 +194,7 @@ fn main() {
     std::fs::create_dir_all(&cfg).unwrap();
     std::fs::write(cfg.join("config.toml"), "[budget]\ndaily_usd = 500.0\n").unwrap();
     let log = run.join("daemon.log");
-    let mut daemon = Command::new(bin())
+    let daemon = Command::new(bin())
         .env_clear()
         .env("HOME", &home)
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -206,6 +206,20 @@ fn main() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
+    // Stopped however the bench ends (a panic included).
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    impl Kill {
+        fn id(&self) -> u32 {
+            self.0.id()
+        }
+    }
+    let daemon = Kill(daemon);
     let t0 = Instant::now();
     while !std::fs::read_to_string(&log)
         .unwrap_or_default()
@@ -233,21 +247,32 @@ fn main() {
         ("treemap, 30 days", format!("/api/treemap?since={m30}&until={today}")),
         ("report repo, all time", "/api/report?by=repo".to_string()),
     ];
+    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "load average at start: {} (the figures below include waiting for a core)",
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    );
     println!("API on a {N}-event database (HTTP round trip, 21 calls each after one warm-up):");
     for (what, path) in &calls {
         let (code, _) = get(port, path);
         assert_eq!(code, 200, "{path}");
         let mut ms = Vec::new();
         let mut size = 0;
+        let (c0, _) = cpu_and_wakeups(daemon.id());
         for _ in 0..21 {
             let t = Instant::now();
             let (_, n) = get(port, path);
             ms.push(t.elapsed().as_secs_f64() * 1000.0);
             size = n;
         }
+        let (c1, _) = cpu_and_wakeups(daemon.id());
+        let cpu = (c1 - c0) as f64 * 1000.0 / tick / 21.0;
         let p50 = quantile(&mut ms, 0.5);
         let p95 = quantile(&mut ms, 0.95);
-        println!("  {what:<26} median {p50:>6.1} ms  p95 {p95:>6.1} ms  ({size} bytes)");
+        println!(
+            "  {what:<26} median {p50:>6.1} ms  p95 {p95:>6.1} ms  daemon CPU {cpu:>5.1} ms/call  ({size} bytes)"
+        );
     }
     let pages = [
         "/".to_string(),
@@ -293,7 +318,6 @@ fn main() {
     let mut rest = String::new();
     out.read_to_string(&mut rest).unwrap();
     hold.wait().unwrap();
-    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     println!(
         "idle, one overview tab open, {secs:.0} s: daemon CPU {:.3} s ({:.3}%), {} context switches over all its threads; page: {}",
         (c1 - c0) as f64 / tick,
@@ -301,6 +325,5 @@ fn main() {
         w1 - w0,
         rest.trim()
     );
-    let _ = daemon.kill();
-    let _ = daemon.wait();
+    drop(daemon);
 }

@@ -243,7 +243,12 @@ impl Shared {
         let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let store = match pooled {
             Some(s) => s,
-            None => Store::open_reader(&self.db)?,
+            None => {
+                let s = Store::open_reader(&self.db)?;
+                // The rollup of a large history stays in memory between page loads.
+                s.set_cache_mb(32)?;
+                s
+            }
         };
         let r = f(&store);
         if r.is_ok() {

@@ -475,7 +475,12 @@ impl Store {
                     .then(a.key.cmp(&b.key))
             }),
         }
-        let unpriced_models = self.unpriced_models(f)?;
+        // Without unpriced requests in the range there is no unpriced model to list.
+        let unpriced_models = if totals.unpriced_requests > 0 {
+            self.unpriced_models(f)?
+        } else {
+            Vec::new()
+        };
         Ok(Report {
             group,
             tz: zone.name(),

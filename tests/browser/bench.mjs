@@ -34,18 +34,19 @@ const q = (xs, p) => {
 const stats = (xs) => ({ n: xs.length, min: q(xs, 0.0001), p50: q(xs, 50), p95: q(xs, 95), p99: q(xs, 99), max: q(xs, 100) });
 
 const dir = mkdtempSync(join(tmpdir(), 'tokwatch-bench-'));
-const browser = await chromium.launch({
+const ctx = await chromium.launchPersistentContext(dir, {
   executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
-  args: [...ARGS, `--user-data-dir=${dir}`],
+  headless: true,
+  args: ARGS,
+  viewport: { width: 1280, height: 900 },
 });
 const out = { base: o.base };
 try {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page = await ctx.newPage();
+  const page = ctx.pages()[0] || await ctx.newPage();
   const ready = async (renders) => page.waitForFunction((n) => {
     const m = document.getElementById('app');
     return m && m.dataset.state === 'ready' && Number(m.dataset.renders || 0) >= n;
-  }, renders, { polling: 'mutation', timeout: 30000 });
+  }, renders, { polling: 'raf', timeout: 30000 });
 
   if (o.pages) {
     out.pages = {};
@@ -81,7 +82,7 @@ try {
       await page.waitForFunction(([s, b]) => {
         const el = document.querySelector(s);
         return el && el.dataset.value !== b;
-      }, [sel, before], { polling: 'mutation', timeout: 10000 });
+      }, [sel, before], { polling: 'raf', timeout: 10000 });
       ms.push(Date.now() - t0);
       await new Promise((r) => setTimeout(r, 250));
     }
@@ -99,7 +100,7 @@ try {
     out.hold = { seconds: Number(o.hold), renders_while_idle: (await page.$eval('#app', (m) => Number(m.dataset.renders))) - renders0 };
   }
 } finally {
-  await browser.close();
+  await ctx.close();
   rmSync(dir, { recursive: true, force: true });
 }
 process.stdout.write(JSON.stringify(out) + '\n');
