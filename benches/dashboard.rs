@@ -135,26 +135,50 @@ fn quantile(v: &mut [f64], p: f64) -> f64 {
     v[((p * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1]
 }
 
-/// utime + stime (clock ticks) and voluntary + involuntary context switches of every thread.
-fn cpu_and_wakeups(pid: u32) -> (u64, u64) {
+/// utime + stime (clock ticks) of the process, and the context switches of each of its threads.
+fn cpu_and_wakeups(pid: u32) -> (u64, std::collections::HashMap<String, u64>) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let f: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    let f: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
     let ticks = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
-    let mut switches = 0;
+    let mut switches = std::collections::HashMap::new();
     for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
-        let s = std::fs::read_to_string(t.unwrap().path().join("status")).unwrap_or_default();
+        let t = t.unwrap();
+        let s = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+        let mut n = 0;
         for l in s.lines() {
-            if l.starts_with("voluntary_ctxt_switches") || l.starts_with("nonvoluntary_ctxt_switches") {
-                switches += l.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap();
+            if l.starts_with("voluntary_ctxt_switches")
+                || l.starts_with("nonvoluntary_ctxt_switches")
+            {
+                n += l.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap();
             }
         }
+        switches.insert(t.file_name().to_string_lossy().into_owned(), n);
     }
     (ticks, switches)
 }
 
+/// Context switches between two samples, over the threads alive at both.
+fn switches_between(
+    a: &std::collections::HashMap<String, u64>,
+    b: &std::collections::HashMap<String, u64>,
+) -> u64 {
+    b.iter()
+        .map(|(t, n)| n.saturating_sub(*a.get(t).unwrap_or(&0)))
+        .sum()
+}
+
 fn node(args: &[&str]) -> serde_json::Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/bench.mjs");
-    let o = Command::new("node").arg(script).args(args).output().unwrap();
+    let o = Command::new("node")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
     assert!(
         o.status.success(),
         "bench.mjs {args:?}: {}",
@@ -239,19 +263,37 @@ fn main() {
     let sid = session_id(N / SESSIONS_OF - 1);
     let calls = [
         ("status", "/api/status".to_string()),
-        ("report day, 30 days", format!("/api/report?by=day&since={m30}&until={today}")),
-        ("report session, 30 days", format!("/api/report?by=session&since={m30}&until={today}")),
-        ("repos, 30 days", format!("/api/repos?since={m30}&until={today}")),
-        ("workspace, 90 days", format!("/api/workspace?repo=dev%2Frepo7&since={m90}&until={today}")),
+        (
+            "report day, 30 days",
+            format!("/api/report?by=day&since={m30}&until={today}"),
+        ),
+        (
+            "report session, 30 days",
+            format!("/api/report?by=session&since={m30}&until={today}"),
+        ),
+        (
+            "repos, 30 days",
+            format!("/api/repos?since={m30}&until={today}"),
+        ),
+        (
+            "workspace, 90 days",
+            format!("/api/workspace?repo=dev%2Frepo7&since={m90}&until={today}"),
+        ),
         ("session (500 requests)", format!("/api/session?id={sid}")),
-        ("treemap, 30 days", format!("/api/treemap?since={m30}&until={today}")),
+        (
+            "treemap, 30 days",
+            format!("/api/treemap?since={m30}&until={today}"),
+        ),
         ("report repo, all time", "/api/report?by=repo".to_string()),
     ];
     let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "load average at start: {} (the figures below include waiting for a core)",
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     println!("API on a {N}-event database (HTTP round trip, 21 calls each after one warm-up):");
     for (what, path) in &calls {
@@ -292,7 +334,13 @@ fn main() {
             s["max"].as_f64().unwrap()
         );
     }
-    let v = node(&[&base, "--latency", "100", "--append", live.to_str().unwrap()]);
+    let v = node(&[
+        &base,
+        "--latency",
+        "100",
+        "--append",
+        live.to_str().unwrap(),
+    ]);
     let l = &v["latency"];
     println!(
         "append -> overview's today-cost changes, 100 appends: median {} ms, p95 {} ms, p99 {} ms, max {} ms (reloads: {})",
@@ -322,7 +370,7 @@ fn main() {
         "idle, one overview tab open, {secs:.0} s: daemon CPU {:.3} s ({:.3}%), {} context switches over all its threads; page: {}",
         (c1 - c0) as f64 / tick,
         (c1 - c0) as f64 / tick / secs * 100.0,
-        w1 - w0,
+        switches_between(&w0, &w1),
         rest.trim()
     );
     drop(daemon);

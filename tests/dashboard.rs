@@ -487,6 +487,17 @@ fn foreign_hosts_cors_and_missing_tokens_are_refused() {
         js.header("content-type").as_deref(),
         Some("text/javascript; charset=utf-8")
     );
+    // Assets carry a validator: a revalidation is a 304 without a body.
+    let tag = js.header("etag").expect("an ETag");
+    let again = http(
+        p,
+        "GET",
+        "/assets/pages/session.js",
+        &[("Host", &d.host()), ("If-None-Match", &tag)],
+        "",
+    );
+    assert_eq!(again.status, 304);
+    assert!(again.body.is_empty());
     assert_eq!(d.get("/assets/mock/mock_server.py").status, 404);
     assert_eq!(d.get("/assets/vendor/uplot.LICENSE").status, 404);
 

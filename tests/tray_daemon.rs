@@ -350,10 +350,14 @@ fn open_dashboard_opens_the_dashboard_in_the_browser() {
     let conn = bus.connect();
     let name = sni::find_item_by_pid(&conn, d.child.id(), TIMEOUT).unwrap();
     let v = sni::wait_for_view(&conn, &name, TIMEOUT, |v| {
-        v.node(tokwatch::tray::format::LABEL_OPEN_DASHBOARD).is_some()
+        v.node(tokwatch::tray::format::LABEL_OPEN_DASHBOARD)
+            .is_some()
     })
     .unwrap();
-    let item = v.node(tokwatch::tray::format::LABEL_OPEN_DASHBOARD).unwrap().id;
+    let item = v
+        .node(tokwatch::tray::format::LABEL_OPEN_DASHBOARD)
+        .unwrap()
+        .id;
     sni::click(&conn, &name, &v.item.menu_path, item).unwrap();
     assert!(
         wait_until(TIMEOUT, || seen.exists()).is_some(),

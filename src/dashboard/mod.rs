@@ -405,11 +405,29 @@ fn shell(status: StatusCode) -> Response {
         .into_response()
 }
 
-fn file(t: &'static str, b: &'static [u8]) -> Response {
+/// A validator of embedded bytes: the same binary answers the same assets with the same tag,
+/// so the browser revalidates (304, no body) and keeps its compiled modules.
+fn etag(b: &[u8]) -> String {
+    format!("\"{:016x}\"", crate::tailer::fnv1a(b))
+}
+
+fn file(t: &'static str, b: &'static [u8], if_none_match: Option<&str>) -> Response {
+    let tag = etag(b);
+    if if_none_match.is_some_and(|m| m.split(',').any(|x| x.trim() == tag)) {
+        return (
+            StatusCode::NOT_MODIFIED,
+            [
+                (header::ETAG, tag),
+                (header::CACHE_CONTROL, "no-cache".into()),
+            ],
+        )
+            .into_response();
+    }
     (
         [
-            (header::CONTENT_TYPE, t),
-            (header::CACHE_CONTROL, "no-cache"),
+            (header::CONTENT_TYPE, t.to_string()),
+            (header::CACHE_CONTROL, "no-cache".into()),
+            (header::ETAG, tag),
         ],
         b,
     )
@@ -437,6 +455,12 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
     let query = api::parse_query(req.uri().query());
     let method = req.method().clone();
     let get = method == Method::GET || method == Method::HEAD;
+    let inm = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string);
+    let inm = inm.as_deref();
     let r = if let Some(name) = path.strip_prefix("/api/") {
         match (get, name) {
             (true, "events") => events(&sh),
@@ -480,10 +504,10 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
     } else if PAGES.contains(&path.as_str()) {
         shell(StatusCode::OK)
     } else if let Some((t, b)) = path.strip_prefix("/assets/").and_then(assets::asset) {
-        file(t, b)
+        file(t, b, inm)
     } else if path == "/favicon.ico" {
         let (t, b) = assets::asset("favicon.svg").expect("embedded");
-        file(t, b)
+        file(t, b, inm)
     } else if path.starts_with("/assets/") {
         (StatusCode::NOT_FOUND, "not found\n").into_response()
     } else {
