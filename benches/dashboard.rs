@@ -68,7 +68,7 @@ fn build(db: &Path) {
         let k = session % 4;
         let mut ev = UsageEvent::new(tools[k], format!("k{i}"), Merge::KeepMax, ts);
         // A fallback in some sessions (the session page marks it).
-        let m = if session % 9 == 0 && i % SESSIONS_OF > 300 {
+        let m = if session.is_multiple_of(9) && i % SESSIONS_OF > 300 {
             (k + 1) % 2
         } else {
             k

@@ -923,3 +923,71 @@ fn tokwatch_dashboard_starts_the_daemon_and_prints_the_address_without_a_browser
         }
     }
 }
+
+/// The port is chosen once and remembered (bookmarks keep working across restarts); a
+/// configured port wins.
+#[test]
+fn the_port_is_chosen_once_and_remembered_and_a_configured_one_wins() {
+    let h = Home::new();
+    let first = {
+        let d = h.start_daemon(&[]);
+        wait_until(Duration::from_secs(20), || {
+            d.log_text().contains("dashboard at")
+        })
+        .expect("dashboard");
+        tokwatch::dashboard::remembered_port(&h.db()).unwrap()
+    };
+    {
+        let d = h.start_daemon(&[]);
+        wait_until(Duration::from_secs(20), || {
+            d.log_text().contains("dashboard at")
+        })
+        .expect("dashboard");
+        assert!(
+            d.log_text()
+                .contains(&format!("dashboard at http://127.0.0.1:{first}/")),
+            "{}",
+            d.log_text()
+        );
+    }
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = h.dir.path().join("config");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("config.toml"),
+        format!("[dashboard]\nport = {free}\n"),
+    )
+    .unwrap();
+    let d = h.start_daemon(&[]);
+    wait_until(Duration::from_secs(20), || {
+        d.log_text().contains("dashboard at")
+    })
+    .expect("dashboard");
+    assert!(
+        d.log_text()
+            .contains(&format!("dashboard at http://127.0.0.1:{free}/")),
+        "{}",
+        d.log_text()
+    );
+    let a = http(
+        free,
+        "GET",
+        "/api/status",
+        &[("Host", &format!("localhost:{free}"))],
+        "",
+    );
+    assert_eq!(a.status, 200);
+    drop(d);
+    // Turned off: no dashboard, and `tokwatch dashboard` says how to turn it on.
+    std::fs::write(cfg.join("config.toml"), "[dashboard]\nenabled = false\n").unwrap();
+    let d = h.start_daemon(&[]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!d.log_text().contains("dashboard at"), "{}", d.log_text());
+    let o = h.cmd().arg("dashboard").output().unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("enabled = false"));
+}
