@@ -193,7 +193,7 @@ impl App {
                                         log(if p { "alerts paused" } else { "alerts resumed" });
                                         let _ = loop_tx.send(Msg::Refresh);
                                     }
-                                    TrayCommand::OpenReport => open_report(&app.db),
+                                    TrayCommand::OpenDashboard => open_dashboard(&app.db),
                                 }
                             }
                         })?;
@@ -202,9 +202,35 @@ impl App {
                 Err(e) => log(&format!("no tray ({e}): running headless")),
             }
         }
+        let (dash_settings, dash_paused) = (sink.settings.clone(), sink.paused.clone());
         // Show today's figure at once, not only after the next request.
         sink.update(&d.ing.store, &[]);
         d.add_sink(Box::new(sink));
+        // The dashboard: after the status sink, so a change it reports is already stored.
+        if config.dashboard.enabled.unwrap_or(true) {
+            let o = crate::dashboard::Options {
+                db: db.clone(),
+                settings: dash_settings,
+                address: config
+                    .dashboard
+                    .address
+                    .clone()
+                    .unwrap_or_else(|| crate::dashboard::DEFAULT_ADDRESS.into()),
+                port: config.dashboard.port,
+                paused: dash_paused,
+                daemon: d.tx.clone(),
+            };
+            match crate::dashboard::spawn(o) {
+                Ok(dash) => {
+                    log(&format!(
+                        "dashboard at {} (`tokwatch dashboard` opens it)",
+                        crate::dashboard::url(&dash.addr.ip().to_string(), dash.addr.port(), None)
+                    ));
+                    d.add_sink(Box::new(dash.sink(&d.ing.store)));
+                }
+                Err(e) => log(&format!("dashboard: not started: {e:#}")),
+            }
+        }
         // Sync folder, Prometheus, OTLP: only what the config turns on.
         let machine = d.ing.store.local_machine()?.unwrap_or_default();
         let exports = crate::export::start(&config, &self.env, db, &d.ing.store, &machine);
@@ -339,25 +365,19 @@ fn watch_hints(db: &Path, tx: mpsc::Sender<Msg>) -> Option<notify::RecommendedWa
     }
 }
 
-/// "Open a report": this week's report as text in the data directory, opened with the desktop's
-/// default viewer.
-fn open_report(db: &Path) {
-    let exe = std::env::current_exe().unwrap_or_else(|_| "tokwatch".into());
-    let out = std::process::Command::new(&exe)
-        .arg("--db")
-        .arg(db)
-        .args(["report", "repo", "--since", "7d"])
-        .env("NO_COLOR", "1")
-        .output();
-    let Ok(out) = out else { return };
-    let path = db.with_file_name("tokwatch-report.txt");
-    if std::fs::write(&path, &out.stdout).is_err() {
+/// The tray's "Open dashboard": this daemon's dashboard in the default browser, with the token
+/// (so its budget and pause controls work); the address is logged when no browser can be opened.
+fn open_dashboard(db: &Path) {
+    let Some(port) = crate::dashboard::remembered_port(db) else {
+        log("the dashboard is not running (see the log above for why)");
         return;
+    };
+    let token = crate::dashboard::read_token(db);
+    let u = crate::dashboard::url("127.0.0.1", port, token.as_deref());
+    if let Err(why) = crate::dashboard::open_browser(&u) {
+        log(&format!(
+            "cannot open a browser ({why}): the dashboard is at {} (`tokwatch dashboard` prints the address with its token)",
+            crate::dashboard::url("127.0.0.1", port, None)
+        ));
     }
-    log(&format!("report written to {}", path.display()));
-    let _ = std::process::Command::new("xdg-open")
-        .arg(&path)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn();
 }

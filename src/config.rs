@@ -21,6 +21,9 @@
 //! [guard]
 //! session_usd = 10.0    # one Claude Code session may cost this much
 //!
+//! [dashboard]           # docs/dashboard.md
+//! port = 8377           # default: a free port chosen once and remembered
+//!
 //! [prices."my-local-model"]   # USD per million tokens; wins over the bundled price data
 //! input = 0.5
 //! output = 1.5
@@ -154,6 +157,18 @@ pub struct GuardConfig {
     pub session_usd: Option<f64>,
 }
 
+/// `[dashboard]`: the local web dashboard the daemon serves (`docs/dashboard.md`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DashboardConfig {
+    /// Serve it (default true).
+    pub enabled: Option<bool>,
+    /// Its port (default: a free port chosen once and remembered beside the database).
+    pub port: Option<u16>,
+    /// The address it listens on (default `127.0.0.1`: loopback only).
+    pub address: Option<String>,
+}
+
 /// The whole config file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -185,6 +200,9 @@ pub struct Config {
     /// `[aider]`: where to look for Aider's per-repository history files.
     #[serde(default)]
     pub aider: AiderConfig,
+    /// `[dashboard]`.
+    #[serde(default)]
+    pub dashboard: DashboardConfig,
 }
 
 /// `[aider]`: Aider writes `.aider.chat.history.md` in the root of the repository it runs in.

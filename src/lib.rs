@@ -29,5 +29,6 @@ pub mod daemon;
 pub mod tray;
 pub mod alerts;
 pub mod export;
+pub mod dashboard;
 pub mod app;
 pub mod cli;

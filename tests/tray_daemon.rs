@@ -318,3 +318,60 @@ fn budgets_in_the_menu_and_pause_survives_a_restart() {
     std::thread::sleep(Duration::from_millis(300));
     assert!(notes.shown().is_empty(), "{:?}", notes.shown());
 }
+
+/// "Open dashboard" hands the daemon's dashboard, with the install's token, to the browser
+/// (`$BROWSER` here), instead of writing a text report next to the database.
+#[test]
+fn open_dashboard_opens_the_dashboard_in_the_browser() {
+    let bus = TestBus::private();
+    let h = Home::new();
+    let seen = h.dir.path().join("browser-arg");
+    let script = h.dir.path().join("browser.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$1\" > {}\n", seen.display()),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let d = h.start_daemon_with(
+        &["run"],
+        &[
+            ("DBUS_SESSION_BUS_ADDRESS", &bus.address),
+            ("BROWSER", script.to_str().unwrap()),
+        ],
+    );
+    assert!(
+        wait_until(TIMEOUT, || d.log_text().contains("tray indicator")
+            && d.log_text().contains("dashboard at"))
+        .is_some(),
+        "{}",
+        d.log_text()
+    );
+    let conn = bus.connect();
+    let name = sni::find_item_by_pid(&conn, d.child.id(), TIMEOUT).unwrap();
+    let v = sni::wait_for_view(&conn, &name, TIMEOUT, |v| {
+        v.node(tokwatch::tray::format::LABEL_OPEN_DASHBOARD)
+            .is_some()
+    })
+    .unwrap();
+    let item = v
+        .node(tokwatch::tray::format::LABEL_OPEN_DASHBOARD)
+        .unwrap()
+        .id;
+    sni::click(&conn, &name, &v.item.menu_path, item).unwrap();
+    assert!(
+        wait_until(TIMEOUT, || seen.exists()).is_some(),
+        "the browser was not started: {}",
+        d.log_text()
+    );
+    let port = tokwatch::dashboard::remembered_port(&h.db()).unwrap();
+    let token = tokwatch::dashboard::read_token(&h.db()).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&seen).unwrap().trim(),
+        format!("http://127.0.0.1:{port}/#token={token}")
+    );
+    assert!(!h.db().with_file_name("tokwatch-report.txt").exists());
+}

@@ -184,7 +184,7 @@ fn title_tooltip_icon_and_menu_follow_snapshots() {
         "    tokwatch: $12.30",
         "    my_dotfiles: $3.10",
         "Pause alerts",
-        "Open report",
+        "Open dashboard",
         "Quit tokwatch",
     ];
     let v = wait_shown(
@@ -225,7 +225,7 @@ fn title_tooltip_icon_and_menu_follow_snapshots() {
         "    tokwatch: $20.00",
         "    my_dotfiles: $3.10",
         "Pause alerts",
-        "Open report",
+        "Open dashboard",
         "Quit tokwatch",
     ];
     wait_shown(
@@ -271,8 +271,14 @@ fn title_tooltip_icon_and_menu_follow_snapshots() {
 
     // Clicks come back as commands: the check item toggles from the paused state it shows.
     let menu_path = v.item.menu_path.clone();
-    sni::click(&conn, &name, &menu_path, v.node("Open report").unwrap().id).unwrap();
-    assert_eq!(demo.next_line(), "command: OpenReport");
+    sni::click(
+        &conn,
+        &name,
+        &menu_path,
+        v.node("Open dashboard").unwrap().id,
+    )
+    .unwrap();
+    assert_eq!(demo.next_line(), "command: OpenDashboard");
     sni::click(&conn, &name, &menu_path, v.node("Pause alerts").unwrap().id).unwrap();
     assert_eq!(demo.next_line(), "command: PauseAlerts(false)");
     let v = sni::wait_for_view(&conn, &name, TIMEOUT, |v| {

@@ -1,6 +1,7 @@
 //! Command-line interface.
 
 pub mod budget;
+pub mod dashboard;
 pub mod doctor;
 pub mod export;
 pub mod guard;
@@ -101,7 +102,8 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Usage and cost grouped by day, week, month, session, repo, branch, model, tool or machine.
+    /// Usage and cost grouped by day, week, month, session, repo, branch, model, tool, provider or
+    /// machine.
     Report {
         /// What to group by.
         #[arg(value_enum, default_value = "day")]
@@ -209,6 +211,14 @@ pub enum Cmd {
         /// What to do.
         #[command(subcommand)]
         cmd: guard::GuardCmd,
+    },
+    /// Open the local dashboard in the browser: spend over time by repository, session and
+    /// model, live (starts the daemon when none runs; prints the address when no browser can be
+    /// opened; docs/dashboard.md).
+    Dashboard {
+        /// Print the address (with this install's token) instead of opening a browser.
+        #[arg(long)]
+        no_open: bool,
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
@@ -327,6 +337,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             None => bail!("give the file to import: `tokwatch import FILE`"),
         },
         Some(Cmd::Export(ref a)) => export::export(&db, a),
+        Some(Cmd::Dashboard { no_open }) => dashboard::run(&app, no_open),
         Some(Cmd::Completions { shell }) => {
             clap_complete::generate(
                 shell,
@@ -525,6 +536,7 @@ fn key_title(g: GroupBy) -> &'static str {
         GroupBy::Branch => "repository@branch",
         GroupBy::Model => "model",
         GroupBy::Tool => "tool",
+        GroupBy::Provider => "provider",
         GroupBy::Machine => "machine",
     }
 }
@@ -533,7 +545,9 @@ fn report(app: &App, by: GroupBy, args: &ReportArgs, title: Option<&str>) -> any
     let zone = Zone::parse(&args.tz).map_err(anyhow::Error::msg)?;
     let f = filter_from(args, zone)?;
     let store = Store::open_reader(&app.db)?;
-    let r = store.report(by, &f, zone)?;
+    let mut r = store.report(by, &f, zone)?;
+    // Sessions: the exact first and last request, models and branch (as the dashboard shows).
+    store.session_details(&f, zone, &mut r)?;
     let as_report = match &args.as_model {
         Some(m) => {
             let config = app.config()?;
@@ -636,7 +650,8 @@ fn history(db: &std::path::Path, repo: &str, args: &ReportArgs) -> anyhow::Resul
     let f = filter_from(&a, zone)?;
     let store = Store::open_reader(db)?;
     let days = store.report(GroupBy::Day, &f, zone)?;
-    let sessions = store.report(GroupBy::Session, &f, zone)?;
+    let mut sessions = store.report(GroupBy::Session, &f, zone)?;
+    store.session_details(&f, zone, &mut sessions)?;
     if args.json {
         println!(
             "{}",

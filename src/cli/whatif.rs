@@ -62,6 +62,7 @@ fn key_of(by: GroupBy, e: &EventRow, zone: Zone) -> String {
         ),
         GroupBy::Model => none(&e.model, "(unknown)"),
         GroupBy::Tool => e.tool.clone(),
+        GroupBy::Provider => none(&e.provider, "(unknown)"),
         GroupBy::Machine => none(&e.machine, "(this machine)"),
     }
 }

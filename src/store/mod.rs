@@ -5,6 +5,7 @@
 
 pub mod export;
 pub mod budget;
+pub mod dashboard;
 pub mod whatif;
 pub mod query;
 pub mod reprice;
@@ -210,6 +211,13 @@ impl Store {
             conn,
             path: path.to_path_buf(),
         })
+    }
+
+    /// Lets this connection keep up to `mb` megabytes of the database in its page cache (a
+    /// long-lived reader such as the dashboard's reads the same rollup pages again and again).
+    pub fn set_cache_mb(&self, mb: i64) -> anyhow::Result<()> {
+        self.conn.pragma_update(None, "cache_size", -mb * 1000)?;
+        Ok(())
     }
 
     fn migrate(&mut self) -> anyhow::Result<()> {

@@ -13,8 +13,10 @@ pub const HOUR_MS: i64 = 3_600_000;
 
 /// Which rollup a query reads: the 15-minute one (with sessions) or the hourly one (without).
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Layer {
+pub(crate) enum Layer {
+    /// `rollup`.
     Quarter,
+    /// `rollup_hour`.
     Hour,
 }
 
@@ -62,6 +64,8 @@ pub enum GroupBy {
     Model,
     /// Tool.
     Tool,
+    /// Provider (anthropic, openai, google, ...).
+    Provider,
     /// The machine that recorded the usage (`docs/sync-and-export.md`).
     Machine,
 }
@@ -289,6 +293,19 @@ pub struct Row {
     /// Its last usage, ms (for sorting).
     #[serde(skip)]
     pub last_ms: i64,
+    /// Time of its first request in the range, ms (session rows, with [`Store::session_details`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_ms: Option<i64>,
+    /// Time of its last request in the range, ms (session rows, with [`Store::session_details`]).
+    #[serde(rename = "last_ms", skip_serializing_if = "Option::is_none")]
+    pub last_request_ms: Option<i64>,
+    /// Models it used, first used first (session rows, with [`Store::session_details`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub models: Option<Vec<String>>,
+    /// Branch of its latest usage, `null` when none was logged (session rows, with
+    /// [`Store::session_details`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branch: Option<Option<String>>,
 }
 
 /// A model without a known price, with what it used.
@@ -322,7 +339,10 @@ pub struct Report {
     pub prices_applied: Option<String>,
 }
 
-fn where_clause(f: &Filter, args: &mut Vec<Value>, layer: Layer) -> String {
+/// The key of usage outside any repository in reports (and as a `--repo` filter).
+pub const NO_REPOSITORY: &str = "(no repository)";
+
+pub(crate) fn where_clause(f: &Filter, args: &mut Vec<Value>, layer: Layer) -> String {
     let (_, col, unit) = layer.parts();
     let mut w = vec!["1".to_string()];
     if let Some(s) = f.since_ms {
@@ -346,7 +366,10 @@ fn where_clause(f: &Filter, args: &mut Vec<Value>, layer: Layer) -> String {
         args.push(Value::Text(s.clone()));
         w.push(format!("r.session = ?{}", args.len()));
     }
-    if let Some(repo) = &f.repo {
+    if f.repo.as_deref() == Some(NO_REPOSITORY) {
+        // The key reports give usage outside any repository.
+        w.push("r.workspace_id = 0".into());
+    } else if let Some(repo) = &f.repo {
         args.push(Value::Text(repo.clone()));
         let n = args.len();
         w.push(format!(
@@ -419,6 +442,7 @@ impl Store {
             ),
             GroupBy::Model => (format!("r.model, {last}"), "r.model".to_string()),
             GroupBy::Tool => (format!("r.tool, {last}"), "r.tool".to_string()),
+            GroupBy::Provider => (format!("r.provider, {last}"), "r.provider".to_string()),
             GroupBy::Machine => (
                 format!("coalesce(m.name, '(this machine)'), {last}"),
                 "r.machine_id".to_string(),
@@ -429,7 +453,7 @@ impl Store {
             GroupBy::Day | GroupBy::Week | GroupBy::Month => 1,
             GroupBy::Session => 5,
             GroupBy::Repo | GroupBy::Branch => 3,
-            GroupBy::Model | GroupBy::Tool | GroupBy::Machine => 2,
+            GroupBy::Model | GroupBy::Tool | GroupBy::Provider | GroupBy::Machine => 2,
         };
         // Machine names only where the report shows them.
         let machines = if group == GroupBy::Machine {
@@ -456,6 +480,10 @@ impl Store {
                 first_seen: None,
                 last_seen: None,
                 last_ms: 0,
+                first_ms: None,
+                last_request_ms: None,
+                models: None,
+                branch: None,
             };
             match group {
                 GroupBy::Day | GroupBy::Week | GroupBy::Month => {
@@ -517,7 +545,7 @@ impl Store {
                     row.repo = Some(n);
                     row.last_ms = r.get::<_, i64>(2)?;
                 }
-                GroupBy::Model | GroupBy::Tool | GroupBy::Machine => {
+                GroupBy::Model | GroupBy::Tool | GroupBy::Provider | GroupBy::Machine => {
                     let n: String = r.get(0)?;
                     row.key = if n.is_empty() { "(unknown)".into() } else { n };
                     row.last_ms = r.get::<_, i64>(1)?;
@@ -554,7 +582,12 @@ impl Store {
                     .then(a.key.cmp(&b.key))
             }),
         }
-        let unpriced_models = self.unpriced_models(f)?;
+        // Without unpriced requests in the range there is no unpriced model to list.
+        let unpriced_models = if totals.unpriced_requests > 0 {
+            self.unpriced_models(f)?
+        } else {
+            Vec::new()
+        };
         // A database of an older schema has no such record: the report says nothing.
         let prices_applied = self
             .prices_applied()
@@ -591,7 +624,9 @@ impl Store {
             args.push(Value::Text(t.clone()));
             w.push(format!("e.tool = ?{}", args.len()));
         }
-        if let Some(repo) = &f.repo {
+        if f.repo.as_deref() == Some(NO_REPOSITORY) {
+            w.push("coalesce(e.workspace_id, 0) = 0".into());
+        } else if let Some(repo) = &f.repo {
             args.push(Value::Text(repo.clone()));
             let n = args.len();
             w.push(format!(

@@ -21,6 +21,8 @@ pub struct EventRow {
     pub model: Option<String>,
     /// Session.
     pub session: Option<String>,
+    /// Provider.
+    pub provider: Option<String>,
     /// The machine that recorded it (`None`: this machine, before machines were recorded).
     pub machine: Option<String>,
     /// Tokens.
@@ -70,7 +72,7 @@ impl Store {
         }
         let sql = format!(
             "SELECT e.ts, e.tool, w.name, e.branch, e.model, e.session, e.input, e.cw5, e.cw1h,
-                    e.cr, e.output, e.reasoning, e.requests, m.name
+                    e.cr, e.output, e.reasoning, e.requests, m.name, e.provider
              FROM events e LEFT JOIN workspaces w ON w.id = e.workspace_id
              LEFT JOIN machines m ON m.id = e.machine_id WHERE {}",
             w.join(" AND ")
@@ -95,6 +97,7 @@ impl Store {
                 },
                 requests: r.get(12)?,
                 machine: r.get(13)?,
+                provider: r.get(14)?,
             });
         }
         Ok(())

@@ -19,7 +19,7 @@ use super::{TrayCommand, TrayError, TraySnapshot};
 /// SNI `Id` of the item.
 pub const TRAY_ID: &str = "tokwatch";
 const ID_PAUSE: &str = "tokwatch.pause-alerts";
-const ID_REPORT: &str = "tokwatch.open-report";
+const ID_DASHBOARD: &str = "tokwatch.open-dashboard";
 const ID_QUIT: &str = "tokwatch.quit";
 const ID_INFO_PREFIX: &str = "tokwatch.info.";
 
@@ -45,7 +45,7 @@ fn install_handlers() {
                     let now = !sink.paused.fetch_xor(true, Ordering::SeqCst);
                     TrayCommand::PauseAlerts(now)
                 }
-                ID_REPORT => TrayCommand::OpenReport,
+                ID_DASHBOARD => TrayCommand::OpenDashboard,
                 ID_QUIT => TrayCommand::Quit,
                 _ => return, // info rows
             };
@@ -97,7 +97,7 @@ impl LiveTray {
 
         let menu = Menu::new();
         let pause = CheckMenuItem::with_id(ID_PAUSE, format::LABEL_PAUSE_ALERTS, true, false, None);
-        let report = MenuItem::with_id(ID_REPORT, format::LABEL_OPEN_REPORT, true, None);
+        let report = MenuItem::with_id(ID_DASHBOARD, format::LABEL_OPEN_DASHBOARD, true, None);
         let quit = MenuItem::with_id(ID_QUIT, format::LABEL_QUIT, true, None);
         let err = |e: tray_icon::menu::Error| TrayError::Create(e.to_string());
         menu.append(&pause).map_err(err)?;

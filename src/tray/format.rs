@@ -19,7 +19,7 @@ pub const MAX_REPO_ROWS: usize = 5;
 /// Label of the pause item.
 pub const LABEL_PAUSE_ALERTS: &str = "Pause alerts";
 /// Label of the report item.
-pub const LABEL_OPEN_REPORT: &str = "Open report";
+pub const LABEL_OPEN_DASHBOARD: &str = "Open dashboard";
 /// Label of the quit item.
 pub const LABEL_QUIT: &str = "Quit tokwatch";
 
@@ -297,8 +297,8 @@ pub enum MenuEntry {
         /// Checked when alerts are paused.
         checked: bool,
     },
-    /// "Open report".
-    OpenReport,
+    /// "Open dashboard".
+    OpenDashboard,
     /// "Quit tokwatch".
     Quit,
 }
@@ -323,7 +323,7 @@ impl MenuEntry {
             MenuEntry::Info { text, .. } => Some(text),
             MenuEntry::Separator => None,
             MenuEntry::PauseAlerts { .. } => Some(LABEL_PAUSE_ALERTS),
-            MenuEntry::OpenReport => Some(LABEL_OPEN_REPORT),
+            MenuEntry::OpenDashboard => Some(LABEL_OPEN_DASHBOARD),
             MenuEntry::Quit => Some(LABEL_QUIT),
         }
     }
@@ -332,7 +332,7 @@ impl MenuEntry {
     pub fn is_action(&self) -> bool {
         matches!(
             self,
-            MenuEntry::PauseAlerts { .. } | MenuEntry::OpenReport | MenuEntry::Quit
+            MenuEntry::PauseAlerts { .. } | MenuEntry::OpenDashboard | MenuEntry::Quit
         )
     }
 }
@@ -341,7 +341,7 @@ impl MenuEntry {
 const INDENT: &str = "    ";
 
 /// The whole menu: today's total by tool, this week, budget status, active sessions, top
-/// repositories this week, then the actions (pause alerts, open report, quit).
+/// repositories this week, then the actions (pause alerts, open dashboard, quit).
 pub fn menu_entries(s: &TraySnapshot) -> Vec<MenuEntry> {
     if s.error.is_some() {
         return vec![
@@ -350,7 +350,7 @@ pub fn menu_entries(s: &TraySnapshot) -> Vec<MenuEntry> {
             MenuEntry::PauseAlerts {
                 checked: s.alerts_paused,
             },
-            MenuEntry::OpenReport,
+            MenuEntry::OpenDashboard,
             MenuEntry::Quit,
         ];
     }
@@ -426,7 +426,7 @@ pub fn menu_entries(s: &TraySnapshot) -> Vec<MenuEntry> {
     m.push(MenuEntry::PauseAlerts {
         checked: s.alerts_paused,
     });
-    m.push(MenuEntry::OpenReport);
+    m.push(MenuEntry::OpenDashboard);
     m.push(MenuEntry::Quit);
     m
 }
@@ -437,7 +437,7 @@ pub fn placeholder_entries() -> Vec<MenuEntry> {
         MenuEntry::placeholder("tokwatch: waiting for data"),
         MenuEntry::Separator,
         MenuEntry::PauseAlerts { checked: false },
-        MenuEntry::OpenReport,
+        MenuEntry::OpenDashboard,
         MenuEntry::Quit,
     ]
 }
@@ -590,7 +590,7 @@ mod tests {
                 "    tokwatch: $12.30",
                 "    dotfiles: $3.10",
                 "Pause alerts",
-                "Open report",
+                "Open dashboard",
                 "Quit tokwatch",
             ]
         );
@@ -684,7 +684,7 @@ mod tests {
             MenuEntry::placeholder("    none yet"),
             MenuEntry::Separator,
             MenuEntry::PauseAlerts { checked: false },
-            MenuEntry::OpenReport,
+            MenuEntry::OpenDashboard,
             MenuEntry::Quit,
         ];
         assert_eq!(e, want);

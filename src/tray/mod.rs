@@ -240,8 +240,8 @@ pub struct ActiveSession {
 pub enum TrayCommand {
     /// The "Pause alerts" check item was toggled; the new state.
     PauseAlerts(bool),
-    /// The "Open report" item was clicked.
-    OpenReport,
+    /// The "Open dashboard" item was clicked.
+    OpenDashboard,
     /// The "Quit" item was clicked.
     Quit,
 }
