@@ -116,12 +116,41 @@ fn s(v: &serde_json::Value, path: &[&str]) -> Option<String> {
     cur.as_str().filter(|x| !x.is_empty()).map(str::to_string)
 }
 
-const INTERESTING: [&[u8]; 4] = [
-    b"\"token_count\"",
-    b"\"turn_context\"",
-    b"\"session_meta\"",
-    b"\"thread_settings_applied\"",
-];
+/// Finders for the kinds of line that carry what this parser reads, built once.
+fn interesting() -> &'static [memchr::memmem::Finder<'static>; 4] {
+    static F: std::sync::OnceLock<[memchr::memmem::Finder<'static>; 4]> =
+        std::sync::OnceLock::new();
+    F.get_or_init(|| {
+        [
+            b"\"token_count\"".as_slice(),
+            b"\"turn_context\"",
+            b"\"session_meta\"",
+            b"\"thread_settings_applied\"",
+        ]
+        .map(memchr::memmem::Finder::new)
+    })
+}
+
+/// A line's `type` and its payload's `type` when it starts the way Codex writes every line,
+/// `{"timestamp":"…","type":"…","payload":{"type":"…"` (the payload's only when it follows at
+/// once); `None` for any other shape, which the caller then reads the slow way.
+fn quick_kind(line: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
+    let rest = line.strip_prefix(b"{\"timestamp\":\"")?;
+    let end = memchr::memchr(b'"', &rest[..rest.len().min(64)])?;
+    let rest = rest[end..].strip_prefix(b"\",\"type\":\"")?;
+    let end = memchr::memchr(b'"', &rest[..rest.len().min(64)])?;
+    let (ty, rest) = rest.split_at(end);
+    if ty.contains(&b'\\') {
+        return None;
+    }
+    let sub = rest
+        .strip_prefix(b"\",\"payload\":{\"type\":\"")
+        .and_then(|r| {
+            let end = memchr::memchr(b'"', &r[..r.len().min(64)])?;
+            Some(&r[..end]).filter(|t| !t.contains(&b'\\'))
+        });
+    Some((ty, sub))
+}
 
 impl Parser for CodexParser {
     fn tool(&self) -> &str {
@@ -141,10 +170,19 @@ impl Parser for CodexParser {
         if line.trim_ascii().is_empty() {
             return Ok(());
         }
-        if !INTERESTING
-            .iter()
-            .any(|n| memchr::memmem::find(line, n).is_some())
-        {
+        let skip = match quick_kind(line) {
+            // The shape Codex writes: the line's kind is known from its first bytes, so the
+            // bulk of a rollout (response items, agent messages) is not scanned at all.
+            Some((b"session_meta" | b"turn_context", _)) => false,
+            Some((b"event_msg", Some(t))) => {
+                t != b"token_count".as_slice() && t != b"thread_settings_applied".as_slice()
+            }
+            Some((b"event_msg", None)) => false,
+            Some(_) => true,
+            // Another shape (fields in another order): look for the kinds anywhere.
+            None => !interesting().iter().any(|f| f.find(line).is_some()),
+        };
+        if skip {
             return if super::claude::looks_like_object(line) {
                 Ok(())
             } else {

@@ -190,8 +190,8 @@ impl Store {
                 row.first_ms = first.query_row(p, |r| r.get(0)).optional()?;
                 row.last_request_ms = last.query_row(p, |r| r.get(0)).optional()?;
                 if let (Some(a), Some(b)) = (row.first_ms, row.last_request_ms) {
-                    row.first_seen = Some(zone.datetime(a));
-                    row.last_seen = Some(zone.datetime(b));
+                    row.first_seen = Some(zone.datetime_secs(a));
+                    row.last_seen = Some(zone.datetime_secs(b));
                 }
             }
         }
