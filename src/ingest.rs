@@ -66,6 +66,9 @@ pub struct Ingestor {
     subscribers: Vec<Subscriber>,
     /// Changed events of the open transaction, told to subscribers once it commits.
     pending_changed: Vec<StoredEvent>,
+    /// Directories under a source's roots that [`Ingestor::pending`] could not list (source,
+    /// directory, reason); the next [`Ingestor::scan_files`] records them like unreadable files.
+    unreadable_dirs: Vec<(usize, PathBuf, String)>,
 }
 
 impl Ingestor {
@@ -80,6 +83,7 @@ impl Ingestor {
             reader: LineReader::default(),
             subscribers: Vec::new(),
             pending_changed: Vec::new(),
+            unreadable_dirs: Vec::new(),
         }
     }
 
@@ -96,11 +100,18 @@ impl Ingestor {
 
     /// The files of every source, with their stored checkpoints, and the bytes not yet read
     /// (for a progress bar).
-    pub fn pending(&self) -> anyhow::Result<(u64, Vec<PendingFile>)> {
+    pub fn pending(&mut self) -> anyhow::Result<(u64, Vec<PendingFile>)> {
         let mut total = 0;
         let mut files = Vec::new();
+        self.unreadable_dirs.clear();
         for (i, s) in self.registry.sources.iter().enumerate() {
-            for f in s.files() {
+            let (found, bad) = s.files_checked();
+            for (d, why) in bad {
+                if !self.unreadable_dirs.iter().any(|(_, x, _)| *x == d) {
+                    self.unreadable_dirs.push((i, d, why));
+                }
+            }
+            for f in found {
                 let size = Fingerprint::path(&f).map(|st| st.size).unwrap_or(0);
                 let cp = self.store.file_checkpoint(&f.to_string_lossy())?;
                 total += size.saturating_sub(cp.as_ref().map(|c| c.offset).unwrap_or(0));
@@ -131,6 +142,21 @@ impl Ingestor {
             .map(|s| s.parser.clone())
             .collect();
         let mut stats = IngestStats::default();
+        // Directories that could not be listed: said like unreadable files (`doctor`), and
+        // forgotten once they can be listed again.
+        let bad = std::mem::take(&mut self.unreadable_dirs);
+        for (src, d, why) in &bad {
+            stats.unreadable += 1;
+            let tool = self.registry.sources[*src].tool.clone();
+            self.store
+                .record_read_error(&d.to_string_lossy(), &tool, why)?;
+        }
+        for d in self.store.unreadable_dirs()? {
+            let p = Path::new(&d);
+            if !bad.iter().any(|(_, x, _)| x == p) && std::fs::read_dir(p).is_ok() {
+                self.store.clear_read_error(&d)?;
+            }
+        }
         // Parse workers take whole files from a shared queue (a file's batches stay in order;
         // the order across files does not change any total: dedup merges are order-free).
         let workers = std::thread::available_parallelism()

@@ -130,7 +130,7 @@ fn missing_and_corrupted_databases_exit_3_with_a_way_out() {
         assert!(stderr(&o).contains(".bad"), "{}", stderr(&o));
     }
     let o = run(&h, &["report", "--since", "last tuesday"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2), "bad usage");
     assert!(stderr(&o).contains("YYYY-MM-DD"), "{}", stderr(&o));
     let o = run(&h, &["report", "fortnight"]);
     assert_eq!(o.status.code(), Some(2));

@@ -131,15 +131,19 @@ pub fn footnotes(r: &Report) -> String {
     let mut out = String::new();
     if r.totals.has_unpriced {
         out.push_str(&format!(
-            "+ lower bound: {} request(s) use models without a known price (tokens counted, cost not):\n",
-            int(r.totals.unpriced_requests)
+            "+ lower bound: {} without a known price (tokens counted, cost not):\n",
+            crate::format::count(
+                r.totals.unpriced_requests,
+                "request uses a model",
+                "requests use models"
+            )
         ));
         for m in &r.unpriced_models {
             out.push_str(&format!(
-                "    {}  {} requests, {} tokens   (set a price with [prices.\"{}\"] in config.toml)\n",
+                "    {}  {}, {}   (set a price with [prices.\"{}\"] in config.toml)\n",
                 m.model,
-                int(m.requests),
-                int(m.tokens),
+                crate::format::count(m.requests, "request", "requests"),
+                crate::format::count(m.tokens, "token", "tokens"),
                 m.model
             ));
         }

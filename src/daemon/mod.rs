@@ -100,15 +100,15 @@ impl Daemon {
             files.iter().map(|(s, f, _)| (*s, f.clone())).collect();
         let st = ing.scan_files(files, &mut |_| {})?;
         log(&format!(
-            "caught up in {:.2}s: {} files, {} read, {} new requests{}",
+            "caught up in {:.2}s: {}, {} read, {}{}",
             t0.elapsed().as_secs_f64(),
-            known_files.len(),
+            crate::format::count(known_files.len() as i64, "file", "files"),
             indicatif::HumanBytes(st.bytes_read),
-            st.events_new,
+            crate::format::count(st.events_new as i64, "new request", "new requests"),
             if st.malformed > 0 {
                 format!(
-                    ", {} malformed lines skipped (see `tokwatch doctor`)",
-                    st.malformed
+                    ", {} skipped (see `tokwatch doctor`)",
+                    crate::format::count(st.malformed as i64, "malformed line", "malformed lines")
                 )
             } else {
                 String::new()
