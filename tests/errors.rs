@@ -376,3 +376,90 @@ fn sqlite_text_is_said_once() {
         "cannot read the report: database disk image is malformed"
     );
 }
+
+/// Runs `script` with `sh` in a mount namespace of its own (`unshare -Urm`: no root needed
+/// where user namespaces are allowed), where it may mount a small tmpfs. `None` when this
+/// machine allows no such namespace.
+fn in_own_mount_ns(script: &str) -> Option<Output> {
+    let ok = Command::new("unshare")
+        .args(["-Urm", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("unshare -Urm is not allowed here: the full-disk test cannot mount a tmpfs");
+        return None;
+    }
+    Some(
+        Command::new("unshare")
+            .args(["-Urm", "sh", "-c", script])
+            .output()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn a_full_disk_at_start_up_does_not_stop_the_daemon() {
+    let h = Home::new();
+    copy_tree(
+        &fixtures().join("claude-code/single"),
+        &h.claude_projects().join("-p"),
+    );
+    let full = h.dir.path().join("full");
+    std::fs::create_dir_all(&full).unwrap();
+    let db = full.join("tokwatch.db");
+    let log = h.dir.path().join("daemon.log");
+    // A 256 KiB file system, filled up; the daemon starts on it, then room is made.
+    let script = format!(
+        r#"set -u
+mount -t tmpfs -o size=256k tmpfs {full}
+dd if=/dev/zero of={full}/filler bs=4k 2>/dev/null
+export HOME={home} TOKWATCH_DB={db} TOKWATCH_CONFIG_DIR={cfg} TOKWATCH_SAFETY_SCAN_SECS=1 XDG_RUNTIME_DIR={tmp} NO_COLOR=1
+{bin} run --no-tray 2>{log} &
+pid=$!
+sleep 3
+kill -0 $pid && echo "still running"
+rm {full}/filler
+for i in $(seq 1 200); do
+  if {bin} report --json 2>/dev/null | grep -q '"requests": 17'; then echo "stored"; break; fi
+  sleep 0.1
+done
+kill $pid
+"#,
+        full = full.display(),
+        home = h.home().display(),
+        db = db.display(),
+        cfg = h.dir.path().join("config").display(),
+        tmp = h.dir.path().display(),
+        bin = env!("CARGO_BIN_EXE_tokwatch"),
+        log = log.display(),
+    );
+    let Some(o) = in_own_mount_ns(&script) else {
+        return;
+    };
+    let text = out(&o);
+    let log = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(text.contains("still running"), "{text}\n{log}");
+    assert!(
+        log.contains("waiting for disk space"),
+        "the wait is said: {log}"
+    );
+    assert!(!log.contains("Error code"), "{log}");
+    // short (1) + tool_heavy (4) + subagent (12), EXPECTED.md.
+    assert!(
+        text.contains("stored"),
+        "stored once there is room: {text}\n{log}"
+    );
+}
+
+#[test]
+fn report_never_says_no_logs_were_found_when_logs_are_there_but_not_stored() {
+    let h = Home::new();
+    h.scan(); // a database, nothing in it
+    one_log(&h); // a log that was not stored (not read yet, or the disk was full)
+    let o = h.cmd().arg("report").output().unwrap();
+    let text = out(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(!text.contains("no AI tool logs have been found"), "{text}");
+    assert!(text.contains("1 log file of AI tools"), "{text}");
+    assert!(text.contains("tokwatch scan"), "{text}");
+}

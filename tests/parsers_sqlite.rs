@@ -1596,7 +1596,14 @@ fn parsers_test_reads_every_rust_parsers_own_files() {
     let c = crush_db(&db);
     let t = now_s() - 3600;
     crush_session(&c, "s1", None, 1.25, t);
-    crush_msg(&c, "m2", "s1", "assistant", Some("claude-sonnet-4-5"), t + 1);
+    crush_msg(
+        &c,
+        "m2",
+        "s1",
+        "assistant",
+        Some("claude-sonnet-4-5"),
+        t + 1,
+    );
     drop(c);
     let (code, v, err) = parsers_test(&h, "crush", &db);
     assert_eq!(code, Some(0), "crush: {err}");
@@ -1607,7 +1614,12 @@ fn parsers_test_reads_every_rust_parsers_own_files() {
     kv(
         &c,
         "bubbleId:c1:b1",
-        &bubble(2, "2026-02-14T10:00:00.000Z", Some("claude-4-sonnet"), (1200, 340)),
+        &bubble(
+            2,
+            "2026-02-14T10:00:00.000Z",
+            Some("claude-4-sonnet"),
+            (1200, 340),
+        ),
     );
     drop(c);
     let (code, v, err) = parsers_test(&h, "cursor", &db);

@@ -630,7 +630,7 @@ fn report(app: &App, by: GroupBy, args: &ReportArgs, title: Option<&str>) -> any
             None => print!("{}", output::report_csv(&r)),
         }
     } else if r.rows.is_empty() {
-        println!("{}", nothing_found(&store, &f)?);
+        println!("{}", nothing_found(app, &store, &f)?);
     } else {
         if let Some(t) = title {
             println!("{}", output::bold(t));
@@ -655,9 +655,23 @@ fn report(app: &App, by: GroupBy, args: &ReportArgs, title: Option<&str>) -> any
     Ok(EXIT_OK)
 }
 
-fn nothing_found(store: &Store, f: &Filter) -> anyhow::Result<String> {
+fn nothing_found(app: &App, store: &Store, f: &Filter) -> anyhow::Result<String> {
     let (any, files) = store.counts()?;
-    Ok(if any == 0 && files == 0 {
+    // Logs on disk that are not in the database: they were not read yet, or could not be
+    // stored (a full disk, the daemon's log says so). Never "no logs found" then.
+    let on_disk = || {
+        app.registry()
+            .sources
+            .iter()
+            .map(|s| s.files().len())
+            .sum::<usize>()
+    };
+    Ok(if any == 0 && files == 0 && on_disk() > 0 {
+        format!(
+            "No usage recorded yet, but {} of AI tools are on this machine and none is in the database: run `tokwatch scan`. If the tokwatch daemon runs, it cannot store them: its log says why (a full disk, permissions); `tokwatch doctor` checks.",
+            crate::format::count(on_disk() as i64, "log file", "log files")
+        )
+    } else if any == 0 && files == 0 {
         "No usage recorded yet: no AI tool logs have been found on this machine (`tokwatch doctor` shows where tokwatch looked; `tokwatch scan` reads new ones).".into()
     } else if any == 0 {
         "No usage recorded yet: the logs read so far hold no token usage. Run `tokwatch scan` again after using a tool (or start `tokwatch`).".into()
@@ -691,7 +705,7 @@ fn history(app: &App, repo: &str, args: &ReportArgs) -> anyhow::Result<i32> {
         return Ok(EXIT_OK);
     }
     if days.rows.is_empty() {
-        println!("{}", nothing_found(&store, &f)?);
+        println!("{}", nothing_found(app, &store, &f)?);
         return Ok(EXIT_OK);
     }
     println!("{}", output::bold(&format!("{repo}: days")));

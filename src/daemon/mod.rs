@@ -96,9 +96,23 @@ impl Daemon {
         let roots = ing.registry.roots();
         let watcher = Watcher::new(tx.clone(), &roots, log);
         let (_, files) = ing.pending()?;
-        let known_files: Vec<(usize, PathBuf)> =
+        let mut known_files: Vec<(usize, PathBuf)> =
             files.iter().map(|(s, f, _)| (*s, f.clone())).collect();
-        let st = ing.scan_files(files, &mut |_| {})?;
+        let st = match ing.scan_files(files, &mut |_| {}) {
+            Ok(st) => st,
+            // A full disk does not stop the daemon: what could not be stored is read again
+            // from its checkpoint by the next stat scan, as when the disk fills while running.
+            Err(e) if crate::store::problem::is_disk_full(&e) => {
+                log(&format!(
+                    "cannot store what the logs hold ({}): will retry every {:.0}s; free some disk space",
+                    crate::store::problem::describe(&e),
+                    opts.safety_interval.as_secs_f64()
+                ));
+                known_files.clear();
+                Default::default()
+            }
+            Err(e) => return Err(e),
+        };
         log(&format!(
             "caught up in {:.2}s: {}, {} read, {}{}",
             t0.elapsed().as_secs_f64(),
