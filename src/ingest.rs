@@ -363,6 +363,25 @@ impl Ingestor {
         stats: &mut IngestStats,
     ) -> anyhow::Result<()> {
         // `events` were merged by key already (on the parse side, off the writer's path).
+        // A token count no request can have (negative, or beyond `MAX_TOKENS`: a corrupt or
+        // hostile record) is a malformed record, never a figure that overflows a total.
+        let (events, bad): (Vec<UsageEvent>, Vec<UsageEvent>) =
+            events.into_iter().partition(|e| e.counts_in_range());
+        let mut fixed;
+        let counts = if bad.is_empty() {
+            counts
+        } else {
+            fixed = counts.clone();
+            fixed.malformed += bad.len() as u64;
+            fixed.first_error.get_or_insert_with(|| {
+                format!(
+                    "a token count below 0 or above {} (record skipped)",
+                    crate::event::MAX_TOKENS
+                )
+            });
+            stats.malformed += bad.len() as u64;
+            &fixed
+        };
         let mut stored = Vec::with_capacity(events.len());
         for ev in events {
             stored.push(self.enrich(ev)?);
