@@ -144,3 +144,45 @@ fn prices_says_fast_mode_for_a_fast_name() {
         .unwrap();
     assert!(stdout(&o).contains("exact match"), "{}", stdout(&o));
 }
+
+#[test]
+fn tables_fit_the_terminal_width() {
+    let h = home_with_samples();
+    let wide = h
+        .cmd()
+        .args(["report", "session", "--tz", "UTC"])
+        .output()
+        .unwrap();
+    let widest = stdout(&wide)
+        .lines()
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap();
+    assert!(widest > 100, "the sample's session table is wide: {widest}");
+    let o = h
+        .cmd()
+        .args(["report", "session", "--tz", "UTC"])
+        .env("COLUMNS", "100")
+        .output()
+        .unwrap();
+    let t = stdout(&o);
+    let table: Vec<&str> = t.lines().take_while(|l| !l.starts_with('(')).collect();
+    for l in &table {
+        assert!(l.chars().count() <= 100, "{} wide:\n{t}", l.chars().count());
+    }
+    assert!(t.contains('…'), "names shortened:\n{t}");
+    assert!(t.contains("2026-02-11 "), "dates whole:\n{t}");
+    assert!(t.contains("left out to fit the terminal"), "{t}");
+    // The figures that stay are whole: requests and cost of the TOTAL row are unchanged.
+    let total = |s: &str| {
+        let w: Vec<String> = s
+            .lines()
+            .find(|l| l.starts_with("TOTAL"))
+            .unwrap()
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        (w[1].clone(), w.last().unwrap().clone())
+    };
+    assert_eq!(total(&t), total(&stdout(&wide)));
+}

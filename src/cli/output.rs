@@ -48,6 +48,58 @@ pub fn table_with(header: &[&str], rows: &[Vec<String>], text: usize) -> String 
             w[i] = w[i].max(c.chars().count());
         }
     }
+    // Wider than the terminal: shorten the widest name column (names end in `…`, dates are
+    // kept whole) down to a readable minimum, then leave out the cache columns (said below the
+    // table); the other numbers are never cut.
+    let cols = terminal_width();
+    let mut keep: Vec<usize> = (0..n).collect();
+    let mut shorten = w.clone();
+    let mut left_out: Vec<&str> = Vec::new();
+    if let Some(cols) = cols {
+        let total = |w: &[usize], keep: &[usize]| {
+            keep.iter().map(|&i| w[i]).sum::<usize>() + 2 * keep.len().saturating_sub(1)
+        };
+        while total(&shorten, &keep) > cols {
+            let Some(i) = (0..text.min(n))
+                .filter(|&i| shorten[i] > 12 && header[i] != "first used")
+                .max_by_key(|&i| shorten[i])
+            else {
+                break;
+            };
+            shorten[i] -= 1;
+        }
+        for name in ["cache write", "cache read", "first used"] {
+            if total(&shorten, &keep) <= cols {
+                break;
+            }
+            if let Some(i) = header.iter().position(|h| *h == name) {
+                keep.retain(|&k| k != i);
+                left_out.push(name);
+            }
+        }
+    }
+    let cut = |i: usize, c: &String| -> String {
+        if i < text && c.chars().count() > shorten[i] {
+            let mut s: String = c.chars().take(shorten[i].saturating_sub(1)).collect();
+            s.push('…');
+            s
+        } else {
+            c.clone()
+        }
+    };
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            keep.iter()
+                .filter_map(|&i| r.get(i).map(|c| cut(i, c)))
+                .collect()
+        })
+        .collect();
+    let rows = &rows;
+    let header: Vec<&str> = keep.iter().map(|&i| header[i]).collect();
+    let w: Vec<usize> = keep.iter().map(|&i| shorten[i]).collect();
+    let text = keep.iter().filter(|&&i| i < text).count();
+    let n = keep.len();
     let fmt = |cells: Vec<String>| -> String {
         let mut line = String::new();
         for (i, c) in cells.iter().enumerate() {
@@ -78,7 +130,38 @@ pub fn table_with(header: &[&str], rows: &[Vec<String>], text: usize) -> String 
         out.push_str(&fmt(r.clone()));
         out.push('\n');
     }
+    if !left_out.is_empty() {
+        out.push_str(&dim(&format!(
+            "({} left out to fit the terminal: a wider one, or --json, shows them)\n",
+            left_out.join(", ")
+        )));
+    }
     out
+}
+
+/// The terminal's width: `COLUMNS` when set, else the width of the terminal standard output
+/// is; `None` when printing to a pipe or file (nothing is shortened there).
+pub fn terminal_width() -> Option<usize> {
+    if let Some(c) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|c| *c > 0)
+    {
+        return Some(c);
+    }
+    #[cfg(unix)]
+    {
+        if !std::io::stdout().is_terminal() {
+            return None;
+        }
+        // SAFETY: TIOCGWINSZ writes one `winsize` into `ws`, which outlives the call.
+        let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+        let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) } == 0;
+        if ok && ws.ws_col > 0 {
+            return Some(ws.ws_col as usize);
+        }
+    }
+    None
 }
 
 /// [`table_with`] with one text column.
