@@ -90,7 +90,7 @@ pub fn render_spec_test_text(o: &ParserTest) -> String {
         "{}, {} after dedup, {}; input {}, cache write {} (5m) + {} (1h), cache read {}, output {} (reasoning {})\n",
         crate::format::count(o.events.len() as i64, "event", "events"),
         o.unique_events,
-        crate::format::count(o.requests as i64, "request", "requests"),
+        crate::format::count(o.requests, "request", "requests"),
         t.input,
         t.cache_write_5m,
         t.cache_write_1h,

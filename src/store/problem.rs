@@ -205,7 +205,7 @@ pub fn classify(e: anyhow::Error, db: &Path, write: bool) -> anyhow::Error {
         .chain()
         .filter_map(|c| c.downcast_ref::<rusqlite::Error>())
         .find(|se| is_damage(se))
-        .map(|se| sqlite_text(se));
+        .map(sqlite_text);
     if let Some(why) = damaged {
         return StoreError::Corrupt(db.to_path_buf(), why).into();
     }
