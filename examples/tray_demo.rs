@@ -30,12 +30,14 @@ fn demo_snapshot() -> TraySnapshot {
                 tool: "claude-code".into(),
                 cost_usd: 1.2,
                 usd_per_hour: 2.4,
+                ..ActiveSession::default()
             },
             ActiveSession {
                 repo: "dotfiles".into(),
                 tool: "codex".into(),
                 cost_usd: 0.004,
                 usd_per_hour: 0.3,
+                ..ActiveSession::default()
             },
         ],
         top_repos_week: vec![

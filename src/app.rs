@@ -107,12 +107,38 @@ impl App {
         Ok(ing)
     }
 
+    /// [`App::ingestor`], waiting while the disk is full (the database cannot be created,
+    /// migrated or written): the daemon starts once there is room, as it goes on storing once
+    /// room is made while it runs. Other errors are returned.
+    fn ingestor_when_writable(&self) -> anyhow::Result<Ingestor> {
+        let limit = daemon::Options::default()
+            .safety_interval
+            .min(Duration::from_secs(30));
+        let mut wait = Duration::from_millis(500);
+        loop {
+            match self.ingestor() {
+                Ok(i) => return Ok(i),
+                Err(e) if crate::store::problem::is_disk_full(&e) => {
+                    log(&format!(
+                        "cannot write the database {} ({}): waiting for disk space, retrying in {:.1}s",
+                        self.db.display(),
+                        crate::store::problem::describe(&e),
+                        wait.as_secs_f64()
+                    ));
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(limit);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// `tokwatch run`: lock, catch up, follow, until killed (or Quit from the tray).
     pub fn run_daemon(&self, no_tray: bool) -> anyhow::Result<()> {
         let db = &self.db;
         let _lock = InstanceLock::acquire(db)?;
         log(&format!("starting (database {})", db.display()));
-        let ing = self.ingestor()?;
+        let ing = self.ingestor_when_writable()?;
         let config = self.config()?;
         let settings = Settings::from_config(&config).map_err(|e| {
             e.context(format!(

@@ -255,3 +255,25 @@ pub fn parse_ts_ms(s: &str) -> Option<i64> {
         .ok()
         .map(|d| d.timestamp_millis())
 }
+
+/// The largest token count one record may carry (a trillion: far beyond any context window or
+/// session). Larger, or negative, is a malformed record: totals never overflow.
+pub const MAX_TOKENS: i64 = 1_000_000_000_000;
+
+impl UsageEvent {
+    /// Every token count and the request count lie in `0..=MAX_TOKENS`.
+    pub fn counts_in_range(&self) -> bool {
+        let t = &self.tokens;
+        [
+            t.input,
+            t.cache_write_5m,
+            t.cache_write_1h,
+            t.cache_read,
+            t.output,
+            t.reasoning,
+            self.requests,
+        ]
+        .iter()
+        .all(|v| (0..=MAX_TOKENS).contains(v))
+    }
+}

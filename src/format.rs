@@ -24,6 +24,11 @@ pub fn int(v: i64) -> String {
     out
 }
 
+/// `1 file`, `2 files`, `1,234 files`: a count with the noun in the right number.
+pub fn count(n: i64, one: &str, many: &str) -> String {
+    format!("{} {}", int(n), if n == 1 { one } else { many })
+}
+
 /// `$3.42`, `$1,234.50`; amounts above zero that round to nothing are `<$0.01`; a value that
 /// is not a number is `$?`.
 pub fn usd(v: f64) -> String {

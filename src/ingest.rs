@@ -71,6 +71,9 @@ pub struct Ingestor {
     known_roots: Option<HashMap<String, (i64, String)>>,
     /// cwd as logged -> the known root it is under (cleared when a root is learned).
     root_hits: HashMap<String, Option<(i64, String)>>,
+    /// Directories under a source's roots that [`Ingestor::pending`] could not list (source,
+    /// directory, reason); the next [`Ingestor::scan_files`] records them like unreadable files.
+    unreadable_dirs: Vec<(usize, PathBuf, String)>,
 }
 
 impl Ingestor {
@@ -87,6 +90,7 @@ impl Ingestor {
             pending_changed: Vec::new(),
             known_roots: None,
             root_hits: HashMap::new(),
+            unreadable_dirs: Vec::new(),
         }
     }
 
@@ -130,11 +134,18 @@ impl Ingestor {
 
     /// The files of every source, with their stored checkpoints, and the bytes not yet read
     /// (for a progress bar).
-    pub fn pending(&self) -> anyhow::Result<(u64, Vec<PendingFile>)> {
+    pub fn pending(&mut self) -> anyhow::Result<(u64, Vec<PendingFile>)> {
         let mut total = 0;
         let mut files = Vec::new();
+        self.unreadable_dirs.clear();
         for (i, s) in self.registry.sources.iter().enumerate() {
-            for f in s.files() {
+            let (found, bad) = s.files_checked();
+            for (d, why) in bad {
+                if !self.unreadable_dirs.iter().any(|(_, x, _)| *x == d) {
+                    self.unreadable_dirs.push((i, d, why));
+                }
+            }
+            for f in found {
                 let size = Fingerprint::path(&f).map(|st| st.size).unwrap_or(0);
                 let cp = self.store.file_checkpoint(&f.to_string_lossy())?;
                 total += size.saturating_sub(cp.as_ref().map(|c| c.offset).unwrap_or(0));
@@ -165,6 +176,21 @@ impl Ingestor {
             .map(|s| s.parser.clone())
             .collect();
         let mut stats = IngestStats::default();
+        // Directories that could not be listed: said like unreadable files (`doctor`), and
+        // forgotten once they can be listed again.
+        let bad = std::mem::take(&mut self.unreadable_dirs);
+        for (src, d, why) in &bad {
+            stats.unreadable += 1;
+            let tool = self.registry.sources[*src].tool.clone();
+            self.store
+                .record_read_error(&d.to_string_lossy(), &tool, why)?;
+        }
+        for d in self.store.unreadable_dirs()? {
+            let p = Path::new(&d);
+            if !bad.iter().any(|(_, x, _)| x == p) && std::fs::read_dir(p).is_ok() {
+                self.store.clear_read_error(&d)?;
+            }
+        }
         // Parse workers take whole files from a shared queue (a file's batches stay in order;
         // the order across files does not change any total: dedup merges are order-free).
         let workers = std::thread::available_parallelism()
@@ -376,6 +402,25 @@ impl Ingestor {
         stats: &mut IngestStats,
     ) -> anyhow::Result<()> {
         // `events` were merged by key already (on the parse side, off the writer's path).
+        // A token count no request can have (negative, or beyond `MAX_TOKENS`: a corrupt or
+        // hostile record) is a malformed record, never a figure that overflows a total.
+        let (events, bad): (Vec<UsageEvent>, Vec<UsageEvent>) =
+            events.into_iter().partition(|e| e.counts_in_range());
+        let mut fixed;
+        let counts = if bad.is_empty() {
+            counts
+        } else {
+            fixed = counts.clone();
+            fixed.malformed += bad.len() as u64;
+            fixed.first_error.get_or_insert_with(|| {
+                format!(
+                    "a token count below 0 or above {} (record skipped)",
+                    crate::event::MAX_TOKENS
+                )
+            });
+            stats.malformed += bad.len() as u64;
+            &fixed
+        };
         let mut stored = Vec::with_capacity(events.len());
         for ev in events {
             stored.push(self.enrich(ev)?);

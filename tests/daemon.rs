@@ -365,3 +365,57 @@ fn statusline_shows_the_session_and_repository_from_claude_code_json() {
         "all today $3.00"
     );
 }
+
+const LINE: &str = r#"{"type":"assistant","sessionId":"s1","requestId":"req_1","timestamp":"2026-02-12T14:12:01.177Z","message":{"model":"claude-opus-4-6","id":"msg_1","usage":{"input_tokens":3,"cache_read_input_tokens":10,"output_tokens":9}}}"#;
+
+#[test]
+fn watch_survives_a_daemon_restart() {
+    let h = Home::new();
+    let dir = h.claude_projects().join("-p");
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = h.start_daemon(&[]);
+    let mut w = h
+        .cmd()
+        .args(["watch", "--json"])
+        .env("XDG_RUNTIME_DIR", h.dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let connected = |d: &DaemonProc| {
+        wait_until(Duration::from_secs(30), || {
+            d.log_text().contains("live-feed client connected")
+        })
+        .is_some()
+    };
+    assert!(connected(&d), "{}", d.log_text());
+    let out = w.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    let line = |req: &str| {
+        LINE.replace("req_1", req)
+            .replace("msg_1", &format!("msg_{req}"))
+    };
+    std::fs::write(dir.join("a.jsonl"), format!("{}\n", line("r1"))).unwrap();
+    let first = rx.recv_timeout(Duration::from_secs(10)).expect("a line");
+    assert!(first.contains("claude-code"), "{first}");
+    // The daemon restarts (killed, as a crash or `systemctl restart` would, then started).
+    d.kill9();
+    let d2 = h.start_daemon(&[]);
+    assert!(connected(&d2), "watch reconnects: {}", d2.log_text());
+    assert!(w.try_wait().unwrap().is_none(), "watch is still running");
+    std::fs::write(dir.join("b.jsonl"), format!("{}\n", line("r2"))).unwrap();
+    let second = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a line after the restart");
+    let v: serde_json::Value = serde_json::from_str(&second).unwrap();
+    assert_eq!(v["tool"], "claude-code");
+    assert_eq!(v["output"], 9);
+    let _ = w.kill();
+    let _ = w.wait();
+}

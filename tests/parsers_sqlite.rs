@@ -1543,3 +1543,94 @@ fn cursor_paths_per_os() {
         Path::new("/oc")
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// `tokwatch parsers test` on the Rust parsers (issue 10: it refused the SQLite tools)
+// ---------------------------------------------------------------------------------------------
+
+/// `parsers test TOOL FILE --json` through the real binary: its exit code and JSON.
+fn parsers_test(h: &Home, tool: &str, file: &Path) -> (Option<i32>, serde_json::Value, String) {
+    let o = h
+        .cmd()
+        .args(["parsers", "test", tool])
+        .arg(file)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    let v = serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null);
+    (o.status.code(), v, err)
+}
+
+#[test]
+fn parsers_test_reads_every_rust_parsers_own_files() {
+    let h = Home::new();
+    // OpenCode and Kilo CLI: the same database schema.
+    for tool in ["opencode", "kilo-cli"] {
+        let db = h.dir.path().join(format!("{tool}.db"));
+        let c = oc_db(&db);
+        oc_session(&c, "ses_a", "/home/u/proj");
+        oc_msg(
+            &c,
+            "msg_a",
+            "ses_a",
+            T0 + 1,
+            &asst(
+                T0 + 1,
+                "claude-sonnet-4-5",
+                "anthropic",
+                0.05,
+                (100, 50, 20, 1000, 200),
+            ),
+        );
+        drop(c);
+        let (code, v, err) = parsers_test(&h, tool, &db);
+        assert_eq!(code, Some(0), "{tool}: {err}");
+        assert_eq!(v["tool"], tool, "{v}");
+        assert_eq!(v["requests"], 1, "{tool}: {v}");
+        assert_eq!(v["totals"]["input"], 100, "{tool}: {v}");
+        assert_eq!(v["totals"]["cache_read"], 1000, "{tool}: {v}");
+    }
+    // Crush.
+    let db = h.dir.path().join("proj/.crush/crush.db");
+    let c = crush_db(&db);
+    let t = now_s() - 3600;
+    crush_session(&c, "s1", None, 1.25, t);
+    crush_msg(
+        &c,
+        "m2",
+        "s1",
+        "assistant",
+        Some("claude-sonnet-4-5"),
+        t + 1,
+    );
+    drop(c);
+    let (code, v, err) = parsers_test(&h, "crush", &db);
+    assert_eq!(code, Some(0), "crush: {err}");
+    assert_eq!(v["tool"], "crush", "{v}");
+    assert_eq!(v["events"].as_array().map(|a| a.len()), Some(1), "{v}");
+    // Cursor.
+    let (db, c) = cursor_home(&h);
+    kv(
+        &c,
+        "bubbleId:c1:b1",
+        &bubble(
+            2,
+            "2026-02-14T10:00:00.000Z",
+            Some("claude-4-sonnet"),
+            (1200, 340),
+        ),
+    );
+    drop(c);
+    let (code, v, err) = parsers_test(&h, "cursor", &db);
+    assert_eq!(code, Some(0), "cursor: {err}");
+    assert_eq!(v["tool"], "cursor", "{v}");
+    assert_eq!(v["totals"]["input"], 1200, "{v}");
+    assert_eq!(v["totals"]["output"], 340, "{v}");
+    // Claude Code and Codex (Rust line parsers) on their real samples.
+    let claude = fixtures().join("claude-code/single/short.jsonl");
+    let (code, v, err) = parsers_test(&h, "claude-code", &claude);
+    assert_eq!(code, Some(0), "claude-code: {err}");
+    assert_eq!(v["requests"], 1, "{v}");
+    assert_eq!(v["totals"]["cache_read"], 11_515, "EXPECTED.md: {v}");
+}

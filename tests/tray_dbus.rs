@@ -87,6 +87,7 @@ fn session(repo: &str, tool: &str, cost_usd: f64, usd_per_hour: f64) -> ActiveSe
         tool: tool.into(),
         cost_usd,
         usd_per_hour,
+        ..ActiveSession::default()
     }
 }
 
@@ -152,6 +153,8 @@ struct Shown<'a> {
 fn wait_shown(conn: &zbus::blocking::Connection, name: &str, want: &Shown) -> SniView {
     sni::wait_for_view(conn, name, TIMEOUT, |v| {
         v.item.title == want.title
+            // AppIndicator hosts ignore the title and show this label.
+            && v.item.ayatana_label == want.title
             && v.item.tooltip_title == want.title
             && v.item.tooltip_text == want.tooltip_text
             && v.labels() == want.labels
@@ -293,6 +296,39 @@ fn title_tooltip_icon_and_menu_follow_snapshots() {
     assert!(status.success(), "{status:?}");
     let left = sni::items_of_pid(&conn, demo.child.id()).unwrap();
     assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn active_sessions_that_would_read_the_same_are_told_apart_on_the_bus() {
+    let bus = TestBus::session_or_private();
+    let conn = bus.connect();
+    let now = 1_771_083_156_415;
+    let twin = |id: &str| ActiveSession {
+        branch: Some("main".into()),
+        session: id.into(),
+        last_ms: now - 5 * 60_000,
+        ..session("tokwatch", "claude-code", 1.2, 2.4)
+    };
+    let snap = TraySnapshot {
+        today_usd: 2.4,
+        now_ms: now,
+        active_sessions: vec![twin("0c1f2e3d-aaaa"), twin("9b8a7c6d-bbbb")],
+        ..TraySnapshot::default()
+    };
+    let demo = Demo::start(&bus.address, &snap);
+    let name = sni::find_item_by_pid(&conn, demo.child.id(), TIMEOUT).unwrap();
+    let want = [
+        "    tokwatch@main · claude-code · $1.20 · $2.40/h · 5 min ago · 0c1f2e3d",
+        "    tokwatch@main · claude-code · $1.20 · $2.40/h · 5 min ago · 9b8a7c6d",
+    ];
+    let v = sni::wait_for_view(&conn, &name, TIMEOUT, |v| {
+        let l = v.labels();
+        want.iter().all(|w| l.iter().any(|x| x == w))
+    })
+    .unwrap_or_else(|e| panic!("the two sessions were never told apart: {e}"));
+    assert_eq!(v.item.title, "$2.40");
+    assert_eq!(v.item.ayatana_label, "$2.40", "AppIndicator hosts' label");
+    assert!(v.item.tooltip_text.contains("session 9b8a7c6d"), "{v:?}");
 }
 
 #[test]

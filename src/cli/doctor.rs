@@ -1,11 +1,13 @@
 //! `tokwatch doctor`: for each known tool, whether its logs were found, where, how many files
-//! and requests, the last event, parse errors with one example each, and unpriced models.
+//! and requests, the last event, parse errors with one example each, and unpriced models; and
+//! every problem that needs the user (a damaged database, permissions, unreadable files and
+//! directories, parser specs that do not load), each with what to do. Exit 1 when there is one.
 
 use super::output::{bold, dim, int};
 use crate::app::App;
 use crate::registry::Source;
 use crate::store::query::Zone;
-use crate::store::Store;
+use crate::store::{problem, Store, StoreError};
 use serde::Serialize;
 use std::path::Path;
 
@@ -63,6 +65,9 @@ pub struct Doctor {
     pub exports: Option<crate::export::ExportsState>,
     /// Whether the stored usage is priced with the current prices.
     pub prices: Option<PricesHealth>,
+    /// Everything that needs the user, each with what to do (`doctor` exits 1 when there is
+    /// any).
+    pub problems: Vec<String>,
 }
 
 /// Whether the stored usage is priced with the prices tokwatch has now.
@@ -93,14 +98,57 @@ fn prices_health(app: &App, store: &Store) -> Option<PricesHealth> {
     })
 }
 
+/// Problems with the prices applied to stored usage: stale after a price change.
+pub fn price_problems(app: &App, store: &Store) -> Vec<String> {
+    prices_health(app, store)
+        .filter(|p| p.stale)
+        .and_then(|p| p.advice)
+        .map(|a| format!("prices: {a}"))
+        .into_iter()
+        .collect()
+}
+
 /// Looks at every tool's sources and at what the database holds for them.
 pub fn diagnose(app: &App, sources: &[Source], parser_errors: Vec<String>) -> Doctor {
     let db = &app.db;
     let store = Store::open_reader(db);
-    let (database_ok, database_problem) = match &store {
+    let mut problems = Vec::new();
+    let (mut database_ok, mut database_problem) = match &store {
         Ok(_) => (true, None),
-        Err(e) => (false, Some(format!("{e:#}"))),
+        Err(e) => {
+            let missing = matches!(e.downcast_ref::<StoreError>(), Some(StoreError::Missing(_)));
+            let text = problem::describe(e);
+            // No database yet is no problem: `scan` builds it (said below when logs wait).
+            if !missing {
+                problems.push(text.clone());
+            }
+            (false, Some(text))
+        }
     };
+    if let Ok(st) = &store {
+        // A page damaged in the middle is found here, not only by the report that reads it.
+        match st.damage() {
+            Ok(None) => {}
+            Ok(Some(why)) => {
+                let e = StoreError::Corrupt(db.clone(), why).to_string();
+                problems.push(e.clone());
+                (database_ok, database_problem) = (false, Some(e));
+            }
+            Err(e) => problems.push(format!(
+                "cannot check the database {}: {}",
+                db.display(),
+                problem::describe(&e)
+            )),
+        }
+        // Readable but not writable (after `sudo tokwatch scan`): the daemon cannot store.
+        if database_ok {
+            if let Some(why) = problem::access_problem(db, true) {
+                problems.push(why.clone());
+                (database_ok, database_problem) = (false, Some(why));
+            }
+        }
+        problems.extend(price_problems(app, st));
+    }
     let mut tools = Vec::new();
     for (tool, roots) in crate::registry::roots_by_tool(sources) {
         let (found, missing): (Vec<&Path>, Vec<&Path>) =
@@ -139,7 +187,18 @@ pub fn diagnose(app: &App, sources: &[Source], parser_errors: Vec<String>) -> Do
                 h.unpriced_models = f.unpriced_models;
             }
         }
+        if h.unreadable_files > 0 {
+            problems.push(format!(
+                "{}: {} could not be read, e.g. {}. Make them readable by you (`chmod u+r` on files, `chmod u+rx` on directories), then run `tokwatch scan`",
+                h.tool,
+                plural(h.unreadable_files, "file or directory", "files or directories"),
+                h.unreadable_example.as_deref().unwrap_or("?")
+            ));
+        }
         tools.push(h);
+    }
+    for e in &parser_errors {
+        problems.push(format!("user parser: {e}"));
     }
     let exports = match (&store, app.config()) {
         (Ok(st), Ok(cfg)) => crate::export::state(&cfg, &app.env, st).ok(),
@@ -155,7 +214,13 @@ pub fn diagnose(app: &App, sources: &[Source], parser_errors: Vec<String>) -> Do
         config_dir: app.env.config_dir().display().to_string(),
         tools,
         parser_errors,
+        problems,
     }
+}
+
+/// `1 file`, `2 files`.
+pub fn plural(n: i64, one: &str, many: &str) -> String {
+    crate::format::count(n, one, many)
 }
 
 /// The text form.
@@ -206,23 +271,27 @@ pub fn render(d: &Doctor) -> String {
             continue;
         }
         o.push_str(&format!(
-            "    {} files on disk, {} read, {} requests, last event {}\n",
-            int(t.files_on_disk as i64),
+            "    {} on disk, {} read, {}, last event {}\n",
+            plural(t.files_on_disk as i64, "file", "files"),
             int(t.files_read),
-            int(t.requests),
+            plural(t.requests, "request", "requests"),
             t.last_event.as_deref().unwrap_or("none")
         ));
         if t.malformed_records > 0 {
             o.push_str(&format!(
-                "    {} malformed records skipped, e.g. {}\n",
-                int(t.malformed_records),
+                "    {} skipped, e.g. {}\n",
+                plural(t.malformed_records, "malformed record", "malformed records"),
                 t.malformed_example.as_deref().unwrap_or("?")
             ));
         }
         if t.unreadable_files > 0 {
             o.push_str(&format!(
-                "    {} unreadable files, e.g. {}\n",
-                int(t.unreadable_files),
+                "    {} unreadable, e.g. {}\n",
+                plural(
+                    t.unreadable_files,
+                    "file or directory",
+                    "files or directories"
+                ),
                 t.unreadable_example.as_deref().unwrap_or("?")
             ));
         }
@@ -242,6 +311,18 @@ pub fn render(d: &Doctor) -> String {
     } else if d.tools.iter().any(|t| t.found && t.files_read == 0) {
         o.push_str("\nSome logs were not read yet: run `tokwatch scan` (or start `tokwatch`).\n");
     }
+    if !d.problems.is_empty() {
+        o.push_str(&format!(
+            "\n{}\n",
+            bold(&format!(
+                "{} you need to look at:",
+                plural(d.problems.len() as i64, "problem", "problems")
+            ))
+        ));
+        for p in &d.problems {
+            o.push_str(&format!("  - {p}\n"));
+        }
+    }
     o
 }
 
@@ -255,9 +336,9 @@ pub fn run(app: &App, json: bool) -> anyhow::Result<i32> {
     } else {
         print!("{}", render(&d));
     }
-    // Stale prices need the user (one command).
-    if d.prices.as_ref().is_some_and(|p| p.stale) {
-        return Ok(super::EXIT_ERROR);
-    }
-    Ok(super::EXIT_OK)
+    Ok(if d.problems.is_empty() {
+        super::EXIT_OK
+    } else {
+        super::EXIT_ERROR
+    })
 }

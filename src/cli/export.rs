@@ -4,7 +4,6 @@
 use super::{filter_from, output, ReportArgs, EXIT_ERROR, EXIT_OK};
 use crate::app::App;
 use crate::parser::export::{Record, CSV_COLUMNS};
-use crate::store::query::Zone;
 use crate::store::{Store, StoreError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -40,7 +39,7 @@ pub struct ExportArgs {
 
 /// `tokwatch export`.
 pub fn export(db: &Path, a: &ExportArgs) -> anyhow::Result<i32> {
-    let zone = Zone::parse(&a.tz).map_err(anyhow::Error::msg)?;
+    let zone = super::zone_arg(&a.tz)?;
     let f = filter_from(
         &ReportArgs {
             since: a.since.clone(),
@@ -96,8 +95,8 @@ pub fn export(db: &Path, a: &ExportArgs) -> anyhow::Result<i32> {
     out.flush()?;
     if let Some(p) = &a.output {
         eprintln!(
-            "Exported {} requests to {}.",
-            output::int(n as i64),
+            "Exported {} to {}.",
+            crate::format::count(n as i64, "request", "requests"),
             p.display()
         );
     }
@@ -106,9 +105,15 @@ pub fn export(db: &Path, a: &ExportArgs) -> anyhow::Result<i32> {
 
 /// `tokwatch import FILE`.
 pub fn import(app: &App, file: &Path, json: bool) -> anyhow::Result<i32> {
+    if !file.exists() {
+        anyhow::bail!(
+            "cannot import {}: the file does not exist (give a file `tokwatch export` wrote)",
+            file.display()
+        );
+    }
     if !file.is_file() {
         anyhow::bail!(
-            "cannot import {}: no such file (give a file `tokwatch export` wrote)",
+            "cannot import {}: it is a directory, not a file (give a file `tokwatch export` wrote)",
             file.display()
         );
     }

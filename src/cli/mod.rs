@@ -28,6 +28,39 @@ pub const EXIT_USAGE: i32 = 2;
 /// The database is missing, damaged or too new.
 pub const EXIT_DATABASE: i32 = 3;
 
+/// Bad usage found after parsing (an unknown tool, a range that ends before it starts, a time
+/// or zone that cannot be read): exit 2, with the accepted values in the message.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for UsageError {}
+
+/// A [`UsageError`] as an `anyhow::Error`.
+pub fn usage(msg: impl Into<String>) -> anyhow::Error {
+    UsageError(msg.into()).into()
+}
+
+/// The exit code for an error `run` returned (after [`store::problem::classify`]).
+pub fn exit_code(e: &anyhow::Error) -> i32 {
+    if let Some(se) = e.downcast_ref::<StoreError>() {
+        se.exit_code()
+    } else if e.downcast_ref::<UsageError>().is_some() {
+        EXIT_USAGE
+    } else {
+        EXIT_ERROR
+    }
+}
+
+/// `--tz` as a zone; a name that is not one is bad usage.
+pub fn zone_arg(tz: &str) -> anyhow::Result<Zone> {
+    Zone::parse(tz).map_err(usage)
+}
+
 const AFTER_HELP: &str = "\
 Exit codes: 0 success, 1 error (the message says what to do), 2 bad usage, 3 database missing,
 damaged or too new.
@@ -287,16 +320,15 @@ pub fn main() -> i32 {
             };
         }
     };
+    let db = App::from_process(cli.db.clone()).db;
+    let writes = matches!(cli.cmd, None | Some(Cmd::Run(_)) | Some(Cmd::Scan { .. }));
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            let db_problem = e.downcast_ref::<StoreError>().is_some();
-            eprintln!("tokwatch: {e:#}");
-            if db_problem {
-                EXIT_DATABASE
-            } else {
-                EXIT_ERROR
-            }
+            // Damage and permission problems are told as what they are, wherever they surfaced.
+            let e = store::problem::classify(e, &db, writes);
+            eprintln!("tokwatch: {}", store::problem::describe(&e));
+            exit_code(&e)
         }
     }
 }
@@ -310,7 +342,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Cmd::Scan { quiet, json }) => scan(&app, quiet, json),
         Some(Cmd::Report { by, ref args }) => report(&app, by, args, None),
         Some(Cmd::Repos { ref args }) => report(&app, GroupBy::Repo, args, None),
-        Some(Cmd::History { ref repo, ref args }) => history(&db, repo, args),
+        Some(Cmd::History { ref repo, ref args }) => history(&app, repo, args),
         Some(Cmd::Prices {
             ref model,
             ref provider,
@@ -336,7 +368,14 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Some(f) => export::import(&app, f, json),
             None => bail!("give the file to import: `tokwatch import FILE`"),
         },
-        Some(Cmd::Export(ref a)) => export::export(&db, a),
+        Some(Cmd::Export(ref a)) => {
+            check_tool(
+                &app,
+                Store::open_reader(&db).ok().as_ref(),
+                a.tool.as_deref(),
+            )?;
+            export::export(&db, a)
+        }
         Some(Cmd::Dashboard { no_open }) => dashboard::run(&app, no_open),
         Some(Cmd::Completions { shell }) => {
             clap_complete::generate(
@@ -453,16 +492,23 @@ fn scan(app: &App, quiet: bool, json: bool) -> anyhow::Result<i32> {
             println!("`tokwatch doctor --json` lists every place. Set CLAUDE_CONFIG_DIR or CODEX_HOME if your tools keep logs elsewhere.");
         } else {
             println!(
-                "Read {} of new log data from {} of {} files in {:.2}s: {} new requests, {} updated, {} malformed lines skipped{}.",
+                "Read {} of new log data from {} of {} in {:.2}s: {}, {} updated, {} skipped{}.",
                 indicatif::HumanBytes(stats.bytes_read),
                 stats.files_read,
-                stats.files_seen,
+                crate::format::count(stats.files_seen as i64, "file", "files"),
                 secs,
-                output::int(stats.events_new as i64),
+                crate::format::count(stats.events_new as i64, "new request", "new requests"),
                 output::int(stats.events_updated as i64),
-                output::int(stats.malformed as i64),
+                crate::format::count(stats.malformed as i64, "malformed line", "malformed lines"),
                 if stats.unreadable > 0 {
-                    format!(", {} files unreadable (see `tokwatch doctor`)", stats.unreadable)
+                    format!(
+                        ", {} unreadable (see `tokwatch doctor`)",
+                        crate::format::count(
+                            stats.unreadable as i64,
+                            "file or directory",
+                            "files or directories"
+                        )
+                    )
                 } else {
                     String::new()
                 }
@@ -503,12 +549,14 @@ pub fn parse_when(s: &str, zone: Zone, end: bool) -> anyhow::Result<i64> {
             return Ok(store::now_ms() - n * ms);
         }
     }
-    bail!("cannot read the time {s:?}: use YYYY-MM-DD, today, yesterday, or a span such as 7d, 24h, 2w")
+    Err(usage(format!(
+        "cannot read the time {s:?}: use YYYY-MM-DD, today, yesterday, or a span such as 7d, 24h, 2w"
+    )))
 }
 
-/// The filter a report's arguments describe.
+/// The filter a report's arguments describe. A range that ends before it starts is bad usage.
 pub fn filter_from(a: &ReportArgs, zone: Zone) -> anyhow::Result<Filter> {
-    Ok(Filter {
+    let f = Filter {
         since_ms: a
             .since
             .as_deref()
@@ -523,7 +571,39 @@ pub fn filter_from(a: &ReportArgs, zone: Zone) -> anyhow::Result<Filter> {
         tool: a.tool.clone(),
         session: None,
         machine: a.machine.clone(),
-    })
+    };
+    if let (Some(s), Some(u)) = (f.since_ms, f.until_ms) {
+        if s >= u {
+            return Err(usage(format!(
+                "--since {} is not before --until {}: nothing can be in that range (--until {0} --since {1} is the other way round)",
+                a.since.as_deref().unwrap_or_default(),
+                a.until.as_deref().unwrap_or_default()
+            )));
+        }
+    }
+    Ok(f)
+}
+
+/// Refuses `--tool NAME` for a tool tokwatch does not know (a tool whose usage is stored, e.g.
+/// imported from another machine, counts as known), listing the ones it knows.
+pub fn check_tool(app: &App, store: Option<&Store>, tool: Option<&str>) -> anyhow::Result<()> {
+    let Some(t) = tool else { return Ok(()) };
+    let reg = app.registry();
+    let mut known: Vec<String> = reg.tools().iter().map(|s| s.to_string()).collect();
+    if let Some(st) = store {
+        for x in st.stored_tools().unwrap_or_default() {
+            if !known.contains(&x) {
+                known.push(x);
+            }
+        }
+    }
+    if known.iter().any(|k| k == t) {
+        return Ok(());
+    }
+    Err(usage(format!(
+        "unknown tool {t:?} for --tool: use one of {}",
+        known.join(", ")
+    )))
 }
 
 fn key_title(g: GroupBy) -> &'static str {
@@ -542,9 +622,12 @@ fn key_title(g: GroupBy) -> &'static str {
 }
 
 fn report(app: &App, by: GroupBy, args: &ReportArgs, title: Option<&str>) -> anyhow::Result<i32> {
-    let zone = Zone::parse(&args.tz).map_err(anyhow::Error::msg)?;
+    let zone = zone_arg(&args.tz)?;
     let f = filter_from(args, zone)?;
-    let store = Store::open_reader(&app.db)?;
+    // Bad usage is said before a missing database.
+    let store = Store::open_reader(&app.db);
+    check_tool(app, store.as_ref().ok(), args.tool.as_deref())?;
+    let store = store?;
     let mut r = store.report(by, &f, zone)?;
     // Sessions: the exact first and last request, models and branch (as the dashboard shows).
     store.session_details(&f, zone, &mut r)?;
@@ -605,7 +688,7 @@ fn report(app: &App, by: GroupBy, args: &ReportArgs, title: Option<&str>) -> any
             None => print!("{}", output::report_csv(&r)),
         }
     } else if r.rows.is_empty() {
-        println!("{}", nothing_found(&store, &f)?);
+        println!("{}", nothing_found(app, &store, &f)?);
     } else {
         if let Some(t) = title {
             println!("{}", output::bold(t));
@@ -630,9 +713,23 @@ fn report(app: &App, by: GroupBy, args: &ReportArgs, title: Option<&str>) -> any
     Ok(EXIT_OK)
 }
 
-fn nothing_found(store: &Store, f: &Filter) -> anyhow::Result<String> {
+fn nothing_found(app: &App, store: &Store, f: &Filter) -> anyhow::Result<String> {
     let (any, files) = store.counts()?;
-    Ok(if any == 0 && files == 0 {
+    // Logs on disk that are not in the database: they were not read yet, or could not be
+    // stored (a full disk, the daemon's log says so). Never "no logs found" then.
+    let on_disk = || {
+        app.registry()
+            .sources
+            .iter()
+            .map(|s| s.files().len())
+            .sum::<usize>()
+    };
+    Ok(if any == 0 && files == 0 && on_disk() > 0 {
+        format!(
+            "No usage recorded yet, but {} of AI tools are on this machine and none is in the database: run `tokwatch scan`. If the tokwatch daemon runs, it cannot store them: its log says why (a full disk, permissions); `tokwatch doctor` checks.",
+            crate::format::count(on_disk() as i64, "log file", "log files")
+        )
+    } else if any == 0 && files == 0 {
         "No usage recorded yet: no AI tool logs have been found on this machine (`tokwatch doctor` shows where tokwatch looked; `tokwatch scan` reads new ones).".into()
     } else if any == 0 {
         "No usage recorded yet: the logs read so far hold no token usage. Run `tokwatch scan` again after using a tool (or start `tokwatch`).".into()
@@ -643,12 +740,13 @@ fn nothing_found(store: &Store, f: &Filter) -> anyhow::Result<String> {
     })
 }
 
-fn history(db: &std::path::Path, repo: &str, args: &ReportArgs) -> anyhow::Result<i32> {
-    let zone = Zone::parse(&args.tz).map_err(anyhow::Error::msg)?;
+fn history(app: &App, repo: &str, args: &ReportArgs) -> anyhow::Result<i32> {
+    let zone = zone_arg(&args.tz)?;
     let mut a = args.clone();
     a.repo = Some(repo.to_string());
     let f = filter_from(&a, zone)?;
-    let store = Store::open_reader(db)?;
+    let store = Store::open_reader(&app.db)?;
+    check_tool(app, Some(&store), args.tool.as_deref())?;
     let days = store.report(GroupBy::Day, &f, zone)?;
     let mut sessions = store.report(GroupBy::Session, &f, zone)?;
     store.session_details(&f, zone, &mut sessions)?;
@@ -666,7 +764,7 @@ fn history(db: &std::path::Path, repo: &str, args: &ReportArgs) -> anyhow::Resul
         return Ok(EXIT_OK);
     }
     if days.rows.is_empty() {
-        println!("{}", nothing_found(&store, &f)?);
+        println!("{}", nothing_found(app, &store, &f)?);
         return Ok(EXIT_OK);
     }
     println!("{}", output::bold(&format!("{repo}: days")));
@@ -678,6 +776,12 @@ fn history(db: &std::path::Path, repo: &str, args: &ReportArgs) -> anyhow::Resul
 }
 
 fn import_cursor_csv(app: &App, file: &std::path::Path, json: bool) -> anyhow::Result<i32> {
+    if !file.exists() {
+        bail!(
+            "cannot import {}: the file does not exist (export it from Cursor's dashboard > Usage > Export CSV)",
+            file.display()
+        );
+    }
     let (events, report) = crate::parser::cursor::parse_cursor_csv(file).map_err(|e| {
         e.context(format!(
             "cannot import {}: expected Cursor's usage CSV export (Date, Model, Input, Output, ... columns)",

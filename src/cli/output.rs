@@ -1,6 +1,6 @@
 //! Text output: money, token counts, tables; colour only on a terminal and without NO_COLOR.
 
-use crate::store::query::{Report, Sums};
+use crate::store::query::{GroupBy, Report, Sums};
 use std::io::IsTerminal;
 
 /// Colour only on a terminal, and never with `NO_COLOR` set.
@@ -38,8 +38,9 @@ pub fn money_marked(s: &Sums) -> String {
     }
 }
 
-/// Renders rows as an aligned table; column 0 is left-aligned, the rest right-aligned.
-pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+/// Renders rows as an aligned table: the first `text` columns (names) left-aligned, the rest
+/// (numbers) right-aligned.
+pub fn table_with(header: &[&str], rows: &[Vec<String>], text: usize) -> String {
     let n = header.len();
     let mut w: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for r in rows {
@@ -47,11 +48,66 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
             w[i] = w[i].max(c.chars().count());
         }
     }
+    // Wider than the terminal: shorten the widest name column (names end in `…`, dates are
+    // kept whole) down to a readable minimum, then leave out the cache columns (said below the
+    // table); the other numbers are never cut.
+    let cols = terminal_width();
+    let mut keep: Vec<usize> = (0..n).collect();
+    let mut shorten = w.clone();
+    let mut left_out: Vec<&str> = Vec::new();
+    if let Some(cols) = cols {
+        let total = |w: &[usize], keep: &[usize]| {
+            keep.iter().map(|&i| w[i]).sum::<usize>() + 2 * keep.len().saturating_sub(1)
+        };
+        while total(&shorten, &keep) > cols {
+            let Some(i) = (0..text.min(n))
+                .filter(|&i| shorten[i] > 12 && header[i] != "first used")
+                .max_by_key(|&i| shorten[i])
+            else {
+                break;
+            };
+            shorten[i] -= 1;
+        }
+        for name in ["cache write", "cache read", "first used"] {
+            if total(&shorten, &keep) <= cols {
+                break;
+            }
+            if let Some(i) = header.iter().position(|h| *h == name) {
+                keep.retain(|&k| k != i);
+                left_out.push(name);
+            }
+        }
+    }
+    let cut = |i: usize, c: &String| -> String {
+        if i < text && c.chars().count() > shorten[i] {
+            let mut s: String = c.chars().take(shorten[i].saturating_sub(1)).collect();
+            s.push('…');
+            s
+        } else {
+            c.clone()
+        }
+    };
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            keep.iter()
+                .filter_map(|&i| r.get(i).map(|c| cut(i, c)))
+                .collect()
+        })
+        .collect();
+    let rows = &rows;
+    let header: Vec<&str> = keep.iter().map(|&i| header[i]).collect();
+    let w: Vec<usize> = keep.iter().map(|&i| shorten[i]).collect();
+    let text = keep.iter().filter(|&&i| i < text).count();
+    let n = keep.len();
     let fmt = |cells: Vec<String>| -> String {
         let mut line = String::new();
         for (i, c) in cells.iter().enumerate() {
             let pad = w[i].saturating_sub(c.chars().count());
-            if i == 0 {
+            if i < text {
+                if i > 0 {
+                    line.push_str("  ");
+                }
                 line.push_str(c);
                 line.push_str(&" ".repeat(pad));
             } else {
@@ -74,7 +130,43 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         out.push_str(&fmt(r.clone()));
         out.push('\n');
     }
+    if !left_out.is_empty() {
+        out.push_str(&dim(&format!(
+            "({} left out to fit the terminal: a wider one, or --json, shows them)\n",
+            left_out.join(", ")
+        )));
+    }
     out
+}
+
+/// The terminal's width: `COLUMNS` when set, else the width of the terminal standard output
+/// is; `None` when printing to a pipe or file (nothing is shortened there).
+pub fn terminal_width() -> Option<usize> {
+    if let Some(c) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|c| *c > 0)
+    {
+        return Some(c);
+    }
+    #[cfg(unix)]
+    {
+        if !std::io::stdout().is_terminal() {
+            return None;
+        }
+        // SAFETY: TIOCGWINSZ writes one `winsize` into `ws`, which outlives the call.
+        let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+        let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) } == 0;
+        if ok && ws.ws_col > 0 {
+            return Some(ws.ws_col as usize);
+        }
+    }
+    None
+}
+
+/// [`table_with`] with one text column.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    table_with(header, rows, 1)
 }
 
 fn sums_cells(s: &Sums) -> Vec<String> {
@@ -91,8 +183,13 @@ fn sums_cells(s: &Sums) -> Vec<String> {
 /// The human form of a report.
 pub fn report_text(r: &Report, key_title: &str) -> String {
     let mut rows: Vec<Vec<String>> = Vec::new();
+    // Session rows say when the session was used (a session id alone has no date).
+    let dated = r.rows.iter().any(|x| x.first_seen.is_some());
     for row in &r.rows {
         let mut cells = vec![row.key.clone()];
+        if dated {
+            cells.push(row.first_seen.clone().unwrap_or_default());
+        }
         let extra = match (&row.tool, &row.repo) {
             (Some(t), Some(repo)) => vec![t.clone(), repo.clone()],
             (Some(t), None) => vec![t.clone(), String::new()],
@@ -104,6 +201,9 @@ pub fn report_text(r: &Report, key_title: &str) -> String {
     }
     let with_extra = r.rows.iter().any(|x| x.tool.is_some());
     let mut header = vec![key_title];
+    if dated {
+        header.push("first used");
+    }
     if with_extra {
         header.extend(["tool", "repo"]);
     }
@@ -116,12 +216,16 @@ pub fn report_text(r: &Report, key_title: &str) -> String {
         "cost",
     ]);
     let mut total = vec!["TOTAL".to_string()];
+    if dated {
+        total.push(String::new());
+    }
     if with_extra {
         total.extend([String::new(), String::new()]);
     }
     total.extend(sums_cells(&r.totals));
     rows.push(total);
-    let mut out = table(&header, &rows);
+    let text = 1 + dated as usize + if with_extra { 2 } else { 0 };
+    let mut out = table_with(&header, &rows, text);
     out.push_str(&footnotes(r));
     out
 }
@@ -131,15 +235,19 @@ pub fn footnotes(r: &Report) -> String {
     let mut out = String::new();
     if r.totals.has_unpriced {
         out.push_str(&format!(
-            "+ lower bound: {} request(s) use models without a known price (tokens counted, cost not):\n",
-            int(r.totals.unpriced_requests)
+            "+ lower bound: {} without a known price (tokens counted, cost not):\n",
+            crate::format::count(
+                r.totals.unpriced_requests,
+                "request uses a model",
+                "requests use models"
+            )
         ));
         for m in &r.unpriced_models {
             out.push_str(&format!(
-                "    {}  {} requests, {} tokens   (set a price with [prices.\"{}\"] in config.toml)\n",
+                "    {}  {}, {}   (set a price with [prices.\"{}\"] in config.toml)\n",
                 m.model,
-                int(m.requests),
-                int(m.tokens),
+                crate::format::count(m.requests, "request", "requests"),
+                crate::format::count(m.tokens, "token", "tokens"),
                 m.model
             ));
         }
@@ -156,22 +264,51 @@ pub fn footnotes(r: &Report) -> String {
             int(r.totals.estimated_requests)
         )));
     }
-    out.push_str(&dim(&format!("days in {}\n", r.tz)));
+    // Only where the rows are days, weeks or months is the zone part of what is shown.
+    if matches!(r.group, GroupBy::Day | GroupBy::Week | GroupBy::Month) {
+        out.push_str(&dim(&format!("days in {}\n", r.tz)));
+    }
     if let Some(at) = &r.prices_applied {
         out.push_str(&dim(&format!("prices last applied {at}\n")));
     }
     out
 }
 
-/// CSV form: one header line, one line per row, a TOTAL line.
+/// CSV form: one header line, then one line per row with the columns of the JSON rows (the
+/// totals are the JSON's `totals`, not a row among the data: sum the rows).
 pub fn report_csv(r: &Report) -> String {
-    let mut out = String::from(
-        "key,requests,input,cache_write_5m,cache_write_1h,cache_read,output,reasoning,cost_usd,has_unpriced\n",
+    let extra = r.rows.iter().any(|x| x.tool.is_some());
+    let dated = r.rows.iter().any(|x| x.first_seen.is_some());
+    let mut out = String::from("key,");
+    if dated {
+        out.push_str("first_seen,last_seen,");
+    }
+    if extra {
+        out.push_str("tool,repo,");
+    }
+    out.push_str(
+        "requests,input,cache_write_5m,cache_write_1h,cache_read,output,reasoning,cost_usd,has_unpriced,unpriced_requests,estimated_requests,reported_requests\n",
     );
-    let line = |k: &str, s: &Sums| {
-        format!(
-            "{},{},{},{},{},{},{},{},{:.6},{}\n",
-            csv_field(k),
+    for row in &r.rows {
+        let s = &row.sums;
+        out.push_str(&csv_field(&row.key));
+        out.push(',');
+        if dated {
+            out.push_str(&format!(
+                "{},{},",
+                csv_field(row.first_seen.as_deref().unwrap_or("")),
+                csv_field(row.last_seen.as_deref().unwrap_or(""))
+            ));
+        }
+        if extra {
+            out.push_str(&format!(
+                "{},{},",
+                csv_field(row.tool.as_deref().unwrap_or("")),
+                csv_field(row.repo.as_deref().unwrap_or(""))
+            ));
+        }
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{:.6},{},{},{},{}\n",
             s.requests,
             s.input,
             s.cache_write_5m,
@@ -180,13 +317,12 @@ pub fn report_csv(r: &Report) -> String {
             s.output,
             s.reasoning,
             s.cost_usd,
-            s.has_unpriced
-        )
-    };
-    for row in &r.rows {
-        out.push_str(&line(&row.key, &row.sums));
+            s.has_unpriced,
+            s.unpriced_requests,
+            s.estimated_requests,
+            s.reported_requests
+        ));
     }
-    out.push_str(&line("TOTAL", &r.totals));
     out
 }
 

@@ -87,10 +87,10 @@ pub fn render_spec_test_text(o: &ParserTest) -> String {
     }
     let t = &o.totals;
     s.push_str(&format!(
-        "{} events, {} after dedup, {} requests; input {}, cache write {} (5m) + {} (1h), cache read {}, output {} (reasoning {})\n",
-        o.events.len(),
+        "{}, {} after dedup, {}; input {}, cache write {} (5m) + {} (1h), cache read {}, output {} (reasoning {})\n",
+        crate::format::count(o.events.len() as i64, "event", "events"),
         o.unique_events,
-        o.requests,
+        crate::format::count(o.requests, "request", "requests"),
         t.input,
         t.cache_write_5m,
         t.cache_write_1h,

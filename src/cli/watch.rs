@@ -118,42 +118,89 @@ fn print_events(evs: &[FeedEvent], json: bool, models: &mut Models) {
     let _ = out.flush();
 }
 
-/// Follows the running daemon's feed, or runs one in-process when none runs.
+/// How long `watch` waits for a daemon that stopped to come back (a restart) before it
+/// follows the logs itself.
+const RESTART_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Connects to the daemon's live feed for `db`, trying for up to `wait` (a daemon that has just
+/// taken its lock serves the feed once it caught up). `None` when no daemon runs by then.
+#[cfg(unix)]
+fn connect(db: &Path, wait: std::time::Duration) -> Option<std::os::unix::net::UnixStream> {
+    let sock = feed::socket_path(db);
+    let t0 = std::time::Instant::now();
+    loop {
+        if InstanceLock::is_held(db) {
+            if let Ok(s) = std::os::unix::net::UnixStream::connect(&sock) {
+                return Some(s);
+            }
+        }
+        if t0.elapsed() >= wait {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Follows the running daemon's feed, or runs one in-process when none runs. When the daemon
+/// stops (a restart), it waits for it to come back and follows it again; when it does not come
+/// back, it follows the logs itself.
 pub fn watch(app: &App, json: bool) -> anyhow::Result<i32> {
     let db = &app.db;
-    if InstanceLock::is_held(db) {
-        let sock = feed::socket_path(db);
-        #[cfg(unix)]
-        {
-            let s = std::os::unix::net::UnixStream::connect(&sock).map_err(|e| {
-                anyhow::anyhow!(
-                    "a tokwatch daemon runs for {} but its live feed at {} cannot be reached ({e}); restart the daemon",
-                    db.display(),
-                    sock.display()
-                )
-            })?;
+    #[cfg(unix)]
+    {
+        let mut first = true;
+        let mut models = Models::default();
+        loop {
+            // A daemon that holds its lock gets time to open its feed; none: follow the logs.
+            let wait = if InstanceLock::is_held(db) {
+                std::time::Duration::from_secs(30)
+            } else if first {
+                std::time::Duration::ZERO
+            } else {
+                RESTART_WAIT
+            };
+            let Some(s) = connect(db, wait) else {
+                if first && InstanceLock::is_held(db) {
+                    anyhow::bail!(
+                        "a tokwatch daemon runs for {} but its live feed at {} cannot be reached; restart the daemon",
+                        db.display(),
+                        feed::socket_path(db).display()
+                    );
+                }
+                break;
+            };
             if !json {
                 if let Some(t) = today_line(db) {
                     println!("{}", bold(&t));
                 }
                 println!(
                     "{}",
-                    dim("following the running daemon; one line per request (Ctrl-C to stop)")
+                    dim(if first {
+                        "following the running daemon; one line per request (Ctrl-C to stop)"
+                    } else {
+                        "the daemon is back: following it again"
+                    })
                 );
             }
-            let mut models = Models::default();
+            first = false;
             for line in std::io::BufReader::new(s).lines() {
-                let line = line?;
-                match serde_json::from_str::<FeedEvent>(&line) {
-                    Ok(e) => print_events(&[e], json, &mut models),
-                    Err(_) => continue,
+                let Ok(line) = line else { break };
+                if let Ok(e) = serde_json::from_str::<FeedEvent>(&line) {
+                    print_events(&[e], json, &mut models);
                 }
             }
-            eprintln!("tokwatch: the daemon stopped");
-            return Ok(super::EXIT_OK);
+            eprintln!(
+                "tokwatch: the daemon stopped; waiting up to {}s for it to come back, then following the logs directly",
+                RESTART_WAIT.as_secs()
+            );
         }
     }
-    // No daemon: become one, headless, printing what arrives.
+    follow_itself(app, json)
+}
+
+/// No daemon: become one, headless, printing what arrives.
+fn follow_itself(app: &App, json: bool) -> anyhow::Result<i32> {
+    let db = &app.db;
     let _lock = InstanceLock::acquire(db)?;
     let ing = app.ingestor()?;
     let mut d = Daemon::start(ing, daemon::Options::default())?;
@@ -162,7 +209,7 @@ pub fn watch(app: &App, json: bool) -> anyhow::Result<i32> {
         if let Some(t) = today_line(db) {
             println!("{}", bold(&t));
         }
-        println!("{}", dim("no daemon was running: following the logs directly; one line per request (Ctrl-C to stop)"));
+        println!("{}", dim("no daemon is running: following the logs directly; one line per request (Ctrl-C to stop)"));
     }
     d.add_sink(Box::new(PrintSink {
         json,

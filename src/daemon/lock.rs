@@ -53,10 +53,11 @@ impl InstanceLock {
                 )
             }
         }
-        f.set_len(0)?;
-        f.seek(SeekFrom::Start(0))?;
-        write!(f, "pid {}", std::process::id())?;
-        f.flush()?;
+        // The pid is only said to a second instance: a full disk must not stop the daemon here.
+        let _ = f.set_len(0);
+        let _ = f.seek(SeekFrom::Start(0));
+        let _ = write!(f, "pid {}", std::process::id());
+        let _ = f.flush();
         Ok(InstanceLock { _file: f, path })
     }
 

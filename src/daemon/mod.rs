@@ -96,19 +96,33 @@ impl Daemon {
         let roots = ing.registry.roots();
         let watcher = Watcher::new(tx.clone(), &roots, log);
         let (_, files) = ing.pending()?;
-        let known_files: Vec<(usize, PathBuf)> =
+        let mut known_files: Vec<(usize, PathBuf)> =
             files.iter().map(|(s, f, _)| (*s, f.clone())).collect();
-        let st = ing.scan_files(files, &mut |_| {})?;
+        let st = match ing.scan_files(files, &mut |_| {}) {
+            Ok(st) => st,
+            // A full disk does not stop the daemon: what could not be stored is read again
+            // from its checkpoint by the next stat scan, as when the disk fills while running.
+            Err(e) if crate::store::problem::is_disk_full(&e) => {
+                log(&format!(
+                    "cannot store what the logs hold ({}): will retry every {:.0}s; free some disk space",
+                    crate::store::problem::describe(&e),
+                    opts.safety_interval.as_secs_f64()
+                ));
+                known_files.clear();
+                Default::default()
+            }
+            Err(e) => return Err(e),
+        };
         log(&format!(
-            "caught up in {:.2}s: {} files, {} read, {} new requests{}",
+            "caught up in {:.2}s: {}, {} read, {}{}",
             t0.elapsed().as_secs_f64(),
-            known_files.len(),
+            crate::format::count(known_files.len() as i64, "file", "files"),
             indicatif::HumanBytes(st.bytes_read),
-            st.events_new,
+            crate::format::count(st.events_new as i64, "new request", "new requests"),
             if st.malformed > 0 {
                 format!(
-                    ", {} malformed lines skipped (see `tokwatch doctor`)",
-                    st.malformed
+                    ", {} skipped (see `tokwatch doctor`)",
+                    crate::format::count(st.malformed as i64, "malformed line", "malformed lines")
                 )
             } else {
                 String::new()

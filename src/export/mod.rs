@@ -168,8 +168,8 @@ pub fn render(s: &ExportsState) -> String {
     if s.machines.len() > 1 {
         for m in &s.machines {
             o.push_str(&format!(
-                "    {} requests recorded on {}{}\n",
-                crate::format::int(m.requests),
+                "    {} recorded on {}{}\n",
+                crate::format::count(m.requests, "request", "requests"),
                 m.id,
                 if m.this_machine {
                     " (this machine)"

@@ -7,7 +7,12 @@ use crate::format;
 pub fn render_price_info(info: &PriceInfo) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
+    // A `-fast` name is the model's fast mode (priced as speed "fast"), not the name as such.
+    let fast = info.query.to_ascii_lowercase().ends_with("-fast");
     let kind = match info.resolution {
+        ResolutionKind::Exact | ResolutionKind::Normalized if fast => {
+            "fast mode of this model, priced as speed \"fast\""
+        }
         ResolutionKind::Exact => "exact match",
         ResolutionKind::Normalized => "matched after normalising the name",
         ResolutionKind::Override => "user override",

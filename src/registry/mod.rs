@@ -294,22 +294,38 @@ impl Source {
     /// Every matching file under the roots (sorted, deduplicated). Walks only as deep as the
     /// patterns can match (a `*.db` pattern does not walk a tool's whole data directory).
     pub fn files(&self) -> Vec<PathBuf> {
+        self.files_checked().0
+    }
+
+    /// [`Source::files`], and the directories under its roots that could not be listed (with
+    /// the reason): logs in them cannot be seen, which is said like an unreadable file.
+    pub fn files_checked(&self) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
         let mut out = Vec::new();
+        let mut bad = Vec::new();
         let depth = self.max_depth();
         for r in &self.roots {
             if r.is_file() {
                 out.push(r.clone());
             } else if r.is_dir() {
-                walk_depth(r, depth, &mut |p| {
-                    if self.matches(p) {
-                        out.push(p.to_path_buf());
-                    }
-                });
+                walk_checked(
+                    r,
+                    depth,
+                    &mut |p| {
+                        if self.matches(p) {
+                            out.push(p.to_path_buf());
+                        }
+                    },
+                    &mut |d, e| {
+                        bad.push((d.to_path_buf(), format!("cannot list this directory: {e}")))
+                    },
+                );
             }
         }
         out.sort();
         out.dedup();
-        out
+        bad.sort();
+        bad.dedup();
+        (out, bad)
     }
 
     /// True for a source whose files are SQLite databases (their `-wal` is part of them).
@@ -468,11 +484,27 @@ pub fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
 
 /// [`walk`] limited to files at most `depth` levels below `dir` (1 = its own files).
 pub fn walk_depth(dir: &Path, depth: Option<usize>, f: &mut dyn FnMut(&Path)) {
+    walk_checked(dir, depth, f, &mut |_, _| {})
+}
+
+/// [`walk_depth`], telling `unreadable` each directory that could not be listed, and why.
+pub fn walk_checked(
+    dir: &Path,
+    depth: Option<usize>,
+    f: &mut dyn FnMut(&Path),
+    unreadable: &mut dyn FnMut(&Path, &std::io::Error),
+) {
     if depth == Some(0) {
         return;
     }
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) => {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                unreadable(dir, &e);
+            }
+            return;
+        }
     };
     let mut entries: Vec<_> = rd.flatten().collect();
     entries.sort_by_key(|e| e.file_name());
@@ -480,7 +512,7 @@ pub fn walk_depth(dir: &Path, depth: Option<usize>, f: &mut dyn FnMut(&Path)) {
         let Ok(ft) = e.file_type() else { continue };
         let p = e.path();
         if ft.is_dir() {
-            walk_depth(&p, depth.map(|d| d - 1), f);
+            walk_checked(&p, depth.map(|d| d - 1), f, unreadable);
         } else if ft.is_file() || (ft.is_symlink() && p.is_file()) {
             f(&p);
         }

@@ -10,6 +10,7 @@ pub mod whatif;
 pub mod query;
 pub mod reprice;
 pub mod wal;
+pub mod problem;
 
 use crate::dedup;
 use crate::event::{CostSource, Tokens, UsageEvent};
@@ -41,6 +42,22 @@ pub enum StoreError {
     Corrupt(PathBuf, String),
     /// Written by a newer tokwatch.
     TooNew(PathBuf, i64),
+    /// The database (or its directory, `-wal`, `-shm`) cannot be accessed: the message names
+    /// the file and its owner. The database itself is fine: never move it aside.
+    Permission(PathBuf, String),
+    /// Another program's SQLite file: refused before anything is written to it.
+    Foreign(PathBuf, String),
+}
+
+impl StoreError {
+    /// The exit code the CLI ends with: 3 for a database missing, damaged, too new or not
+    /// tokwatch's; 1 for a permission problem (the message says what to do).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            StoreError::Permission(..) => 1,
+            _ => 3,
+        }
+    }
 }
 
 impl std::fmt::Display for StoreError {
@@ -61,6 +78,12 @@ impl std::fmt::Display for StoreError {
                 "the database at {} has schema version {v}, newer than this tokwatch understands ({}): upgrade tokwatch, or pass --db to use another file",
                 p.display(),
                 MIGRATIONS.len()
+            ),
+            StoreError::Permission(_, why) => write!(f, "{why}"),
+            StoreError::Foreign(p, why) => write!(
+                f,
+                "{} is not a tokwatch database ({why}); tokwatch wrote nothing to it. Pass --db (or set TOKWATCH_DB) to a path of tokwatch's own, or leave it out to use the default",
+                p.display()
             ),
         }
     }
@@ -108,10 +131,7 @@ pub struct Store {
 }
 
 fn is_not_a_db(e: &rusqlite::Error) -> bool {
-    matches!(
-        e.sqlite_error_code(),
-        Some(rusqlite::ErrorCode::NotADatabase) | Some(rusqlite::ErrorCode::DatabaseCorrupt)
-    )
+    problem::is_damage(e)
 }
 
 /// Creates the directory that holds the database `db` when it does not exist yet, private to
@@ -136,8 +156,14 @@ pub fn ensure_db_dir(db: &Path) -> anyhow::Result<()> {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database for writing, with the schema migrated.
+    /// Opens (creating if needed) the database for writing, with the schema migrated. Another
+    /// program's SQLite file is refused before anything is written; a permission problem or
+    /// damage comes back as the [`StoreError`] that says so.
     pub fn open_writer(path: &Path) -> anyhow::Result<Store> {
+        Store::open_writer_inner(path).map_err(|e| problem::classify(e, path, true))
+    }
+
+    fn open_writer_inner(path: &Path) -> anyhow::Result<Store> {
         ensure_db_dir(path)?;
         // Create the file 0600 before SQLite does (SQLite gives -wal/-shm the same mode).
         if !path.exists() {
@@ -154,9 +180,12 @@ impl Store {
         let conn = Connection::open(path)
             .with_context(|| format!("cannot open the database {}", path.display()))?;
         conn.busy_timeout(Duration::from_secs(10))?;
+        if let Some(why) = problem::foreign_file(&conn)? {
+            return Err(StoreError::Foreign(path.to_path_buf(), why).into());
+        }
         let corrupt = |e: rusqlite::Error| -> anyhow::Error {
             if is_not_a_db(&e) {
-                StoreError::Corrupt(path.to_path_buf(), e.to_string()).into()
+                StoreError::Corrupt(path.to_path_buf(), problem::sqlite_text(&e)).into()
             } else {
                 anyhow::Error::from(e)
             }
@@ -181,11 +210,23 @@ impl Store {
                 Ok(se) => corrupt(se),
                 Err(e) => e,
             })?;
+        let app: i64 = store
+            .conn
+            .pragma_query_value(None, "application_id", |r| r.get(0))?;
+        if app != problem::APPLICATION_ID {
+            store
+                .conn
+                .pragma_update(None, "application_id", problem::APPLICATION_ID)?;
+        }
         Ok(store)
     }
 
     /// Opens an existing database read-only (CLI views). Works while the daemon writes.
     pub fn open_reader(path: &Path) -> anyhow::Result<Store> {
+        Store::open_reader_inner(path).map_err(|e| problem::classify(e, path, false))
+    }
+
+    fn open_reader_inner(path: &Path) -> anyhow::Result<Store> {
         if !path.exists() {
             return Err(StoreError::Missing(path.to_path_buf()).into());
         }
@@ -195,9 +236,11 @@ impl Store {
         )
         .with_context(|| format!("cannot open the database {}", path.display()))?;
         conn.busy_timeout(Duration::from_secs(10))?;
-        let v: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(|e| StoreError::Corrupt(path.to_path_buf(), e.to_string()))?;
+        // Damage and permission problems are told apart by `classify`.
+        if let Some(why) = problem::foreign_file(&conn)? {
+            return Err(StoreError::Foreign(path.to_path_buf(), why).into());
+        }
+        let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if v == 0 {
             return Err(StoreError::Missing(path.to_path_buf()).into());
         }
@@ -205,8 +248,7 @@ impl Store {
             return Err(StoreError::TooNew(path.to_path_buf(), v).into());
         }
         // Touch the schema so a damaged file fails here with a clear message.
-        conn.query_row("SELECT count(*) FROM files", [], |r| r.get::<_, i64>(0))
-            .map_err(|e| StoreError::Corrupt(path.to_path_buf(), e.to_string()))?;
+        conn.query_row("SELECT count(*) FROM files", [], |r| r.get::<_, i64>(0))?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),
@@ -330,6 +372,41 @@ impl Store {
             .conn
             .prepare_cached("SELECT id FROM workspaces WHERE key = ?1")?
             .query_row([key], |r| r.get(0))?)
+    }
+
+    /// SQLite's quick integrity check: `None` when the file is sound, else what it found
+    /// (`doctor`). A damaged page anywhere is found, not only in the tables a report reads.
+    pub fn damage(&self) -> anyhow::Result<Option<String>> {
+        let rows: rusqlite::Result<Vec<String>> = self
+            .conn
+            .prepare("PRAGMA quick_check(3)")
+            .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect());
+        match rows {
+            Ok(v) if v.len() == 1 && v[0] == "ok" => Ok(None),
+            Ok(v) => Ok(Some(v.join("; ").replace('\n', "; "))),
+            Err(e) if problem::is_damage(&e) => Ok(Some(problem::sqlite_text(&e))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Paths recorded as unreadable that were never read as a file (directories that could not
+    /// be listed).
+    pub fn unreadable_dirs(&self) -> anyhow::Result<Vec<String>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT path FROM files WHERE read_error IS NOT NULL AND dev = 0 AND ino = 0 AND lines = 0",
+        )?;
+        let v = st
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(v)
+    }
+
+    /// Forgets the read error recorded for `path` (it can be read again).
+    pub fn clear_read_error(&self, path: &str) -> anyhow::Result<()> {
+        self.conn
+            .prepare_cached("UPDATE files SET read_error = NULL WHERE path = ?1")?
+            .execute([path])?;
+        Ok(())
     }
 
     /// Records that a file could not be read (the reason is shown by `doctor`).

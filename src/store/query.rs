@@ -894,10 +894,22 @@ impl Store {
         )?)
     }
 
+    /// Every tool whose usage is stored (imports from other machines included).
+    pub fn stored_tools(&self) -> anyhow::Result<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT DISTINCT tool FROM rollup ORDER BY tool")?;
+        let v = st
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(v)
+    }
+
     /// What `doctor` says about one tool's files.
     pub fn tool_files(&self, tool: &str) -> anyhow::Result<ToolFiles> {
         let mut h = self.conn.query_row(
-            "SELECT count(*), total(malformed), max(last_event_ms),
+            "SELECT count(*) FILTER (WHERE NOT (read_error IS NOT NULL AND dev = 0 AND ino = 0 AND lines = 0)),
+                    total(malformed), max(last_event_ms),
                     (SELECT first_error FROM files WHERE tool = ?1 AND first_error IS NOT NULL LIMIT 1),
                     (SELECT count(*) FROM files WHERE tool = ?1 AND read_error IS NOT NULL),
                     (SELECT path || ': ' || read_error FROM files WHERE tool = ?1 AND read_error IS NOT NULL LIMIT 1)

@@ -212,6 +212,66 @@ pub fn session_label(a: &ActiveSession) -> String {
     )
 }
 
+/// `tokwatch@main`, or the repository alone when the branch is not known.
+fn repo_branch(a: &ActiveSession) -> String {
+    match a.branch.as_deref().filter(|b| !b.is_empty()) {
+        Some(b) => format!("{}@{b}", a.repo),
+        None => a.repo.clone(),
+    }
+}
+
+/// `now`, `20 min ago`, `2 h ago` (usage is stored in 15-minute buckets: "now" is the current
+/// one, other times are the end of the bucket, the latest the last use can have been).
+fn ago(last_ms: i64, now_ms: i64) -> Option<String> {
+    if last_ms <= 0 || now_ms <= 0 {
+        return None;
+    }
+    let min = (now_ms - last_ms).max(0) / 60_000;
+    Some(if last_ms >= now_ms {
+        "now".to_string()
+    } else if min < 60 {
+        format!("{} min ago", min.max(1))
+    } else {
+        format!("{} h ago", min / 60)
+    })
+}
+
+/// The first 8 characters of a session id.
+fn short_id(s: &str) -> String {
+    s.chars().take(8).collect()
+}
+
+/// The active sessions' labels, in the order given: `repo@branch · tool · $1.20 · $2.40/h ·
+/// 5 min ago`, and a short session id on rows that would otherwise read the same.
+pub fn session_labels(sessions: &[&ActiveSession], now_ms: i64) -> Vec<String> {
+    let base: Vec<String> = sessions
+        .iter()
+        .map(|a| {
+            let mut l = format!(
+                "{} · {} · {} · {}",
+                repo_branch(a),
+                a.tool,
+                format_usd(a.cost_usd),
+                format_rate(a.usd_per_hour)
+            );
+            if let Some(t) = ago(a.last_ms, now_ms) {
+                l.push_str(&format!(" · {t}"));
+            }
+            l
+        })
+        .collect();
+    base.iter()
+        .zip(sessions)
+        .map(|(l, a)| {
+            if base.iter().filter(|x| *x == l).count() > 1 && !a.session.is_empty() {
+                format!("{l} · {}", short_id(&a.session))
+            } else {
+                l.clone()
+            }
+        })
+        .collect()
+}
+
 /// Active sessions, fastest burn first (ties: costlier first, then by name).
 pub fn sorted_sessions(s: &TraySnapshot) -> Vec<&ActiveSession> {
     let mut v: Vec<&ActiveSession> = s.active_sessions.iter().collect();
@@ -259,14 +319,33 @@ pub fn tooltip(s: &TraySnapshot) -> String {
         lines.push(signal_line(g));
     }
     let sessions = sorted_sessions(s);
-    for a in sessions.iter().take(MAX_TOOLTIP_SESSIONS) {
-        lines.push(format!(
-            "Active: {} ({}) {}, {}",
-            a.repo,
-            a.tool,
-            format_usd(a.cost_usd),
-            format_rate(a.usd_per_hour)
-        ));
+    let shown: Vec<&ActiveSession> = sessions
+        .iter()
+        .take(MAX_TOOLTIP_SESSIONS)
+        .copied()
+        .collect();
+    let plain: Vec<String> = shown
+        .iter()
+        .map(|a| {
+            let mut l = format!(
+                "Active: {} ({}) {}, {}",
+                repo_branch(a),
+                a.tool,
+                format_usd(a.cost_usd),
+                format_rate(a.usd_per_hour)
+            );
+            if let Some(t) = ago(a.last_ms, s.now_ms) {
+                l.push_str(&format!(", {t}"));
+            }
+            l
+        })
+        .collect();
+    for (l, a) in plain.iter().zip(&shown) {
+        if plain.iter().filter(|x| *x == l).count() > 1 && !a.session.is_empty() {
+            lines.push(format!("{l}, session {}", short_id(&a.session)));
+        } else {
+            lines.push(l.clone());
+        }
     }
     if sessions.len() > MAX_TOOLTIP_SESSIONS {
         lines.push(format!(
@@ -396,8 +475,9 @@ pub fn menu_entries(s: &TraySnapshot) -> Vec<MenuEntry> {
             "{INDENT}none in the last 30 min"
         )));
     }
-    for a in sessions.iter().take(MAX_SESSION_ROWS) {
-        m.push(MenuEntry::info(format!("{INDENT}{}", session_label(a))));
+    let rows: Vec<&ActiveSession> = sessions.iter().take(MAX_SESSION_ROWS).copied().collect();
+    for l in session_labels(&rows, s.now_ms) {
+        m.push(MenuEntry::info(format!("{INDENT}{l}")));
     }
     for g in &s.signals {
         m.push(MenuEntry::info(format!("{INDENT}⚠ {}", signal_line(g))));
@@ -468,12 +548,14 @@ mod tests {
                     tool: "codex".into(),
                     cost_usd: 0.004,
                     usd_per_hour: 0.3,
+                    ..ActiveSession::default()
                 },
                 ActiveSession {
                     repo: "tokwatch".into(),
                     tool: "claude-code".into(),
                     cost_usd: 1.2,
                     usd_per_hour: 2.4,
+                    ..ActiveSession::default()
                 },
             ],
             top_repos_week: vec![("tokwatch".into(), 12.3), ("dotfiles".into(), 3.1)],
@@ -563,6 +645,7 @@ mod tests {
                 tool: "t".into(),
                 cost_usd: 1.0,
                 usd_per_hour: i as f64,
+                ..ActiveSession::default()
             })
             .collect();
         let t = tooltip(&s);
@@ -700,6 +783,7 @@ mod tests {
                     tool: "t".into(),
                     cost_usd: 0.0,
                     usd_per_hour: 10.0 - i as f64,
+                    ..ActiveSession::default()
                 })
                 .collect(),
             top_repos_week: (0..7).map(|i| (format!("repo{i}"), i as f64)).collect(),
@@ -723,5 +807,49 @@ mod tests {
         let n = e.len();
         assert_eq!(e[n - 4], MenuEntry::Separator);
         assert!(e[n - 3..].iter().all(MenuEntry::is_action));
+    }
+
+    #[test]
+    fn sessions_that_would_read_the_same_are_told_apart() {
+        let now = 1_771_083_156_415;
+        let a = |session: &str, branch: Option<&str>, mins_ago: i64| ActiveSession {
+            repo: "tokwatch".into(),
+            tool: "claude-code".into(),
+            cost_usd: 1.2,
+            usd_per_hour: 2.4,
+            branch: branch.map(String::from),
+            session: session.into(),
+            last_ms: now - mins_ago * 60_000,
+        };
+        let (x, y, z) = (
+            a("0c1f2e3d-aaaa", Some("main"), 5),
+            a("9b8a7c6d-bbbb", Some("main"), 5),
+            a("5e5e5e5e-cccc", Some("fix/x"), 0),
+        );
+        assert_eq!(
+            session_labels(&[&x, &y, &z], now),
+            [
+                "tokwatch@main · claude-code · $1.20 · $2.40/h · 5 min ago · 0c1f2e3d",
+                "tokwatch@main · claude-code · $1.20 · $2.40/h · 5 min ago · 9b8a7c6d",
+                "tokwatch@fix/x · claude-code · $1.20 · $2.40/h · now",
+            ]
+        );
+        let old = a("1", None, 150);
+        assert_eq!(
+            session_labels(&[&old], now),
+            ["tokwatch · claude-code · $1.20 · $2.40/h · 2 h ago"]
+        );
+        let s = TraySnapshot {
+            now_ms: now,
+            active_sessions: vec![x.clone(), y.clone()],
+            ..TraySnapshot::default()
+        };
+        let t = tooltip(&s);
+        assert!(
+            t.contains(
+                "Active: tokwatch@main (claude-code) $1.20, $2.40/h, 5 min ago, session 0c1f2e3d\n"
+            ),
+            "{t}"
+        );
     }
 }

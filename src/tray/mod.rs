@@ -43,6 +43,9 @@ pub struct TraySnapshot {
     pub top_repos_week: Vec<(String, f64)>,
     /// The "Pause alerts" item is checked.
     pub alerts_paused: bool,
+    /// When the snapshot was computed, ms (0: unknown); active sessions say how long ago
+    /// they were used relative to it.
+    pub now_ms: i64,
     /// Every budget in its current period (the daily budget of every tool included).
     pub budgets: Vec<BudgetLine>,
     /// Today's projected end-of-day spend, every tool.
@@ -123,6 +126,7 @@ impl Default for TraySnapshot {
             week_usd: 0.0,
             week_has_unpriced: false,
             daily_budget_usd: None,
+            now_ms: 0,
             budget_near: crate::config::DEFAULT_NEAR,
             error: None,
             by_tool_today: Vec::new(),
@@ -176,9 +180,13 @@ impl TraySnapshot {
                     tool: a.tool.clone(),
                     cost_usd: a.cost_usd,
                     usd_per_hour: a.usd_per_hour,
+                    branch: a.branch.clone(),
+                    session: a.session.clone(),
+                    last_ms: a.last_ms + crate::store::query::BUCKET_MS,
                 })
                 .collect(),
             top_repos_week: s.top_repos_week.clone(),
+            now_ms: s.now_ms,
             alerts_paused: paused,
             budgets: s
                 .budgets
@@ -233,6 +241,12 @@ pub struct ActiveSession {
     pub cost_usd: f64,
     /// Its spend over the last hour, per hour.
     pub usd_per_hour: f64,
+    /// Branch of its latest usage.
+    pub branch: Option<String>,
+    /// Session id (its start is shown when two rows would otherwise read the same).
+    pub session: String,
+    /// End of the 15-minute bucket of its latest usage (0: unknown): "how long ago".
+    pub last_ms: i64,
 }
 
 /// A menu click, sent to the daemon.
@@ -528,6 +542,7 @@ mod tests {
                 tool: "claude-code".into(),
                 cost_usd: 1.2,
                 usd_per_hour: 2.4,
+                ..ActiveSession::default()
             }],
             ..TraySnapshot::default()
         };

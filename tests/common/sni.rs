@@ -215,6 +215,8 @@ pub struct SniItem {
     pub bus_name: String,
     pub id: String,
     pub title: String,
+    /// Ayatana's `XAyatanaLabel`: what AppIndicator hosts show next to the icon.
+    pub ayatana_label: String,
     pub status: String,
     pub tooltip_title: String,
     pub tooltip_text: String,
@@ -240,6 +242,7 @@ pub fn read_item(conn: &Connection, bus_name: &str) -> Result<SniItem, String> {
         bus_name: bus_name.to_string(),
         id: string_property(conn, bus_name, "Id")?,
         title: string_property(conn, bus_name, "Title")?,
+        ayatana_label: string_property(conn, bus_name, "XAyatanaLabel")?,
         status: string_property(conn, bus_name, "Status")?,
         tooltip_title,
         tooltip_text,
