@@ -3,6 +3,7 @@
 //! (tray, alerts, live feed). The CLI, the tests and the benches all start here.
 
 use crate::alerts::{AlertConfig, AlertEngine};
+use crate::config::check::Checked;
 use crate::config::Config;
 use crate::daemon::watcher::Msg;
 use crate::daemon::{self, lock::InstanceLock, log, Daemon, Sink};
@@ -40,9 +41,33 @@ impl App {
         App { env, db }
     }
 
-    /// The config file's contents (empty when there is none).
+    /// The config file's contents (empty when there is none); an error names the line and
+    /// key of each problem.
     pub fn config(&self) -> anyhow::Result<Config> {
-        Config::load(&self.env)
+        self.check_config()
+            .1
+            .into_result(&self.env.config_file())
+    }
+
+    /// The config file read with every problem found (budget tool names checked against the
+    /// tools tokwatch reads), and its text (`None` when there is no file).
+    pub fn check_config(&self) -> (Option<String>, Checked) {
+        let (text, c) = Config::check(&self.env, None);
+        let names_tools = c
+            .config
+            .as_ref()
+            .is_some_and(|c| c.budgets.iter().any(|b| b.tool.is_some()));
+        if !names_tools {
+            return (text, c);
+        }
+        let mut tools: Vec<String> = self
+            .registry()
+            .sources
+            .iter()
+            .map(|s| s.tool.clone())
+            .collect();
+        tools.dedup();
+        Config::check(&self.env, Some(&tools))
     }
 
     /// Every tool's sources (user specs read once).
