@@ -109,7 +109,17 @@ impl App {
     pub fn run_daemon(&self, no_tray: bool) -> anyhow::Result<()> {
         let db = &self.db;
         let _lock = InstanceLock::acquire(db)?;
-        log(&format!("starting (database {})", db.display()));
+        let log_dir = daemon::logging::init(&self.env.log_dir(), self.env.var("TOKWATCH_LOG"));
+        log(&format!(
+            "starting tokwatch {} (pid {}, database {})",
+            env!("CARGO_PKG_VERSION"),
+            std::process::id(),
+            db.display()
+        ));
+        match &log_dir {
+            Ok(d) => log(&format!("logging to {}", d.display())),
+            Err(e) => daemon::warn(e),
+        }
         let ing = self.ingestor()?;
         let config = self.config()?;
         let settings = Settings::from_config(&config).map_err(|e| {

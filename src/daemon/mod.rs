@@ -4,6 +4,7 @@
 
 pub mod feed;
 pub mod lock;
+pub mod logging;
 pub mod watcher;
 
 use crate::ingest::Ingestor;
@@ -47,10 +48,25 @@ impl Default for Options {
     }
 }
 
-/// A timestamped line on stderr.
+/// One line of the daemon's log (see [`logging`]); a timestamped line on stderr when no log
+/// is set up (tests that run the daemon inside their own process).
 pub fn log(msg: &str) {
-    let t = chrono::Local::now().format("%Y-%m-%d %H:%M:%S");
-    eprintln!("[{t}] tokwatch: {msg}");
+    if tracing::dispatcher::has_been_set() {
+        tracing::info!("{msg}");
+    } else {
+        let t = chrono::Local::now().format("%Y-%m-%d %H:%M:%S");
+        eprintln!("[{t}] tokwatch: {msg}");
+    }
+}
+
+/// A problem the user should hear of (a warning in the log).
+pub fn warn(msg: &str) {
+    if tracing::dispatcher::has_been_set() {
+        tracing::warn!("{msg}");
+    } else {
+        let t = chrono::Local::now().format("%Y-%m-%d %H:%M:%S");
+        eprintln!("[{t}] tokwatch: warning: {msg}");
+    }
 }
 
 /// In-process consumers of newly stored events (tray, alerts, live feed). They read what they
