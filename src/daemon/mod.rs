@@ -5,9 +5,12 @@
 pub mod feed;
 pub mod lock;
 pub mod logging;
+pub mod state;
 pub mod watcher;
 
+use crate::config::Config;
 use crate::ingest::Ingestor;
+use crate::pricing::Pricer;
 use crate::registry::walk;
 use crate::store::{Store, StoredEvent};
 use crate::tailer::{self, Fingerprint};
@@ -77,6 +80,21 @@ pub trait Sink: Send {
     /// Periodic or requested refresh without new events (the day rolled over, a burn rate
     /// decays, alerts were paused).
     fn refresh(&mut self, _store: &Store) {}
+    /// The config was read again and loaded cleanly: take the new settings.
+    fn reload(&mut self, _store: &Store, _config: &Config) {}
+}
+
+/// Asked when the config should be read again: the new config when it loads cleanly, `None`
+/// to keep the one in use (the hook says why in the log and the daemon's state).
+pub type ReloadHook = Box<dyn FnMut() -> Option<Config> + Send>;
+
+/// Why [`Daemon::run`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Asked to quit.
+    Quit,
+    /// The binary was replaced: start the new one.
+    Restart,
 }
 
 struct FeedSink(Broadcaster);
@@ -99,6 +117,7 @@ pub struct Daemon {
     changed: Arc<Mutex<Vec<StoredEvent>>>,
     sinks: Vec<Box<dyn Sink>>,
     opts: Options,
+    reload: Option<ReloadHook>,
 }
 
 impl Daemon {
@@ -158,7 +177,33 @@ impl Daemon {
             changed,
             sinks: Vec::new(),
             opts,
+            reload: None,
         })
+    }
+
+    /// What to do when the config should be read again.
+    pub fn set_reload(&mut self, hook: ReloadHook) {
+        self.reload = Some(hook);
+    }
+
+    /// The roots watched, polled and missing.
+    pub fn watcher(&self) -> &Watcher {
+        &self.watcher
+    }
+
+    fn do_reload(&mut self) {
+        let Some(hook) = self.reload.as_mut() else {
+            return;
+        };
+        let Some(cfg) = hook() else { return };
+        // New requests are priced with the new overrides.
+        self.ing.set_pricer(Pricer::new(cfg.prices.clone()));
+        for s in &mut self.sinks {
+            s.reload(&self.ing.store, &cfg);
+        }
+        for s in &mut self.sinks {
+            s.refresh(&self.ing.store);
+        }
     }
 
     /// Adds a consumer of stored events.
@@ -256,8 +301,8 @@ impl Daemon {
         }
     }
 
-    /// Runs until a `Msg::Quit` arrives.
-    pub fn run(&mut self) -> anyhow::Result<()> {
+    /// Runs until a `Msg::Quit` (or `Msg::Restart`) arrives.
+    pub fn run(&mut self) -> anyhow::Result<Stop> {
         let mut next_safety = Instant::now() + self.opts.safety_interval;
         let mut next_poll = Instant::now() + self.opts.poll_interval;
         let mut next_refresh = self.opts.refresh_interval.map(|d| Instant::now() + d);
@@ -276,6 +321,8 @@ impl Daemon {
                 .recv_timeout(deadline.saturating_duration_since(now));
             let mut paths = BTreeSet::new();
             let mut quit = false;
+            let mut restart = false;
+            let mut reload = false;
             let mut refresh = false;
             let mut rescan = false;
             let mut handle = |m: Msg, paths: &mut BTreeSet<PathBuf>, w: &mut Watcher| match m {
@@ -291,6 +338,8 @@ impl Daemon {
                 Msg::Fs(Err(e)) => w.degrade(&e),
                 Msg::Quit => quit = true,
                 Msg::Refresh => refresh = true,
+                Msg::Reload => reload = true,
+                Msg::Restart => restart = true,
             };
             match msg {
                 Ok(m) => {
@@ -303,9 +352,12 @@ impl Daemon {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => quit = true,
             }
-            if quit {
+            if quit || restart {
                 self.publish();
-                return Ok(());
+                return Ok(if quit { Stop::Quit } else { Stop::Restart });
+            }
+            if reload {
+                self.do_reload();
             }
             if !paths.is_empty() {
                 self.handle_paths(paths);
