@@ -111,6 +111,79 @@ impl App {
         Ok(Ingestor::new(store, registry, self.pricer(config)))
     }
 
+    /// Log bytes not read yet, and the files they are in (database sources left out: their
+    /// size says nothing about what is unread). Errors count as nothing behind.
+    pub fn behind(&self, store: &Store) -> (u64, usize) {
+        let mut bytes = 0;
+        let mut files = 0;
+        for s in self.registry().sources.iter().filter(|s| !s.is_sqlite()) {
+            for f in s.files() {
+                let size = std::fs::metadata(&f).map(|m| m.len()).unwrap_or(0);
+                let done = store
+                    .file_checkpoint(&f.to_string_lossy())
+                    .ok()
+                    .flatten()
+                    .map(|c| c.offset)
+                    .unwrap_or(0);
+                if size > done {
+                    bytes += size - done;
+                    files += 1;
+                }
+            }
+        }
+        (bytes, files)
+    }
+
+    /// Whether commands that show figures start the daemon when none runs:
+    /// `TOKWATCH_AUTO_START` (`0`, `false`, `no`, `off` = no), else `[daemon] auto_start`
+    /// (default yes).
+    pub fn auto_start(&self) -> bool {
+        if let Some(v) = self.env.var("TOKWATCH_AUTO_START") {
+            return !matches!(
+                v.to_ascii_lowercase().as_str(),
+                "0" | "false" | "no" | "off"
+            );
+        }
+        self.config()
+            .ok()
+            .and_then(|c| c.daemon.auto_start)
+            .unwrap_or(true)
+    }
+
+    /// Makes sure a daemon runs for the database: starts one in the background when none does
+    /// and auto-start is on.
+    pub fn ensure_daemon(&self) -> DaemonNow {
+        if InstanceLock::is_held(&self.db) {
+            return DaemonNow::Running;
+        }
+        if !self.auto_start() {
+            return DaemonNow::Off;
+        }
+        match spawn_daemon(&self.db) {
+            Ok(()) => DaemonNow::Started(now_ms()),
+            Err(e) => DaemonNow::Failed(format!("{e:#}")),
+        }
+    }
+
+    /// Waits up to `limit` for a daemon started at `since_ms` (or earlier) to have caught up.
+    pub fn wait_caught_up(&self, since_ms: i64, limit: Duration) -> bool {
+        let t0 = std::time::Instant::now();
+        loop {
+            if let Some(st) = DaemonState::read(&self.db) {
+                if st.caught_up
+                    && st.started_ms >= since_ms - 5_000
+                    && InstanceLock::holder(&self.db) == Some(st.pid)
+                {
+                    return true;
+                }
+            }
+            if t0.elapsed() >= limit {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
     /// Where the daemon keeps the last config that loaded cleanly (it runs on that one while
     /// the file does not load): `<db>.config-good.toml`.
     pub fn last_good_config_file(&self) -> PathBuf {
@@ -388,6 +461,53 @@ impl App {
         let _ = st.write(&self.db);
         out
     }
+}
+
+/// What [`App::ensure_daemon`] found or did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DaemonNow {
+    /// One was running.
+    Running,
+    /// One was started at this time (ms).
+    Started(i64),
+    /// None runs and auto-start is off.
+    Off,
+    /// None runs and starting one failed.
+    Failed(String),
+}
+
+/// Starts `tokwatch --db DB run` in the background, detached from this terminal and session;
+/// its output goes to its log file.
+fn spawn_daemon(db: &Path) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
+    let mut c = std::process::Command::new(&exe);
+    c.arg("--db")
+        .arg(db)
+        .arg("run")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setsid(2) is async-signal-safe and touches no memory of ours; it runs in the
+        // child between fork and exec.
+        unsafe {
+            c.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::process::CommandExt;
+        const DETACHED_PROCESS: u32 = 0x0000_0008;
+        c.creation_flags(DETACHED_PROCESS);
+    }
+    c.spawn()
+        .map_err(|e| anyhow::Error::from(e).context(format!("cannot start {}", exe.display())))?;
+    Ok(())
 }
 
 /// Replaces this process with `exe`, same arguments; returns only on failure.

@@ -292,7 +292,10 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Cmd::Scan { quiet, json }) => scan(&app, quiet, json),
         Some(Cmd::Report { by, ref args }) => report(&app, by, args, None),
         Some(Cmd::Repos { ref args }) => report(&app, GroupBy::Repo, args, None),
-        Some(Cmd::History { ref repo, ref args }) => history(&db, repo, args),
+        Some(Cmd::History { ref repo, ref args }) => {
+            make_current(&app);
+            history(&db, repo, args)
+        }
         Some(Cmd::Prices {
             ref model,
             ref provider,
@@ -485,9 +488,24 @@ fn key_title(g: GroupBy) -> &'static str {
     }
 }
 
+/// Before figures are shown: the daemon started when none runs, and a note on stderr when
+/// they may be behind the logs.
+fn make_current(app: &App) {
+    match statusline::freshness(app, statusline::catch_up_wait(app, 10_000)) {
+        statusline::Freshness::Current => {}
+        statusline::Freshness::CatchingUp => eprintln!(
+            "tokwatch: the daemon was started and is still reading the logs: these figures may be behind (run the command again in a moment)"
+        ),
+        statusline::Freshness::Behind => eprintln!(
+            "tokwatch: no daemon is running and the logs hold usage not read yet: these figures are behind (`tokwatch scan` reads it; `tokwatch install` keeps a daemon running)"
+        ),
+    }
+}
+
 fn report(app: &App, by: GroupBy, args: &ReportArgs, title: Option<&str>) -> anyhow::Result<i32> {
     let zone = Zone::parse(&args.tz).map_err(anyhow::Error::msg)?;
     let f = filter_from(args, zone)?;
+    make_current(app);
     let store = Store::open_reader(&app.db)?;
     let r = store.report(by, &f, zone)?;
     let as_report = match &args.as_model {
