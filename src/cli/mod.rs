@@ -1,11 +1,13 @@
 //! Command-line interface.
 
 pub mod budget;
+pub mod config;
 pub mod doctor;
 pub mod export;
 pub mod guard;
 pub mod output;
 pub mod parsers;
+pub mod status;
 pub mod statusline;
 pub mod watch;
 pub mod whatif;
@@ -202,6 +204,22 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: guard::GuardCmd,
     },
+    /// Is all well: the daemon (pid, version, since when), what it follows and polls, the last
+    /// event and how far behind the logs it is, the database, alerts, the config, the log file.
+    /// Exit 0 when all is well, 1 when something needs you.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The config file: path, show (every key in effect), check, edit.
+    Config {
+        /// What to do.
+        #[command(subcommand)]
+        cmd: config::ConfigCmd,
+    },
+    /// Print the man page (roff), generated from this command line.
+    Man,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell (bash, zsh, fish, elvish, powershell).
@@ -321,6 +339,12 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             None => bail!("give the file to import: `tokwatch import FILE`"),
         },
         Some(Cmd::Export(ref a)) => export::export(&db, a),
+        Some(Cmd::Status { json }) => status::run(&app, json),
+        Some(Cmd::Config { ref cmd }) => config::run(&app, cmd),
+        Some(Cmd::Man) => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            Ok(EXIT_OK)
+        }
         Some(Cmd::Completions { shell }) => {
             clap_complete::generate(
                 shell,
