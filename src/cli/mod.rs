@@ -5,6 +5,7 @@ pub mod config;
 pub mod doctor;
 pub mod export;
 pub mod guard;
+pub mod install;
 pub mod output;
 pub mod parsers;
 pub mod status;
@@ -218,6 +219,12 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: config::ConfigCmd,
     },
+    /// Start the daemon at every login and now (a systemd user unit, else an XDG autostart
+    /// entry; a LaunchAgent on macOS; the Run key on Windows), and install the man page and
+    /// shell completions. Says each file it writes.
+    Install(install::InstallArgs),
+    /// Undo `install` and stop the daemon; the history is kept (`--purge` deletes it too).
+    Uninstall(install::UninstallArgs),
     /// Print the man page (roff), generated from this command line.
     Man,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -341,6 +348,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Cmd::Export(ref a)) => export::export(&db, a),
         Some(Cmd::Status { json }) => status::run(&app, json),
         Some(Cmd::Config { ref cmd }) => config::run(&app, cmd),
+        Some(Cmd::Install(ref a)) => install::install(&app, a),
+        Some(Cmd::Uninstall(ref a)) => install::uninstall(&app, a),
         Some(Cmd::Man) => {
             clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
             Ok(EXIT_OK)
