@@ -54,6 +54,12 @@ pub struct Doctor {
     pub database_problem: Option<String>,
     /// The config directory.
     pub config_dir: String,
+    /// The config file loads (warnings allowed).
+    pub config_ok: bool,
+    /// Its errors and warnings, each with line and key.
+    pub config_problems: Vec<String>,
+    /// The running daemon runs on the last config that loaded, not the file's.
+    pub daemon_on_last_good_config: bool,
     /// Each tool.
     pub tools: Vec<ToolHealth>,
     /// Problems loading user parser specs.
@@ -115,7 +121,19 @@ pub fn diagnose(app: &App, sources: &[Source], parser_errors: Vec<String>) -> Do
         (Ok(st), Ok(cfg)) => crate::export::state(&cfg, &app.env, st).ok(),
         _ => None,
     };
+    let (_, checked) = app.check_config();
+    let config_problems = checked
+        .problems
+        .iter()
+        .map(|p| format!("{}: {p}", if p.error { "error" } else { "warning" }))
+        .collect();
+    let daemon_on_last_good_config = crate::daemon::lock::InstanceLock::is_held(db)
+        && crate::daemon::state::DaemonState::read(db).is_some_and(|s| !s.config.ok);
+    let config_ok = checked.errors().next().is_none();
     Doctor {
+        config_ok,
+        config_problems,
+        daemon_on_last_good_config,
         exports,
         database: db.display().to_string(),
         database_ok,
@@ -132,6 +150,21 @@ pub fn render(d: &Doctor) -> String {
     o.push_str(&format!("{} {}\n", bold("database"), d.database));
     if let Some(p) = &d.database_problem {
         o.push_str(&format!("  problem: {p}\n"));
+    }
+    if !d.config_problems.is_empty() {
+        o.push_str(&format!(
+            "{} {}{}\n",
+            bold("config"),
+            if d.config_ok { "loads, with warnings" } else { "does not load" },
+            if d.daemon_on_last_good_config {
+                ": the daemon runs on the last config that loaded"
+            } else {
+                ""
+            }
+        ));
+        for p in &d.config_problems {
+            o.push_str(&format!("  {p}\n"));
+        }
     }
     o.push_str(&format!("{} {}\n\n", bold("config"), d.config_dir));
     for e in &d.parser_errors {
