@@ -372,6 +372,7 @@ impl App {
                         "tray indicator ready (it appears when a tray host starts)"
                     });
                     let debug = std::env::var_os("TOKWATCH_DEBUG_TRAY").is_some();
+                    let st = state.clone();
                     sink.on_status = Some(Box::new(move |s, p| {
                         if debug {
                             match s {
@@ -379,7 +380,11 @@ impl App {
                                 Err(e) => log(&format!("snapshot error: {e:#}")),
                             }
                         }
-                        let _ = up_tx.send(TraySnapshot::of(s, p));
+                        let mut snap = TraySnapshot::of(s, p);
+                        let lock = st.lock().unwrap_or_else(|p| p.into_inner());
+                        snap.config_problem = lock.config.error.clone();
+                        drop(lock);
+                        let _ = up_tx.send(snap);
                     }));
                     let loop_tx = d.tx.clone();
                     let app = self.clone();
