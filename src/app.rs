@@ -3,11 +3,11 @@
 //! (tray, alerts, live feed). The CLI, the tests and the benches all start here.
 
 use crate::alerts::{AlertConfig, AlertEngine};
+use crate::config::check;
 use crate::config::check::Checked;
 use crate::config::Config;
-use crate::daemon::watcher::Msg;
-use crate::config::check;
 use crate::daemon::state::{ConfigState, DaemonState, Polled};
+use crate::daemon::watcher::Msg;
 use crate::daemon::{self, lock::InstanceLock, log, Daemon, Sink};
 use crate::env::Env;
 use crate::ingest::Ingestor;
@@ -46,9 +46,7 @@ impl App {
     /// The config file's contents (empty when there is none); an error names the line and
     /// key of each problem.
     pub fn config(&self) -> anyhow::Result<Config> {
-        self.check_config()
-            .1
-            .into_result(&self.env.config_file())
+        self.check_config().1.into_result(&self.env.config_file())
     }
 
     /// The config file read with every problem found (budget tool names checked against the
@@ -276,7 +274,9 @@ impl App {
         }
         let (config, config_state) = self.daemon_config()?;
         if let Some(e) = &config_state.error {
-            daemon::warn(&format!("{e}\nrunning on the last config that loaded cleanly"));
+            daemon::warn(&format!(
+                "{e}\nrunning on the last config that loaded cleanly"
+            ));
         }
         for w in &config_state.warnings {
             daemon::warn(&format!("config: {w}"));
@@ -574,7 +574,9 @@ fn watch_config(file: &Path, tx: mpsc::Sender<Msg>) -> Option<notify::Recommende
             let mut w = notify::recommended_watcher(move |r: notify::Result<notify::Event>| {
                 if let Ok(e) = r {
                     if !matches!(e.kind, notify::EventKind::Access(_))
-                        && e.paths.iter().any(|p| p.file_name() == Some(name.as_os_str()))
+                        && e.paths
+                            .iter()
+                            .any(|p| p.file_name() == Some(name.as_os_str()))
                     {
                         let _ = hint_tx.send(());
                     }
@@ -655,7 +657,9 @@ fn watch_exe(exe: &Path, tx: mpsc::Sender<Msg>) -> Option<notify::RecommendedWat
     let mut w = notify::recommended_watcher(move |r: notify::Result<notify::Event>| {
         if let Ok(e) = r {
             if !matches!(e.kind, notify::EventKind::Access(_))
-                && e.paths.iter().any(|p| p.file_name() == Some(name.as_os_str()))
+                && e.paths
+                    .iter()
+                    .any(|p| p.file_name() == Some(name.as_os_str()))
             {
                 let _ = hint_tx.send(());
             }

@@ -11,12 +11,15 @@ use util::*;
 
 /// (type, default) of each row of the docs' key table.
 fn doc_rows() -> BTreeMap<String, (String, String)> {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/config.md"))
-        .unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/config.md")).unwrap();
     let mut rows = BTreeMap::new();
     for line in text.lines().filter(|l| l.starts_with("| `")) {
         let cells: Vec<&str> = line.split(" | ").collect();
-        let unquote = |s: &str| s.trim_matches(|c| c == '|' || c == ' ' || c == '`').to_string();
+        let unquote = |s: &str| {
+            s.trim_matches(|c| c == '|' || c == ' ' || c == '`')
+                .to_string()
+        };
         rows.insert(unquote(cells[0]), (unquote(cells[1]), unquote(cells[2])));
     }
     rows
@@ -27,7 +30,12 @@ fn the_docs_table_is_the_code_key_list() {
     let docs = doc_rows();
     let code: BTreeMap<String, (String, String)> = KEYS
         .iter()
-        .map(|k| (k.path.to_string(), (k.kind.to_string(), k.default.to_string())))
+        .map(|k| {
+            (
+                k.path.to_string(),
+                (k.kind.to_string(), k.default.to_string()),
+            )
+        })
         .collect();
     assert_eq!(docs, code);
 }
@@ -86,7 +94,10 @@ fn full_config() -> String {
         } else {
             v
         };
-        tables.entry(table).or_default().push(format!("{key} = {v}"));
+        tables
+            .entry(table)
+            .or_default()
+            .push(format!("{key} = {v}"));
     }
     let mut out = String::new();
     for (t, lines) in tables {
@@ -136,10 +147,16 @@ fn documented_defaults_are_the_code_defaults() {
         list(&tokwatch::alerts::DEFAULT_PLAN_THRESHOLDS)
     );
     let s = tokwatch::alerts::signals::SignalConfig::from_config(&Default::default());
-    assert_eq!(d("alerts.burn_usd_per_hour"), s.burn_usd_per_hour.to_string());
+    assert_eq!(
+        d("alerts.burn_usd_per_hour"),
+        s.burn_usd_per_hour.to_string()
+    );
     assert_eq!(d("alerts.burn_minutes"), s.burn_minutes.to_string());
     assert_eq!(d("alerts.loop_minutes"), s.loop_minutes.to_string());
-    assert_eq!(d("alerts.loop_min_requests"), s.loop_min_requests.to_string());
+    assert_eq!(
+        d("alerts.loop_min_requests"),
+        s.loop_min_requests.to_string()
+    );
     assert_eq!(
         d("alerts.loop_size_tolerance"),
         s.loop_size_tolerance.to_string()

@@ -47,7 +47,10 @@ fn generated_files_pass_their_validators_and_uninstall_leaves_nothing() {
     // systemd user unit.
     let said = run(&h, &["install", "--kind", "systemd", "--no-start"]);
     let unit = h.home().join(".config/systemd/user/tokwatch.service");
-    assert!(said.contains("~/.config/systemd/user/tokwatch.service"), "{said}");
+    assert!(
+        said.contains("~/.config/systemd/user/tokwatch.service"),
+        "{said}"
+    );
     let text = std::fs::read_to_string(&unit).unwrap();
     assert!(
         text.contains(&format!("ExecStart={} --db ", exe.display())),
@@ -68,7 +71,10 @@ fn generated_files_pass_their_validators_and_uninstall_leaves_nothing() {
         .output()
         .expect("systemd-analyze (package systemd; .ci/test installs it)");
     assert_eq!(
-        (out.status.code(), String::from_utf8_lossy(&out.stderr).to_string()),
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string()
+        ),
         (Some(0), String::new()),
         "systemd-analyze --user verify"
     );
@@ -109,10 +115,7 @@ fn generated_files_pass_their_validators_and_uninstall_leaves_nothing() {
         .map(|a| a.as_string().unwrap())
         .collect();
     let db = h.db().display().to_string();
-    assert_eq!(
-        args,
-        [exe.to_str().unwrap(), "--db", db.as_str(), "run"]
-    );
+    assert_eq!(args, [exe.to_str().unwrap(), "--db", db.as_str(), "run"]);
     assert_eq!(d.get("RunAtLoad").and_then(|r| r.as_boolean()), Some(true));
 
     // Man page and completions, generated from the command line.

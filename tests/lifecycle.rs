@@ -161,11 +161,11 @@ fn replaced_binary_restarts_the_daemon_without_losing_or_doubling_a_token() {
         spend(&log, n, 1000 + n as u64);
         std::thread::sleep(Duration::from_millis(20));
     }
-    let restarted = wait_until(TIMEOUT, || {
-        d.log_text().matches("following").count() == 2
-    });
+    let restarted = wait_until(TIMEOUT, || d.log_text().matches("following").count() == 2);
     assert!(restarted.is_some(), "{}", d.log_text());
-    assert!(d.log_text().contains("was replaced: restarting on the new binary"));
+    assert!(d
+        .log_text()
+        .contains("was replaced: restarting on the new binary"));
     for n in 60..80 {
         spend(&log, n, 1000 + n as u64);
     }
@@ -209,13 +209,20 @@ fn config_changes_take_effect_live_and_a_broken_edit_keeps_the_last_good_one() {
             .iter()
             .any(|a| a["message"].as_str().unwrap_or("").contains("daily budget"))
     });
-    assert!(ok.is_some(), "no alert for the new budget: {}", alerts_json(&h));
+    assert!(
+        ok.is_some(),
+        "no alert for the new budget: {}",
+        alerts_json(&h)
+    );
 
     // A broken edit: the daemon keeps the last good config and says so.
     config(&h, "[budget]\ndaily_usd = \"fifty\"\n");
     wait_until(TIMEOUT, || d.log_text().contains("keeping the config")).unwrap();
     let log_text = d.log_text();
-    assert!(log_text.contains("line 2, key budget.daily_usd"), "{log_text}");
+    assert!(
+        log_text.contains("line 2, key budget.daily_usd"),
+        "{log_text}"
+    );
     spend(&log, 3, 1_000_000);
     wait_usd(&h, 5.00025 + 2.0 * 100.001);
     let out = h.cmd().args(["status", "--json"]).output().unwrap();

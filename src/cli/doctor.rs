@@ -155,7 +155,11 @@ pub fn render(d: &Doctor) -> String {
         o.push_str(&format!(
             "{} {}{}\n",
             bold("config"),
-            if d.config_ok { "loads, with warnings" } else { "does not load" },
+            if d.config_ok {
+                "loads, with warnings"
+            } else {
+                "does not load"
+            },
             if d.daemon_on_last_good_config {
                 ": the daemon runs on the last config that loaded"
             } else {

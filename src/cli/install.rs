@@ -130,7 +130,9 @@ fn systemd_quote(s: &str) -> String {
     } else {
         format!(
             "\"{}\"",
-            s.replace('\\', "\\\\").replace('"', "\\\"").replace('%', "%%")
+            s.replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('%', "%%")
         )
     }
 }
@@ -161,7 +163,9 @@ WantedBy=default.target
 }
 
 fn desktop_quote(s: &str) -> String {
-    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+:=@".contains(c)) {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+:=@".contains(c))
+    {
         s.to_string()
     } else {
         let mut o = String::from("\"");
@@ -206,7 +210,10 @@ fn xml(s: &str) -> String {
 
 /// The LaunchAgent property list.
 pub fn launch_agent(exe: &Path, args: &[String], log_dir: &Path) -> String {
-    let mut prog = format!("        <string>{}</string>\n", xml(&exe.display().to_string()));
+    let mut prog = format!(
+        "        <string>{}</string>\n",
+        xml(&exe.display().to_string())
+    );
     for a in args {
         prog += &format!("        <string>{}</string>\n", xml(a));
     }
@@ -280,8 +287,11 @@ pub fn install(app: &App, a: &InstallArgs) -> anyhow::Result<i32> {
             )?;
             if !a.no_start {
                 run_quiet("systemctl", &["--user", "daemon-reload"]).map_err(anyhow::Error::msg)?;
-                run_quiet("systemctl", &["--user", "enable", "--now", "tokwatch.service"])
-                    .map_err(anyhow::Error::msg)?;
+                run_quiet(
+                    "systemctl",
+                    &["--user", "enable", "--now", "tokwatch.service"],
+                )
+                .map_err(anyhow::Error::msg)?;
                 println!("enabled and started tokwatch.service (`systemctl --user status tokwatch` shows it; logs also in `journalctl --user -u tokwatch`)");
             }
         }
@@ -314,7 +324,9 @@ pub fn install(app: &App, a: &InstallArgs) -> anyhow::Result<i32> {
             }
             run_quiet(
                 "reg",
-                &["add", RUN_KEY, "/v", "tokwatch", "/t", "REG_SZ", "/d", &cmd, "/f"],
+                &[
+                    "add", RUN_KEY, "/v", "tokwatch", "/t", "REG_SZ", "/d", &cmd, "/f",
+                ],
             )
             .map_err(anyhow::Error::msg)?;
             println!("added the Run key {RUN_KEY}\\tokwatch: {cmd}");
@@ -381,10 +393,16 @@ pub fn uninstall(app: &App, a: &UninstallArgs) -> anyhow::Result<i32> {
     let home = app.env.home.clone();
     let had_unit = p.systemd_unit.exists();
     if had_unit {
-        let _ = run_quiet("systemctl", &["--user", "disable", "--now", "tokwatch.service"]);
+        let _ = run_quiet(
+            "systemctl",
+            &["--user", "disable", "--now", "tokwatch.service"],
+        );
     }
     if p.launch_agent.exists() && cfg!(target_os = "macos") {
-        let _ = run_quiet("launchctl", &["unload", &p.launch_agent.display().to_string()]);
+        let _ = run_quiet(
+            "launchctl",
+            &["unload", &p.launch_agent.display().to_string()],
+        );
     }
     if cfg!(windows) && run_quiet("reg", &["delete", RUN_KEY, "/v", "tokwatch", "/f"]).is_ok() {
         println!("removed the Run key {RUN_KEY}\\tokwatch");
@@ -402,11 +420,18 @@ pub fn uninstall(app: &App, a: &UninstallArgs) -> anyhow::Result<i32> {
     }
     if a.purge {
         let db = app.db.display().to_string();
-        let mut files: Vec<PathBuf> = ["", "-wal", "-shm", ".lock", ".daemon.json", ".config-good.toml"]
-            .iter()
-            .map(|s| PathBuf::from(format!("{db}{s}")))
-            .filter(|f| f.exists())
-            .collect();
+        let mut files: Vec<PathBuf> = [
+            "",
+            "-wal",
+            "-shm",
+            ".lock",
+            ".daemon.json",
+            ".config-good.toml",
+        ]
+        .iter()
+        .map(|s| PathBuf::from(format!("{db}{s}")))
+        .filter(|f| f.exists())
+        .collect();
         files.push(crate::status::plan::hints_dir(&app.db));
         println!(
             "--purge: deleting the database {} (every recorded request), its state files and the logs in {}",

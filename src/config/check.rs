@@ -129,9 +129,9 @@ fn ignored_segs(p: &serde_ignored::Path<'_>, out: &mut Vec<String>) {
             ignored_segs(parent, out);
             out.push(key.clone());
         }
-        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => {
-            ignored_segs(parent, out)
-        }
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => ignored_segs(parent, out),
     }
 }
 
@@ -291,7 +291,9 @@ fn values(c: &Config, tools: Option<&[String]>) -> Vec<(Vec<String>, String)> {
         if l != "utc" && l != "local" && tz.parse::<chrono_tz::Tz>().is_err() {
             out.push((
                 path(&["budget", "tz"]),
-                format!("{tz:?} is not a time zone: use an IANA name (Europe/Berlin), utc or local"),
+                format!(
+                    "{tz:?} is not a time zone: use an IANA name (Europe/Berlin), utc or local"
+                ),
             ));
         }
     }
@@ -335,7 +337,12 @@ fn values(c: &Config, tools: Option<&[String]>) -> Vec<(Vec<String>, String)> {
             }
         }
     }
-    if let Some(Err(m)) = c.alerts.plan_thresholds.as_deref().map(|t| fractions(t, 1.0)) {
+    if let Some(Err(m)) = c
+        .alerts
+        .plan_thresholds
+        .as_deref()
+        .map(|t| fractions(t, 1.0))
+    {
         out.push((path(&["alerts", "plan_thresholds"]), m));
     }
     if let Some(Err(m)) = c.guard.session_usd.map(positive) {

@@ -70,7 +70,11 @@ pub const KEYS: &[Key] = &[
     k("export.otlp.enabled", "bool", "true"),
     k("export.otlp.endpoint", "string", "http://localhost:4318"),
     k("export.otlp.logs_endpoint", "string", "<endpoint>/v1/logs"),
-    k("export.otlp.metrics_endpoint", "string", "<endpoint>/v1/metrics"),
+    k(
+        "export.otlp.metrics_endpoint",
+        "string",
+        "<endpoint>/v1/metrics",
+    ),
     k("export.otlp.headers.*", "string", "none"),
     k("export.otlp.protocol", "string", "http/protobuf"),
     k("export.otlp.timeout_secs", "float", "10"),

@@ -42,9 +42,8 @@ impl FormatTime for LocalTime {
 /// Installs the daemon's logging (once per process). `filter` is `TOKWATCH_LOG`'s value.
 /// Returns the directory of the log files, or why there is no file (stderr still works).
 pub fn init(dir: &Path, filter: Option<&str>) -> Result<PathBuf, String> {
-    let make_filter = || {
-        EnvFilter::try_new(filter.unwrap_or("info")).unwrap_or_else(|_| EnvFilter::new("info"))
-    };
+    let make_filter =
+        || EnvFilter::try_new(filter.unwrap_or("info")).unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none();
     let stderr = tracing_subscriber::fmt::layer()
@@ -76,7 +75,10 @@ pub fn init(dir: &Path, filter: Option<&str>) -> Result<PathBuf, String> {
             ),
             Ok(dir.to_path_buf()),
         ),
-        Err(e) => (None, Err(format!("cannot write logs in {}: {e}", dir.display()))),
+        Err(e) => (
+            None,
+            Err(format!("cannot write logs in {}: {e}", dir.display())),
+        ),
     };
     let _ = tracing_subscriber::registry()
         .with(stderr)

@@ -749,6 +749,9 @@ mod tests {
             "{}",
             tooltip(&s)
         );
-        assert_eq!(menu_entries(&s)[0], MenuEntry::info(CONFIG_PROBLEM.to_string()));
+        assert_eq!(
+            menu_entries(&s)[0],
+            MenuEntry::info(CONFIG_PROBLEM.to_string())
+        );
     }
 }
