@@ -88,7 +88,13 @@ impl App {
     /// The writer: the database opened for writing, every source, the pricer. Problems with
     /// user parser specs are said on stderr (`doctor` lists them too).
     pub fn ingestor(&self) -> anyhow::Result<Ingestor> {
-        self.ingestor_with(&self.config()?)
+        let (_, checked) = self.check_config();
+        let path = self.env.config_file();
+        // Keys that are ignored are said where the config is used to read logs.
+        for w in checked.warnings() {
+            eprintln!("tokwatch: {}: {w}", path.display());
+        }
+        self.ingestor_with(&checked.into_result(&path)?)
     }
 
     /// [`App::ingestor`] with `config`.

@@ -139,11 +139,13 @@ pub fn nearest(segs: &[String]) -> Option<String> {
         {
             let mut full: Vec<String> = parent.to_vec();
             full.push(klast[0].to_string());
-            consider(
-                &mut best,
-                strsim::damerau_levenshtein(last, klast[0]),
-                full.join("."),
-            );
+            // `daily` for `daily_usd`: a shortened sibling is the nearest.
+            let d = if klast[0].starts_with(last.as_str()) || last.starts_with(klast[0]) {
+                1
+            } else {
+                strsim::damerau_levenshtein(last, klast[0])
+            };
+            consider(&mut best, d, full.join("."));
         }
     }
     if let Some((d, _)) = &best {
