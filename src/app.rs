@@ -3,7 +3,10 @@
 //! (tray, alerts, live feed). The CLI, the tests and the benches all start here.
 
 use crate::alerts::{AlertConfig, AlertEngine};
+use crate::config::check;
+use crate::config::check::Checked;
 use crate::config::Config;
+use crate::daemon::state::{ConfigState, DaemonState, Polled};
 use crate::daemon::watcher::Msg;
 use crate::daemon::{self, lock::InstanceLock, log, Daemon, Sink};
 use crate::env::Env;
@@ -15,7 +18,7 @@ use crate::store::{now_ms, Store, StoredEvent};
 use crate::tray::{self, TrayCommand, TraySnapshot};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 /// A run of tokwatch: the environment it resolves paths against and the database it uses.
@@ -40,9 +43,31 @@ impl App {
         App { env, db }
     }
 
-    /// The config file's contents (empty when there is none).
+    /// The config file's contents (empty when there is none); an error names the line and
+    /// key of each problem.
     pub fn config(&self) -> anyhow::Result<Config> {
-        Config::load(&self.env)
+        self.check_config().1.into_result(&self.env.config_file())
+    }
+
+    /// The config file read with every problem found (budget tool names checked against the
+    /// tools tokwatch reads), and its text (`None` when there is no file).
+    pub fn check_config(&self) -> (Option<String>, Checked) {
+        let (text, c) = Config::check(&self.env, None);
+        let names_tools = c
+            .config
+            .as_ref()
+            .is_some_and(|c| c.budgets.iter().any(|b| b.tool.is_some()));
+        if !names_tools {
+            return (text, c);
+        }
+        let mut tools: Vec<String> = self
+            .registry()
+            .sources
+            .iter()
+            .map(|s| s.tool.clone())
+            .collect();
+        tools.dedup();
+        Config::check(&self.env, Some(&tools))
     }
 
     /// Every tool's sources (user specs read once), with Aider's history files where Aider
@@ -79,7 +104,17 @@ impl App {
     /// The writer: the database opened for writing, every source, the pricer. Problems with
     /// user parser specs are said on stderr (`doctor` lists them too).
     pub fn ingestor(&self) -> anyhow::Result<Ingestor> {
-        let config = self.config()?;
+        let (_, checked) = self.check_config();
+        let path = self.env.config_file();
+        // Keys that are ignored are said where the config is used to read logs.
+        for w in checked.warnings() {
+            eprintln!("tokwatch: {}: {w}", path.display());
+        }
+        self.ingestor_with(&checked.into_result(&path)?)
+    }
+
+    /// [`App::ingestor`] with `config`.
+    pub fn ingestor_with(&self, config: &Config) -> anyhow::Result<Ingestor> {
         let store = Store::open_writer(&self.db)?;
         let mut registry = self.registry();
         // This machine's id names its requests in export and sync files.
@@ -93,7 +128,7 @@ impl App {
         for e in &registry.problems {
             eprintln!("tokwatch: {e}");
         }
-        let mut ing = Ingestor::new(store, registry, self.pricer(&config));
+        let mut ing = Ingestor::new(store, registry, self.pricer(config));
         // Prices changed since the stored usage was priced (a new override, a removed one, new
         // bundled data): price it again before anything new is stored.
         if let Some(st) = ing.reprice_if_stale()? {
@@ -110,13 +145,13 @@ impl App {
     /// [`App::ingestor`], waiting while the disk is full (the database cannot be created,
     /// migrated or written): the daemon starts once there is room, as it goes on storing once
     /// room is made while it runs. Other errors are returned.
-    fn ingestor_when_writable(&self) -> anyhow::Result<Ingestor> {
+    fn ingestor_when_writable(&self, config: &Config) -> anyhow::Result<Ingestor> {
         let limit = daemon::Options::default()
             .safety_interval
             .min(Duration::from_secs(30));
         let mut wait = Duration::from_millis(500);
         loop {
-            match self.ingestor() {
+            match self.ingestor_with(config) {
                 Ok(i) => return Ok(i),
                 Err(e) if crate::store::problem::is_disk_full(&e) => {
                     log(&format!(
@@ -133,13 +168,190 @@ impl App {
         }
     }
 
-    /// `tokwatch run`: lock, catch up, follow, until killed (or Quit from the tray).
+    /// Log bytes not read yet, and the files they are in (database sources left out: their
+    /// size says nothing about what is unread). Errors count as nothing behind.
+    pub fn behind(&self, store: &Store) -> (u64, usize) {
+        let mut bytes = 0;
+        let mut files = 0;
+        for s in self.registry().sources.iter().filter(|s| !s.is_sqlite()) {
+            for f in s.files() {
+                let size = std::fs::metadata(&f).map(|m| m.len()).unwrap_or(0);
+                let done = store
+                    .file_checkpoint(&f.to_string_lossy())
+                    .ok()
+                    .flatten()
+                    .map(|c| c.offset)
+                    .unwrap_or(0);
+                if size > done {
+                    bytes += size - done;
+                    files += 1;
+                }
+            }
+        }
+        (bytes, files)
+    }
+
+    /// Whether commands that show figures start the daemon when none runs:
+    /// `TOKWATCH_AUTO_START` (`0`, `false`, `no`, `off` = no), else `[daemon] auto_start`
+    /// (default yes).
+    pub fn auto_start(&self) -> bool {
+        if let Some(v) = self.env.var("TOKWATCH_AUTO_START") {
+            return !matches!(
+                v.to_ascii_lowercase().as_str(),
+                "0" | "false" | "no" | "off"
+            );
+        }
+        self.config()
+            .ok()
+            .and_then(|c| c.daemon.auto_start)
+            .unwrap_or(true)
+    }
+
+    /// Makes sure a daemon runs for the database: starts one in the background when none does
+    /// and auto-start is on.
+    pub fn ensure_daemon(&self) -> DaemonNow {
+        if InstanceLock::is_held(&self.db) {
+            return DaemonNow::Running;
+        }
+        if !self.auto_start() {
+            return DaemonNow::Off;
+        }
+        match spawn_daemon(&self.db) {
+            Ok(()) => DaemonNow::Started(now_ms()),
+            Err(e) => DaemonNow::Failed(format!("{e:#}")),
+        }
+    }
+
+    /// Waits up to `limit` for a daemon started at `since_ms` (or earlier) to have caught up.
+    pub fn wait_caught_up(&self, since_ms: i64, limit: Duration) -> bool {
+        let t0 = std::time::Instant::now();
+        loop {
+            if let Some(st) = DaemonState::read(&self.db) {
+                if st.caught_up
+                    && st.started_ms >= since_ms - 5_000
+                    && InstanceLock::holder(&self.db) == Some(st.pid)
+                {
+                    return true;
+                }
+            }
+            if t0.elapsed() >= limit {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Where the daemon keeps the last config that loaded cleanly (it runs on that one while
+    /// the file does not load): `<db>.config-good.toml`.
+    pub fn last_good_config_file(&self) -> PathBuf {
+        let mut p = self.db.as_os_str().to_owned();
+        p.push(".config-good.toml");
+        PathBuf::from(p)
+    }
+
+    /// The config for the daemon: the file's when it loads, else the last good one (with the
+    /// file's problem), else the error.
+    fn daemon_config(&self) -> anyhow::Result<(Config, ConfigState)> {
+        let path = self.env.config_file();
+        let (text, checked) = self.check_config();
+        let now = now_ms();
+        let warnings: Vec<String> = checked.warnings().map(|p| p.to_string()).collect();
+        let mut state = ConfigState {
+            path: path.display().to_string(),
+            ok: true,
+            error: None,
+            warnings,
+            loaded_ms: now,
+            read_ms: now,
+        };
+        match checked.into_result(&path) {
+            Ok(c) => {
+                let good = self.last_good_config_file();
+                match text {
+                    Some(t) => {
+                        let _ = std::fs::write(&good, t);
+                    }
+                    None => {
+                        let _ = std::fs::remove_file(&good);
+                    }
+                }
+                Ok((c, state))
+            }
+            Err(e) => {
+                let saved = std::fs::read_to_string(self.last_good_config_file())
+                    .ok()
+                    .and_then(|t| check::check_text(&t, None).config);
+                match saved {
+                    Some(c) => {
+                        state.ok = false;
+                        state.error = Some(format!("{e:#}"));
+                        state.warnings.clear();
+                        Ok((c, state))
+                    }
+                    None => Err(e),
+                }
+            }
+        }
+    }
+
+    /// `tokwatch run`: lock, catch up, follow, until killed (or Quit from the tray). When the
+    /// binary is replaced, starts the new one in this process (same arguments) and carries on
+    /// from the stored checkpoints.
     pub fn run_daemon(&self, no_tray: bool) -> anyhow::Result<()> {
+        let exe = std::env::current_exe().ok();
+        let log_dir = daemon::logging::init(&self.env.log_dir(), self.env.var("TOKWATCH_LOG"));
+        let stop = self.run_daemon_until_stop(no_tray, exe.as_deref(), log_dir)?;
+        if stop == daemon::Stop::Restart {
+            if let Some(exe) = exe {
+                log(&format!(
+                    "{} was replaced: restarting on the new binary",
+                    exe.display()
+                ));
+                return Err(restart(&exe));
+            }
+        }
+        Ok(())
+    }
+
+    fn run_daemon_until_stop(
+        &self,
+        no_tray: bool,
+        exe: Option<&Path>,
+        log_dir: Result<PathBuf, String>,
+    ) -> anyhow::Result<daemon::Stop> {
         let db = &self.db;
         let _lock = InstanceLock::acquire(db)?;
-        log(&format!("starting (database {})", db.display()));
-        let ing = self.ingestor_when_writable()?;
-        let config = self.config()?;
+        log(&format!(
+            "starting tokwatch {} (pid {}, database {})",
+            env!("CARGO_PKG_VERSION"),
+            std::process::id(),
+            db.display()
+        ));
+        match &log_dir {
+            Ok(d) => log(&format!("logging to {}", d.display())),
+            Err(e) => daemon::warn(e),
+        }
+        let (config, config_state) = self.daemon_config()?;
+        if let Some(e) = &config_state.error {
+            daemon::warn(&format!(
+                "{e}\nrunning on the last config that loaded cleanly"
+            ));
+        }
+        for w in &config_state.warnings {
+            daemon::warn(&format!("config: {w}"));
+        }
+        let mut state = DaemonState {
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            exe: exe.map(|e| e.display().to_string()).unwrap_or_default(),
+            started_ms: now_ms(),
+            caught_up: false,
+            config: config_state,
+            log_dir: log_dir.as_ref().ok().map(|d| d.display().to_string()),
+            ..DaemonState::default()
+        };
+        let _ = state.write(db);
+        let ing = self.ingestor_when_writable(&config)?;
         let settings = Settings::from_config(&config).map_err(|e| {
             e.context(format!(
                 "the config file {} has a budget setting tokwatch cannot use",
@@ -164,6 +376,30 @@ impl App {
             opts.refresh_interval = Some(Duration::from_secs(60));
         }
         let mut d = Daemon::start(ing, opts)?;
+        {
+            let w = d.watcher();
+            state.caught_up = true;
+            state.watched = w.watched.iter().map(|p| p.display().to_string()).collect();
+            state.polled = w
+                .polled
+                .iter()
+                .map(|(p, why)| Polled {
+                    path: p.display().to_string(),
+                    why: why.clone(),
+                })
+                .collect();
+            state.missing = w.missing.len();
+        }
+        let _ = state.write(db);
+        let state = Arc::new(Mutex::new(state));
+        // The config: read again when the file changes and on SIGHUP.
+        let app = self.clone();
+        let st = state.clone();
+        d.set_reload(Box::new(move || app.reload_config(&st)));
+        let _config_watch = watch_config(&self.env.config_file(), d.tx.clone());
+        #[cfg(unix)]
+        on_sighup(d.tx.clone());
+        let _exe_watch = exe.and_then(|e| watch_exe(e, d.tx.clone()));
         // The feed first: `watch` may connect as soon as the daemon says it follows the logs,
         // before the first status (budgets, forecasts) is computed.
         match d.serve_feed(db) {
@@ -195,6 +431,7 @@ impl App {
                         "tray indicator ready (it appears when a tray host starts)"
                     });
                     let debug = std::env::var_os("TOKWATCH_DEBUG_TRAY").is_some();
+                    let st = state.clone();
                     sink.on_status = Some(Box::new(move |s, p| {
                         if debug {
                             match s {
@@ -202,7 +439,11 @@ impl App {
                                 Err(e) => log(&format!("snapshot error: {e:#}")),
                             }
                         }
-                        let _ = up_tx.send(TraySnapshot::of(s, p));
+                        let mut snap = TraySnapshot::of(s, p);
+                        let lock = st.lock().unwrap_or_else(|p| p.into_inner());
+                        snap.config_problem = lock.config.error.clone();
+                        drop(lock);
+                        let _ = up_tx.send(snap);
                     }));
                     let loop_tx = d.tx.clone();
                     let app = self.clone();
@@ -266,9 +507,259 @@ impl App {
         for s in exports.sinks {
             d.add_sink(s);
         }
-        d.run()?;
+        let stop = d.run()?;
         log("stopped");
-        Ok(())
+        Ok(stop)
+    }
+
+    /// The reload hook: the new config when it loads cleanly, else `None` (the last good one
+    /// stays), with the outcome in the log and the state file.
+    fn reload_config(&self, state: &Mutex<DaemonState>) -> Option<Config> {
+        let path = self.env.config_file();
+        let (text, checked) = self.check_config();
+        let warnings: Vec<String> = checked.warnings().map(|p| p.to_string()).collect();
+        let now = now_ms();
+        let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
+        st.config.read_ms = now;
+        let out = match checked.into_result(&path) {
+            Ok(c) => {
+                let good = self.last_good_config_file();
+                let _ = match &text {
+                    Some(t) => std::fs::write(&good, t),
+                    None => std::fs::remove_file(&good),
+                };
+                log(&format!("config {} reloaded", path.display()));
+                for w in &warnings {
+                    daemon::warn(&format!("config: {w}"));
+                }
+                st.config.ok = true;
+                st.config.error = None;
+                st.config.warnings = warnings;
+                st.config.loaded_ms = now;
+                Some(c)
+            }
+            Err(e) => {
+                daemon::warn(&format!(
+                    "{e:#}\nkeeping the config that loaded last (at {})",
+                    crate::store::query::Zone::Local.datetime(st.config.loaded_ms)
+                ));
+                st.config.ok = false;
+                st.config.error = Some(format!("{e:#}"));
+                None
+            }
+        };
+        let _ = st.write(&self.db);
+        out
+    }
+}
+
+/// What [`App::ensure_daemon`] found or did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DaemonNow {
+    /// One was running.
+    Running,
+    /// One was started at this time (ms).
+    Started(i64),
+    /// None runs and auto-start is off.
+    Off,
+    /// None runs and starting one failed.
+    Failed(String),
+}
+
+/// Starts `tokwatch --db DB run` in the background, detached from this terminal and session;
+/// its output goes to its log file.
+fn spawn_daemon(db: &Path) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
+    let mut c = std::process::Command::new(&exe);
+    c.arg("--db")
+        .arg(db)
+        .arg("run")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setsid(2) is async-signal-safe and touches no memory of ours; it runs in the
+        // child between fork and exec.
+        unsafe {
+            c.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::process::CommandExt;
+        const DETACHED_PROCESS: u32 = 0x0000_0008;
+        c.creation_flags(DETACHED_PROCESS);
+    }
+    c.spawn()
+        .map_err(|e| anyhow::Error::from(e).context(format!("cannot start {}", exe.display())))?;
+    Ok(())
+}
+
+/// Replaces this process with `exe`, same arguments; returns only on failure.
+fn restart(exe: &Path) -> anyhow::Error {
+    let mut c = std::process::Command::new(exe);
+    c.args(std::env::args_os().skip(1));
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        anyhow::Error::from(c.exec()).context(format!("cannot start {}", exe.display()))
+    }
+    #[cfg(not(unix))]
+    {
+        match c.spawn() {
+            Ok(_) => std::process::exit(0),
+            Err(e) => anyhow::Error::from(e).context(format!("cannot start {}", exe.display())),
+        }
+    }
+}
+
+/// Sends `msg` once `rx` has been quiet for `quiet` (an editor's save, `cargo install`'s copy:
+/// several events, one message when they are done).
+fn debounce(
+    rx: mpsc::Receiver<()>,
+    quiet: Duration,
+    mut ready: impl FnMut() -> Option<Msg> + Send + 'static,
+    tx: mpsc::Sender<Msg>,
+) {
+    let _ = std::thread::Builder::new()
+        .name("debounce".into())
+        .spawn(move || {
+            while rx.recv().is_ok() {
+                while rx.recv_timeout(quiet).is_ok() {}
+                if let Some(m) = ready() {
+                    if tx.send(m).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+}
+
+/// Watches the directory of the config file (made if missing) and asks for a reload when the
+/// file changes. `None` (and a log line) when it cannot: SIGHUP still works.
+fn watch_config(file: &Path, tx: mpsc::Sender<Msg>) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    let dir = file.parent()?.to_path_buf();
+    let name = file.file_name()?.to_owned();
+    let (hint_tx, hint_rx) = mpsc::channel::<()>();
+    debounce(
+        hint_rx,
+        Duration::from_millis(200),
+        || Some(Msg::Reload),
+        tx,
+    );
+    let w = std::fs::create_dir_all(&dir)
+        .map_err(notify::Error::io)
+        .and_then(|_| {
+            let mut w = notify::recommended_watcher(move |r: notify::Result<notify::Event>| {
+                if let Ok(e) = r {
+                    if !matches!(e.kind, notify::EventKind::Access(_))
+                        && e.paths
+                            .iter()
+                            .any(|p| p.file_name() == Some(name.as_os_str()))
+                    {
+                        let _ = hint_tx.send(());
+                    }
+                }
+            })?;
+            w.watch(&dir, notify::RecursiveMode::NonRecursive)?;
+            Ok(w)
+        });
+    match w {
+        Ok(w) => Some(w),
+        Err(e) => {
+            daemon::warn(&format!(
+                "cannot watch {} ({e}); send SIGHUP to read a changed config",
+                dir.display()
+            ));
+            None
+        }
+    }
+}
+
+/// SIGHUP asks for a reload.
+#[cfg(unix)]
+fn on_sighup(tx: mpsc::Sender<Msg>) {
+    match signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP]) {
+        Ok(mut sigs) => {
+            let _ = std::thread::Builder::new()
+                .name("sighup".into())
+                .spawn(move || {
+                    for _ in sigs.forever() {
+                        log("SIGHUP: reading the config again");
+                        if tx.send(Msg::Reload).is_err() {
+                            return;
+                        }
+                    }
+                });
+        }
+        Err(e) => daemon::warn(&format!("cannot catch SIGHUP ({e})")),
+    }
+}
+
+/// What identifies one version of the binary on disk.
+fn exe_identity(p: &Path) -> Option<(u64, u64, Option<std::time::SystemTime>)> {
+    let m = std::fs::metadata(p).ok()?;
+    #[cfg(unix)]
+    let ino = std::os::unix::fs::MetadataExt::ino(&m);
+    #[cfg(not(unix))]
+    let ino = 0;
+    Some((ino, m.len(), m.modified().ok()))
+}
+
+/// Watches the directory of the running binary and asks for a restart once the file there is
+/// another one (a new `cargo install`) and has stopped changing.
+fn watch_exe(exe: &Path, tx: mpsc::Sender<Msg>) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    let dir = exe.parent()?.to_path_buf();
+    let name = exe.file_name()?.to_owned();
+    let start = exe_identity(exe)?;
+    let (hint_tx, hint_rx) = mpsc::channel::<()>();
+    let path = exe.to_path_buf();
+    debounce(
+        hint_rx,
+        Duration::from_millis(500),
+        move || {
+            let now = exe_identity(&path)?;
+            // Executable, and not the file this process started from.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(&path).ok()?.permissions().mode();
+                if mode & 0o111 == 0 {
+                    return None;
+                }
+            }
+            (now != start && now.1 > 0).then_some(Msg::Restart)
+        },
+        tx,
+    );
+    let mut w = notify::recommended_watcher(move |r: notify::Result<notify::Event>| {
+        if let Ok(e) = r {
+            if !matches!(e.kind, notify::EventKind::Access(_))
+                && e.paths
+                    .iter()
+                    .any(|p| p.file_name() == Some(name.as_os_str()))
+            {
+                let _ = hint_tx.send(());
+            }
+        }
+    })
+    .ok()?;
+    match w.watch(&dir, notify::RecursiveMode::NonRecursive) {
+        Ok(()) => Some(w),
+        Err(e) => {
+            daemon::warn(&format!(
+                "cannot watch {} ({e}); restart tokwatch yourself after upgrading it",
+                dir.display()
+            ));
+            None
+        }
     }
 }
 
@@ -360,6 +851,16 @@ impl Sink for StatusSink {
     }
     fn refresh(&mut self, store: &Store) {
         self.update(store, &[]);
+    }
+    fn reload(&mut self, _store: &Store, config: &Config) {
+        match Settings::from_config(config) {
+            Ok(s) => self.settings = s,
+            Err(e) => daemon::warn(&format!("the budgets of the new config: {e:#}")),
+        }
+        self.engine = AlertEngine::new(
+            AlertConfig::from_config(&config.alerts),
+            Some(Pricer::new(config.prices.clone())),
+        );
     }
 }
 

@@ -30,11 +30,12 @@
 //! cache_read = 0.05
 //! ```
 
+pub mod check;
 pub mod exporters;
+pub mod keys;
 
 use crate::env::Env;
 use crate::pricing::PriceOverride;
-use anyhow::Context;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -48,7 +49,6 @@ pub const DEFAULT_THRESHOLDS: [f64; 3] = [0.85, 0.95, 1.0];
 /// `[budget]`: the all-tools budgets (`daily_usd` = the budget "daily", and so on), the default
 /// thresholds of every budget, and how periods are counted.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Budget {
     /// USD per day, every tool: the budget "daily".
     pub daily_usd: Option<f64>,
@@ -95,7 +95,6 @@ impl Budget {
 /// `[[budgets]]`: one budget with a scope (at most one of `repo`, `tool`, `model`,
 /// `provider`; none = every tool).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct BudgetEntry {
     /// Its id (default: made from period and scope, e.g. `weekly-repo:owner/app`).
     pub id: Option<String>,
@@ -120,7 +119,6 @@ pub struct BudgetEntry {
 
 /// `[alerts]`: where alerts go and when the early signals speak.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct AlertsConfig {
     /// A shell command run for each alert, with the alert in `TOKWATCH_ALERT_*` variables and
     /// as JSON on stdin.
@@ -135,7 +133,7 @@ pub struct AlertsConfig {
     pub loop_minutes: Option<u32>,
     /// Loop alert: at least this many requests in the window (default 6).
     pub loop_min_requests: Option<u32>,
-    /// Loop alert: their context sizes differ by at most this fraction (default 0.02).
+    /// Loop alert: their context sizes differ by at most this fraction (default 0.005).
     pub loop_size_tolerance: Option<f64>,
     /// Loop alert: none of them wrote more than this many output tokens (default 400).
     pub loop_max_output: Option<i64>,
@@ -151,7 +149,6 @@ pub struct AlertsConfig {
 
 /// `[guard]`: caps of `tokwatch guard` beyond the hard budgets.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct GuardConfig {
     /// One Claude Code session may cost at most this much.
     pub session_usd: Option<f64>,
@@ -171,7 +168,6 @@ pub struct DashboardConfig {
 
 /// The whole config file.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Config {
     /// `[budget]`.
     #[serde(default)]
@@ -203,6 +199,17 @@ pub struct Config {
     /// `[dashboard]`.
     #[serde(default)]
     pub dashboard: DashboardConfig,
+    /// `[daemon]`.
+    #[serde(default)]
+    pub daemon: DaemonConfig,
+}
+
+/// `[daemon]`: how the live daemon is started.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct DaemonConfig {
+    /// Commands that show figures (`statusline`, `report`, `repos`, `watch`) start the daemon
+    /// in the background when none runs (default true).
+    pub auto_start: Option<bool>,
 }
 
 /// `[aider]`: Aider writes `.aider.chat.history.md` in the root of the repository it runs in.
@@ -249,19 +256,58 @@ impl AiderConfig {
 }
 
 impl Config {
-    /// Loads the config file of `env`; a missing file is an empty config, a bad one a clear
-    /// error.
+    /// Loads the config file of `env`; a missing file is an empty config, a bad one an error
+    /// naming the line and key of each problem. Warnings (unknown keys) are left out: see
+    /// [`Config::check`].
     pub fn load(env: &Env) -> anyhow::Result<Config> {
+        Self::check(env, None).1.into_result(&env.config_file())
+    }
+
+    /// Reads the config file of `env` with every problem found; `tools` are the tool names
+    /// budgets may name. Also returns the file's text (`None` when there is no file).
+    pub fn check(env: &Env, tools: Option<&[String]>) -> (Option<String>, check::Checked) {
         let path: PathBuf = env.config_file();
         match std::fs::read_to_string(&path) {
-            Ok(s) => toml::from_str(&s).with_context(|| {
-                format!(
-                    "the config file {} is not valid: fix the line named above, or move the file aside",
-                    path.display()
+            Ok(s) => {
+                let c = check::check_text(&s, tools);
+                (Some(s), c)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (
+                None,
+                check::Checked {
+                    config: Some(Config::default()),
+                    problems: Vec::new(),
+                },
+            ),
+            Err(e) => (
+                None,
+                check::Checked {
+                    config: None,
+                    problems: vec![check::Problem {
+                        error: true,
+                        line: None,
+                        key: None,
+                        message: format!("cannot read it: {e}"),
+                    }],
+                },
+            ),
+        }
+    }
+}
+
+impl check::Checked {
+    /// The config, or an error naming `path` and every error in it.
+    pub fn into_result(self, path: &std::path::Path) -> anyhow::Result<Config> {
+        match self.config {
+            Some(c) => Ok(c),
+            None => {
+                let errs: Vec<String> = self.errors().map(|p| format!("  {p}")).collect();
+                anyhow::bail!(
+                    "the config file {} cannot be used:\n{}\nfix it (`tokwatch config check` checks it again), or move it aside",
+                    path.display(),
+                    errs.join("\n")
                 )
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+            }
         }
     }
 }

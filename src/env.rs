@@ -92,6 +92,24 @@ impl Env {
             .unwrap_or_else(|| self.home.join(".tokwatch"))
     }
 
+    /// Where the daemon writes its log files: `$TOKWATCH_LOG_DIR`, else `~/.local/state/tokwatch`
+    /// on Linux (`$XDG_STATE_HOME`), `~/Library/Logs/tokwatch` on macOS, the local data
+    /// directory's `tokwatch\logs` on Windows.
+    pub fn log_dir(&self) -> PathBuf {
+        if let Some(d) = self.var("TOKWATCH_LOG_DIR") {
+            return PathBuf::from(d);
+        }
+        if cfg!(target_os = "linux") {
+            return self.xdg_state().join("tokwatch");
+        }
+        if cfg!(target_os = "macos") {
+            return self.home.join("Library/Logs/tokwatch");
+        }
+        directories::ProjectDirs::from("", "", "tokwatch")
+            .map(|d| d.data_local_dir().join("logs"))
+            .unwrap_or_else(|| self.home.join(".tokwatch/logs"))
+    }
+
     /// The database path: `$TOKWATCH_DB`, else `<data dir>/tokwatch.db`.
     pub fn default_db(&self) -> PathBuf {
         match self.var("TOKWATCH_DB") {

@@ -127,6 +127,11 @@ impl Ingestor {
         self.attributor.clear();
     }
 
+    /// Prices what is stored from now on with `p` (the config's price overrides changed).
+    pub fn set_pricer(&mut self, p: Pricer) {
+        self.pricer = p;
+    }
+
     /// Calls `s` after each commit with the events it stored.
     pub fn subscribe(&mut self, s: Subscriber) {
         self.subscribers.push(s);

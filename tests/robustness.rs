@@ -417,9 +417,22 @@ fn a_bad_config_file_says_what_is_wrong() {
     let h = Home::new();
     let cfg = h.dir.path().join("config");
     std::fs::create_dir_all(&cfg).unwrap();
+    // An unknown key is ignored with a warning naming the nearest known key (issue 12).
     std::fs::write(cfg.join("config.toml"), "[budget]\ndaily = 5\n").unwrap();
+    let o = run(&h, &["scan"]);
+    assert_eq!(o.status.code(), Some(0));
+    let e = stderr(&o);
+    assert!(
+        e.contains("config.toml: line 2, key budget.daily: unknown key, ignored: did you mean budget.daily_usd?"),
+        "{e}"
+    );
+    // A value that cannot be used stops the command, naming line and key.
+    std::fs::write(cfg.join("config.toml"), "[budget]\ndaily_usd = \"5\"\n").unwrap();
     let o = run(&h, &["scan"]);
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
-    assert!(e.contains("config.toml") && e.contains("daily"), "{e}");
+    assert!(
+        e.contains("config.toml") && e.contains("line 2, key budget.daily_usd"),
+        "{e}"
+    );
 }

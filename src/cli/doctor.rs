@@ -56,6 +56,12 @@ pub struct Doctor {
     pub database_problem: Option<String>,
     /// The config directory.
     pub config_dir: String,
+    /// The config file loads (warnings allowed).
+    pub config_ok: bool,
+    /// Its errors and warnings, each with line and key.
+    pub config_problems: Vec<String>,
+    /// The running daemon runs on the last config that loaded, not the file's.
+    pub daemon_on_last_good_config: bool,
     /// Each tool.
     pub tools: Vec<ToolHealth>,
     /// Problems loading user parser specs.
@@ -205,8 +211,31 @@ pub fn diagnose(app: &App, sources: &[Source], parser_errors: Vec<String>) -> Do
         _ => None,
     };
     let prices = store.as_ref().ok().and_then(|st| prices_health(app, st));
+    let (_, checked) = app.check_config();
+    let config_problems = checked
+        .problems
+        .iter()
+        .map(|p| format!("{}: {p}", if p.error { "error" } else { "warning" }))
+        .collect();
+    let daemon_on_last_good_config = crate::daemon::lock::InstanceLock::is_held(db)
+        && crate::daemon::state::DaemonState::read(db).is_some_and(|s| !s.config.ok);
+    let config_ok = checked.errors().next().is_none();
+    if !config_ok {
+        problems.push(format!(
+            "config: {} does not load{}: `tokwatch config check` says where and why",
+            app.env.config_file().display(),
+            if daemon_on_last_good_config {
+                " (the daemon runs on the last config that loaded)"
+            } else {
+                ""
+            }
+        ));
+    }
     Doctor {
         prices,
+        config_ok,
+        config_problems,
+        daemon_on_last_good_config,
         exports,
         database: db.display().to_string(),
         database_ok,
@@ -229,6 +258,25 @@ pub fn render(d: &Doctor) -> String {
     o.push_str(&format!("{} {}\n", bold("database"), d.database));
     if let Some(p) = &d.database_problem {
         o.push_str(&format!("  problem: {p}\n"));
+    }
+    if !d.config_problems.is_empty() {
+        o.push_str(&format!(
+            "{} {}{}\n",
+            bold("config"),
+            if d.config_ok {
+                "loads, with warnings"
+            } else {
+                "does not load"
+            },
+            if d.daemon_on_last_good_config {
+                ": the daemon runs on the last config that loaded"
+            } else {
+                ""
+            }
+        ));
+        for p in &d.config_problems {
+            o.push_str(&format!("  {p}\n"));
+        }
     }
     o.push_str(&format!("{} {}\n", bold("config"), d.config_dir));
     if let Some(p) = &d.prices {

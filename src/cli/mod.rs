@@ -2,11 +2,14 @@
 
 pub mod budget;
 pub mod dashboard;
+pub mod config;
 pub mod doctor;
 pub mod export;
 pub mod guard;
+pub mod install;
 pub mod output;
 pub mod parsers;
+pub mod status;
 pub mod statusline;
 pub mod watch;
 pub mod whatif;
@@ -253,6 +256,28 @@ pub enum Cmd {
         #[arg(long)]
         no_open: bool,
     },
+    /// Is all well: the daemon (pid, version, since when), what it follows and polls, the last
+    /// event and how far behind the logs it is, the database, alerts, the config, the log file.
+    /// Exit 0 when all is well, 1 when something needs you.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The config file: path, show (every key in effect), check, edit.
+    Config {
+        /// What to do.
+        #[command(subcommand)]
+        cmd: config::ConfigCmd,
+    },
+    /// Start the daemon at every login and now (a systemd user unit, else an XDG autostart
+    /// entry; a LaunchAgent on macOS; the Run key on Windows), and install the man page and
+    /// shell completions. Says each file it writes.
+    Install(install::InstallArgs),
+    /// Undo `install` and stop the daemon; the history is kept (`--purge` deletes it too).
+    Uninstall(install::UninstallArgs),
+    /// Print the man page (roff), generated from this command line.
+    Man,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell (bash, zsh, fish, elvish, powershell).
@@ -342,7 +367,10 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Cmd::Scan { quiet, json }) => scan(&app, quiet, json),
         Some(Cmd::Report { by, ref args }) => report(&app, by, args, None),
         Some(Cmd::Repos { ref args }) => report(&app, GroupBy::Repo, args, None),
-        Some(Cmd::History { ref repo, ref args }) => history(&app, repo, args),
+        Some(Cmd::History { ref repo, ref args }) => {
+            make_current(&app);
+            history(&app, repo, args)
+        }
         Some(Cmd::Prices {
             ref model,
             ref provider,
@@ -377,6 +405,14 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             export::export(&db, a)
         }
         Some(Cmd::Dashboard { no_open }) => dashboard::run(&app, no_open),
+        Some(Cmd::Status { json }) => status::run(&app, json),
+        Some(Cmd::Config { ref cmd }) => config::run(&app, cmd),
+        Some(Cmd::Install(ref a)) => install::install(&app, a),
+        Some(Cmd::Uninstall(ref a)) => install::uninstall(&app, a),
+        Some(Cmd::Man) => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            Ok(EXIT_OK)
+        }
         Some(Cmd::Completions { shell }) => {
             clap_complete::generate(
                 shell,
@@ -621,9 +657,24 @@ fn key_title(g: GroupBy) -> &'static str {
     }
 }
 
+/// Before figures are shown: the daemon started when none runs, and a note on stderr when
+/// they may be behind the logs.
+fn make_current(app: &App) {
+    match statusline::freshness(app, statusline::catch_up_wait(app, 10_000)) {
+        statusline::Freshness::Current => {}
+        statusline::Freshness::CatchingUp => eprintln!(
+            "tokwatch: the daemon was started and is still reading the logs: these figures may be behind (run the command again in a moment)"
+        ),
+        statusline::Freshness::Behind => eprintln!(
+            "tokwatch: no daemon is running and the logs hold usage not read yet: these figures are behind (`tokwatch scan` reads it; `tokwatch install` keeps a daemon running)"
+        ),
+    }
+}
+
 fn report(app: &App, by: GroupBy, args: &ReportArgs, title: Option<&str>) -> anyhow::Result<i32> {
     let zone = zone_arg(&args.tz)?;
     let f = filter_from(args, zone)?;
+    make_current(app);
     // Bad usage is said before a missing database.
     let store = Store::open_reader(&app.db);
     check_tool(app, store.as_ref().ok(), args.tool.as_deref())?;

@@ -6,7 +6,7 @@
 //! Those are shown, and the latest snapshot is left for the daemon in a small file beside the
 //! database (`status::plan`): the statusline never writes the database.
 
-use crate::app::App;
+use crate::app::{App, DaemonNow};
 use crate::attribution::Attributor;
 use crate::format::{usd, usd_marked, DB_ERROR};
 use crate::status::budgets::{model_in_scope, Settings};
@@ -49,8 +49,66 @@ pub fn statusline(app: &App) -> anyhow::Result<i32> {
         // For the daemon; a statusline that cannot write it still shows the figures.
         let _ = plan::write_snapshot(&app.db, &limits);
     }
-    println!("{}", statusline_text(app, &si, &limits));
+    let fresh = freshness(app, catch_up_wait(app, 2000));
+    let mut line = statusline_text(app, &si, &limits);
+    if let Some(mark) = fresh.mark() {
+        line.push_str(" · ");
+        line.push_str(mark);
+    }
+    println!("{line}");
     Ok(super::EXIT_OK)
+}
+
+/// How long a command waits for a daemon it started to catch up: `TOKWATCH_CATCH_UP_WAIT_MS`,
+/// else `default_ms`.
+pub fn catch_up_wait(app: &App, default_ms: u64) -> std::time::Duration {
+    std::time::Duration::from_millis(
+        app.env
+            .var("TOKWATCH_CATCH_UP_WAIT_MS")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default_ms),
+    )
+}
+
+/// Whether the figures about to be shown are current.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Freshness {
+    /// A daemon runs and has read everything.
+    Current,
+    /// A daemon was just started and has not caught up yet.
+    CatchingUp,
+    /// No daemon runs (auto-start off, or it could not start) and logs hold unread usage.
+    Behind,
+}
+
+impl Freshness {
+    /// The statusline's mark, if any.
+    pub fn mark(&self) -> Option<&'static str> {
+        match self {
+            Freshness::Current => None,
+            Freshness::CatchingUp => Some("catching up"),
+            Freshness::Behind => Some("stale: tokwatch is not running"),
+        }
+    }
+}
+
+/// Starts the daemon when none runs (unless auto-start is off) and waits up to `wait` for it
+/// to catch up.
+pub fn freshness(app: &App, wait: std::time::Duration) -> Freshness {
+    match app.ensure_daemon() {
+        DaemonNow::Running => Freshness::Current,
+        DaemonNow::Started(t) => {
+            if app.wait_caught_up(t, wait) {
+                Freshness::Current
+            } else {
+                Freshness::CatchingUp
+            }
+        }
+        DaemonNow::Off | DaemonNow::Failed(_) => match Store::open_reader(&app.db) {
+            Ok(s) if app.behind(&s).0 == 0 => Freshness::Current,
+            _ => Freshness::Behind,
+        },
+    }
 }
 
 fn statusline_text(app: &App, si: &StatusInput, limits: &[PlanLimit]) -> String {

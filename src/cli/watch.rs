@@ -215,6 +215,7 @@ fn follow_itself(app: &App, json: bool) -> anyhow::Result<i32> {
         json,
         models: Models::default(),
     }));
+    // A replaced binary is the next `tokwatch watch`'s to use.
     d.run()?;
     Ok(super::EXIT_OK)
 }

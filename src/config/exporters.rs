@@ -25,7 +25,6 @@ use std::path::PathBuf;
 
 /// `[machine]`: this machine's id in export and sync files.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct MachineConfig {
     /// The id (a file name: letters, digits, `.`, `_`, `-`). Default: `<hostname>-<6 hex>`,
     /// chosen once and kept in the database.
@@ -34,7 +33,6 @@ pub struct MachineConfig {
 
 /// `[sync]`: merge this person's machines through a folder they already keep in step.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct SyncConfig {
     /// The folder (`~` is this home). The daemon appends this machine's requests to
     /// `<dir>/<machine id>.jsonl` and reads the other machines' files there.
@@ -56,7 +54,6 @@ pub enum LabelMode {
 
 /// `[export.prometheus]`: an OpenMetrics `/metrics` endpoint on the daemon.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct PrometheusConfig {
     /// `false` turns it off with the section kept.
     pub enabled: Option<bool>,
@@ -80,7 +77,6 @@ pub struct PrometheusConfig {
 /// `[export.otlp]`: push each request as an OTLP log record, and cumulative counters, to an
 /// OpenTelemetry collector over OTLP/HTTP (protobuf).
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct OtlpConfig {
     /// `false` turns it off with the section kept.
     pub enabled: Option<bool>,
@@ -116,7 +112,6 @@ pub struct OtlpConfig {
 
 /// `[export]`.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ExportConfig {
     /// `[export.prometheus]`.
     pub prometheus: Option<PrometheusConfig>,

@@ -78,4 +78,14 @@ impl InstanceLock {
             Err(_) => true,
         }
     }
+
+    /// The pid of the daemon holding the lock for `db`, `None` when none does (or it cannot be
+    /// told).
+    pub fn holder(db: &Path) -> Option<u32> {
+        if !Self::is_held(db) {
+            return None;
+        }
+        let s = std::fs::read_to_string(lock_path(db)).ok()?;
+        s.trim().strip_prefix("pid ")?.parse().ok()
+    }
 }

@@ -4,9 +4,13 @@
 
 pub mod feed;
 pub mod lock;
+pub mod logging;
+pub mod state;
 pub mod watcher;
 
+use crate::config::Config;
 use crate::ingest::Ingestor;
+use crate::pricing::Pricer;
 use crate::registry::walk;
 use crate::store::{Store, StoredEvent};
 use crate::tailer::{self, Fingerprint};
@@ -47,10 +51,25 @@ impl Default for Options {
     }
 }
 
-/// A timestamped line on stderr.
+/// One line of the daemon's log (see [`logging`]); a timestamped line on stderr when no log
+/// is set up (tests that run the daemon inside their own process).
 pub fn log(msg: &str) {
-    let t = chrono::Local::now().format("%Y-%m-%d %H:%M:%S");
-    eprintln!("[{t}] tokwatch: {msg}");
+    if tracing::dispatcher::has_been_set() {
+        tracing::info!("{msg}");
+    } else {
+        let t = chrono::Local::now().format("%Y-%m-%d %H:%M:%S");
+        eprintln!("[{t}] tokwatch: {msg}");
+    }
+}
+
+/// A problem the user should hear of (a warning in the log).
+pub fn warn(msg: &str) {
+    if tracing::dispatcher::has_been_set() {
+        tracing::warn!("{msg}");
+    } else {
+        let t = chrono::Local::now().format("%Y-%m-%d %H:%M:%S");
+        eprintln!("[{t}] tokwatch: warning: {msg}");
+    }
 }
 
 /// In-process consumers of newly stored events (tray, alerts, live feed). They read what they
@@ -61,6 +80,21 @@ pub trait Sink: Send {
     /// Periodic or requested refresh without new events (the day rolled over, a burn rate
     /// decays, alerts were paused).
     fn refresh(&mut self, _store: &Store) {}
+    /// The config was read again and loaded cleanly: take the new settings.
+    fn reload(&mut self, _store: &Store, _config: &Config) {}
+}
+
+/// Asked when the config should be read again: the new config when it loads cleanly, `None`
+/// to keep the one in use (the hook says why in the log and the daemon's state).
+pub type ReloadHook = Box<dyn FnMut() -> Option<Config> + Send>;
+
+/// Why [`Daemon::run`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Asked to quit.
+    Quit,
+    /// The binary was replaced: start the new one.
+    Restart,
 }
 
 struct FeedSink(Broadcaster);
@@ -83,6 +117,7 @@ pub struct Daemon {
     changed: Arc<Mutex<Vec<StoredEvent>>>,
     sinks: Vec<Box<dyn Sink>>,
     opts: Options,
+    reload: Option<ReloadHook>,
 }
 
 impl Daemon {
@@ -156,7 +191,33 @@ impl Daemon {
             changed,
             sinks: Vec::new(),
             opts,
+            reload: None,
         })
+    }
+
+    /// What to do when the config should be read again.
+    pub fn set_reload(&mut self, hook: ReloadHook) {
+        self.reload = Some(hook);
+    }
+
+    /// The roots watched, polled and missing.
+    pub fn watcher(&self) -> &Watcher {
+        &self.watcher
+    }
+
+    fn do_reload(&mut self) {
+        let Some(hook) = self.reload.as_mut() else {
+            return;
+        };
+        let Some(cfg) = hook() else { return };
+        // New requests are priced with the new overrides.
+        self.ing.set_pricer(Pricer::new(cfg.prices.clone()));
+        for s in &mut self.sinks {
+            s.reload(&self.ing.store, &cfg);
+        }
+        for s in &mut self.sinks {
+            s.refresh(&self.ing.store);
+        }
     }
 
     /// Adds a consumer of stored events.
@@ -187,7 +248,11 @@ impl Daemon {
             return;
         }
         if let Err(e) = self.ing.ingest_path(src, p, &mut |_| {}) {
-            log(&format!("cannot store what {} holds: {e:#}", p.display()));
+            log(&format!(
+                "cannot store what {} holds: {}",
+                p.display(),
+                crate::store::problem::describe(&e)
+            ));
             return;
         }
         self.known.insert(p.to_path_buf(), fp);
@@ -254,8 +319,8 @@ impl Daemon {
         }
     }
 
-    /// Runs until a `Msg::Quit` arrives.
-    pub fn run(&mut self) -> anyhow::Result<()> {
+    /// Runs until a `Msg::Quit` (or `Msg::Restart`) arrives.
+    pub fn run(&mut self) -> anyhow::Result<Stop> {
         let mut next_safety = Instant::now() + self.opts.safety_interval;
         let mut next_poll = Instant::now() + self.opts.poll_interval;
         let mut next_refresh = self.opts.refresh_interval.map(|d| Instant::now() + d);
@@ -274,6 +339,8 @@ impl Daemon {
                 .recv_timeout(deadline.saturating_duration_since(now));
             let mut paths = BTreeSet::new();
             let mut quit = false;
+            let mut restart = false;
+            let mut reload = false;
             let mut refresh = false;
             let mut rescan = false;
             let mut handle = |m: Msg, paths: &mut BTreeSet<PathBuf>, w: &mut Watcher| match m {
@@ -289,6 +356,8 @@ impl Daemon {
                 Msg::Fs(Err(e)) => w.degrade(&e),
                 Msg::Quit => quit = true,
                 Msg::Refresh => refresh = true,
+                Msg::Reload => reload = true,
+                Msg::Restart => restart = true,
             };
             match msg {
                 Ok(m) => {
@@ -301,9 +370,12 @@ impl Daemon {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => quit = true,
             }
-            if quit {
+            if quit || restart {
                 self.publish();
-                return Ok(());
+                return Ok(if quit { Stop::Quit } else { Stop::Restart });
+            }
+            if reload {
+                self.do_reload();
             }
             if !paths.is_empty() {
                 self.handle_paths(paths);

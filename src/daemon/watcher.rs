@@ -18,6 +18,10 @@ pub enum Msg {
     Quit,
     /// Something else (e.g. the tray) asks for a fresh snapshot.
     Refresh,
+    /// The config file changed, or SIGHUP: read it again.
+    Reload,
+    /// The binary was replaced: stop so that the new one can start.
+    Restart,
 }
 
 /// The OS notifications on the roots, and the roots polled instead.

@@ -885,6 +885,16 @@ impl Store {
             .optional()?)
     }
 
+    /// Time of the newest event read from any file (ms since the epoch).
+    pub fn last_event_ms(&self) -> anyhow::Result<Option<i64>> {
+        Ok(self
+            .conn
+            .query_row("SELECT max(last_event_ms) FROM files", [], |r| {
+                r.get::<_, Option<i64>>(0)
+            })?
+            .filter(|v| *v > 0))
+    }
+
     /// How many requests and how many files are stored.
     pub fn counts(&self) -> anyhow::Result<(i64, i64)> {
         Ok(self.conn.query_row(

@@ -297,13 +297,17 @@ pub fn tooltip(s: &TraySnapshot) -> String {
     if let Some(e) = &s.error {
         return format!("tokwatch: {}\n{e}", crate::format::DB_ERROR);
     }
-    let mut lines = vec![
+    let mut lines = vec![];
+    if s.config_problem.is_some() {
+        lines.push(CONFIG_PROBLEM.to_string());
+    }
+    lines.extend([
         format!("Today: {}", format_total(s.today_usd, s.today_has_unpriced)),
         format!(
             "This week: {}",
             format_total(s.week_usd, s.week_has_unpriced)
         ),
-    ];
+    ]);
     if let Some(b) = budget_line(s) {
         lines.push(b);
     }
@@ -416,6 +420,10 @@ impl MenuEntry {
     }
 }
 
+/// The line the tray shows while the config file does not load.
+pub const CONFIG_PROBLEM: &str =
+    "Config does not load: running on the last good one (`tokwatch config check`)";
+
 /// Indentation of the rows under a section heading.
 const INDENT: &str = "    ";
 
@@ -433,10 +441,14 @@ pub fn menu_entries(s: &TraySnapshot) -> Vec<MenuEntry> {
             MenuEntry::Quit,
         ];
     }
-    let mut m = vec![MenuEntry::info(format!(
+    let mut m = Vec::new();
+    if s.config_problem.is_some() {
+        m.push(MenuEntry::info(CONFIG_PROBLEM.to_string()));
+    }
+    m.push(MenuEntry::info(format!(
         "Today: {}",
         format_total(s.today_usd, s.today_has_unpriced)
-    ))];
+    )));
     let tools = sorted_by_cost(&s.by_tool_today);
     if tools.is_empty() {
         m.push(MenuEntry::placeholder(format!("{INDENT}no usage yet")));
@@ -850,6 +862,24 @@ mod tests {
                 "Active: tokwatch@main (claude-code) $1.20, $2.40/h, 5 min ago, session 0c1f2e3d\n"
             ),
             "{t}"
+        );
+    }
+
+    #[test]
+    fn a_config_that_does_not_load_is_said_first() {
+        let s = TraySnapshot {
+            config_problem: Some("line 2, key budget.near: 1.5 is not a fraction".into()),
+            ..TraySnapshot::default()
+        };
+        assert_eq!(
+            tooltip(&s).lines().next(),
+            Some(CONFIG_PROBLEM),
+            "{}",
+            tooltip(&s)
+        );
+        assert_eq!(
+            menu_entries(&s)[0],
+            MenuEntry::info(CONFIG_PROBLEM.to_string())
         );
     }
 }

@@ -35,6 +35,8 @@ pub struct TraySnapshot {
     pub budget_near: f64,
     /// The figures could not be read: the tray says so instead of showing any.
     pub error: Option<String>,
+    /// The config file does not load: the daemon runs on the last good one (the tray says so).
+    pub config_problem: Option<String>,
     /// Tool id, USD.
     pub by_tool_today: Vec<(String, f64)>,
     /// Sessions with activity in the last ~30 min.
@@ -129,6 +131,7 @@ impl Default for TraySnapshot {
             now_ms: 0,
             budget_near: crate::config::DEFAULT_NEAR,
             error: None,
+            config_problem: None,
             by_tool_today: Vec::new(),
             active_sessions: Vec::new(),
             top_repos_week: Vec::new(),
@@ -171,6 +174,7 @@ impl TraySnapshot {
             daily_budget_usd: s.daily_budget_usd,
             budget_near: s.near,
             error: None,
+            config_problem: None,
             by_tool_today: s.by_tool_today.clone(),
             active_sessions: s
                 .active_sessions

@@ -99,7 +99,10 @@ impl Home {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("TOKWATCH_DB", self.db())
             .env("TOKWATCH_CONFIG_DIR", self.dir.path().join("config"))
-            .env("NO_COLOR", "1");
+            .env("NO_COLOR", "1")
+            // Commands that show figures would start a daemon that outlives the test; the
+            // tests of that (tests/install.rs) turn it back on.
+            .env("TOKWATCH_AUTO_START", "0");
         c
     }
 }
