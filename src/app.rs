@@ -60,8 +60,9 @@ impl App {
         if !names_tools {
             return (text, c);
         }
-        let mut tools: Vec<String> = self
-            .registry()
+        // The tools tokwatch reads (built-in and user specs); not `registry()`, which reads
+        // the config itself for Aider's project folders.
+        let mut tools: Vec<String> = Registry::load(&self.env)
             .sources
             .iter()
             .map(|s| s.tool.clone())

@@ -53,6 +53,7 @@ fn sample(kind: &str, key: &str) -> String {
         ("integer", _) => "7".into(),
         ("bool", _) => "true".into(),
         ("[float]", _) => "[0.5, 1.0]".into(),
+        ("[string]", _) => "[\"~/src\"]".into(),
         _ => "\"x\"".into(),
     }
 }

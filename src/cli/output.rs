@@ -286,6 +286,11 @@ pub fn report_csv(r: &Report) -> String {
     if extra {
         out.push_str("tool,repo,");
     }
+    // Session rows' details (the dashboard's too): exact times in ms, models, branch.
+    let details = r.rows.iter().any(|x| x.models.is_some());
+    if details {
+        out.push_str("first_ms,last_ms,models,branch,");
+    }
     out.push_str(
         "requests,input,cache_write_5m,cache_write_1h,cache_read,output,reasoning,cost_usd,has_unpriced,unpriced_requests,estimated_requests,reported_requests\n",
     );
@@ -305,6 +310,16 @@ pub fn report_csv(r: &Report) -> String {
                 "{},{},",
                 csv_field(row.tool.as_deref().unwrap_or("")),
                 csv_field(row.repo.as_deref().unwrap_or(""))
+            ));
+        }
+        if details {
+            let ms = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
+            out.push_str(&format!(
+                "{},{},{},{},",
+                ms(row.first_ms),
+                ms(row.last_request_ms),
+                csv_field(&row.models.as_deref().unwrap_or_default().join(" ")),
+                csv_field(row.branch.clone().flatten().as_deref().unwrap_or(""))
             ));
         }
         out.push_str(&format!(

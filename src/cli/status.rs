@@ -77,6 +77,9 @@ pub struct StatusReport {
     pub config_warnings: Vec<String>,
     /// The running daemon runs on the last good config, not the file's.
     pub daemon_on_last_good_config: bool,
+    /// What is exported where and how far behind (sync folder, Prometheus, OTLP; empty
+    /// `exporters`: nothing leaves this machine), `docs/sync-and-export.md`.
+    pub exports: Option<crate::export::ExportsState>,
 }
 
 fn file_size(p: &Path) -> u64 {
@@ -137,6 +140,7 @@ pub fn gather(app: &App) -> StatusReport {
         config_errors: Vec::new(),
         config_warnings: Vec::new(),
         daemon_on_last_good_config: st.as_ref().is_some_and(|s| !s.config.ok),
+        exports: None,
     };
     match Store::open_reader(db) {
         Ok(store) => {
@@ -146,6 +150,9 @@ pub fn gather(app: &App) -> StatusReport {
                 .flatten()
                 .map(|ms| Zone::Local.datetime(ms));
             r.requests = store.counts().ok().map(|c| c.0);
+            if let Ok(cfg) = app.config() {
+                r.exports = crate::export::state(&cfg, &app.env, &store).ok();
+            }
             let (bytes, files) = app.behind(&store);
             r.behind_bytes = bytes;
             r.behind_files = files;
@@ -285,6 +292,9 @@ fn render(app: &App, r: &StatusReport) -> String {
     );
     for e in r.config_errors.iter().chain(&r.config_warnings) {
         o += &format!("  {e}\n");
+    }
+    if let Some(x) = &r.exports {
+        o += &crate::export::render(x);
     }
     if r.ok {
         o += "All is well.\n";

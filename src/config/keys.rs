@@ -84,6 +84,15 @@ pub const KEYS: &[Key] = &[
     k("export.otlp.branch", "string", "off"),
     k("export.otlp.hash_salt", "string", "\"\""),
     k("daemon.auto_start", "bool", "true"),
+    k(
+        "aider.project_dirs",
+        "[string]",
+        "[\"~/src\", \"~/code\", \"~/projects\", \"~/dev\", \"~/repos\"]",
+    ),
+    k("aider.depth", "integer", "3"),
+    k("dashboard.enabled", "bool", "true"),
+    k("dashboard.port", "integer", "none"),
+    k("dashboard.address", "string", "127.0.0.1"),
 ];
 
 /// The key pattern a concrete path matches (`budgets.2.usd` -> `budgets[].usd`,
