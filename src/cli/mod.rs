@@ -681,7 +681,7 @@ fn report(app: &App, by: GroupBy, args: &ReportArgs, title: Option<&str>) -> any
     let store = store?;
     let mut r = store.report(by, &f, zone)?;
     // Sessions: the exact first and last request, models and branch (as the dashboard shows).
-    store.session_details(&f, zone, &mut r)?;
+    store.session_details(&f, &mut r)?;
     let as_report = match &args.as_model {
         Some(m) => {
             let config = app.config()?;
@@ -800,7 +800,7 @@ fn history(app: &App, repo: &str, args: &ReportArgs) -> anyhow::Result<i32> {
     check_tool(app, Some(&store), args.tool.as_deref())?;
     let days = store.report(GroupBy::Day, &f, zone)?;
     let mut sessions = store.report(GroupBy::Session, &f, zone)?;
-    store.session_details(&f, zone, &mut sessions)?;
+    store.session_details(&f, &mut sessions)?;
     if args.json {
         println!(
             "{}",

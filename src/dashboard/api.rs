@@ -113,7 +113,7 @@ pub fn get(store: &Store, cx: &Ctx, name: &str, q: &Q) -> Result<Value, ApiError
             f.repo = q.get("repo").filter(|s| !s.is_empty()).cloned();
             f.tool = q.get("tool").filter(|s| !s.is_empty()).cloned();
             let mut r = store.report(by, &f, zone)?;
-            store.session_details(&f, zone, &mut r)?;
+            store.session_details(&f, &mut r)?;
             value(&r)
         }
         "repos" => repos(store, zone, q),
@@ -127,7 +127,7 @@ pub fn get(store: &Store, cx: &Ctx, name: &str, q: &Q) -> Result<Value, ApiError
             let days = store.report(GroupBy::Day, &f, zone)?;
             let branches = store.report(GroupBy::Branch, &f, zone)?;
             let mut sessions = store.report(GroupBy::Session, &f, zone)?;
-            store.session_details(&f, zone, &mut sessions)?;
+            store.session_details(&f, &mut sessions)?;
             sessions
                 .rows
                 .sort_by_key(|r| std::cmp::Reverse(r.last_request_ms));

@@ -130,16 +130,10 @@ impl Store {
         Ok(log)
     }
 
-    /// Fills the session rows of a `GroupBy::Session` report made with `f`: the exact time of
-    /// each session's first and last request in the range (`first_ms`, `last_ms`, and
-    /// `first_seen`/`last_seen` in `zone` to the minute, no longer the 15-minute bucket), its
-    /// models (first used first) and the branch of its latest usage.
-    pub fn session_details(
-        &self,
-        f: &Filter,
-        zone: Zone,
-        report: &mut Report,
-    ) -> anyhow::Result<()> {
+    /// Fills the session rows of a `GroupBy::Session` report made with `f`: its models (first
+    /// used first) and the branch of its latest usage. (The exact first and last request,
+    /// `first_ms`/`last_ms`, the report itself holds.)
+    pub fn session_details(&self, f: &Filter, report: &mut Report) -> anyhow::Result<()> {
         if report.group != GroupBy::Session || report.rows.is_empty() {
             return Ok(());
         }
@@ -170,30 +164,13 @@ impl Store {
                 e.1 = Some((last, branch));
             }
         }
-        // Exact first and last request: two probes of `events_session` per session.
-        let lo = f.since_ms.unwrap_or(i64::MIN);
-        let hi = f.until_ms.unwrap_or(i64::MAX);
-        let mut first = self.conn.prepare_cached(
-            "SELECT ts FROM events WHERE session = ?1 AND ts >= ?2 AND ts < ?3 ORDER BY ts LIMIT 1",
-        )?;
-        let mut last = self.conn.prepare_cached(
-            "SELECT ts FROM events WHERE session = ?1 AND ts >= ?2 AND ts < ?3 ORDER BY ts DESC LIMIT 1",
-        )?;
         for row in &mut report.rows {
             let (mut models, branch) = by.remove(&row.key).unwrap_or_default();
             models.sort();
             row.models = Some(models.into_iter().map(|(_, m)| m).collect());
             row.branch = Some(branch.map(|(_, b)| b));
-            if row.key != "(no session)" {
-                use rusqlite::OptionalExtension;
-                let p = rusqlite::params![row.key, lo, hi];
-                row.first_ms = first.query_row(p, |r| r.get(0)).optional()?;
-                row.last_request_ms = last.query_row(p, |r| r.get(0)).optional()?;
-                if let (Some(a), Some(b)) = (row.first_ms, row.last_request_ms) {
-                    row.first_seen = Some(zone.datetime_secs(a));
-                    row.last_seen = Some(zone.datetime_secs(b));
-                }
-            }
+            // The exact first and last request are the report's own (`Store::report` looks
+            // them up once, under the same filter as the row's sums).
         }
         Ok(())
     }

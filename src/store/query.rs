@@ -659,6 +659,8 @@ impl Store {
                 row.last_seen = Some(zone.datetime_secs(b));
                 row.last_ms = b;
             }
+            // Kept in ms too, for `session_details` (the JSON's first_ms/last_ms).
+            (row.first_ms, row.last_request_ms) = (a, b);
         }
         Ok(())
     }
