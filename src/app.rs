@@ -461,7 +461,7 @@ impl App {
                                         log(if p { "alerts paused" } else { "alerts resumed" });
                                         let _ = loop_tx.send(Msg::Refresh);
                                     }
-                                    TrayCommand::OpenDashboard => open_dashboard(&app.db),
+                                    TrayCommand::OpenDashboard => open_dashboard(&app),
                                 }
                             }
                         })?;
@@ -895,17 +895,24 @@ fn watch_hints(db: &Path, tx: mpsc::Sender<Msg>) -> Option<notify::RecommendedWa
 
 /// The tray's "Open dashboard": this daemon's dashboard in the default browser, with the token
 /// (so its budget and pause controls work); the address is logged when no browser can be opened.
-fn open_dashboard(db: &Path) {
+fn open_dashboard(app: &App) {
+    let db = &app.db;
     let Some(port) = crate::dashboard::remembered_port(db) else {
         log("the dashboard is not running (see the log above for why)");
         return;
     };
+    // The address it listens on, as configured now (`[dashboard] address`).
+    let addr = app
+        .config()
+        .ok()
+        .and_then(|c| c.dashboard.address)
+        .unwrap_or_else(|| crate::dashboard::DEFAULT_ADDRESS.into());
     let token = crate::dashboard::read_token(db);
-    let u = crate::dashboard::url("127.0.0.1", port, token.as_deref());
+    let u = crate::dashboard::url(&addr, port, token.as_deref());
     if let Err(why) = crate::dashboard::open_browser(&u) {
         log(&format!(
             "cannot open a browser ({why}): the dashboard is at {} (`tokwatch dashboard` prints the address with its token)",
-            crate::dashboard::url("127.0.0.1", port, None)
+            crate::dashboard::url(&addr, port, None)
         ));
     }
 }

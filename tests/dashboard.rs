@@ -445,6 +445,19 @@ fn foreign_hosts_cors_and_missing_tokens_are_refused() {
             "{host}"
         );
     }
+    // HEAD on the stream answers its headers and ends: no stream is opened for it.
+    let t0 = std::time::Instant::now();
+    let a = http(p, "HEAD", "/api/events", &[("Host", &d.host())], "");
+    assert_eq!(a.status, 200, "{}", a.head);
+    assert_eq!(
+        a.header("content-type").as_deref(),
+        Some("text/event-stream")
+    );
+    assert!(a.body.is_empty(), "{:?}", a.body);
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "HEAD waited for the stream"
+    );
     // No CORS: no Access-Control-Allow-* header, not even for a preflight.
     let origin = [
         ("Host", d.host()),
@@ -981,6 +994,30 @@ fn the_port_is_chosen_once_and_remembered_and_a_configured_one_wins() {
         "",
     );
     assert_eq!(a.status, 200);
+    drop(d);
+    // A configured address (IPv6 loopback here) is where `tokwatch dashboard` looks for it and
+    // what it prints, not 127.0.0.1.
+    std::fs::write(
+        cfg.join("config.toml"),
+        format!("[dashboard]\naddress = \"::1\"\nport = {free}\n"),
+    )
+    .unwrap();
+    let d = h.start_daemon(&[]);
+    wait_until(Duration::from_secs(20), || {
+        d.log_text().contains("dashboard at")
+    })
+    .expect("dashboard");
+    let o = h.cmd().args(["dashboard", "--no-open"]).output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.starts_with(&format!("http://[::1]:{free}/#token=")),
+        "{out}"
+    );
     drop(d);
     // Turned off: no dashboard, and `tokwatch dashboard` says how to turn it on.
     std::fs::write(cfg.join("config.toml"), "[dashboard]\nenabled = false\n").unwrap();

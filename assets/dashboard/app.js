@@ -136,8 +136,9 @@ async function boot() {
     if (a.dataset.page === name) a.setAttribute('aria-current', 'page');
   }
   document.documentElement.dataset.page = name;
-  await loadClock();
-  const mod = await import(`./pages/${name}.js`);
+  // The page's module loads while the first /api/status is on its way (neither waits for
+  // the other).
+  const [mod] = await Promise.all([import(`./pages/${name}.js`), loadClock()]);
   page = mod.mount(main, { refresh: () => refresh() });
   await refresh();
   if (name !== 'notfound') connect();

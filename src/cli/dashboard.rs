@@ -9,15 +9,16 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Whether the dashboard answers on `port` (its favicon, with a Host it accepts).
-fn answers(port: u16) -> bool {
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+/// Whether the dashboard answers at `ip:port` (its favicon, with a Host it accepts).
+fn answers(ip: std::net::IpAddr, port: u16) -> bool {
+    let addr = std::net::SocketAddr::from((ip, port));
     let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
     let req = format!(
-        "HEAD /assets/favicon.svg HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+        "HEAD /assets/favicon.svg HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        dashboard::host_header(ip, port)
     );
     if s.write_all(req.as_bytes()).is_err() {
         return false;
@@ -77,6 +78,12 @@ pub fn run(app: &App, no_open: bool) -> anyhow::Result<i32> {
             daemon_log(db).display()
         );
     }
+    let addr = config
+        .dashboard
+        .address
+        .clone()
+        .unwrap_or_else(|| dashboard::DEFAULT_ADDRESS.into());
+    let ip = dashboard::browse_ip(&addr);
     let limit = if child.is_some() { 300 } else { 15 };
     let t0 = Instant::now();
     let mut said = false;
@@ -85,7 +92,7 @@ pub fn run(app: &App, no_open: bool) -> anyhow::Result<i32> {
             .dashboard
             .port
             .or_else(|| dashboard::remembered_port(db));
-        if let Some(p) = port.filter(|p| answers(*p)) {
+        if let Some(p) = port.filter(|p| answers(ip, *p)) {
             break p;
         }
         if let Some(c) = child.as_mut() {
@@ -113,11 +120,6 @@ pub fn run(app: &App, no_open: bool) -> anyhow::Result<i32> {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    let addr = config
-        .dashboard
-        .address
-        .clone()
-        .unwrap_or_else(|| dashboard::DEFAULT_ADDRESS.into());
     let token = dashboard::read_token(db);
     let full = dashboard::url(&addr, port, token.as_deref());
     if no_open {

@@ -156,14 +156,30 @@ pub fn ensure_token(db: &Path) -> anyhow::Result<String> {
 /// to a server nor logged, when `token` is given).
 pub fn url(addr: &str, port: u16, token: Option<&str>) -> String {
     let host = match addr.parse::<IpAddr>() {
-        Ok(IpAddr::V6(a)) => format!("[{a}]"),
-        Ok(a) if a.is_unspecified() => "127.0.0.1".into(),
-        _ => addr.to_string(),
+        Ok(_) => url_host(browse_ip(addr)),
+        Err(_) => addr.to_string(),
     };
     match token {
         Some(t) => format!("http://{host}:{port}/#token={t}"),
         None => format!("http://{host}:{port}/"),
     }
+}
+
+/// Where a browser (or `tokwatch dashboard`'s probe) reaches a dashboard bound to `addr`: the
+/// address itself, or loopback when it listens on every interface (`0.0.0.0`, `::`) or the
+/// configured value is not an address.
+pub fn browse_ip(addr: &str) -> IpAddr {
+    match addr.parse::<IpAddr>() {
+        Ok(IpAddr::V4(a)) if a.is_unspecified() => IpAddr::from([127, 0, 0, 1]),
+        Ok(IpAddr::V6(a)) if a.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        Ok(a) => a,
+        Err(_) => IpAddr::from([127, 0, 0, 1]),
+    }
+}
+
+/// `Host` header value for a request to `ip:port` (brackets around IPv6).
+pub fn host_header(ip: IpAddr, port: u16) -> String {
+    format!("{}:{port}", url_host(ip))
 }
 
 /// How the daemon serves the dashboard.
@@ -463,6 +479,15 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
     let inm = inm.as_deref();
     let r = if let Some(name) = path.strip_prefix("/api/") {
         match (get, name) {
+            // HEAD says what the stream is without opening one (a link checker, `curl -I`).
+            (true, "events") if method == Method::HEAD => (
+                [
+                    (header::CONTENT_TYPE, "text/event-stream"),
+                    (header::CACHE_CONTROL, "no-store"),
+                ],
+                Body::empty(),
+            )
+                .into_response(),
             (true, "events") => events(&sh),
             (true, _) => {
                 let name = name.to_string();
