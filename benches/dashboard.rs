@@ -324,14 +324,19 @@ fn main() {
         format!("/treemap?since={m30}&until={today}"),
     ];
     let v = node(&[&base, "--pages", &pages.join(","), "--runs", "7"]);
-    println!("pages in headless Chromium (navigation start -> first render done, 7 loads each):");
+    println!(
+        "pages in headless Chromium (navigation start -> first frame painted with every figure, 7 loads each; medians of the phases: modules + /api/status, figures in the DOM):"
+    );
     for p in &pages {
         let s = &v["pages"][p];
+        let ph = &v["phases"][p];
         println!(
-            "  {:<26} median {:>6.1} ms  max {:>6.1} ms",
+            "  {:<26} median {:>6.1} ms  max {:>6.1} ms   (booted {:>6.1}, rendered {:>6.1})",
             p.split('?').next().unwrap(),
-            s["p50"].as_f64().unwrap(),
-            s["max"].as_f64().unwrap()
+            s["p50"].as_f64().unwrap_or(f64::NAN),
+            s["max"].as_f64().unwrap_or(f64::NAN),
+            ph["booted"].as_f64().unwrap_or(f64::NAN),
+            ph["rendered"].as_f64().unwrap_or(f64::NAN),
         );
     }
     let v = node(&[

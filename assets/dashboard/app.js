@@ -36,6 +36,12 @@ async function refresh() {
         console.error('tokwatch: render failed', e);
       }
       renders += 1;
+      if (renders === 1) {
+        // For the benchmark (tests/browser/bench.mjs): every figure is in the DOM, then the
+        // first frame that shows them has been laid out and painted.
+        performance.mark('tokwatch:rendered');
+        requestAnimationFrame(() => setTimeout(() => performance.mark('tokwatch:painted'), 0));
+      }
       main.dataset.renders = String(renders);
       main.dataset.state = 'ready';
     } while (again);
@@ -139,6 +145,7 @@ async function boot() {
   // The page's module loads while the first /api/status is on its way (neither waits for
   // the other).
   const [mod] = await Promise.all([import(`./pages/${name}.js`), loadClock()]);
+  performance.mark('tokwatch:booted');
   page = mod.mount(main, { refresh: () => refresh() });
   await refresh();
   if (name !== 'notfound') connect();

@@ -104,6 +104,46 @@ pub static ASSETS: &[(&str, &str, &[u8])] = &[
     ),
 ];
 
+/// This binary's assets as one version: a hash of every served file. The shell names them
+/// under `/assets/v-VERSION/`, which never changes its bytes, so a browser keeps them without
+/// asking again (no revalidation round trip per module on every page load); a new binary has
+/// a new version, so an upgrade is never mixed with old files.
+pub fn version() -> &'static str {
+    static V: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    V.get_or_init(|| {
+        let mut all = Vec::new();
+        for (n, _, b) in ASSETS {
+            all.extend_from_slice(n.as_bytes());
+            all.push(0);
+            all.extend_from_slice(&crate::tailer::fnv1a(b).to_le_bytes());
+        }
+        format!("{:016x}", crate::tailer::fnv1a(&all))
+    })
+}
+
+/// The prefix of this binary's immutable asset URLs: `/assets/v-VERSION/`.
+pub fn versioned_prefix() -> &'static str {
+    static P: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    P.get_or_init(|| format!("/assets/v-{}/", version()))
+}
+
+/// The shell with its asset URLs under [`versioned_prefix`] (module imports are relative, so
+/// every module a page loads is under the same prefix).
+pub fn shell() -> &'static str {
+    static S: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    S.get_or_init(|| SHELL.replace("\"/assets/", &format!("\"{}", versioned_prefix())))
+}
+
+/// `(name, versioned)` of a path under `/assets/`: `v-VERSION/app.js` is `app.js`, versioned
+/// when VERSION is this binary's (an old page's version gets today's files, not cached for
+/// long).
+pub fn split_version(rest: &str) -> (&str, bool) {
+    match rest.strip_prefix("v-").and_then(|r| r.split_once('/')) {
+        Some((v, name)) => (name, v == version()),
+        None => (rest, false),
+    }
+}
+
 /// The asset served at `/assets/NAME`: its content type and bytes.
 pub fn asset(name: &str) -> Option<(&'static str, &'static [u8])> {
     ASSETS
@@ -152,5 +192,14 @@ mod tests {
             .0
             .starts_with("text/javascript"));
         assert!(SHELL.contains("/assets/app.js"));
+        let v = versioned_prefix();
+        assert!(shell().contains(&format!("{v}app.js")), "{}", shell());
+        assert!(!shell().contains("\"/assets/app.js"));
+        assert_eq!(
+            split_version(&format!("{}pages/session.js", &v[8..])),
+            ("pages/session.js", true)
+        );
+        assert_eq!(split_version("v-0123/app.js"), ("app.js", false));
+        assert_eq!(split_version("app.js"), ("app.js", false));
     }
 }

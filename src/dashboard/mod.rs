@@ -416,7 +416,7 @@ fn shell(status: StatusCode) -> Response {
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        assets::SHELL,
+        assets::shell(),
     )
         .into_response()
 }
@@ -427,22 +427,31 @@ fn etag(b: &[u8]) -> String {
     format!("\"{:016x}\"", crate::tailer::fnv1a(b))
 }
 
-fn file(t: &'static str, b: &'static [u8], if_none_match: Option<&str>) -> Response {
+/// An asset: under this binary's version (`/assets/v-VERSION/...`, what the shell names) it is
+/// immutable and cached for a year; under its plain name, revalidated every time.
+fn file(
+    t: &'static str,
+    b: &'static [u8],
+    if_none_match: Option<&str>,
+    immutable: bool,
+) -> Response {
+    let cache = if immutable {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
     let tag = etag(b);
     if if_none_match.is_some_and(|m| m.split(',').any(|x| x.trim() == tag)) {
         return (
             StatusCode::NOT_MODIFIED,
-            [
-                (header::ETAG, tag),
-                (header::CACHE_CONTROL, "no-cache".into()),
-            ],
+            [(header::ETAG, tag), (header::CACHE_CONTROL, cache.into())],
         )
             .into_response();
     }
     (
         [
             (header::CONTENT_TYPE, t.to_string()),
-            (header::CACHE_CONTROL, "no-cache".into()),
+            (header::CACHE_CONTROL, cache.into()),
             (header::ETAG, tag),
         ],
         b,
@@ -528,11 +537,14 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         error(405, &format!("{method} is not served here"))
     } else if PAGES.contains(&path.as_str()) {
         shell(StatusCode::OK)
-    } else if let Some((t, b)) = path.strip_prefix("/assets/").and_then(assets::asset) {
-        file(t, b, inm)
+    } else if let Some(((t, b), immutable)) = path.strip_prefix("/assets/").and_then(|rest| {
+        let (name, versioned) = assets::split_version(rest);
+        assets::asset(name).map(|a| (a, versioned))
+    }) {
+        file(t, b, inm, immutable)
     } else if path == "/favicon.ico" {
         let (t, b) = assets::asset("favicon.svg").expect("embedded");
-        file(t, b, inm)
+        file(t, b, inm, false)
     } else if path.starts_with("/assets/") {
         (StatusCode::NOT_FOUND, "not found\n").into_response()
     } else {

@@ -50,16 +50,29 @@ try {
 
   if (o.pages) {
     out.pages = {};
+    out.phases = {};
     for (const path of o.pages.split(',')) {
       const ms = [];
+      const phase = { booted: [], rendered: [], painted: [] };
       for (let r = 0; r <= Number(o.runs); r++) {
         await page.goto(o.base + path, { waitUntil: 'commit' });
         await ready(1);
-        // Navigation start to the first finished render, measured by the page's own clock.
-        const t = await page.evaluate(() => performance.now());
-        if (r > 0) ms.push(Math.round(t * 10) / 10);
+        // Navigation start to the first frame painted with every figure in it, by the page's
+        // own marks (app.js): booted (modules and the first /api/status), rendered (figures
+        // in the DOM), painted (that frame laid out and drawn).
+        const t = await page.evaluate(async () => {
+          const get = (n) => performance.getEntriesByName('tokwatch:' + n)[0];
+          for (let i = 0; i < 200 && !get('painted'); i++) await new Promise((r) => setTimeout(r, 5));
+          const v = (n) => (get(n) ? Math.round(get(n).startTime * 10) / 10 : null);
+          return { booted: v('booted'), rendered: v('rendered'), painted: v('painted') };
+        });
+        if (r > 0) {
+          ms.push(t.painted);
+          for (const k of Object.keys(phase)) phase[k].push(t[k]);
+        }
       }
       out.pages[path] = stats(ms);
+      out.phases[path] = Object.fromEntries(Object.entries(phase).map(([k, xs]) => [k, q(xs, 50)]));
     }
   }
 

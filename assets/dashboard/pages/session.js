@@ -60,6 +60,10 @@ export function mount(root) {
   const select = (i) => {
     selected = i;
     setParams({ req: i === null ? null : i + 1 });
+    if (i !== null && !requests.showAll && requests.limit && !requests.body.querySelector(`tr[data-key="${i + 1}"]`)) {
+      requests.showAll = true;
+      requests.update(rows);
+    }
     renderComposition();
     markSelected();
   };
@@ -83,7 +87,9 @@ export function mount(root) {
   });
 
   const requests = new Table({
-    testid: 'requests', key: (r) => String(r.n), sort: { field: 'n', dir: 1 }, limit: 500,
+    // The charts show every request; the table its first 100 in the chosen order, and all of
+    // them on "Show all" (or when a request further down is picked on a chart).
+    testid: 'requests', key: (r) => String(r.n), sort: { field: 'n', dir: 1 }, limit: 100,
     empty: 'This session has no requests.',
     columns: [
       { field: 'n', label: '#', num: true, value: (r) => r.n },
@@ -210,9 +216,11 @@ export function mount(root) {
       fill(markerList, marks.map((m) => h('li', { 'data-kind': m.kind === 'model' ? 'model' : 'alert', 'data-ts': m.ts_ms },
         h('span', { class: 't' }, timeOf(m.ts_ms, clock.tz)), ' ',
         h('span', { class: 'badge ' + (m.kind === 'model' ? 'model' : 'alert') }, m.kind === 'model' ? 'model change' : 'alert'), ' ', m.text)));
-      requests.update(rows);
       const q = Number(params().get('req'));
       if (selected === null && q >= 1 && q <= rows.length) selected = q - 1;
+      // A bookmarked request further down than the first rows: show them all.
+      if (selected !== null && selected >= requests.limit) requests.showAll = true;
+      requests.update(rows);
       markSelected();
       renderComposition();
     },
