@@ -499,6 +499,14 @@ impl App {
                 Err(e) => log(&format!("dashboard: not started: {e:#}")),
             }
         }
+        // Raw-event retention: at start, then once a day while requests come in.
+        let mut retention = Retention {
+            app: self.clone(),
+            config: config.clone(),
+            last_ms: 0,
+        };
+        retention.run(&d.ing.store);
+        d.add_sink(Box::new(retention));
         // Sync folder, Prometheus, OTLP: only what the config turns on.
         let machine = d.ing.store.local_machine()?.unwrap_or_default();
         let exports = crate::export::start(&config, &self.env, db, &d.ing.store, &machine);
@@ -511,6 +519,22 @@ impl App {
         let stop = d.run()?;
         log("stopped");
         Ok(stop)
+    }
+
+    /// Prunes the requests of `store` older than `days` days (`tokwatch prune`, the daemon's
+    /// retention): this machine's requests that a turned-on sync file or OTLP exporter has not
+    /// sent yet stay in full.
+    pub fn prune(
+        &self,
+        store: &Store,
+        config: &Config,
+        days: u32,
+        dry: bool,
+    ) -> anyhow::Result<crate::store::prune::PruneStats> {
+        let machine = store.local_machine()?.unwrap_or_default();
+        let ledgers = crate::export::ledgers(config, &self.env, &machine);
+        let before = now_ms() - i64::from(days) * 86_400_000;
+        store.prune(before, &ledgers, dry)
     }
 
     /// The reload hook: the new config when it loads cleanly, else `None` (the last good one
@@ -760,6 +784,54 @@ fn watch_exe(exe: &Path, tx: mpsc::Sender<Msg>) -> Option<notify::RecommendedWat
                 dir.display()
             ));
             None
+        }
+    }
+}
+
+/// `[storage] keep_events_days` in the daemon: prunes at start and then at most once a day,
+/// after a commit (no timer: an idle daemon stores nothing new to prune).
+struct Retention {
+    app: App,
+    config: Config,
+    last_ms: i64,
+}
+
+impl Retention {
+    fn run(&mut self, store: &Store) {
+        let Some(days) = self.config.storage.keep_days() else {
+            return;
+        };
+        self.last_ms = now_ms();
+        match self.app.prune(store, &self.config, days, false) {
+            Ok(st) if st.pruned > 0 || st.held_for_exporters > 0 => log(&format!(
+                "retention: pruned {} older than {days} days (totals unchanged){}",
+                crate::format::count(st.pruned as i64, "request", "requests"),
+                if st.held_for_exporters > 0 {
+                    format!(
+                        "; {} kept until the sync file or OTLP exporter has sent them",
+                        st.held_for_exporters
+                    )
+                } else {
+                    String::new()
+                }
+            )),
+            Ok(_) => {}
+            Err(e) => daemon::warn(&format!("retention: prune failed: {e:#}")),
+        }
+    }
+}
+
+impl Sink for Retention {
+    fn events(&mut self, store: &Store, _evs: &[StoredEvent]) {
+        if now_ms() - self.last_ms >= 86_400_000 {
+            self.run(store);
+        }
+    }
+    fn reload(&mut self, store: &Store, config: &Config) {
+        let was = self.config.storage.keep_days();
+        self.config = config.clone();
+        if self.config.storage.keep_days() != was {
+            self.run(store);
         }
     }
 }

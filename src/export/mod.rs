@@ -109,6 +109,23 @@ pub fn state(config: &Config, env: &Env, store: &Store) -> anyhow::Result<Export
     })
 }
 
+/// The sent-ledgers of the exporters `config` turns on that send requests one by one (the
+/// sync file, OTLP): a prune keeps this machine's requests they have not sent yet.
+pub fn ledgers(config: &Config, env: &Env, machine: &str) -> Vec<String> {
+    let mut v = Vec::new();
+    if let Some(dir) = config.sync.dir(&env.home) {
+        v.push(sync::ledger_name(&crate::registry::sync::own_file(
+            &dir, machine,
+        )));
+    }
+    if let Some(o) = config.export.otlp_on() {
+        if let Ok(st) = otlp::settings(o, env, machine) {
+            v.push(otlp::ledger_name(&st.logs_url));
+        }
+    }
+    v
+}
+
 /// The exporters a running daemon keeps: the sinks it hands new requests to.
 pub struct Running {
     /// Sinks to add to the daemon.

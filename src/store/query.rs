@@ -515,6 +515,8 @@ impl Store {
                     row.first_seen = Some(zone.datetime(a * BUCKET_MS));
                     row.last_seen = Some(zone.datetime(b));
                     row.last_ms = b;
+                    // The bucket's start until the exact time is looked up.
+                    row.first_ms = Some(a * BUCKET_MS);
                 }
                 GroupBy::Repo => {
                     let n: String = r.get(0)?;
@@ -645,7 +647,11 @@ impl Store {
             w.join(" AND ")
         );
         let mut st = self.conn.prepare(&sql)?;
+        // Requests before the latest prune may be identity rows only: a session that has
+        // usage in the rollup before it keeps the 15-minute bucket as its first time.
+        let pruned_before = self.pruned_before()?;
         for row in rows.iter_mut() {
+            let bucket_first = row.first_ms.take();
             if row.key == "(no session)" {
                 continue;
             }
@@ -654,6 +660,12 @@ impl Store {
                 .query_row(rusqlite::params_from_iter(args.iter()), |r| {
                     Ok((r.get(0)?, r.get(1)?))
                 })?;
+            let (a, b) = match (pruned_before, bucket_first) {
+                (Some(cut), Some(f)) if f < cut && a.is_none_or(|a| a >= f + BUCKET_MS) => {
+                    (Some(f), b.or(Some(row.last_ms)))
+                }
+                _ => (a, b),
+            };
             if let (Some(a), Some(b)) = (a, b) {
                 row.first_seen = Some(zone.datetime_secs(a));
                 row.last_seen = Some(zone.datetime_secs(b));
