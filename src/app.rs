@@ -509,13 +509,18 @@ impl App {
         d.add_sink(Box::new(retention));
         // Sync folder, Prometheus, OTLP: only what the config turns on.
         let machine = d.ing.store.local_machine()?.unwrap_or_default();
-        let exports = crate::export::start(&config, &self.env, db, &d.ing.store, &machine);
-        for m in &exports.started {
+        let (live, said) =
+            crate::export::Live::start(&config, &self.env, db, &d.ing.store, &machine);
+        for m in &said {
             log(m);
         }
-        for s in exports.sinks {
-            d.add_sink(s);
-        }
+        let exports = ExportSink {
+            live,
+            state: state.clone(),
+            db: db.clone(),
+        };
+        exports.publish();
+        d.add_sink(Box::new(exports));
         let stop = d.run()?;
         log("stopped");
         Ok(stop)
@@ -785,6 +790,42 @@ fn watch_exe(exe: &Path, tx: mpsc::Sender<Msg>) -> Option<notify::RecommendedWat
             ));
             None
         }
+    }
+}
+
+/// The exporters in the daemon: a reload of the config starts, stops or moves them at once;
+/// what runs, and what waits for a restart, goes to the state file (`tokwatch status`).
+struct ExportSink {
+    live: crate::export::Live,
+    state: Arc<Mutex<DaemonState>>,
+    db: PathBuf,
+}
+
+impl ExportSink {
+    fn publish(&self) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.exporters = self.live.running.clone();
+        st.restart_needed = self.live.pending.clone();
+        let _ = st.write(&self.db);
+    }
+}
+
+impl Sink for ExportSink {
+    fn events(&mut self, store: &Store, evs: &[StoredEvent]) {
+        self.live.events(store, evs);
+    }
+    fn refresh(&mut self, store: &Store) {
+        self.live.refresh(store);
+    }
+    fn reload(&mut self, store: &Store, config: &Config) {
+        for m in self.live.reconfigure(config, store) {
+            if m.contains("only after a restart") || m.contains("until the daemon restarts") {
+                daemon::warn(&m);
+            } else {
+                log(&m);
+            }
+        }
+        self.publish();
     }
 }
 
