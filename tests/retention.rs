@@ -246,3 +246,56 @@ fn a_session_report_keeps_first_times_of_pruned_sessions() {
         assert!(b.2.is_some());
     }
 }
+
+#[test]
+fn the_daemon_prunes_by_the_config_and_the_session_page_says_what_was_pruned() {
+    let h = Home::new();
+    with_samples(&h);
+    let cfg = h.dir.path().join("config");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(cfg.join("config.toml"), "[storage]\nkeep_events_days = 1\n").unwrap();
+    let d = h.start_daemon(&[]);
+    // The samples are from February 2026: all older than a day, pruned at start.
+    wait_until(std::time::Duration::from_secs(30), || {
+        d.log_text().contains("retention: pruned")
+    })
+    .unwrap_or_else(|| panic!("{}", d.log_text()));
+    wait_until(std::time::Duration::from_secs(30), || {
+        d.log_text().contains("dashboard at")
+    })
+    .unwrap_or_else(|| panic!("{}", d.log_text()));
+    assert_eq!(count(&h, "events"), 0);
+    let pruned = count(&h, "pruned");
+    assert!(pruned > 300);
+    // `status` still counts every request.
+    let o = h.cmd().args(["status", "--json"]).output().unwrap();
+    let st: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(st["requests"], pruned, "{st:#}");
+
+    let rep = h
+        .reader()
+        .report(GroupBy::Session, &Filter::default(), Zone::Utc)
+        .unwrap();
+    let row = rep.rows.iter().max_by_key(|r| r.sums.requests).unwrap();
+    let port: u16 = std::fs::read_to_string(tokwatch::dashboard::port_file(&h.db()))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mut resp = ureq::get(&format!(
+        "http://127.0.0.1:{port}/api/session?id={}",
+        row.key
+    ))
+    .call()
+    .unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+    // No per-request rows any more, the totals as before, and the page is told how many and
+    // since when instead of showing an empty session.
+    assert_eq!(v["requests"].as_array().map(Vec::len), Some(0), "{v:#}");
+    assert_eq!(v["totals"]["requests"], row.sums.requests);
+    assert_eq!(v["pruned"]["requests"], row.sums.requests);
+    assert!(
+        v["pruned"]["before_ms"].as_i64().unwrap() > tokwatch::store::now_ms() - 2 * 86_400_000
+    );
+}

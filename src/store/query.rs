@@ -909,13 +909,19 @@ impl Store {
             .filter(|v| *v > 0))
     }
 
-    /// How many requests and how many files are stored.
+    /// How many requests (pruned ones included) and how many files are stored.
     pub fn counts(&self) -> anyhow::Result<(i64, i64)> {
-        Ok(self.conn.query_row(
+        let (events, files): (i64, i64) = self.conn.query_row(
             "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM files)",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
-        )?)
+        )?;
+        // A database of a schema before retention has no `pruned` table.
+        let pruned: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM pruned", [], |r| r.get(0))
+            .unwrap_or(0);
+        Ok((events + pruned, files))
     }
 
     /// Every tool whose usage is stored (imports from other machines included).
