@@ -183,6 +183,9 @@ impl Store {
         let conn = Connection::open(path)
             .with_context(|| format!("cannot open the database {}", path.display()))?;
         conn.busy_timeout(Duration::from_secs(10))?;
+        // The batch writer keeps more than rusqlite's default 16 statements prepared (the
+        // pruned-request lookups among them): a smaller cache re-parses SQL for every event.
+        conn.set_prepared_statement_cache_capacity(64);
         if let Some(why) = problem::foreign_file(&conn)? {
             return Err(StoreError::Foreign(path.to_path_buf(), why).into());
         }

@@ -41,5 +41,8 @@ CREATE TABLE pruned(
     side        INTEGER NOT NULL               -- 1 = a sidechain record
 );
 -- A sidechain replay (same message id, another request id) still loses to a pruned main-chain
--- copy, and a main-chain copy still replaces a pruned sidechain record.
-CREATE INDEX pruned_msg ON pruned(msg) WHERE msg IS NOT NULL;
+-- copy, and a main-chain copy still replaces a pruned sidechain record. Not a partial index
+-- (`WHERE msg IS NOT NULL`): with one, SQLite prepares every statement on `pruned` with a bound
+-- value again for each new value (it checks whether the value implies the index's condition),
+-- which made ingest beside pruned requests four times slower.
+CREATE INDEX pruned_msg ON pruned(msg);
