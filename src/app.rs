@@ -499,18 +499,47 @@ impl App {
                 Err(e) => log(&format!("dashboard: not started: {e:#}")),
             }
         }
+        // Raw-event retention: at start, then once a day while requests come in.
+        let mut retention = Retention {
+            app: self.clone(),
+            config: config.clone(),
+            last_ms: 0,
+        };
+        retention.run(&d.ing.store);
+        d.add_sink(Box::new(retention));
         // Sync folder, Prometheus, OTLP: only what the config turns on.
         let machine = d.ing.store.local_machine()?.unwrap_or_default();
-        let exports = crate::export::start(&config, &self.env, db, &d.ing.store, &machine);
-        for m in &exports.started {
+        let (live, said) =
+            crate::export::Live::start(&config, &self.env, db, &d.ing.store, &machine);
+        for m in &said {
             log(m);
         }
-        for s in exports.sinks {
-            d.add_sink(s);
-        }
+        let exports = ExportSink {
+            live,
+            state: state.clone(),
+            db: db.clone(),
+        };
+        exports.publish();
+        d.add_sink(Box::new(exports));
         let stop = d.run()?;
         log("stopped");
         Ok(stop)
+    }
+
+    /// Prunes the requests of `store` older than `days` days (`tokwatch prune`, the daemon's
+    /// retention): this machine's requests that a turned-on sync file or OTLP exporter has not
+    /// sent yet stay in full.
+    pub fn prune(
+        &self,
+        store: &Store,
+        config: &Config,
+        days: u32,
+        dry: bool,
+    ) -> anyhow::Result<crate::store::prune::PruneStats> {
+        let machine = store.local_machine()?.unwrap_or_default();
+        let ledgers = crate::export::ledgers(config, &self.env, &machine);
+        let before = now_ms() - i64::from(days) * 86_400_000;
+        store.prune(before, &ledgers, dry)
     }
 
     /// The reload hook: the new config when it loads cleanly, else `None` (the last good one
@@ -760,6 +789,90 @@ fn watch_exe(exe: &Path, tx: mpsc::Sender<Msg>) -> Option<notify::RecommendedWat
                 dir.display()
             ));
             None
+        }
+    }
+}
+
+/// The exporters in the daemon: a reload of the config starts, stops or moves them at once;
+/// what runs, and what waits for a restart, goes to the state file (`tokwatch status`).
+struct ExportSink {
+    live: crate::export::Live,
+    state: Arc<Mutex<DaemonState>>,
+    db: PathBuf,
+}
+
+impl ExportSink {
+    fn publish(&self) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.exporters = self.live.running.clone();
+        st.restart_needed = self.live.pending.clone();
+        let _ = st.write(&self.db);
+    }
+}
+
+impl Sink for ExportSink {
+    fn events(&mut self, store: &Store, evs: &[StoredEvent]) {
+        self.live.events(store, evs);
+    }
+    fn refresh(&mut self, store: &Store) {
+        self.live.refresh(store);
+    }
+    fn reload(&mut self, store: &Store, config: &Config) {
+        for m in self.live.reconfigure(config, store) {
+            if m.contains("only after a restart") || m.contains("until the daemon restarts") {
+                daemon::warn(&m);
+            } else {
+                log(&m);
+            }
+        }
+        self.publish();
+    }
+}
+
+/// `[storage] keep_events_days` in the daemon: prunes at start and then at most once a day,
+/// after a commit (no timer: an idle daemon stores nothing new to prune).
+struct Retention {
+    app: App,
+    config: Config,
+    last_ms: i64,
+}
+
+impl Retention {
+    fn run(&mut self, store: &Store) {
+        let Some(days) = self.config.storage.keep_days() else {
+            return;
+        };
+        self.last_ms = now_ms();
+        match self.app.prune(store, &self.config, days, false) {
+            Ok(st) if st.pruned > 0 || st.held_for_exporters > 0 => log(&format!(
+                "retention: pruned {} older than {days} days (totals unchanged){}",
+                crate::format::count(st.pruned as i64, "request", "requests"),
+                if st.held_for_exporters > 0 {
+                    format!(
+                        "; {} kept until the sync file or OTLP exporter has sent them",
+                        st.held_for_exporters
+                    )
+                } else {
+                    String::new()
+                }
+            )),
+            Ok(_) => {}
+            Err(e) => daemon::warn(&format!("retention: prune failed: {e:#}")),
+        }
+    }
+}
+
+impl Sink for Retention {
+    fn events(&mut self, store: &Store, _evs: &[StoredEvent]) {
+        if now_ms() - self.last_ms >= 86_400_000 {
+            self.run(store);
+        }
+    }
+    fn reload(&mut self, store: &Store, config: &Config) {
+        let was = self.config.storage.keep_days();
+        self.config = config.clone();
+        if self.config.storage.keep_days() != was {
+            self.run(store);
         }
     }
 }

@@ -24,6 +24,9 @@
 //! [dashboard]           # docs/dashboard.md
 //! port = 8377           # default: a free port chosen once and remembered
 //!
+//! [storage]
+//! keep_events_days = 90 # older requests keep only what dedup needs (totals stay exact)
+//!
 //! [prices."my-local-model"]   # USD per million tokens; wins over the bundled price data
 //! input = 0.5
 //! output = 1.5
@@ -202,6 +205,25 @@ pub struct Config {
     /// `[daemon]`.
     #[serde(default)]
     pub daemon: DaemonConfig,
+    /// `[storage]`.
+    #[serde(default)]
+    pub storage: StorageConfig,
+}
+
+/// `[storage]`: how long raw events are kept (`docs/config.md`, `tokwatch prune`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Requests older than this many days keep only their identity and numbers (every total
+    /// stays exact; the per-request detail of those days is gone). 0 or unset = keep forever.
+    pub keep_events_days: Option<u32>,
+}
+
+impl StorageConfig {
+    /// The retention in days, `None` = keep every request in full.
+    pub fn keep_days(&self) -> Option<u32> {
+        self.keep_events_days.filter(|d| *d > 0)
+    }
 }
 
 /// `[daemon]`: how the live daemon is started.

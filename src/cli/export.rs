@@ -93,6 +93,17 @@ pub fn export(db: &Path, a: &ExportArgs) -> anyhow::Result<i32> {
         })?
     };
     out.flush()?;
+    // Pruned requests are in every total but no longer one by one: say so, not a short file
+    // without a word.
+    let pruned = store.pruned_in(f.since_ms, f.until_ms)?;
+    if pruned > 0 {
+        eprintln!(
+            "tokwatch: {} of this range (before {}) were pruned ([storage] keep_events_days) and are not in the export; reports still count them",
+            crate::format::count(pruned, "request", "requests"),
+            crate::store::query::Zone::Local
+                .datetime(store.pruned_before()?.unwrap_or_default())
+        );
+    }
     if let Some(p) = &a.output {
         eprintln!(
             "Exported {} to {}.",

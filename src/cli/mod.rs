@@ -173,6 +173,24 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Keep only the identity and numbers of requests older than N days (`[storage]
+    /// keep_events_days`; the daemon does it at start and once a day). Every total stays exact
+    /// and no log read again counts twice; the per-request detail of those days is gone.
+    Prune {
+        /// Prune requests older than this many days (default: `[storage] keep_events_days`).
+        #[arg(long)]
+        days: Option<u32>,
+        /// Only say how many requests would be pruned.
+        #[arg(long)]
+        dry_run: bool,
+        /// Then give the freed space back to the disk (SQLite VACUUM; not while the daemon
+        /// runs).
+        #[arg(long)]
+        vacuum: bool,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Price the stored usage again with the current prices (config.toml overrides, bundled
     /// data), in both directions and in one transaction. Runs by itself whenever the prices
     /// changed and `scan` or the daemon starts; this does it now.
@@ -377,6 +395,12 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             json,
         }) => prices(&app, model, provider.as_deref(), json),
         Some(Cmd::Reprice { json }) => reprice(&app, json),
+        Some(Cmd::Prune {
+            days,
+            dry_run,
+            vacuum,
+            json,
+        }) => prune(&app, days, dry_run, vacuum, json),
         Some(Cmd::Watch { json }) => watch::watch(&app, json),
         Some(Cmd::Statusline) => statusline::statusline(&app),
         Some(Cmd::Budget { ref cmd }) => budget::run(&app, cmd),
@@ -430,6 +454,82 @@ fn run_daemon(app: &App, a: &RunArgs) -> anyhow::Result<i32> {
     Ok(EXIT_OK)
 }
 
+fn prune(app: &App, days: Option<u32>, dry: bool, vacuum: bool, json: bool) -> anyhow::Result<i32> {
+    let config = app.config()?;
+    let Some(days) = days.or(config.storage.keep_days()).filter(|d| *d > 0) else {
+        return Err(usage(
+            "say how old a request must be to be pruned: `tokwatch prune --days 90`, or set `[storage] keep_events_days` in the config (`tokwatch config edit`)",
+        ));
+    };
+    let db = app.db.as_path();
+    if !db.exists() {
+        return Err(StoreError::Missing(db.to_path_buf()).into());
+    }
+    let daemon = crate::daemon::lock::InstanceLock::is_held(db);
+    if vacuum && daemon && !dry {
+        eprintln!(
+            "tokwatch: the daemon is running for {}: `--vacuum` needs the database to itself; prune without it (freed space is reused by new requests), or stop the daemon first",
+            db.display()
+        );
+        return Ok(EXIT_ERROR);
+    }
+    // Short transactions: this runs beside a daemon writing the same file.
+    let store = Store::open_writer(db)?;
+    let st = app.prune(&store, &config, days, dry)?;
+    let before = std::fs::metadata(db).map(|m| m.len()).unwrap_or(0);
+    if vacuum && !dry && st.pruned > 0 {
+        store.vacuum()?;
+    }
+    let after = std::fs::metadata(db).map(|m| m.len()).unwrap_or(0);
+    if json {
+        let mut v = serde_json::to_value(&st)?;
+        v["dry_run"] = dry.into();
+        v["file_bytes"] = after.into();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(EXIT_OK);
+    }
+    let when = Zone::Local.datetime(st.before_ms);
+    let n = |x: u64| output::int(x as i64);
+    if dry {
+        println!(
+            "{} stored in full from before {when}: {} would be pruned{}.",
+            crate::format::count(st.older as i64, "request", "requests"),
+            n(st.pruned),
+            if st.held_for_exporters > 0 {
+                format!(
+                    ", {} kept until the sync file or OTLP exporter has sent them",
+                    n(st.held_for_exporters)
+                )
+            } else {
+                String::new()
+            }
+        );
+    } else {
+        println!(
+            "Pruned {} from before {when}: totals unchanged, their per-request detail is gone.{}",
+            crate::format::count(st.pruned as i64, "request", "requests"),
+            if st.held_for_exporters > 0 {
+                format!(
+                    " {} kept until the sync file or OTLP exporter has sent them.",
+                    n(st.held_for_exporters)
+                )
+            } else {
+                String::new()
+            }
+        );
+        if vacuum && st.pruned > 0 {
+            println!(
+                "The database file went from {} to {} bytes.",
+                output::int(before as i64),
+                output::int(after as i64)
+            );
+        } else if st.pruned > 0 {
+            println!("The space freed inside the database is reused by new requests (`--vacuum` gives it back to the disk).");
+        }
+    }
+    Ok(EXIT_OK)
+}
+
 fn reprice(app: &App, json: bool) -> anyhow::Result<i32> {
     let db = app.db.as_path();
     // The daemon prices what it stores with the prices it started with: re-pricing beside it
@@ -461,6 +561,13 @@ fn reprice(app: &App, json: bool) -> anyhow::Result<i32> {
             output::int(st.newly_priced as i64),
             output::int(st.now_unpriced as i64)
         );
+        if st.pruned_kept > 0 {
+            println!(
+                "{} pruned {} ([storage] keep_events_days) keep the prices they were stored with: their tokens are no longer stored one by one.",
+                output::int(st.pruned_kept as i64),
+                req(st.pruned_kept)
+            );
+        }
     }
     Ok(EXIT_OK)
 }

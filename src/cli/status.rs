@@ -80,6 +80,11 @@ pub struct StatusReport {
     /// What is exported where and how far behind (sync folder, Prometheus, OTLP; empty
     /// `exporters`: nothing leaves this machine), `docs/sync-and-export.md`.
     pub exports: Option<crate::export::ExportsState>,
+    /// The exporters the running daemon runs now (it takes `[export.*]` and `[sync]` changes
+    /// when the config is read again).
+    pub daemon_exporting: Vec<String>,
+    /// Config changes the running daemon takes only when it restarts.
+    pub restart_needed: Vec<String>,
 }
 
 fn file_size(p: &Path) -> u64 {
@@ -141,6 +146,11 @@ pub fn gather(app: &App) -> StatusReport {
         config_warnings: Vec::new(),
         daemon_on_last_good_config: st.as_ref().is_some_and(|s| !s.config.ok),
         exports: None,
+        daemon_exporting: st.as_ref().map(|s| s.exporters.clone()).unwrap_or_default(),
+        restart_needed: st
+            .as_ref()
+            .map(|s| s.restart_needed.clone())
+            .unwrap_or_default(),
     };
     match Store::open_reader(db) {
         Ok(store) => {
@@ -192,6 +202,11 @@ pub fn gather(app: &App) -> StatusReport {
             }
         ));
     }
+    for m in &r.restart_needed {
+        needs.push(format!(
+            "{m}: restart the daemon to take this change (stop it and start `tokwatch`)"
+        ));
+    }
     r.ok = needs.is_empty();
     r.needs_attention = needs;
     r
@@ -240,6 +255,12 @@ fn render(app: &App, r: &StatusReport) -> String {
         );
         for p in &r.polled {
             o += &format!("    polled   {} ({})\n", short(&p.path), p.why);
+        }
+        for e in &r.daemon_exporting {
+            o += &format!("  exporting  {e}\n");
+        }
+        for e in &r.restart_needed {
+            o += &format!("  restart    needed: {e}\n");
         }
     }
     o += &format!(

@@ -81,6 +81,18 @@ pub fn as_report(
     let Some(info) = pricer.describe(model, None) else {
         bail!("no price is known for {model:?}: `tokwatch prices {model}` explains; a price can be set under [prices.\"{model}\"] in the config");
     };
+    // Pruned requests have no tokens of their own any more: pricing the range without them
+    // would show a smaller what-if than the real figure it is compared with.
+    let pruned = store.pruned_in(filter.since_ms, filter.until_ms)?;
+    if pruned > 0 {
+        let before = store.pruned_before()?.unwrap_or_default();
+        bail!(
+            "{} of this range (before {}) were pruned ([storage] keep_events_days): their totals are kept but not their tokens one by one, so they cannot be priced again; choose a range from {} on (`--since`)",
+            crate::format::count(pruned, "request", "requests"),
+            zone.datetime(before),
+            zone.datetime(before)
+        );
+    }
     let mut sums: HashMap<String, f64> = HashMap::new();
     let mut total = 0.0;
     store.for_each_event(filter, &mut |e| {

@@ -32,7 +32,7 @@ pub struct MachineConfig {
 }
 
 /// `[sync]`: merge this person's machines through a folder they already keep in step.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 pub struct SyncConfig {
     /// The folder (`~` is this home). The daemon appends this machine's requests to
     /// `<dir>/<machine id>.jsonl` and reads the other machines' files there.
@@ -53,7 +53,7 @@ pub enum LabelMode {
 }
 
 /// `[export.prometheus]`: an OpenMetrics `/metrics` endpoint on the daemon.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 pub struct PrometheusConfig {
     /// `false` turns it off with the section kept.
     pub enabled: Option<bool>,
@@ -76,7 +76,7 @@ pub struct PrometheusConfig {
 
 /// `[export.otlp]`: push each request as an OTLP log record, and cumulative counters, to an
 /// OpenTelemetry collector over OTLP/HTTP (protobuf).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 pub struct OtlpConfig {
     /// `false` turns it off with the section kept.
     pub enabled: Option<bool>,

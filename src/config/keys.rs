@@ -93,6 +93,7 @@ pub const KEYS: &[Key] = &[
     k("dashboard.enabled", "bool", "true"),
     k("dashboard.port", "integer", "none"),
     k("dashboard.address", "string", "127.0.0.1"),
+    k("storage.keep_events_days", "integer", "0"),
 ];
 
 /// The key pattern a concrete path matches (`budgets.2.usd` -> `budgets[].usd`,

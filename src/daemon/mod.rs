@@ -290,6 +290,12 @@ impl Daemon {
         if evs.is_empty() {
             return;
         }
+        // Only with `TOKWATCH_LOG=debug`: what each commit handed to the views.
+        tracing::debug!(
+            "stored {} (new or changed), handed to {} views",
+            crate::format::count(evs.len() as i64, "request", "requests"),
+            self.sinks.len()
+        );
         for s in &mut self.sinks {
             s.events(&self.ing.store, &evs);
         }

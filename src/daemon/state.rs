@@ -55,6 +55,12 @@ pub struct DaemonState {
     pub config: ConfigState,
     /// Directory of its log files.
     pub log_dir: Option<String>,
+    /// The exporters it runs now (sync file, `/metrics`, OTLP), one line each.
+    #[serde(default)]
+    pub exporters: Vec<String>,
+    /// Config changes it could not take without a restart, each with what stays as it was.
+    #[serde(default)]
+    pub restart_needed: Vec<String>,
 }
 
 /// `<db>.daemon.json`.

@@ -222,8 +222,22 @@ fn session(store: &Store, q: &Q) -> Result<Value, ApiError> {
     if id.is_empty() {
         return Err(not_found());
     }
-    let Some(log) = store.session_log(id)? else {
-        return Err(not_found());
+    // Requests older than `[storage] keep_events_days` are in the rollup only: the page
+    // says how many rather than show a shorter session.
+    let pruned = store.session_pruned_requests(id)?;
+    let log = match store.session_log(id)? {
+        Some(l) => l,
+        None if pruned > 0 => crate::store::dashboard::SessionLog {
+            tool: String::new(),
+            repo: None,
+            branch: None,
+            requests: Vec::new(),
+        },
+        None => return Err(not_found()),
+    };
+    let pruned = match store.pruned_before()? {
+        Some(before) if pruned > 0 => json!({"requests": pruned, "before_ms": before}),
+        _ => Value::Null,
     };
     // Model changes of the session's own requests (a subagent's model is not a fallback).
     let mut changes = Vec::new();
@@ -256,6 +270,7 @@ fn session(store: &Store, q: &Q) -> Result<Value, ApiError> {
         "model_changes": changes,
         "alerts": alerts,
         "totals": totals,
+        "pruned": pruned,
     }))
 }
 

@@ -154,10 +154,21 @@ impl Scraper {
     }
 }
 
-/// The running endpoint (it serves until the process ends).
+/// The running endpoint: it serves until it is dropped (a config reload that turns it off or
+/// moves it) or the process ends.
 pub struct Endpoint {
     /// The address it listens on.
     pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Endpoint {
+    /// Stops accepting at once (the socket is closed); a scrape in progress is answered.
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
 }
 
 /// Binds `listen` now (an address in use is an error here, not later) and serves `/metrics`
@@ -176,6 +187,7 @@ pub fn spawn(db: PathBuf, listen: &str, opts: Options) -> anyhow::Result<Endpoin
         store: None,
         cached: None,
     }));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()?;
@@ -197,12 +209,21 @@ pub fn spawn(db: PathBuf, listen: &str, opts: Options) -> anyhow::Result<Endpoin
                         async move { metrics(&s) }
                     }),
                 );
-                if let Err(e) = axum::serve(listener, app).await {
+                let stopped = async move {
+                    let _ = stopped.await;
+                };
+                if let Err(e) = axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+                {
                     crate::daemon::log(&format!("/metrics stopped: {e}"));
                 }
             })
         })?;
-    Ok(Endpoint { addr })
+    Ok(Endpoint {
+        addr,
+        stop: Some(stop),
+    })
 }
 
 fn metrics(s: &Mutex<Scraper>) -> axum::response::Response {

@@ -488,11 +488,7 @@ impl Store {
 
     /// This machine's highest change number.
     pub fn last_rev(&self) -> anyhow::Result<i64> {
-        Ok(self.conn.query_row(
-            "SELECT coalesce(max(rev), 0) FROM events WHERE machine_id = 0",
-            [],
-            |r| r.get(0),
-        )?)
+        Ok(super::prune::max_local_rev(&self.conn)?)
     }
 
     /// All-time sums of this machine's requests (`all_machines`: every machine's) per tool,

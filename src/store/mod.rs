@@ -11,6 +11,7 @@ pub mod query;
 pub mod reprice;
 pub mod wal;
 pub mod problem;
+pub mod prune;
 
 use crate::dedup;
 use crate::event::{CostSource, Tokens, UsageEvent};
@@ -31,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v3.sql"),
     include_str!("schema_v4.sql"),
     include_str!("schema_v5.sql"),
+    include_str!("schema_v6.sql"),
 ];
 
 /// Errors a user can act on, with the action in the message.
@@ -180,6 +182,9 @@ impl Store {
         let conn = Connection::open(path)
             .with_context(|| format!("cannot open the database {}", path.display()))?;
         conn.busy_timeout(Duration::from_secs(10))?;
+        // The batch writer keeps more than rusqlite's default 16 statements prepared (the
+        // pruned-request lookups among them): a smaller cache re-parses SQL for every event.
+        conn.set_prepared_statement_cache_capacity(64);
         if let Some(why) = problem::foreign_file(&conn)? {
             return Err(StoreError::Foreign(path.to_path_buf(), why).into());
         }
@@ -550,9 +555,10 @@ fn write_batch(
         .query_row([file_path], |r| r.get(0))?;
     let mut roll = Rollup::default();
     // This machine's change numbers continue from the highest stored (`export.rs`).
-    let mut next_rev: i64 = tx
-        .prepare_cached("SELECT coalesce(max(rev), 0) FROM events WHERE machine_id = 0")?
-        .query_row([], |r| r.get(0))?;
+    let mut next_rev: i64 = prune::max_local_rev(tx)?;
+    // Requests older than `[storage] keep_events_days` are identity rows in `pruned`: a later
+    // copy of one merges against that row (`store::prune`).
+    let pruned = prune::any(tx)?;
     let mut machines = export::MachineIds::default();
     // Sidechain replays (same message id, another request id) lose to the main-chain copy:
     // a few set-based statements per batch rather than one per event.
@@ -573,6 +579,15 @@ fn write_batch(
             })?;
             for r in rows {
                 skip.insert(r?);
+            }
+            if pruned {
+                for e in events.iter().filter(|e| e.ev.sidechain) {
+                    if let Some(m) = e.ev.msg_id.as_deref() {
+                        if prune::main_pruned(tx, &e.ev.tool, m)? {
+                            skip.insert((e.ev.tool.clone(), m.to_string()));
+                        }
+                    }
+                }
             }
         }
         let main: Vec<&str> = events
@@ -595,6 +610,15 @@ fn write_batch(
             let gone: Vec<Row> = q.query_map([&ids], Row::read)?.collect::<Result<_, _>>()?;
             for g in &gone {
                 roll.add(g, -1);
+            }
+            if pruned {
+                for e in events.iter().filter(|e| !e.ev.sidechain) {
+                    if let Some(m) = e.ev.msg_id.as_deref() {
+                        for g in prune::take_side(tx, &e.ev.tool, m)? {
+                            roll.add(&g, -1);
+                        }
+                    }
+                }
             }
             if !gone.is_empty() {
                 tx.prepare_cached(
@@ -669,7 +693,8 @@ fn write_batch(
                 e.speed,
                 e.estimated as i64,
             ];
-            if insert.execute(p)? == 1 {
+            let was_pruned = if pruned { prune::lookup(tx, h)? } else { None };
+            if was_pruned.is_none() && insert.execute(p)? == 1 {
                 if machine_id == 0 {
                     next_rev = next_rev.max(rev);
                 }
@@ -678,14 +703,22 @@ fn write_batch(
                 roll.add(&new, 1);
                 continue;
             }
-            let old = stored.query_row([h], Row::read)?;
+            let is_pruned = was_pruned.is_some();
+            let old = match was_pruned {
+                Some(o) => o,
+                None => stored.query_row([h], Row::read)?,
+            };
             let replace = if old.machine_id != machine_id {
                 // Two machines recorded it: one order-free rule, whichever arrives first.
                 export::cross_replaces(tx, &old, &new)?
             } else if e.recorded.is_some() {
                 // The same machine's newer change replaces its older one.
                 if rev > old.rev && old.same_as(&new) {
-                    export::set_rev(tx, h, rev)?;
+                    if is_pruned {
+                        prune::set_rev(tx, h, rev)?;
+                    } else {
+                        export::set_rev(tx, h, rev)?;
+                    }
                     if machine_id == 0 {
                         next_rev = next_rev.max(rev);
                     }
@@ -708,7 +741,13 @@ fn write_batch(
             if machine_id == 0 {
                 next_rev = next_rev.max(rev);
             }
-            update.execute(p)?;
+            if is_pruned {
+                // Stored in full again, with the copy that replaced it.
+                prune::forget(tx, h)?;
+                insert.execute(p)?;
+            } else {
+                update.execute(p)?;
+            }
             roll.add(&old, -1);
             roll.add(&new, 1);
             out.updated += 1;

@@ -518,6 +518,8 @@ impl Store {
                     row.first_seen = Some(zone.datetime(a * BUCKET_MS));
                     row.last_seen = Some(zone.datetime(b));
                     row.last_ms = b;
+                    // The bucket's start until the exact time is looked up.
+                    row.first_ms = Some(a * BUCKET_MS);
                 }
                 GroupBy::Repo => {
                     let n: String = r.get(0)?;
@@ -649,7 +651,11 @@ impl Store {
         };
         let mut first = self.conn.prepare(&end("ASC"))?;
         let mut last = self.conn.prepare(&end("DESC"))?;
+        // Requests before the latest prune may be identity rows only: a session that has
+        // usage in the rollup before it keeps the 15-minute bucket as its first time.
+        let pruned_before = self.pruned_before()?;
         for row in rows.iter_mut() {
+            let bucket_first = row.first_ms.take();
             if row.key == "(no session)" {
                 continue;
             }
@@ -658,6 +664,12 @@ impl Store {
             let p = || rusqlite::params_from_iter(args.iter());
             let a: Option<i64> = first.query_row(p(), |r| r.get(0)).optional()?;
             let b: Option<i64> = last.query_row(p(), |r| r.get(0)).optional()?;
+            let (a, b) = match (pruned_before, bucket_first) {
+                (Some(cut), Some(f)) if f < cut && a.is_none_or(|a| a >= f + BUCKET_MS) => {
+                    (Some(f), b.or(Some(row.last_ms)))
+                }
+                _ => (a, b),
+            };
             if let (Some(a), Some(b)) = (a, b) {
                 row.first_seen = Some(zone.datetime_secs(a));
                 row.last_seen = Some(zone.datetime_secs(b));
@@ -901,13 +913,19 @@ impl Store {
             .filter(|v| *v > 0))
     }
 
-    /// How many requests and how many files are stored.
+    /// How many requests (pruned ones included) and how many files are stored.
     pub fn counts(&self) -> anyhow::Result<(i64, i64)> {
-        Ok(self.conn.query_row(
+        let (events, files): (i64, i64) = self.conn.query_row(
             "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM files)",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
-        )?)
+        )?;
+        // A database of a schema before retention has no `pruned` table.
+        let pruned: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM pruned", [], |r| r.get(0))
+            .unwrap_or(0);
+        Ok((events + pruned, files))
     }
 
     /// Every tool whose usage is stored (imports from other machines included).

@@ -40,6 +40,9 @@ pub struct RepriceStats {
     pub cost_before_usd: f64,
     /// The same requests' total cost now, USD.
     pub cost_after_usd: f64,
+    /// Requests pruned (`[storage] keep_events_days`): their tokens are no longer stored one
+    /// by one, so they keep the cost they were stored with.
+    pub pruned_kept: u64,
 }
 
 /// The prices last applied to the stored usage.
@@ -141,9 +144,15 @@ impl Store {
             }
         }
         let mut roll = Rollup::default();
-        let mut rev: i64 = tx
-            .prepare_cached("SELECT coalesce(max(rev), 0) FROM events WHERE machine_id = 0")?
-            .query_row([], |r| r.get(0))?;
+        let mut rev: i64 = super::prune::max_local_rev(&tx)?;
+        stats.pruned_kept = tx
+            .query_row(
+                "SELECT count(*) FROM pruned p JOIN pruned_cells c ON c.id = p.cell
+                 WHERE c.machine_id = 0 AND p.cost_source != ?1",
+                [CostSource::Reported.as_i64()],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap_or(0) as u64;
         {
             let mut up = tx.prepare(
                 "UPDATE events SET cost = ?2, cost_source = ?3, price_key = ?4, rev = ?5

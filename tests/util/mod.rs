@@ -238,7 +238,8 @@ type RollupCell = (
     i64,
 );
 
-/// The rollup (what reports read) holds exactly the sums of the stored events, per cell.
+/// The rollup (what reports read) holds exactly the sums of the stored requests, per cell:
+/// the events stored in full and the pruned ones (`store::prune`).
 pub fn assert_rollup_consistent(db: &Path) {
     let s = sql(db);
     let q = |sql: &str| -> Vec<RollupCell> {
@@ -264,9 +265,16 @@ pub fn assert_rollup_consistent(db: &Path) {
         .collect()
     };
     let from_events = q(
-        "SELECT ts / 900000 AS b, tool, coalesce(model, '') || '|' || coalesce(branch, '') || '|' || coalesce(provider, '') || '|' || machine_id, coalesce(session, ''), coalesce(workspace_id, 0),
+        "WITH every AS (
+             SELECT ts, tool, model, branch, provider, machine_id, session, workspace_id,
+                    requests, input, cw5, cw1h, cr, output, cost FROM events
+             UNION ALL
+             SELECT p.ts, c.tool, c.model, c.branch, c.provider, c.machine_id, c.session,
+                    c.workspace_id, p.requests, p.input, p.cw5, p.cw1h, p.cr, p.output, p.cost
+             FROM pruned p JOIN pruned_cells c ON c.id = p.cell)
+         SELECT ts / 900000 AS b, tool, coalesce(model, '') || '|' || coalesce(branch, '') || '|' || coalesce(provider, '') || '|' || machine_id, coalesce(session, ''), coalesce(workspace_id, 0),
                 sum(requests), sum(input), sum(cw5), sum(cw1h), sum(cr), sum(output), total(cost)
-         FROM events GROUP BY b, tool, coalesce(workspace_id, 0), coalesce(branch, ''), coalesce(model, ''), coalesce(session, ''), coalesce(provider, ''), machine_id
+         FROM every GROUP BY b, tool, coalesce(workspace_id, 0), coalesce(branch, ''), coalesce(model, ''), coalesce(session, ''), coalesce(provider, ''), machine_id
          HAVING sum(requests) != 0 OR sum(input) != 0 OR sum(output) != 0 OR sum(cr) != 0 OR sum(cw5) != 0 OR sum(cw1h) != 0 OR total(cost) != 0
          ORDER BY 1, 2, 3, 4, 5, 6, 7",
     );

@@ -120,7 +120,9 @@ export function mount(root) {
     if (tr && !e.target.closest('a,button')) select(Number(tr.dataset.key) - 1);
   });
   const [reqSec, reqBody] = section('Requests', { id: 'requests-sec' });
-  reqBody.append(requests.wrap);
+  // Requests older than `[storage] keep_events_days` are in the totals, not in the timeline.
+  const prunedNote = h('p', { class: 'note', 'data-testid': 'pruned-note', hidden: true });
+  reqBody.append(prunedNote, requests.wrap);
 
   fill(root,
     h('div', { class: 'page-head' }, h('h1', null, 'Session ', h('span', { class: 'mono', title: id }, shortId(id))), meta),
@@ -216,6 +218,11 @@ export function mount(root) {
       fill(markerList, marks.map((m) => h('li', { 'data-kind': m.kind === 'model' ? 'model' : 'alert', 'data-ts': m.ts_ms },
         h('span', { class: 't' }, timeOf(m.ts_ms, clock.tz)), ' ',
         h('span', { class: 'badge ' + (m.kind === 'model' ? 'model' : 'alert') }, m.kind === 'model' ? 'model change' : 'alert'), ' ', m.text)));
+      const p = s.pruned;
+      prunedNote.hidden = !p;
+      prunedNote.textContent = p
+        ? `${int(p.requests)} ${p.requests === 1 ? 'request' : 'requests'} of this session before ${dateTime(p.before_ms, clock.tz)} were pruned ([storage] keep_events_days): they are in the totals above, not in the charts or this table.`
+        : '';
       const q = Number(params().get('req'));
       if (selected === null && q >= 1 && q <= rows.length) selected = q - 1;
       // A bookmarked request further down than the first rows: show them all.
