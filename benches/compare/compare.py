@@ -256,6 +256,9 @@ def tool_env(home: Path, scratch: Path, peers_bin: Path | None) -> dict:
         "XDG_STATE_HOME": str(xdg / "state"),
         "TMPDIR": str(xdg / "tmp"),
         "TOKWATCH_CONFIG_DIR": str(xdg / "twcfg"),
+        # `report` would start a daemon for each cold run's database (and wait for it to catch
+        # up); those daemons outlive the run and share the cores with the next ones.
+        "TOKWATCH_AUTO_START": "0",
     }
     if (home / ".claude").is_dir():
         env["CLAUDE_CONFIG_DIR"] = str(home / ".claude")

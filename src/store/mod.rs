@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v4.sql"),
     include_str!("schema_v5.sql"),
     include_str!("schema_v6.sql"),
+    include_str!("schema_v7.sql"),
 ];
 
 /// Errors a user can act on, with the action in the message.
@@ -1038,10 +1039,29 @@ impl Rollup {
                 estimated = estimated + excluded.estimated, reported = reported + excluded.reported,
                 last_ms = max(last_ms, excluded.last_ms)",
         )?;
+        // `rollup_day` gets the sum of the same changes per UTC day.
+        let mut days: std::collections::HashMap<HourKey, ([i64; 10], i64, i64)> =
+            std::collections::HashMap::with_capacity(self.hours.len());
         for ((h, tool, ws, br, m, prov, mach), v, cost, last) in self.hours.into_values() {
             if v.iter().all(|x| *x == 0) && cost == 0 {
                 continue;
             }
+            let d = days
+                .entry((
+                    h.div_euclid(24),
+                    tool.clone(),
+                    ws,
+                    br.clone(),
+                    m.clone(),
+                    prov.clone(),
+                    mach,
+                ))
+                .or_insert(([0; 10], 0, i64::MIN));
+            for (a, b) in d.0.iter_mut().zip(v) {
+                *a += b;
+            }
+            d.1 += cost;
+            d.2 = d.2.max(last);
             // A cell only subtracted from keeps its stored latest time.
             let last = if last == i64::MIN {
                 h * query::HOUR_MS
@@ -1050,6 +1070,33 @@ impl Rollup {
             };
             st.execute(params![
                 h, tool, ws, br, m, prov, mach, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
+                v[8], v[9], cost, last
+            ])?;
+        }
+        let mut st = tx.prepare_cached(
+            "INSERT INTO rollup_day(day, tool, workspace_id, branch, model, provider, machine_id,
+                requests, input, cw5, cw1h, cr, output, reasoning, unpriced, estimated, reported,
+                cost_nano, last_ms)
+             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
+             ON CONFLICT DO UPDATE SET
+                requests = requests + excluded.requests, input = input + excluded.input,
+                cw5 = cw5 + excluded.cw5, cw1h = cw1h + excluded.cw1h, cr = cr + excluded.cr,
+                output = output + excluded.output, reasoning = reasoning + excluded.reasoning,
+                cost_nano = cost_nano + excluded.cost_nano, unpriced = unpriced + excluded.unpriced,
+                estimated = estimated + excluded.estimated, reported = reported + excluded.reported,
+                last_ms = max(last_ms, excluded.last_ms)",
+        )?;
+        for ((d, tool, ws, br, m, prov, mach), (v, cost, last)) in days {
+            if v.iter().all(|x| *x == 0) && cost == 0 {
+                continue;
+            }
+            let last = if last == i64::MIN {
+                d * query::DAY_MS
+            } else {
+                last
+            };
+            st.execute(params![
+                d, tool, ws, br, m, prov, mach, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
                 v[8], v[9], cost, last
             ])?;
         }

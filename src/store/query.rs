@@ -10,14 +10,19 @@ use serde::Serialize;
 pub const BUCKET_MS: i64 = 900_000;
 /// Bucket width of the `rollup_hour` table.
 pub const HOUR_MS: i64 = 3_600_000;
+/// Bucket width of the `rollup_day` table (a UTC day).
+pub const DAY_MS: i64 = 86_400_000;
 
-/// Which rollup a query reads: the 15-minute one (with sessions) or the hourly one (without).
+/// Which rollup a query reads: the 15-minute one (with sessions), the hourly or the daily one
+/// (without).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Layer {
     /// `rollup`.
     Quarter,
     /// `rollup_hour`.
     Hour,
+    /// `rollup_day`.
+    Day,
 }
 
 impl Layer {
@@ -26,7 +31,49 @@ impl Layer {
         match self {
             Layer::Quarter => ("rollup", "bucket", BUCKET_MS),
             Layer::Hour => ("rollup_hour", "hour", HOUR_MS),
+            Layer::Day => ("rollup_day", "day", DAY_MS),
         }
+    }
+    /// `f`'s range cut into pieces each answered exactly by one layer, coarsest first: the
+    /// whole UTC days from the daily layer, the whole hours at either edge from the hourly one,
+    /// what is left from the 15-minute one. `None` when no whole UTC day is inside the range
+    /// (then one layer reads it all, [`Layer::for_filter`]).
+    fn pieces(f: &Filter) -> Option<Vec<(Layer, Filter)>> {
+        let up = |v: i64, unit: i64| (v + unit - 1).div_euclid(unit) * unit;
+        let down = |v: i64, unit: i64| v.div_euclid(unit) * unit;
+        let (s, u) = (f.since_ms, f.until_ms);
+        let (ds, du) = (s.map(|s| up(s, DAY_MS)), u.map(|u| down(u, DAY_MS)));
+        if let (Some(a), Some(b)) = (ds, du) {
+            if a >= b {
+                return None;
+            }
+        }
+        let piece = |layer, since_ms, until_ms| {
+            (
+                layer,
+                Filter {
+                    since_ms,
+                    until_ms,
+                    ..f.clone()
+                },
+            )
+        };
+        let mut out = vec![piece(Layer::Day, ds, du)];
+        if let (Some(s), Some(ds)) = (s, ds) {
+            let hs = up(s, HOUR_MS);
+            out.push(piece(Layer::Hour, Some(hs), Some(ds)));
+            out.push(piece(Layer::Quarter, Some(s), Some(hs)));
+        }
+        if let (Some(u), Some(du)) = (u, du) {
+            let hu = down(u, HOUR_MS);
+            out.push(piece(Layer::Hour, Some(du), Some(hu)));
+            out.push(piece(Layer::Quarter, Some(hu), Some(u)));
+        }
+        out.retain(|(_, p)| match (p.since_ms, p.until_ms) {
+            (Some(a), Some(b)) => a < b,
+            _ => true,
+        });
+        Some(out)
     }
     /// The coarsest layer that answers `f` exactly when grouped by `group` (sessions need the
     /// 15-minute layer; so do bounds that are not whole hours).
@@ -265,7 +312,20 @@ impl Layer {
     fn sums(self) -> &'static str {
         match self {
             Layer::Quarter => SUMS,
-            Layer::Hour => HOUR_SUMS,
+            Layer::Hour | Layer::Day => HOUR_SUMS,
+        }
+    }
+    /// One cell's figures in the order of [`Layer::sums`].
+    fn cells(self) -> &'static str {
+        match self {
+            Layer::Quarter => {
+                "r.requests, r.input, r.cw5, r.cw1h, r.cr, r.output, r.reasoning, \
+                 coalesce(r.cost, 0.0), r.unpriced, r.estimated, r.reported"
+            }
+            Layer::Hour | Layer::Day => {
+                "r.requests, r.input, r.cw5, r.cw1h, r.cr, r.output, r.reasoning, \
+                 r.cost_nano * 1e-9, r.unpriced, r.estimated, r.reported"
+            }
         }
     }
 }
@@ -387,42 +447,81 @@ pub(crate) fn where_clause(f: &Filter, args: &mut Vec<Value>, layer: Layer) -> S
 }
 
 impl Store {
-    /// A grouped report. Reads the hourly layer where it answers exactly, else the 15-minute
-    /// one (`schema_v4.sql`); both give the same figures.
+    /// A grouped report. Reads the daily layer for the whole UTC days of the range and the
+    /// finer layers for its edges where that answers exactly, else the hourly layer, else the
+    /// 15-minute one (`schema_v4.sql`, `schema_v7.sql`); all give the same figures.
     pub fn report(&self, group: GroupBy, f: &Filter, zone: Zone) -> anyhow::Result<Report> {
+        if group != GroupBy::Session && f.session.is_none() {
+            if let Some(pieces) = Layer::pieces(f) {
+                // `None`: a UTC day that is not a local day of `zone`, grouped by time.
+                if let Some(r) = self.report_in(&pieces, group, f, zone)? {
+                    return Ok(r);
+                }
+            }
+        }
         match Layer::for_filter(f, Some(group)) {
-            Layer::Hour => match self.report_in(Layer::Hour, group, f, zone)? {
+            Layer::Hour => match self.report_in(&[(Layer::Hour, f.clone())], group, f, zone)? {
                 Some(r) => Ok(r),
                 // A local midnight inside an hour (a zone not a whole number of hours from
                 // UTC): the days need the 15-minute buckets.
                 None => self.report_quarter(group, f, zone),
             },
-            Layer::Quarter => self.report_quarter(group, f, zone),
+            _ => self.report_quarter(group, f, zone),
         }
     }
 
     fn report_quarter(&self, group: GroupBy, f: &Filter, zone: Zone) -> anyhow::Result<Report> {
         Ok(self
-            .report_in(Layer::Quarter, group, f, zone)?
+            .report_in(&[(Layer::Quarter, f.clone())], group, f, zone)?
             .expect("15-minute buckets never straddle a local midnight"))
     }
 
-    /// The report from one layer; `None` when a bucket of the hourly layer would fall into two
-    /// local days, weeks or months of `zone`.
+    /// The report over `f` from the layers of `pieces` (each over its own part of `f`'s range,
+    /// [`Layer::pieces`]); `None` when a bucket of the hourly or daily layer would fall into
+    /// two local days, weeks or months of `zone`.
     fn report_in(
+        &self,
+        pieces: &[(Layer, Filter)],
+        group: GroupBy,
+        f: &Filter,
+        zone: Zone,
+    ) -> anyhow::Result<Option<Report>> {
+        let mut rows: Vec<Row> = Vec::new();
+        let mut by_key: std::collections::HashMap<String, usize> = Default::default();
+        for (layer, pf) in pieces {
+            if !self.collect(*layer, group, pf, zone, &mut rows, &mut by_key)? {
+                return Ok(None);
+            }
+        }
+        self.finish_report(group, f, zone, rows).map(Some)
+    }
+
+    /// Adds one layer's rows over `f` to `rows` (summed by key); false when a bucket would
+    /// fall into two local days, weeks or months of `zone`.
+    fn collect(
         &self,
         layer: Layer,
         group: GroupBy,
         f: &Filter,
         zone: Zone,
-    ) -> anyhow::Result<Option<Report>> {
+        rows: &mut Vec<Row>,
+        by_key: &mut std::collections::HashMap<String, usize>,
+    ) -> anyhow::Result<bool> {
         let (table, tcol, unit) = layer.parts();
         let mut args = Vec::new();
         let wh = where_clause(f, &mut args, layer);
-        let last = if layer == Layer::Hour {
-            "max(r.last_ms)".to_string()
-        } else {
-            format!("max(r.bucket) * {BUCKET_MS}")
+        // Grouped by anything but time or session, the cells are read as they are and summed
+        // here: SQLite would sort every cell by the group's key first, which costs more than
+        // reading them (cells come in time order, so time groups stream).
+        let by_cell = !matches!(
+            group,
+            GroupBy::Day | GroupBy::Week | GroupBy::Month | GroupBy::Session
+        );
+        let last = match (by_cell, layer) {
+            (false, Layer::Quarter) => format!("max(r.bucket) * {BUCKET_MS}"),
+            (false, _) => "max(r.last_ms)".to_string(),
+            (true, Layer::Quarter) => format!("r.bucket * {BUCKET_MS}"),
+            (true, _) => "r.last_ms".to_string(),
         };
         let (cols, gb) = match group {
             GroupBy::Day | GroupBy::Week | GroupBy::Month => {
@@ -435,14 +534,9 @@ impl Store {
                 // 30-day session report on a 1M-request database took 30 ms, 15 ms now.
                 "+r.session, r.tool".to_string(),
             ),
-            GroupBy::Repo => (
-                format!("coalesce(w.name, ''), w.key, {last}"),
-                "r.workspace_id".to_string(),
-            ),
-            GroupBy::Branch => (
-                format!("coalesce(w.name, ''), r.branch, {last}"),
-                "r.workspace_id, r.branch".to_string(),
-            ),
+            // Names from `names` below, once per repository rather than once per cell.
+            GroupBy::Repo => (format!("r.workspace_id, {last}"), String::new()),
+            GroupBy::Branch => (format!("r.workspace_id, r.branch, {last}"), String::new()),
             GroupBy::Model => (format!("r.model, {last}"), "r.model".to_string()),
             GroupBy::Tool => (format!("r.tool, {last}"), "r.tool".to_string()),
             GroupBy::Provider => (format!("r.provider, {last}"), "r.provider".to_string()),
@@ -455,7 +549,8 @@ impl Store {
         let ncols = match group {
             GroupBy::Day | GroupBy::Week | GroupBy::Month => 1,
             GroupBy::Session => 5,
-            GroupBy::Repo | GroupBy::Branch => 3,
+            GroupBy::Repo => 2,
+            GroupBy::Branch => 3,
             GroupBy::Model | GroupBy::Tool | GroupBy::Provider | GroupBy::Machine => 2,
         };
         // Machine names only where the report shows them.
@@ -464,14 +559,41 @@ impl Store {
         } else {
             ""
         };
-        let sql = format!(
-            "SELECT {cols}, {sums} FROM {table} r LEFT JOIN workspaces w ON w.id = r.workspace_id
-             {machines} WHERE {wh} GROUP BY {gb} HAVING sum(r.requests) != 0",
-            sums = layer.sums()
-        );
-        let mut st = self.conn.prepare(&sql)?;
-        let mut rows: Vec<Row> = Vec::new();
-        let mut by_key: std::collections::HashMap<String, usize> = Default::default();
+        // Repository names only where the report shows them (a join per cell costs more than
+        // the cell's sums).
+        let workspaces = if group == GroupBy::Session {
+            "LEFT JOIN workspaces w ON w.id = r.workspace_id"
+        } else {
+            ""
+        };
+        // Repository id -> (name, key).
+        let mut names: std::collections::HashMap<i64, (String, Option<String>)> =
+            Default::default();
+        if matches!(group, GroupBy::Repo | GroupBy::Branch) {
+            let mut st = self
+                .conn
+                .prepare_cached("SELECT id, coalesce(name, ''), key FROM workspaces")?;
+            let mut q = st.query([])?;
+            while let Some(r) = q.next()? {
+                names.insert(r.get(0)?, (r.get(1)?, r.get(2)?));
+            }
+        }
+        let name_of =
+            |id: i64| -> (String, Option<String>) { names.get(&id).cloned().unwrap_or_default() };
+        let sql = if by_cell {
+            format!(
+                "SELECT {cols}, {sums} FROM {table} r {workspaces} {machines}
+                 WHERE {wh} AND r.requests != 0",
+                sums = layer.cells()
+            )
+        } else {
+            format!(
+                "SELECT {cols}, {sums} FROM {table} r {workspaces}
+                 {machines} WHERE {wh} GROUP BY {gb} HAVING sum(r.requests) != 0",
+                sums = layer.sums()
+            )
+        };
+        let mut st = self.conn.prepare_cached(&sql)?;
         let mut q = st.query(rusqlite::params_from_iter(args.iter()))?;
         while let Some(r) = q.next()? {
             let sums = Sums::from_row(r, ncols)?;
@@ -499,9 +621,19 @@ impl Store {
                         }
                         _ => d.format("%Y-%m").to_string(),
                     };
-                    row.key = key(zone.date(b * unit));
-                    if layer == Layer::Hour && key(zone.date(b * unit + unit - 1)) != row.key {
-                        return Ok(None);
+                    let d = zone.date(b * unit);
+                    row.key = key(d);
+                    let one = match layer {
+                        Layer::Quarter => true,
+                        Layer::Hour => key(zone.date(b * unit + unit - 1)) == row.key,
+                        // The UTC day is exactly the local day (no offset, no change inside).
+                        Layer::Day => {
+                            zone.start_of(d) == b * unit
+                                && d.succ_opt().map(|n| zone.start_of(n)) == Some(b * unit + unit)
+                        }
+                    };
+                    if !one {
+                        return Ok(false);
                     }
                     row.last_ms = b * unit;
                 }
@@ -522,19 +654,18 @@ impl Store {
                     row.first_ms = Some(a * BUCKET_MS);
                 }
                 GroupBy::Repo => {
-                    let n: String = r.get(0)?;
+                    let (n, key) = name_of(r.get(0)?);
                     row.key = if n.is_empty() {
                         "(no repository)".into()
                     } else {
                         n
                     };
-                    row.repo = r.get::<_, Option<String>>(1)?;
-                    let b: i64 = r.get(2)?;
-                    row.last_seen = Some(zone.datetime(b));
-                    row.last_ms = b;
+                    row.repo = key;
+                    // Its last_seen once all cells are in (finish_report).
+                    row.last_ms = r.get(1)?;
                 }
                 GroupBy::Branch => {
-                    let n: String = r.get(0)?;
+                    let (n, _) = name_of(r.get(0)?);
                     let br: String = r.get(1)?;
                     let n = if n.is_empty() {
                         "(no repository)".to_string()
@@ -568,8 +699,24 @@ impl Store {
                 }
             }
         }
+        Ok(true)
+    }
+
+    /// Totals, order, unpriced models and the prices' date of the collected rows.
+    fn finish_report(
+        &self,
+        group: GroupBy,
+        f: &Filter,
+        zone: Zone,
+        mut rows: Vec<Row>,
+    ) -> anyhow::Result<Report> {
         if group == GroupBy::Session {
             self.exact_session_times(&mut rows, f, zone)?;
+        }
+        if group == GroupBy::Repo {
+            for r in &mut rows {
+                r.last_seen = Some(zone.datetime(r.last_ms));
+            }
         }
         let mut totals = Sums::default();
         for r in &mut rows {
@@ -599,14 +746,14 @@ impl Store {
             .ok()
             .flatten()
             .map(|p| zone.datetime(p.at_ms));
-        Ok(Some(Report {
+        Ok(Report {
             group,
             tz: zone.name(),
             totals,
             rows,
             unpriced_models,
             prices_applied,
-        }))
+        })
     }
 
     /// A session row's first and last request as recorded (to the second), not the 15-minute
@@ -1123,11 +1270,14 @@ mod tests {
             for g in groups {
                 let f = Filter::default();
                 let q = store
-                    .report_in(Layer::Quarter, g, &f, zone)
+                    .report_in(&[(Layer::Quarter, f.clone())], g, &f, zone)
                     .unwrap()
                     .unwrap();
                 assert!(q.totals.requests > 5000, "{}", q.totals.requests);
-                match store.report_in(Layer::Hour, g, &f, zone).unwrap() {
+                match store
+                    .report_in(&[(Layer::Hour, f.clone())], g, &f, zone)
+                    .unwrap()
+                {
                     Some(h) => same(&h, &q),
                     None => assert!(
                         !whole_hours && matches!(g, GroupBy::Day | GroupBy::Week | GroupBy::Month),
@@ -1149,7 +1299,7 @@ mod tests {
                     "{name}"
                 );
                 let q = store
-                    .report_in(Layer::Quarter, g, &f, zone)
+                    .report_in(&[(Layer::Quarter, f.clone())], g, &f, zone)
                     .unwrap()
                     .unwrap();
                 same(&store.report(g, &f, zone).unwrap(), &q);
@@ -1220,5 +1370,160 @@ mod tests {
             // A re-recorded request may have left the cell; its latest time stays (>=).
             assert!(k.4 >= b.4, "{k:?} {b:?}");
         }
+    }
+
+    /// Reports over the daily layer with the finer layers at the edges give exactly the
+    /// 15-minute layer's figures: every grouping, every kind of zone, ranges with edges at
+    /// local midnights (whole hours, half hours, quarter hours), at odd instants, and ranges
+    /// shorter than a day; and the daily layer is used wherever it can be.
+    #[test]
+    fn the_daily_layer_with_its_edges_answers_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = filled_store(dir.path());
+        let groups = [
+            GroupBy::Day,
+            GroupBy::Week,
+            GroupBy::Month,
+            GroupBy::Repo,
+            GroupBy::Branch,
+            GroupBy::Model,
+            GroupBy::Tool,
+            GroupBy::Provider,
+            GroupBy::Machine,
+        ];
+        let d = |y, m, dd| NaiveDate::from_ymd_opt(y, m, dd).unwrap();
+        for name in [
+            "UTC",
+            "Europe/London",
+            "America/New_York",
+            "Asia/Kolkata",
+            "Asia/Kathmandu",
+        ] {
+            let zone = Zone::parse(name).unwrap();
+            let ranges = [
+                (None, None),
+                (
+                    Some(zone.start_of(d(2024, 3, 30))),
+                    Some(zone.start_of(d(2024, 11, 4))),
+                ),
+                (Some(zone.start_of(d(2024, 1, 1))), None),
+                (None, Some(zone.start_of(d(2024, 6, 1)))),
+                // Odd instants: every layer gets a piece.
+                (Some(1_710_000_123_456), Some(1_730_000_654_321)),
+                // Under a day: no daily piece.
+                (
+                    Some(zone.start_of(d(2024, 5, 5))),
+                    Some(zone.start_of(d(2024, 5, 6))),
+                ),
+                (Some(1_710_000_123_456), Some(1_710_030_000_000)),
+            ];
+            for (since_ms, until_ms) in ranges {
+                let f = Filter {
+                    since_ms,
+                    until_ms,
+                    ..Filter::default()
+                };
+                for g in groups {
+                    let q = store
+                        .report_in(&[(Layer::Quarter, f.clone())], g, &f, zone)
+                        .unwrap()
+                        .unwrap();
+                    same(&store.report(g, &f, zone).unwrap(), &q);
+                    let Some(p) = Layer::pieces(&f) else {
+                        assert!(since_ms.is_some() && until_ms.is_some());
+                        continue;
+                    };
+                    assert_eq!(p[0].0, Layer::Day);
+                    match store.report_in(&p, g, &f, zone).unwrap() {
+                        Some(r) => same(&r, &q),
+                        // Grouped by time, the daily layer needs a zone whose days are UTC days.
+                        None => assert!(
+                            name != "UTC"
+                                && matches!(g, GroupBy::Day | GroupBy::Week | GroupBy::Month),
+                            "{name} {g:?} declined"
+                        ),
+                    }
+                }
+            }
+        }
+        // Against the stored requests themselves, not another layer.
+        let f = Filter::default();
+        let r = store.report(GroupBy::Model, &f, Zone::Utc).unwrap();
+        let mut st = store
+            .conn
+            .prepare(
+                "SELECT coalesce(nullif(model, ''), '(unknown)'), sum(requests), sum(input),
+                        sum(output), sum(cr) FROM events GROUP BY 1",
+            )
+            .unwrap();
+        let mut want: Vec<(String, i64, i64, i64, i64)> = st
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        want.sort();
+        let mut got: Vec<(String, i64, i64, i64, i64)> = r
+            .rows
+            .iter()
+            .map(|x| {
+                let s = &x.sums;
+                (x.key.clone(), s.requests, s.input, s.output, s.cache_read)
+            })
+            .collect();
+        got.sort();
+        assert_eq!(got, want);
+        // All history and whole UTC days: the daily layer alone.
+        assert_eq!(Layer::pieces(&f).unwrap().len(), 1);
+        let f = Filter {
+            since_ms: Some(19_000 * DAY_MS),
+            until_ms: Some(19_100 * DAY_MS),
+            ..Filter::default()
+        };
+        assert_eq!(Layer::pieces(&f).unwrap().len(), 1);
+    }
+
+    /// The batch writer keeps the daily layer equal to the hourly one summed by UTC day
+    /// (through merges), and the migration builds the same cells from an older database.
+    #[test]
+    fn the_daily_layer_sums_to_the_hourly_layer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = filled_store(dir.path());
+        let cells = |sql: &str| -> Vec<(i64, String, i64, i64, i64, i64, i64)> {
+            let mut st = store.conn.prepare(sql).unwrap();
+            st.query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            })
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect()
+        };
+        let days = "SELECT day, model || '/' || branch || '/' || tool, requests, input, output,
+                           cost_nano, last_ms
+                    FROM rollup_day WHERE requests != 0 ORDER BY 1, 2";
+        let written = cells(days);
+        let from_hours = cells(
+            "SELECT hour / 24, model || '/' || branch || '/' || tool, sum(requests), sum(input),
+                    sum(output), sum(cost_nano), max(last_ms)
+             FROM rollup_hour GROUP BY 1, 2 HAVING sum(requests) != 0 ORDER BY 1, 2",
+        );
+        assert!(written.len() > 1000, "{}", written.len());
+        assert_eq!(written, from_hours);
+        // As a database before the daily layer: the migration builds the same cells.
+        store.conn.execute_batch("DROP TABLE rollup_day").unwrap();
+        store
+            .conn
+            .execute_batch(include_str!("schema_v7.sql"))
+            .unwrap();
+        assert_eq!(cells(days), written);
     }
 }
