@@ -25,6 +25,24 @@ use std::time::Duration;
 /// (`Store::restart_wal`), and a restarted log file is cut back to this size.
 pub const WAL_SIZE_LIMIT: u64 = 64 << 20;
 
+/// The upsert of one cell of a session-less layer (`rollup_hour` by `hour`, `rollup_day` by
+/// `day`): both have the same columns and add a batch's changes the same way.
+fn coarse_upsert(table: &str, time: &str) -> String {
+    format!(
+        "INSERT INTO {table}({time}, tool, workspace_id, branch, model, provider, machine_id,
+            requests, input, cw5, cw1h, cr, output, reasoning, unpriced, estimated, reported,
+            cost_nano, last_ms)
+         VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
+         ON CONFLICT DO UPDATE SET
+            requests = requests + excluded.requests, input = input + excluded.input,
+            cw5 = cw5 + excluded.cw5, cw1h = cw1h + excluded.cw1h, cr = cr + excluded.cr,
+            output = output + excluded.output, reasoning = reasoning + excluded.reasoning,
+            cost_nano = cost_nano + excluded.cost_nano, unpriced = unpriced + excluded.unpriced,
+            estimated = estimated + excluded.estimated, reported = reported + excluded.reported,
+            last_ms = max(last_ms, excluded.last_ms)"
+    )
+}
+
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
     include_str!("schema_v1.sql"),
@@ -1026,19 +1044,7 @@ impl Rollup {
                 v[8], v[9], cost
             ])?;
         }
-        let mut st = tx.prepare_cached(
-            "INSERT INTO rollup_hour(hour, tool, workspace_id, branch, model, provider, machine_id,
-                requests, input, cw5, cw1h, cr, output, reasoning, unpriced, estimated, reported,
-                cost_nano, last_ms)
-             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
-             ON CONFLICT DO UPDATE SET
-                requests = requests + excluded.requests, input = input + excluded.input,
-                cw5 = cw5 + excluded.cw5, cw1h = cw1h + excluded.cw1h, cr = cr + excluded.cr,
-                output = output + excluded.output, reasoning = reasoning + excluded.reasoning,
-                cost_nano = cost_nano + excluded.cost_nano, unpriced = unpriced + excluded.unpriced,
-                estimated = estimated + excluded.estimated, reported = reported + excluded.reported,
-                last_ms = max(last_ms, excluded.last_ms)",
-        )?;
+        let mut st = tx.prepare_cached(&coarse_upsert("rollup_hour", "hour"))?;
         // `rollup_day` gets the sum of the same changes per UTC day.
         let mut days: std::collections::HashMap<HourKey, ([i64; 10], i64, i64)> =
             std::collections::HashMap::with_capacity(self.hours.len());
@@ -1073,19 +1079,7 @@ impl Rollup {
                 v[8], v[9], cost, last
             ])?;
         }
-        let mut st = tx.prepare_cached(
-            "INSERT INTO rollup_day(day, tool, workspace_id, branch, model, provider, machine_id,
-                requests, input, cw5, cw1h, cr, output, reasoning, unpriced, estimated, reported,
-                cost_nano, last_ms)
-             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
-             ON CONFLICT DO UPDATE SET
-                requests = requests + excluded.requests, input = input + excluded.input,
-                cw5 = cw5 + excluded.cw5, cw1h = cw1h + excluded.cw1h, cr = cr + excluded.cr,
-                output = output + excluded.output, reasoning = reasoning + excluded.reasoning,
-                cost_nano = cost_nano + excluded.cost_nano, unpriced = unpriced + excluded.unpriced,
-                estimated = estimated + excluded.estimated, reported = reported + excluded.reported,
-                last_ms = max(last_ms, excluded.last_ms)",
-        )?;
+        let mut st = tx.prepare_cached(&coarse_upsert("rollup_day", "day"))?;
         for ((d, tool, ws, br, m, prov, mach), (v, cost, last)) in days {
             if v.iter().all(|x| *x == 0) && cost == 0 {
                 continue;
