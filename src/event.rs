@@ -195,6 +195,10 @@ pub struct UsageEvent {
     /// loop signal). `None` when the log shows no failed tool call before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_error: Option<u64>,
+    /// What the request's input was made of (estimates adding up to its input total), for the
+    /// tools whose logs hold the messages; `None` when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ctx: Option<Box<Composition>>,
 }
 
 /// A request as an export file carries it (`docs/sync-and-export.md`): its stored identity,
@@ -245,6 +249,7 @@ impl UsageEvent {
             speed: None,
             recorded: None,
             tool_error: None,
+            ctx: None,
         }
     }
 }
@@ -275,5 +280,180 @@ impl UsageEvent {
         ]
         .iter()
         .all(|v| (0..=MAX_TOKENS).contains(v))
+    }
+}
+
+/// A kind of content in a request's input (context composition, `docs/composition.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CtxKind {
+    /// System prompt and tool definitions: what the log does not show (the request's input
+    /// total minus everything accounted for), plus instructions the log does show.
+    System,
+    /// The user's messages.
+    User,
+    /// The model's earlier text answers.
+    Assistant,
+    /// The model's earlier thinking that is sent again (within the current tool-use loop).
+    Thinking,
+    /// The model's tool calls (name and arguments).
+    ToolCall,
+    /// What tools returned, per tool name.
+    ToolResult,
+    /// Images and attached documents.
+    Image,
+    /// A compaction summary, standing for the history it replaced.
+    Summary,
+}
+
+impl CtxKind {
+    /// Every kind, in display order.
+    pub const ALL: [CtxKind; 8] = [
+        CtxKind::System,
+        CtxKind::User,
+        CtxKind::Assistant,
+        CtxKind::Thinking,
+        CtxKind::ToolCall,
+        CtxKind::ToolResult,
+        CtxKind::Image,
+        CtxKind::Summary,
+    ];
+    /// Index in [`CtxKind::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+    /// One-letter stored code.
+    pub fn code(self) -> char {
+        match self {
+            CtxKind::System => 's',
+            CtxKind::User => 'u',
+            CtxKind::Assistant => 'a',
+            CtxKind::Thinking => 'k',
+            CtxKind::ToolCall => 'c',
+            CtxKind::ToolResult => 'r',
+            CtxKind::Image => 'i',
+            CtxKind::Summary => 'm',
+        }
+    }
+    /// From the stored code.
+    pub fn from_code(c: char) -> Option<CtxKind> {
+        CtxKind::ALL.into_iter().find(|k| k.code() == c)
+    }
+    /// The name used in JSON (`tool_result`).
+    pub fn name(self) -> &'static str {
+        match self {
+            CtxKind::System => "system",
+            CtxKind::User => "user",
+            CtxKind::Assistant => "assistant",
+            CtxKind::Thinking => "thinking",
+            CtxKind::ToolCall => "tool_call",
+            CtxKind::ToolResult => "tool_result",
+            CtxKind::Image => "image",
+            CtxKind::Summary => "summary",
+        }
+    }
+    /// Words for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            CtxKind::System => "system prompt and tools",
+            CtxKind::User => "user messages",
+            CtxKind::Assistant => "assistant text",
+            CtxKind::Thinking => "thinking",
+            CtxKind::ToolCall => "tool calls",
+            CtxKind::ToolResult => "tool results",
+            CtxKind::Image => "images and attachments",
+            CtxKind::Summary => "compaction summary",
+        }
+    }
+}
+
+/// One part of a request's input: a kind of content (a tool result per tool name) and its
+/// estimated tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CtxPart {
+    /// The kind of content.
+    pub kind: CtxKind,
+    /// The tool, for tool results (`Read`, `Bash`, `mcp__github__get_issue`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    /// Estimated tokens; the parts of a request add up to its exact input total.
+    pub tokens: i64,
+}
+
+impl CtxPart {
+    /// "tool result of Read", "user messages".
+    pub fn label(&self) -> String {
+        match (&self.kind, &self.tool) {
+            (CtxKind::ToolResult, Some(t)) => format!("tool result of {t}"),
+            (k, _) => k.label().to_string(),
+        }
+    }
+}
+
+/// What one request's input was made of: estimates, scaled so that they add up to the
+/// request's exact input total (uncached input, cache writes and cache reads). Numbers and tool
+/// names only, never text.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Composition {
+    /// The parts with tokens, in [`CtxKind::ALL`] order (tool results by tool name).
+    pub parts: Vec<CtxPart>,
+}
+
+impl Composition {
+    /// The sum of the parts (the request's input total).
+    pub fn total(&self) -> i64 {
+        self.parts.iter().map(|p| p.tokens).sum()
+    }
+
+    /// Tokens of one kind (all tools for tool results).
+    pub fn of(&self, kind: CtxKind) -> i64 {
+        self.parts
+            .iter()
+            .filter(|p| p.kind == kind)
+            .map(|p| p.tokens)
+            .sum()
+    }
+
+    /// The stored form: `s=1200;u=40;r.Read=3000` (tool names have `;` and `=` replaced).
+    pub fn encode(&self) -> String {
+        let mut s = String::new();
+        for p in &self.parts {
+            if !s.is_empty() {
+                s.push(';');
+            }
+            s.push(p.kind.code());
+            if let Some(t) = &p.tool {
+                s.push('.');
+                s.extend(
+                    t.chars()
+                        .map(|c| if c == ';' || c == '=' { '_' } else { c }),
+                );
+            }
+            s.push('=');
+            s.push_str(&p.tokens.to_string());
+        }
+        s
+    }
+
+    /// From the stored form; `None` when it is not one.
+    pub fn decode(s: &str) -> Option<Composition> {
+        let mut parts = Vec::new();
+        for item in s.split(';').filter(|i| !i.is_empty()) {
+            let (head, n) = item.rsplit_once('=')?;
+            let mut chars = head.chars();
+            let kind = CtxKind::from_code(chars.next()?)?;
+            let rest = chars.as_str();
+            let tool = match rest.strip_prefix('.') {
+                Some(t) => Some(t.to_string()),
+                None if rest.is_empty() => None,
+                None => return None,
+            };
+            parts.push(CtxPart {
+                kind,
+                tool,
+                tokens: n.parse().ok()?,
+            });
+        }
+        Some(Composition { parts })
     }
 }

@@ -74,7 +74,13 @@ pub struct Ingestor {
     /// Directories under a source's roots that [`Ingestor::pending`] could not list (source,
     /// directory, reason); the next [`Ingestor::scan_files`] records them like unreadable files.
     unreadable_dirs: Vec<(usize, PathBuf, String)>,
+    /// In-memory parser state of recently read files ([`tailer::Scratch`]), so that the next
+    /// append to a live session does not read the file from its start again.
+    scratch: HashMap<PathBuf, tailer::Scratch>,
 }
+
+/// Files whose in-memory parser state is kept between reads.
+const SCRATCH_FILES: usize = 64;
 
 impl Ingestor {
     /// An ingestor writing to `store`, reading the sources of `registry`.
@@ -91,6 +97,7 @@ impl Ingestor {
             known_roots: None,
             root_hits: HashMap::new(),
             unreadable_dirs: Vec::new(),
+            scratch: HashMap::new(),
         }
     }
 
@@ -152,7 +159,7 @@ impl Ingestor {
             }
             for f in found {
                 let size = Fingerprint::path(&f).map(|st| st.size).unwrap_or(0);
-                let cp = self.store.file_checkpoint(&f.to_string_lossy())?;
+                let cp = self.with_scratch(&f, self.store.file_checkpoint(&f.to_string_lossy())?);
                 total += size.saturating_sub(cp.as_ref().map(|c| c.offset).unwrap_or(0));
                 files.push((i, f, cp));
             }
@@ -299,7 +306,7 @@ impl Ingestor {
         progress: &mut dyn FnMut(u64),
     ) -> anyhow::Result<IngestStats> {
         let mut stats = IngestStats::default();
-        let old = self.store.file_checkpoint(&path.to_string_lossy())?;
+        let old = self.with_scratch(path, self.store.file_checkpoint(&path.to_string_lossy())?);
         let parser = self.registry.sources[src].parser.clone();
         let mut reader = std::mem::take(&mut self.reader);
         let mut err = None;
@@ -357,6 +364,16 @@ impl Ingestor {
         Ok(stats)
     }
 
+    /// A stored checkpoint with the in-memory parser state kept from the last read of the
+    /// file (when it is still at that offset, `read_lines` uses it; otherwise it rebuilds it).
+    fn with_scratch(&self, path: &Path, cp: Option<Checkpoint>) -> Option<Checkpoint> {
+        let mut cp = cp?;
+        if let Some(s) = self.scratch.get(path) {
+            cp.state.scratch = s.clone();
+        }
+        Some(cp)
+    }
+
     /// Stores one parsed batch.
     fn apply(
         &mut self,
@@ -381,6 +398,13 @@ impl Ingestor {
                     stats.files_read += 1;
                 }
                 stats.bytes_read += b.consumed;
+                if b.cp.state.scratch.is_some() {
+                    if self.scratch.len() >= SCRATCH_FILES && !self.scratch.contains_key(&b.path) {
+                        self.scratch.clear();
+                    }
+                    self.scratch
+                        .insert(b.path.clone(), b.cp.state.scratch.clone());
+                }
                 stats.lines += b.counts.lines;
                 stats.malformed += b.counts.malformed;
                 self.commit(
@@ -712,6 +736,9 @@ fn read_lines(
     } else {
         old.unwrap_or_default().resume_lines(st, head)
     };
+    if parser.keeps_context() && cp.offset > 0 && cp.state.scratch.at() != Some(cp.offset) {
+        cp.state.scratch = prime(parser, path, &mut file, cp.offset)?;
+    }
     let mut first = true;
     loop {
         let mut events: Vec<UsageEvent> = Vec::new();
@@ -740,6 +767,7 @@ fn read_lines(
             return Ok(true);
         }
         cp.offset = batch.end;
+        cp.state.scratch.set_at(cp.offset);
         if copies {
             cp.tail_hash = Some(tailer::tail_hash(&mut file, cp.offset)?);
         }
@@ -760,6 +788,37 @@ fn read_lines(
             return Ok(true);
         }
     }
+}
+
+/// Rebuilds a parser's in-memory state ([`Parser::keeps_context`]) from the lines before
+/// `end`: they were counted already, so their events and every other state change are dropped.
+fn prime(
+    parser: &dyn Parser,
+    path: &Path,
+    file: &mut File,
+    end: u64,
+) -> std::io::Result<tailer::Scratch> {
+    use std::io::{BufRead, Seek};
+    file.seek(std::io::SeekFrom::Start(0))?;
+    let mut r = std::io::BufReader::with_capacity(1 << 20, std::io::Read::take(&mut *file, end));
+    let mut state = FileState::default();
+    let mut events = Vec::new();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if r.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        if line.len() <= tailer::MAX_LINE {
+            let _ = parser.parse_line(&line, path, &mut state, &mut events);
+        }
+        events.clear();
+    }
+    state.scratch.set_at(end);
+    Ok(state.scratch)
 }
 
 fn read_whole(

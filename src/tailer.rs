@@ -130,6 +130,71 @@ pub struct FileState {
     /// Anything else a parser needs to carry between reads.
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub extra: serde_json::Map<String, serde_json::Value>,
+    /// State kept in memory only (context composition): not checkpointed, rebuilt by reading
+    /// the file again from its start when a read resumes without it ([`Scratch`]).
+    #[serde(skip)]
+    pub scratch: Scratch,
+}
+
+/// Parser state too large to checkpoint with every batch (a conversation's message graph for
+/// context composition). It lives in memory, shared between clones of a checkpoint, and knows
+/// the offset it is valid at; a read that resumes at another offset (a restart, a rolled-back
+/// batch) rebuilds it from the file's start ([`crate::parser::Parser::keeps_context`]). Never
+/// holds log text.
+#[derive(Clone, Default)]
+pub struct Scratch(Option<std::sync::Arc<std::sync::Mutex<ScratchInner>>>);
+
+struct ScratchInner {
+    at: u64,
+    data: Box<dyn std::any::Any + Send>,
+}
+
+impl Scratch {
+    /// Runs `f` on the state of type `T` (a new one when there is none, or another type).
+    pub fn with<T: std::any::Any + Send + Default, R>(&mut self, f: impl FnOnce(&mut T) -> R) -> R {
+        let fresh = match &self.0 {
+            Some(a) => !a.lock().unwrap_or_else(|e| e.into_inner()).data.is::<T>(),
+            None => true,
+        };
+        if fresh {
+            self.0 = Some(std::sync::Arc::new(std::sync::Mutex::new(ScratchInner {
+                at: 0,
+                data: Box::new(T::default()),
+            })));
+        }
+        let a = self.0.as_ref().expect("set above");
+        let mut g = a.lock().unwrap_or_else(|e| e.into_inner());
+        f(g.data.downcast_mut::<T>().expect("checked above"))
+    }
+    /// The file offset the state is valid at, if there is a state.
+    pub fn at(&self) -> Option<u64> {
+        self.0
+            .as_ref()
+            .map(|a| a.lock().unwrap_or_else(|e| e.into_inner()).at)
+    }
+    /// Records that the state is valid at `offset`.
+    pub fn set_at(&self, offset: u64) {
+        if let Some(a) = &self.0 {
+            a.lock().unwrap_or_else(|e| e.into_inner()).at = offset;
+        }
+    }
+    /// True when there is a state.
+    pub fn is_some(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+impl std::fmt::Debug for Scratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Scratch(at {:?})", self.at())
+    }
+}
+
+// Not part of a checkpoint's identity.
+impl PartialEq for Scratch {
+    fn eq(&self, _: &Scratch) -> bool {
+        true
+    }
 }
 
 /// How far one source file was read, and the parser state at that point.

@@ -11,6 +11,7 @@
 //! seen in both places is one row (keep-max: the subagent file's final copy wins) and one seen
 //! only in `progress` (older versions, or the subagent file gone) is counted too.
 
+use super::claude_ctx::Graph;
 use super::{FileState, Format, ParseError, Parser};
 use crate::event::{parse_ts_ms, Merge, Tokens, UsageEvent};
 use serde::Deserialize;
@@ -227,6 +228,9 @@ impl Parser for ClaudeParser {
     fn format(&self) -> Format {
         Format::Lines
     }
+    fn keeps_context(&self) -> bool {
+        true
+    }
 
     fn parse_line(
         &self,
@@ -238,6 +242,15 @@ impl Parser for ClaudeParser {
         if line.trim_ascii().is_empty() {
             return Ok(());
         }
+        // Every line of the conversation is a node of the file's graph (context composition).
+        let node = if memchr::memmem::find(line, b"\"uuid\"").is_some() {
+            state
+                .scratch
+                .with(|g: &mut Graph| g.note(line))
+                .map(|n| n.node)
+        } else {
+            None
+        };
         // Most bytes are content lines without usage: skip them without a full parse.
         if memchr::memmem::find(line, b"\"usage\"").is_none() {
             if !looks_like_object(line) {
@@ -334,6 +347,14 @@ impl Parser for ClaudeParser {
         ev.sidechain = from_progress || l.is_sidechain.unwrap_or(false);
         ev.msg_id = msg_id.map(Cow::into_owned);
         ev.speed = speed;
+        // The embedded copy of a subagent's request has no chain here (its own file has).
+        if let (false, Some(n)) = (from_progress, node) {
+            let total = ev.tokens.prompt_total();
+            ev.ctx = state
+                .scratch
+                .with(|g: &mut Graph| g.compose(n, total))
+                .map(Box::new);
+        }
         // Advisor calls ride in `iterations` and are not part of the top-level usage.
         if let (Some(iters), Some(key)) = (usage.iterations, advisor_key) {
             for (i, it) in iters.iter().enumerate() {

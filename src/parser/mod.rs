@@ -10,7 +10,9 @@
 //! - [`Format::Sqlite`]: databases owned by another program. Opened read-only, never locked.
 
 pub mod claude;
+pub mod claude_ctx;
 pub mod codex;
+pub mod context;
 pub mod crush;
 pub mod cursor;
 pub mod export;
@@ -104,6 +106,14 @@ pub trait Parser: Send + Sync {
     /// such a copy is read on from the checkpoint instead of from the start
     /// ([`Checkpoint::resume_copy`](crate::tailer::Checkpoint::resume_copy)).
     fn replaced_by_copies(&self) -> bool {
+        false
+    }
+
+    /// [`Format::Lines`]: the parser keeps in-memory state over the whole file
+    /// ([`FileState::scratch`], context composition). A read that resumes without it first
+    /// feeds the lines before the checkpoint to [`Parser::parse_line`] again, with a throwaway
+    /// state and its events discarded, to rebuild it.
+    fn keeps_context(&self) -> bool {
         false
     }
 

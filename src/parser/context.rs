@@ -1,0 +1,376 @@
+//! Context composition (`docs/composition.md`): what a request's input was made of, estimated
+//! from the byte lengths of the messages in the log and scaled to the request's exact input
+//! total. Only numbers (and tool names) leave this module, never text.
+//!
+//! - [`Tally`] counts bytes per kind of content (tool results per tool name) and images.
+//! - [`Tally::compose`] turns a tally into a [`Composition`] for a known input total, with a
+//!   tool family's [`Ratios`] (bytes per token, calibrated on the real samples:
+//!   `docs/composition-calibration.md`).
+//! - [`json`] walks the byte spans of a JSON line without decoding it (the parsers measure
+//!   content blocks with it: a block's size is the length of its raw span).
+
+use crate::event::{Composition, CtxKind, CtxPart};
+use std::collections::HashMap;
+
+/// Bytes per token of each kind of content for one tool family, and tokens per image.
+#[derive(Debug, Clone, Copy)]
+pub struct Ratios {
+    /// Bytes of raw JSON span per token, indexed by [`CtxKind::index`].
+    pub bytes_per_token: [f64; 8],
+    /// Tool results of tools whose name starts with the prefix: their own ratio.
+    pub tool_ratio: &'static [(&'static str, f64)],
+    /// Tokens one image or attached document stands for.
+    pub image_tokens: f64,
+}
+
+/// Claude Code (Anthropic tokenizer), fitted on the Opus 4.6 samples.
+pub const CLAUDE: Ratios = Ratios {
+    // system, user, assistant, thinking, tool_call, tool_result, image, summary
+    bytes_per_token: [3.5, 3.5, 3.75, 2.75, 3.0, 3.0, 1.0, 3.5],
+    tool_ratio: &[("WebFetch", 4.0), ("Task", 3.25)],
+    // Anthropic's documented cost of a full-size image (about 1.15 megapixels / 750).
+    image_tokens: 1600.0,
+};
+
+/// Codex (OpenAI o200k tokenizer), fitted on the gpt-5.3-codex samples. A reasoning item is
+/// mostly `encrypted_content`: its bytes count at 14 per token.
+pub const CODEX: Ratios = Ratios {
+    bytes_per_token: [2.5, 3.5, 4.25, 14.0, 4.0, 3.75, 1.0, 3.5],
+    tool_ratio: &[("apply_patch", 3.0), ("mcp__", 6.0)],
+    // Measured on the samples: 1715 to 1786 tokens per image whatever its size.
+    image_tokens: 1750.0,
+};
+
+impl Ratios {
+    fn tool(&self, name: &str) -> f64 {
+        self.tool_ratio
+            .iter()
+            .find(|(p, _)| name.starts_with(p))
+            .map(|(_, r)| *r)
+            .unwrap_or(self.bytes_per_token[CtxKind::ToolResult.index()])
+    }
+}
+
+/// Tool names of one file, interned (a [`Tally`] holds ids).
+#[derive(Debug, Clone, Default)]
+pub struct Names {
+    ids: HashMap<String, u16>,
+    names: Vec<String>,
+}
+
+impl Names {
+    /// The id of a tool name (a new one when unseen; names beyond 65535 share the last id).
+    pub fn id(&mut self, name: &str) -> u16 {
+        if let Some(i) = self.ids.get(name) {
+            return *i;
+        }
+        if self.names.len() >= u16::MAX as usize {
+            return u16::MAX - 1;
+        }
+        let i = self.names.len() as u16;
+        self.names.push(name.to_string());
+        self.ids.insert(name.to_string(), i);
+        i
+    }
+    /// The name of an id.
+    pub fn name(&self, id: u16) -> &str {
+        self.names
+            .get(id as usize)
+            .map(String::as_str)
+            .unwrap_or("?")
+    }
+}
+
+/// Bytes per kind of content, tool-result bytes per tool, and images.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tally {
+    /// Bytes per kind (tool results included in total, per tool in `tools`).
+    pub bytes: [u64; 8],
+    /// Tool-result bytes per tool id, sorted by id.
+    pub tools: Vec<(u16, u64)>,
+    /// Images and documents.
+    pub images: u64,
+}
+
+impl Tally {
+    /// True when nothing is counted.
+    pub fn is_empty(&self) -> bool {
+        self.images == 0 && self.bytes.iter().all(|b| *b == 0)
+    }
+    /// Adds bytes of one kind (not tool results: see [`Tally::add_tool`]).
+    pub fn add(&mut self, kind: CtxKind, bytes: u64) {
+        self.bytes[kind.index()] += bytes;
+    }
+    /// Adds tool-result bytes of one tool.
+    pub fn add_tool(&mut self, tool: u16, bytes: u64) {
+        self.bytes[CtxKind::ToolResult.index()] += bytes;
+        match self.tools.binary_search_by_key(&tool, |t| t.0) {
+            Ok(i) => self.tools[i].1 += bytes,
+            Err(i) => self.tools.insert(i, (tool, bytes)),
+        }
+    }
+    /// Adds another tally.
+    pub fn merge(&mut self, o: &Tally) {
+        for (a, b) in self.bytes.iter_mut().zip(o.bytes.iter()) {
+            *a += b;
+        }
+        for (t, b) in &o.tools {
+            match self.tools.binary_search_by_key(t, |x| x.0) {
+                Ok(i) => self.tools[i].1 += b,
+                Err(i) => self.tools.insert(i, (*t, *b)),
+            }
+        }
+        self.images += o.images;
+    }
+
+    /// The composition of a request whose input total is `total`: each kind's bytes divided
+    /// by its ratio, the system part = what the total leaves over (the system prompt and tool
+    /// definitions the log does not show, plus the instructions counted as system), and when
+    /// the estimates exceed the total they are all scaled down to it. The parts add up to
+    /// `total` exactly (largest remainders). `None` for a zero total.
+    pub fn compose(&self, names: &Names, r: &Ratios, total: i64) -> Option<Composition> {
+        if total <= 0 {
+            return None;
+        }
+        // (kind, tool, estimate)
+        let mut est: Vec<(CtxKind, Option<u16>, f64)> = Vec::with_capacity(8 + self.tools.len());
+        for k in CtxKind::ALL {
+            match k {
+                CtxKind::ToolResult => {
+                    let mut listed = 0;
+                    for (t, b) in &self.tools {
+                        listed += b;
+                        est.push((k, Some(*t), *b as f64 / r.tool(names.name(*t))));
+                    }
+                    let rest = self.bytes[k.index()].saturating_sub(listed);
+                    if rest > 0 {
+                        est.push((k, None, rest as f64 / r.bytes_per_token[k.index()]));
+                    }
+                }
+                CtxKind::Image => est.push((k, None, self.images as f64 * r.image_tokens)),
+                _ => est.push((
+                    k,
+                    None,
+                    self.bytes[k.index()] as f64 / r.bytes_per_token[k.index()],
+                )),
+            }
+        }
+        let sum: f64 = est.iter().map(|e| e.2).sum();
+        let t = total as f64;
+        if sum <= t {
+            est[0].2 += t - sum;
+        } else {
+            for e in &mut est {
+                e.2 *= t / sum;
+            }
+        }
+        // Largest remainders: integers that add up to the total.
+        let mut ints: Vec<i64> = est.iter().map(|e| e.2.floor() as i64).collect();
+        let mut left = total - ints.iter().sum::<i64>();
+        if left > 0 {
+            let mut order: Vec<usize> = (0..est.len()).collect();
+            order.sort_by(|a, b| {
+                let fa = est[*a].2 - est[*a].2.floor();
+                let fb = est[*b].2 - est[*b].2.floor();
+                fb.total_cmp(&fa).then(a.cmp(b))
+            });
+            for i in order.into_iter().cycle() {
+                if left == 0 {
+                    break;
+                }
+                ints[i] += 1;
+                left -= 1;
+            }
+        }
+        let parts = est
+            .iter()
+            .zip(ints)
+            .filter(|(_, n)| *n > 0)
+            .map(|((k, t, _), n)| CtxPart {
+                kind: *k,
+                tool: t.map(|t| names.name(t).to_string()),
+                tokens: n,
+            })
+            .collect();
+        Some(Composition { parts })
+    }
+}
+
+/// Walking a JSON text by byte spans: values are skipped (strings with `memchr`), not decoded.
+/// Every function takes the position of a value's first byte and returns the position just
+/// after it; `None` means the text is not valid JSON there.
+pub mod json {
+    /// The first position at or after `i` that is not JSON whitespace.
+    #[inline]
+    pub fn ws(b: &[u8], mut i: usize) -> usize {
+        while i < b.len() && matches!(b[i], b' ' | b'\n' | b'\r' | b'\t') {
+            i += 1;
+        }
+        i
+    }
+
+    /// Skips the string starting at `b[i] == '"'`.
+    #[inline]
+    pub fn string(b: &[u8], i: usize) -> Option<usize> {
+        let mut j = i + 1;
+        loop {
+            let k = j + memchr::memchr2(b'"', b'\\', b.get(j..)?)?;
+            if b[k] == b'"' {
+                return Some(k + 1);
+            }
+            j = k + 2;
+        }
+    }
+
+    /// Skips any value.
+    pub fn value(b: &[u8], i: usize) -> Option<usize> {
+        match *b.get(i)? {
+            b'"' => string(b, i),
+            b'{' | b'[' => {
+                // Outside strings, bytes are few: a plain loop; strings are skipped whole.
+                let mut depth = 0usize;
+                let mut j = i;
+                while j < b.len() {
+                    match b[j] {
+                        b'"' => {
+                            j = string(b, j)?;
+                            continue;
+                        }
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                return Some(j + 1);
+                            }
+                        }
+                        _ => {}
+                    }
+                    j += 1;
+                }
+                None
+            }
+            _ => {
+                let mut j = i;
+                while j < b.len()
+                    && !matches!(b[j], b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')
+                {
+                    j += 1;
+                }
+                (j > i).then_some(j)
+            }
+        }
+    }
+
+    /// Calls `f(key, value start, value end)` for each field of the object at `b[i] == '{'`
+    /// (keys as raw bytes, without quotes; escapes are not decoded). Returns the end of the
+    /// object.
+    pub fn fields(b: &[u8], i: usize, f: &mut dyn FnMut(&[u8], usize, usize)) -> Option<usize> {
+        if b.get(i) != Some(&b'{') {
+            return None;
+        }
+        let mut j = ws(b, i + 1);
+        if b.get(j) == Some(&b'}') {
+            return Some(j + 1);
+        }
+        loop {
+            if b.get(j) != Some(&b'"') {
+                return None;
+            }
+            let ke = string(b, j)?;
+            let key = &b[j + 1..ke - 1];
+            j = ws(b, ke);
+            if b.get(j) != Some(&b':') {
+                return None;
+            }
+            let vs = ws(b, j + 1);
+            let ve = value(b, vs)?;
+            f(key, vs, ve);
+            j = ws(b, ve);
+            match b.get(j)? {
+                b',' => j = ws(b, j + 1),
+                b'}' => return Some(j + 1),
+                _ => return None,
+            }
+        }
+    }
+
+    /// Calls `f(start, end)` for each element of the array at `b[i] == '['`.
+    pub fn elements(b: &[u8], i: usize, f: &mut dyn FnMut(usize, usize)) -> Option<usize> {
+        if b.get(i) != Some(&b'[') {
+            return None;
+        }
+        let mut j = ws(b, i + 1);
+        if b.get(j) == Some(&b']') {
+            return Some(j + 1);
+        }
+        loop {
+            let e = value(b, j)?;
+            f(j, e);
+            j = ws(b, e);
+            match b.get(j)? {
+                b',' => j = ws(b, j + 1),
+                b']' => return Some(j + 1),
+                _ => return None,
+            }
+        }
+    }
+
+    /// The contents of a string value's span (without quotes, escapes not decoded), when the
+    /// span is a string.
+    pub fn str_at(b: &[u8], s: usize, e: usize) -> Option<&[u8]> {
+        (e >= s + 2 && b[s] == b'"').then(|| &b[s + 1..e - 1])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walks_spans_of_nested_json() {
+        let line = br#"{"a":"x\"}y","b":[1,{"c":[2,"]"]},true],"d":{"e":null},"f":-1.5e3}"#;
+        let mut seen = Vec::new();
+        let end = json::fields(line, 0, &mut |k, s, e| {
+            seen.push((
+                String::from_utf8_lossy(k).into_owned(),
+                String::from_utf8_lossy(&line[s..e]).into_owned(),
+            ))
+        });
+        assert_eq!(end, Some(line.len()));
+        assert_eq!(
+            seen,
+            vec![
+                ("a".into(), r#""x\"}y""#.into()),
+                ("b".into(), r#"[1,{"c":[2,"]"]},true]"#.into()),
+                ("d".into(), r#"{"e":null}"#.into()),
+                ("f".into(), "-1.5e3".into()),
+            ]
+        );
+        let arr = br#"[ {"x":1} , "s" ,[]]"#;
+        let mut n = Vec::new();
+        json::elements(arr, 0, &mut |s, e| n.push((s, e))).unwrap();
+        assert_eq!(n.len(), 3);
+        assert!(json::fields(br#"{"a":"unterminated}"#, 0, &mut |_, _, _| {}).is_none());
+    }
+
+    #[test]
+    fn composition_adds_up_to_the_total_and_the_system_part_takes_the_rest() {
+        let mut names = Names::default();
+        let read = names.id("Read");
+        let mut t = Tally::default();
+        t.add(CtxKind::User, 350); // 100 tokens
+        t.add_tool(read, 3000); // 1000 tokens
+        let c = t.compose(&names, &CLAUDE, 5000).unwrap();
+        assert_eq!(c.total(), 5000);
+        assert_eq!(c.of(CtxKind::User), 100);
+        assert_eq!(c.of(CtxKind::ToolResult), 1000);
+        assert_eq!(c.of(CtxKind::System), 3900);
+        // Estimates larger than the total are scaled down to it.
+        let c = t.compose(&names, &CLAUDE, 550).unwrap();
+        assert_eq!(c.total(), 550);
+        assert_eq!(c.of(CtxKind::User), 50);
+        assert_eq!(c.of(CtxKind::ToolResult), 500);
+        assert_eq!(Composition::decode(&c.encode()), Some(c.clone()));
+        assert!(t.compose(&names, &CLAUDE, 0).is_none());
+    }
+}
