@@ -21,6 +21,7 @@ pub mod attribution;
 pub mod pricing;
 pub mod config;
 pub mod store;
+pub mod composition;
 pub mod ingest;
 // Figures every view shows.
 pub mod status;

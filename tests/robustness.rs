@@ -231,6 +231,23 @@ fn no_message_text_reaches_the_database() {
         "text found in the database: {:?}",
         &leaked[..leaked.len().min(5)]
     );
+    // The context split (issue 14) is numbers and tool names only.
+    let c = sql(&h.db());
+    let mut st = c
+        .prepare("SELECT ctx FROM events WHERE ctx IS NOT NULL")
+        .unwrap();
+    let ctx: Vec<String> = st
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(ctx.len() > 100, "{}", ctx.len());
+    let item = regex::Regex::new(r"^(?:[suakcim]|r(?:\.[A-Za-z0-9_ -]+)?)=[0-9]+$").unwrap();
+    for v in &ctx {
+        for part in v.split(';') {
+            assert!(item.is_match(part), "not a number of a kind: {part:?}");
+        }
+    }
 }
 
 /// A fresh machine has no `~/.local/share`: `scan` and the daemon create the data directory

@@ -9,6 +9,7 @@ pub mod guard;
 pub mod install;
 pub mod output;
 pub mod parsers;
+pub mod session;
 pub mod status;
 pub mod statusline;
 pub mod watch;
@@ -161,6 +162,16 @@ pub enum Cmd {
         /// Range, filters and output format.
         #[command(flatten)]
         args: ReportArgs,
+    },
+    /// One session request by request: time, model, context size and what it was made of
+    /// (estimated), output, cost and cumulative cost; where the context grew most and why, and
+    /// what each kind of content cost over the session.
+    Session {
+        /// Session id (as `report session` lists it; a unique prefix is enough).
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Show which price entry a model name resolves to, and its rates.
     Prices {
@@ -388,6 +399,10 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Cmd::History { ref repo, ref args }) => {
             make_current(&app);
             history(&app, repo, args)
+        }
+        Some(Cmd::Session { ref id, json }) => {
+            make_current(&app);
+            session::run(&app, id, json)
         }
         Some(Cmd::Prices {
             ref model,

@@ -35,6 +35,15 @@ pub struct SessionRequest {
     /// A sidechain (subagent) request: its model is not the session's own.
     #[serde(skip)]
     pub sidechain: bool,
+    /// What its input was made of (estimates adding up to its input total), when known.
+    pub ctx: Option<crate::event::Composition>,
+}
+
+impl SessionRequest {
+    /// Everything the model read: uncached input, cache writes and reads.
+    pub fn prompt_total(&self) -> i64 {
+        self.input + self.cache_write_5m + self.cache_write_1h + self.cache_read
+    }
 }
 
 /// A session's identity and requests.
@@ -85,11 +94,21 @@ fn or(v: String, none: &str) -> String {
 }
 
 impl Store {
+    /// Stored session ids that start with `prefix` (at most `limit`).
+    pub fn sessions_with_prefix(&self, prefix: &str, limit: i64) -> anyhow::Result<Vec<String>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT DISTINCT session FROM events
+             WHERE session >= ?1 AND session < ?1 || char(1114111) LIMIT ?2",
+        )?;
+        let rows = st.query_map(rusqlite::params![prefix, limit], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// One session's requests in time order; `None` when no request of it is stored.
     pub fn session_log(&self, session: &str) -> anyhow::Result<Option<SessionLog>> {
         let mut st = self.conn.prepare_cached(
             "SELECT e.ts, e.model, e.input, e.cw5, e.cw1h, e.cr, e.output, e.reasoning, e.cost,
-                    e.cost_source, e.sidechain, e.tool, w.name, e.branch
+                    e.cost_source, e.sidechain, e.tool, w.name, e.branch, e.ctx
              FROM events e LEFT JOIN workspaces w ON w.id = e.workspace_id
              WHERE e.session = ?1 ORDER BY e.ts, e.id",
         )?;
@@ -108,7 +127,15 @@ impl Store {
                 cost_usd: r.get(8)?,
                 cost_source: source_name(r.get(9)?),
                 sidechain: r.get::<_, i64>(10)? != 0,
+                ctx: None,
             };
+            let mut req = req;
+            // A stored split that no longer adds up (a later copy changed the input) is not
+            // shown: the figures would not be the request's.
+            req.ctx = r
+                .get::<_, Option<String>>(14)?
+                .and_then(|c| crate::event::Composition::decode(&c))
+                .filter(|c| c.total() == req.prompt_total());
             let branch: Option<String> = r.get::<_, Option<String>>(13)?.filter(|b| !b.is_empty());
             let l = log.get_or_insert_with(|| SessionLog {
                 tool: String::new(),

@@ -52,6 +52,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v5.sql"),
     include_str!("schema_v6.sql"),
     include_str!("schema_v7.sql"),
+    include_str!("schema_v8.sql"),
 ];
 
 /// Errors a user can act on, with the action in the message.
@@ -653,8 +654,8 @@ fn write_batch(
         let mut insert = tx.prepare_cached(
             "INSERT OR IGNORE INTO events(tool, key_hash, ts, model, provider, session, workspace_id,
                 branch, input, cw5, cw1h, cr, output, reasoning, requests, cost, cost_source,
-                price_key, msg_id, sidechain, file_id, machine_id, rev, speed, est)
-             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
+                price_key, msg_id, sidechain, file_id, machine_id, rev, speed, est, ctx)
+             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
         )?;
         let mut stored = tx.prepare_cached(&format!(
             "SELECT {ROW_COLS} FROM events WHERE key_hash = ?1"
@@ -664,7 +665,7 @@ fn write_batch(
                 workspace_id = ?7, branch = ?8, input = ?9, cw5 = ?10, cw1h = ?11, cr = ?12,
                 output = ?13, reasoning = ?14, requests = ?15, cost = ?16, cost_source = ?17,
                 price_key = ?18, msg_id = ?19, sidechain = ?20, file_id = ?21, machine_id = ?22,
-                rev = ?23, speed = ?24, est = ?25
+                rev = ?23, speed = ?24, est = ?25, ctx = COALESCE(?26, ctx)
              WHERE key_hash = ?2",
         )?;
         for (i, se) in events.iter().enumerate() {
@@ -685,6 +686,7 @@ fn write_batch(
                 None => (0, next_rev + 1),
             };
             let new = Row::of(se, h, machine_id, rev);
+            let ctx = e.ctx.as_ref().map(|c| c.encode());
             let p = params![
                 e.tool,
                 h,
@@ -711,6 +713,7 @@ fn write_batch(
                 rev,
                 e.speed,
                 e.estimated as i64,
+                ctx,
             ];
             let was_pruned = if pruned { prune::lookup(tx, h)? } else { None };
             if was_pruned.is_none() && insert.execute(p)? == 1 {
