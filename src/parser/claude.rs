@@ -158,10 +158,9 @@ struct UserMessage {
 /// Remembers (as a hash) the failed tool calls of a user line, or forgets earlier ones when
 /// its tool calls succeeded. Only lines with an error are parsed (tool results can be large).
 fn note_tool_results(line: &[u8], state: &mut FileState) {
-    let has_error = memchr::memmem::find(line, b"\"is_error\":true").is_some()
-        || memchr::memmem::find(line, b"\"is_error\": true").is_some();
+    let has_error = finder(0).find(line).is_some() || finder(1).find(line).is_some();
     if !has_error {
-        if memchr::memmem::find(line, b"\"type\":\"user\"").is_some() {
+        if finder(2).find(line).is_some() {
             state.extra.remove(ERR_PENDING);
         }
         return;
@@ -215,6 +214,26 @@ fn take_tool_error(state: &mut FileState, key: &str) -> Option<u64> {
     }
 }
 
+/// The substrings every line is searched for, built once (a `memmem::find` call builds its
+/// searcher each time).
+fn finder(i: usize) -> &'static memchr::memmem::Finder<'static> {
+    static F: std::sync::OnceLock<Vec<memchr::memmem::Finder<'static>>> =
+        std::sync::OnceLock::new();
+    &F.get_or_init(|| {
+        [
+            "\"is_error\":true",
+            "\"is_error\": true",
+            "\"type\":\"user\"",
+            "\"uuid\"",
+            "\"usage\"",
+            "\"tool_result\"",
+        ]
+        .iter()
+        .map(|n| memchr::memmem::Finder::new(n.as_bytes()))
+        .collect()
+    })[i]
+}
+
 /// True when the bytes look like one whole JSON object (cheap check for lines we do not parse).
 pub fn looks_like_object(line: &[u8]) -> bool {
     let t = line.trim_ascii();
@@ -243,7 +262,7 @@ impl Parser for ClaudeParser {
             return Ok(());
         }
         // Every line of the conversation is a node of the file's graph (context composition).
-        let node = if memchr::memmem::find(line, b"\"uuid\"").is_some() {
+        let node = if finder(3).find(line).is_some() {
             state
                 .scratch
                 .with(|g: &mut Graph| g.note(line))
@@ -252,13 +271,13 @@ impl Parser for ClaudeParser {
             None
         };
         // Most bytes are content lines without usage: skip them without a full parse.
-        if memchr::memmem::find(line, b"\"usage\"").is_none() {
+        if finder(4).find(line).is_none() {
             if !looks_like_object(line) {
                 return Err(ParseError(
                     "not a JSON object (torn or corrupted line)".into(),
                 ));
             }
-            if memchr::memmem::find(line, b"\"tool_result\"").is_some() {
+            if finder(5).find(line).is_some() {
                 note_tool_results(line, state);
             }
             return Ok(());

@@ -50,15 +50,24 @@ impl Graph {
         let mut ty: &[u8] = b"";
         let mut uuid: Option<&[u8]> = None;
         let mut parent: Option<&[u8]> = None;
+        let mut parent_seen = false;
         let mut summary = false;
         let mut message: Option<(usize, usize)> = None;
-        json::fields(b, start, &mut |k, s, e| match k {
-            b"type" => ty = json::str_at(b, s, e).unwrap_or(b""),
-            b"uuid" => uuid = json::str_at(b, s, e),
-            b"parentUuid" => parent = json::str_at(b, s, e),
-            b"isCompactSummary" => summary = &b[s..e] == b"true",
-            b"message" => message = Some((s, e)),
-            _ => {}
+        // Claude Code writes `uuid` after `message` and before the large `toolUseResult` (a
+        // copy of the tool's output that is not sent to the model): stop once all is known.
+        json::fields_until(b, start, &mut |k, s, e| {
+            match k {
+                b"type" => ty = json::str_at(b, s, e).unwrap_or(b""),
+                b"uuid" => uuid = json::str_at(b, s, e),
+                b"parentUuid" => {
+                    parent = json::str_at(b, s, e);
+                    parent_seen = true;
+                }
+                b"isCompactSummary" => summary = &b[s..e] == b"true",
+                b"message" => message = Some((s, e)),
+                _ => {}
+            }
+            !(uuid.is_some() && parent_seen && !ty.is_empty() && (message.is_some() || summary))
         })?;
         let uuid = uuid?;
         let parent = match parent {
@@ -81,7 +90,14 @@ impl Graph {
                     msg = id.map(fnv1a).unwrap_or(0);
                 }
                 if let Some((cs, ce)) = content {
-                    self.content(b, cs, ce, user, summary, &mut own);
+                    let kind = if summary {
+                        CtxKind::Summary
+                    } else if user {
+                        CtxKind::User
+                    } else {
+                        CtxKind::Assistant
+                    };
+                    content_sizes(b, cs, ce, kind, &mut self.tools, &mut self.names, &mut own);
                 }
             }
         }
@@ -95,81 +111,6 @@ impl Graph {
         self.nodes.push(Node { parent, msg, own });
         self.by_uuid.insert(fnv1a(uuid), idx);
         Some(Noted { node: idx })
-    }
-
-    fn content(
-        &mut self,
-        b: &[u8],
-        s: usize,
-        e: usize,
-        user: bool,
-        summary: bool,
-        own: &mut Tally,
-    ) {
-        let text_kind = if summary {
-            CtxKind::Summary
-        } else if user {
-            CtxKind::User
-        } else {
-            CtxKind::Assistant
-        };
-        if b[s] == b'"' {
-            own.add(text_kind, (e - s) as u64);
-            return;
-        }
-        let mut blocks: Vec<(usize, usize)> = Vec::new();
-        json::elements(b, s, &mut |s, e| blocks.push((s, e)));
-        for (bs, be) in blocks {
-            let mut ty: &[u8] = b"";
-            let (mut id, mut name, mut use_id) = (None, None, None);
-            let mut skip = 0usize;
-            let mut inner: Option<(usize, usize)> = None;
-            json::fields(b, bs, &mut |k, s, e| match k {
-                b"type" => ty = json::str_at(b, s, e).unwrap_or(b""),
-                b"id" => id = json::str_at(b, s, e),
-                b"name" => name = json::str_at(b, s, e),
-                b"tool_use_id" => use_id = json::str_at(b, s, e),
-                // A thinking block's signature is not sent as tokens.
-                b"signature" => skip += e - s,
-                b"content" => inner = Some((s, e)),
-                _ => {}
-            });
-            let len = (be - bs).saturating_sub(skip) as u64;
-            match ty {
-                b"text" => own.add(text_kind, len),
-                b"thinking" | b"redacted_thinking" => own.add(CtxKind::Thinking, len),
-                b"tool_use" | b"server_tool_use" => {
-                    own.add(CtxKind::ToolCall, len);
-                    if let (Some(id), Some(name)) = (id, name) {
-                        let n = self.names.id(&String::from_utf8_lossy(name));
-                        self.tools.insert(fnv1a(id), n);
-                    }
-                }
-                b"image" | b"document" => own.images += 1,
-                b"tool_result" | b"web_search_tool_result" | b"web_fetch_tool_result" => {
-                    // Images a tool returned (a Read of a picture) count as images.
-                    let mut media = 0usize;
-                    if let Some((is, _)) = inner.filter(|(is, _)| b[*is] == b'[') {
-                        json::elements(b, is, &mut |s, e| {
-                            let t = b[s..e.min(s + 40)].windows(7).any(|w| w == b"\"image\"")
-                                || b[s..e.min(s + 40)]
-                                    .windows(10)
-                                    .any(|w| w == b"\"document\"");
-                            if t {
-                                own.images += 1;
-                                media += e - s;
-                            }
-                        });
-                    }
-                    let len = len.saturating_sub(media as u64);
-                    let tool = use_id
-                        .and_then(|u| self.tools.get(&fnv1a(u)).copied())
-                        .unwrap_or_else(|| self.names.id("unknown tool"));
-                    own.add_tool(tool, len);
-                }
-                _ => own.add(text_kind, len),
-            }
-        }
     }
 
     /// The composition of the request whose (first seen) line is `node`, for an input total:
@@ -224,4 +165,82 @@ impl Graph {
         }
         Some(acc)
     }
+}
+
+/// Adds the sizes of one message's content (a string, or an array of blocks) to `own`.
+fn content_sizes(
+    b: &[u8],
+    s: usize,
+    e: usize,
+    text_kind: CtxKind,
+    tools: &mut HashMap<i64, u16>,
+    names: &mut Names,
+    own: &mut Tally,
+) {
+    if b[s] == b'"' {
+        own.add(text_kind, (e - s) as u64);
+        return;
+    }
+    json::elements(b, s, &mut |bs, be| {
+        let mut ty: &[u8] = b"";
+        let (mut id, mut name, mut use_id) = (None, None, None);
+        let mut skip = 0usize;
+        let mut inner: Option<(usize, usize)> = None;
+        // Only the fields that name the block are read; the walk stops once they are known
+        // (a thinking block goes on to its signature).
+        json::fields_until(b, bs, &mut |k, s, e| {
+            match k {
+                b"type" => ty = json::str_at(b, s, e).unwrap_or(b""),
+                b"id" => id = json::str_at(b, s, e),
+                b"name" => name = json::str_at(b, s, e),
+                b"tool_use_id" => use_id = json::str_at(b, s, e),
+                // A thinking block's signature is not sent as tokens.
+                b"signature" => skip += e - s,
+                b"content" => inner = Some((s, e)),
+                _ => {}
+            }
+            match ty {
+                b"" | b"thinking" => true,
+                b"tool_use" | b"server_tool_use" => id.is_none() || name.is_none(),
+                b"tool_result" | b"web_search_tool_result" | b"web_fetch_tool_result" => {
+                    use_id.is_none() || inner.is_none()
+                }
+                _ => false,
+            }
+        });
+        let len = (be - bs).saturating_sub(skip) as u64;
+        match ty {
+            b"text" => own.add(text_kind, len),
+            b"thinking" | b"redacted_thinking" => own.add(CtxKind::Thinking, len),
+            b"tool_use" | b"server_tool_use" => {
+                own.add(CtxKind::ToolCall, len);
+                if let (Some(id), Some(name)) = (id, name) {
+                    let n = names.id(&String::from_utf8_lossy(name));
+                    tools.insert(fnv1a(id), n);
+                }
+            }
+            b"image" | b"document" => own.images += 1,
+            b"tool_result" | b"web_search_tool_result" | b"web_fetch_tool_result" => {
+                // Images a tool returned (a Read of a picture) count as images.
+                let mut media = 0usize;
+                if let Some((is, _)) = inner.filter(|(is, _)| b[*is] == b'[') {
+                    json::elements(b, is, &mut |s, e| {
+                        let head = &b[s..e.min(s + 40)];
+                        if head.windows(7).any(|w| w == b"\"image\"")
+                            || head.windows(10).any(|w| w == b"\"document\"")
+                        {
+                            own.images += 1;
+                            media += e - s;
+                        }
+                    });
+                }
+                let len = len.saturating_sub(media as u64);
+                let tool = use_id
+                    .and_then(|u| tools.get(&fnv1a(u)).copied())
+                    .unwrap_or_else(|| names.id("unknown tool"));
+                own.add_tool(tool, len);
+            }
+            _ => own.add(text_kind, len),
+        }
+    });
 }

@@ -209,16 +209,21 @@ pub mod json {
         i
     }
 
-    /// Skips the string starting at `b[i] == '"'`.
+    /// Skips the string starting at `b[i] == '"'`: one `memchr` per quote, a quote preceded by
+    /// an odd number of backslashes is escaped.
     #[inline]
     pub fn string(b: &[u8], i: usize) -> Option<usize> {
         let mut j = i + 1;
         loop {
-            let k = j + memchr::memchr2(b'"', b'\\', b.get(j..)?)?;
-            if b[k] == b'"' {
+            let k = j + memchr::memchr(b'"', b.get(j..)?)?;
+            let mut n = 0;
+            while k > i + 1 + n && b[k - 1 - n] == b'\\' {
+                n += 1;
+            }
+            if n % 2 == 0 {
                 return Some(k + 1);
             }
-            j = k + 2;
+            j = k + 1;
         }
     }
 
@@ -265,6 +270,19 @@ pub mod json {
     /// (keys as raw bytes, without quotes; escapes are not decoded). Returns the end of the
     /// object.
     pub fn fields(b: &[u8], i: usize, f: &mut dyn FnMut(&[u8], usize, usize)) -> Option<usize> {
+        fields_until(b, i, &mut |k, s, e| {
+            f(k, s, e);
+            true
+        })
+    }
+
+    /// [`fields`], stopping early when `f` returns false (then `Some(0)` is returned: the
+    /// object's end was not reached).
+    pub fn fields_until(
+        b: &[u8],
+        i: usize,
+        f: &mut dyn FnMut(&[u8], usize, usize) -> bool,
+    ) -> Option<usize> {
         if b.get(i) != Some(&b'{') {
             return None;
         }
@@ -284,7 +302,9 @@ pub mod json {
             }
             let vs = ws(b, j + 1);
             let ve = value(b, vs)?;
-            f(key, vs, ve);
+            if !f(key, vs, ve) {
+                return Some(0);
+            }
             j = ws(b, ve);
             match b.get(j)? {
                 b',' => j = ws(b, j + 1),
