@@ -45,6 +45,7 @@ pub struct Noted {
 impl Graph {
     /// Adds a line to the graph (lines without a `uuid` are not part of it). Returns its node.
     pub fn note(&mut self, line: &[u8]) -> Option<Noted> {
+        use json::Step;
         let b = line;
         let start = json::ws(b, 0);
         let mut ty: &[u8] = b"";
@@ -52,54 +53,86 @@ impl Graph {
         let mut parent: Option<&[u8]> = None;
         let mut parent_seen = false;
         let mut summary = false;
-        let mut message: Option<(usize, usize)> = None;
-        // Claude Code writes `uuid` after `message` and before the large `toolUseResult` (a
-        // copy of the tool's output that is not sent to the model): stop once all is known.
-        json::fields_until(b, start, &mut |k, s, e| {
+        let mut message = false;
+        let mut own = Tally::default();
+        let mut msg_id: Option<&[u8]> = None;
+        let mut role: &[u8] = b"";
+        let (tools, names) = (&mut self.tools, &mut self.names);
+        // One walk over the line: the message's content blocks are measured where they are
+        // read. Claude Code writes `uuid` after `message` and before the large `toolUseResult`
+        // (a copy of the tool's output that is not sent to the model): the walk stops there.
+        json::fields_at(b, start, &mut |k, s| {
+            let str_end = |s: usize| json::string(b, s);
             match k {
-                b"type" => ty = json::str_at(b, s, e).unwrap_or(b""),
-                b"uuid" => uuid = json::str_at(b, s, e),
-                b"parentUuid" => {
-                    parent = json::str_at(b, s, e);
-                    parent_seen = true;
+                b"type" | b"uuid" | b"parentUuid" => {
+                    let e = if b[s] == b'"' {
+                        str_end(s)?
+                    } else {
+                        json::value(b, s)?
+                    };
+                    let v = json::str_at(b, s, e);
+                    match k {
+                        b"type" => ty = v.unwrap_or(b""),
+                        b"uuid" => uuid = v,
+                        _ => {
+                            parent = v;
+                            parent_seen = true;
+                        }
+                    }
+                    if uuid.is_some() && parent_seen && !ty.is_empty() && message {
+                        return Some(Step::Stop);
+                    }
+                    Some(Step::Took(e))
                 }
-                b"isCompactSummary" => summary = &b[s..e] == b"true",
-                b"message" => message = Some((s, e)),
-                _ => {}
+                b"isCompactSummary" => {
+                    let e = json::value(b, s)?;
+                    summary = &b[s..e] == b"true";
+                    Some(Step::Took(e))
+                }
+                b"message" if b[s] == b'{' => {
+                    message = true;
+                    let e = json::fields_at(b, s, &mut |k, s| match k {
+                        b"id" | b"role" if b[s] == b'"' => {
+                            let e = json::string(b, s)?;
+                            if k == b"id" {
+                                msg_id = json::str_at(b, s, e);
+                            } else {
+                                role = json::str_at(b, s, e).unwrap_or(b"");
+                            }
+                            Some(Step::Took(e))
+                        }
+                        b"content" => {
+                            let kind = if role == b"assistant" {
+                                CtxKind::Assistant
+                            } else {
+                                CtxKind::User
+                            };
+                            Some(Step::Took(content_sizes(
+                                b, s, kind, tools, names, &mut own,
+                            )?))
+                        }
+                        _ => Some(Step::Skip),
+                    })?;
+                    Some(Step::Took(e))
+                }
+                _ => Some(Step::Skip),
             }
-            !(uuid.is_some() && parent_seen && !ty.is_empty() && (message.is_some() || summary))
         })?;
         let uuid = uuid?;
         let parent = match parent {
             None => ROOT,
             Some(p) => *self.by_uuid.get(&fnv1a(p)).unwrap_or(&UNKNOWN),
         };
-        let mut own = Tally::default();
-        let mut msg = 0;
         let user = ty == b"user";
-        if user || ty == b"assistant" {
-            if let Some((ms, _)) = message {
-                let mut content: Option<(usize, usize)> = None;
-                let mut id: Option<&[u8]> = None;
-                json::fields(b, ms, &mut |k, s, e| match k {
-                    b"content" => content = Some((s, e)),
-                    b"id" => id = json::str_at(b, s, e),
-                    _ => {}
-                });
-                if !user {
-                    msg = id.map(fnv1a).unwrap_or(0);
-                }
-                if let Some((cs, ce)) = content {
-                    let kind = if summary {
-                        CtxKind::Summary
-                    } else if user {
-                        CtxKind::User
-                    } else {
-                        CtxKind::Assistant
-                    };
-                    content_sizes(b, cs, ce, kind, &mut self.tools, &mut self.names, &mut own);
-                }
-            }
+        let mut msg = 0;
+        if !(user || ty == b"assistant") {
+            own = Tally::default();
+        } else if !user {
+            msg = msg_id.map(fnv1a).unwrap_or(0);
+        } else if summary {
+            let u = CtxKind::User.index();
+            own.bytes[CtxKind::Summary.index()] += own.bytes[u];
+            own.bytes[u] = 0;
         }
         let idx = self.nodes.len() as u32;
         if idx >= UNKNOWN {
@@ -167,28 +200,48 @@ impl Graph {
     }
 }
 
-/// Adds the sizes of one message's content (a string, or an array of blocks) to `own`.
+/// Adds the sizes of one message's content (a string, or an array of blocks) at `s` to
+/// `own`; returns the content's end.
 fn content_sizes(
     b: &[u8],
     s: usize,
-    e: usize,
     text_kind: CtxKind,
     tools: &mut HashMap<i64, u16>,
     names: &mut Names,
     own: &mut Tally,
-) {
+) -> Option<usize> {
     if b[s] == b'"' {
+        let e = json::string(b, s)?;
         own.add(text_kind, (e - s) as u64);
-        return;
+        return Some(e);
     }
-    json::elements(b, s, &mut |bs, be| {
+    json::elements_at(b, s, &mut |bs| {
+        if b[bs] != b'{' {
+            let be = json::value(b, bs)?;
+            own.add(text_kind, (be - bs) as u64);
+            return Some(be);
+        }
         let mut ty: &[u8] = b"";
         let (mut id, mut name, mut use_id) = (None, None, None);
         let mut skip = 0usize;
-        let mut inner: Option<(usize, usize)> = None;
-        // Only the fields that name the block are read; the walk stops once they are known
-        // (a thinking block goes on to its signature).
-        json::fields_until(b, bs, &mut |k, s, e| {
+        let mut media = 0usize;
+        // One walk over the block: its end is where the walk ends.
+        let be = json::fields_at(b, bs, &mut |k, s| {
+            let e = match k {
+                b"content" if b[s] == b'[' => json::elements_at(b, s, &mut |s| {
+                    let e = json::value(b, s)?;
+                    // Images a tool returned (a Read of a picture) count as images.
+                    let head = &b[s..e.min(s + 40)];
+                    if head.windows(7).any(|w| w == b"\"image\"")
+                        || head.windows(10).any(|w| w == b"\"document\"")
+                    {
+                        own.images += 1;
+                        media += e - s;
+                    }
+                    Some(e)
+                })?,
+                _ => json::value(b, s)?,
+            };
             match k {
                 b"type" => ty = json::str_at(b, s, e).unwrap_or(b""),
                 b"id" => id = json::str_at(b, s, e),
@@ -196,18 +249,10 @@ fn content_sizes(
                 b"tool_use_id" => use_id = json::str_at(b, s, e),
                 // A thinking block's signature is not sent as tokens.
                 b"signature" => skip += e - s,
-                b"content" => inner = Some((s, e)),
                 _ => {}
             }
-            match ty {
-                b"" | b"thinking" => true,
-                b"tool_use" | b"server_tool_use" => id.is_none() || name.is_none(),
-                b"tool_result" | b"web_search_tool_result" | b"web_fetch_tool_result" => {
-                    use_id.is_none() || inner.is_none()
-                }
-                _ => false,
-            }
-        });
+            Some(json::Step::Took(e))
+        })?;
         let len = (be - bs).saturating_sub(skip) as u64;
         match ty {
             b"text" => own.add(text_kind, len),
@@ -221,19 +266,6 @@ fn content_sizes(
             }
             b"image" | b"document" => own.images += 1,
             b"tool_result" | b"web_search_tool_result" | b"web_fetch_tool_result" => {
-                // Images a tool returned (a Read of a picture) count as images.
-                let mut media = 0usize;
-                if let Some((is, _)) = inner.filter(|(is, _)| b[*is] == b'[') {
-                    json::elements(b, is, &mut |s, e| {
-                        let head = &b[s..e.min(s + 40)];
-                        if head.windows(7).any(|w| w == b"\"image\"")
-                            || head.windows(10).any(|w| w == b"\"document\"")
-                        {
-                            own.images += 1;
-                            media += e - s;
-                        }
-                    });
-                }
                 let len = len.saturating_sub(media as u64);
                 let tool = use_id
                     .and_then(|u| tools.get(&fnv1a(u)).copied())
@@ -242,5 +274,6 @@ fn content_sizes(
             }
             _ => own.add(text_kind, len),
         }
-    });
+        Some(be)
+    })
 }

@@ -314,6 +314,81 @@ pub mod json {
         }
     }
 
+    /// What a [`fields_at`] callback did with a value.
+    pub enum Step {
+        /// Not read: the walker skips it.
+        Skip,
+        /// Read up to this end.
+        Took(usize),
+        /// Stop the walk.
+        Stop,
+    }
+
+    /// Calls `f(key, value start)` for each field of the object at `b[i] == '{'`; the callback
+    /// may read the value itself (each byte is walked once). Returns the object's end, or
+    /// `Some(0)` when stopped.
+    pub fn fields_at(
+        b: &[u8],
+        i: usize,
+        f: &mut dyn FnMut(&[u8], usize) -> Option<Step>,
+    ) -> Option<usize> {
+        if b.get(i) != Some(&b'{') {
+            return None;
+        }
+        let mut j = ws(b, i + 1);
+        if b.get(j) == Some(&b'}') {
+            return Some(j + 1);
+        }
+        loop {
+            if b.get(j) != Some(&b'"') {
+                return None;
+            }
+            let ke = string(b, j)?;
+            let key = &b[j + 1..ke - 1];
+            j = ws(b, ke);
+            if b.get(j) != Some(&b':') {
+                return None;
+            }
+            let vs = ws(b, j + 1);
+            let ve = match f(key, vs)? {
+                Step::Skip => value(b, vs)?,
+                Step::Took(e) => e,
+                Step::Stop => return Some(0),
+            };
+            j = ws(b, ve);
+            match b.get(j)? {
+                b',' => j = ws(b, j + 1),
+                b'}' => return Some(j + 1),
+                _ => return None,
+            }
+        }
+    }
+
+    /// Calls `f(start)` for each element of the array at `b[i] == '['`; `f` reads the element
+    /// and returns its end. Returns the array's end.
+    pub fn elements_at(
+        b: &[u8],
+        i: usize,
+        f: &mut dyn FnMut(usize) -> Option<usize>,
+    ) -> Option<usize> {
+        if b.get(i) != Some(&b'[') {
+            return None;
+        }
+        let mut j = ws(b, i + 1);
+        if b.get(j) == Some(&b']') {
+            return Some(j + 1);
+        }
+        loop {
+            let e = f(j)?;
+            j = ws(b, e);
+            match b.get(j)? {
+                b',' => j = ws(b, j + 1),
+                b']' => return Some(j + 1),
+                _ => return None,
+            }
+        }
+    }
+
     /// Calls `f(start, end)` for each element of the array at `b[i] == '['`.
     pub fn elements(b: &[u8], i: usize, f: &mut dyn FnMut(usize, usize)) -> Option<usize> {
         if b.get(i) != Some(&b'[') {
