@@ -798,23 +798,29 @@ fn prime(
     file: &mut File,
     end: u64,
 ) -> std::io::Result<tailer::Scratch> {
-    use std::io::{BufRead, Seek};
+    use std::io::{BufRead, Read, Seek};
     file.seek(std::io::SeekFrom::Start(0))?;
-    let mut r = std::io::BufReader::with_capacity(1 << 20, std::io::Read::take(&mut *file, end));
+    let mut r = std::io::BufReader::with_capacity(1 << 20, (&mut *file).take(end));
     let mut state = FileState::default();
     let mut events = Vec::new();
     let mut line = Vec::new();
     loop {
         line.clear();
-        if r.read_until(b'\n', &mut line)? == 0 {
+        // At most MAX_LINE + 1 bytes of a line are held, as when it was first read: a longer
+        // line was skipped then and is skipped here (the rest of it up to its newline).
+        let n = (&mut r)
+            .take(tailer::MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut line)?;
+        if n == 0 {
             break;
         }
         if line.last() == Some(&b'\n') {
             line.pop();
+        } else if line.len() > tailer::MAX_LINE {
+            r.skip_until(b'\n')?;
+            continue;
         }
-        if line.len() <= tailer::MAX_LINE {
-            let _ = parser.parse_line(&line, path, &mut state, &mut events);
-        }
+        let _ = parser.parse_line(&line, path, &mut state, &mut events);
         events.clear();
     }
     state.scratch.set_at(end);
