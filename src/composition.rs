@@ -120,16 +120,15 @@ pub fn summarize(
         let now = parts(c);
         let total = r.prompt_total();
         if let Some((pt, pp)) = &prev {
-            let mut by: Vec<(String, i64)> = Vec::new();
-            for k in now.keys().chain(pp.keys()) {
-                if by.iter().any(|(l, _)| *l == label(k)) {
-                    continue;
-                }
-                let d = now.get(k).copied().unwrap_or(0) - pp.get(k).copied().unwrap_or(0);
-                if d != 0 {
-                    by.push((label(k), d));
-                }
-            }
+            let keys: std::collections::BTreeSet<&Key> = now.keys().chain(pp.keys()).collect();
+            let mut by: Vec<(String, i64)> = keys
+                .into_iter()
+                .map(|k| {
+                    let d = now.get(k).copied().unwrap_or(0) - pp.get(k).copied().unwrap_or(0);
+                    (label(k), d)
+                })
+                .filter(|(_, d)| *d != 0)
+                .collect();
             by.sort_by_key(|(_, d)| std::cmp::Reverse(d.abs()));
             by.truncate(3);
             steps.push(Growth {

@@ -32,7 +32,7 @@ pub fn run(app: &App, id: &str, json: bool) -> anyhow::Result<i32> {
         ev.tokens = Tokens {
             output: 0,
             reasoning: 0,
-            ..tokens(r)
+            ..r.tokens()
         };
         pricer.price(&ev).cost_usd
     };
@@ -55,15 +55,11 @@ pub fn run(app: &App, id: &str, json: bool) -> anyhow::Result<i32> {
     Ok(super::EXIT_OK)
 }
 
-fn tokens(r: &SessionRequest) -> Tokens {
-    Tokens {
-        input: r.input,
-        cache_write_5m: r.cache_write_5m,
-        cache_write_1h: r.cache_write_1h,
-        cache_read: r.cache_read,
-        output: r.output,
-        reasoning: r.reasoning,
-    }
+/// A time in the local zone.
+fn local(ms: i64, fmt: &str) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.with_timezone(&chrono::Local).format(fmt).to_string())
+        .unwrap_or_default()
 }
 
 /// A full id from a unique prefix.
@@ -137,13 +133,7 @@ fn text(id: &str, log: &SessionLog, comp: &SessionComposition) -> String {
             Some(c) => cum += c,
             None => cum_unpriced = true,
         }
-        let t = chrono::DateTime::from_timestamp_millis(r.ts_ms)
-            .map(|d| {
-                d.with_timezone(&chrono::Local)
-                    .format("%m-%d %H:%M:%S")
-                    .to_string()
-            })
-            .unwrap_or_default();
+        let t = local(r.ts_ms, "%m-%d %H:%M:%S");
         rows.push(vec![
             t,
             format!(
@@ -181,13 +171,7 @@ fn text(id: &str, log: &SessionLog, comp: &SessionComposition) -> String {
     out.push('\n');
     for g in &comp.growth {
         let r = &log.requests[g.index];
-        let t = chrono::DateTime::from_timestamp_millis(r.ts_ms)
-            .map(|d| {
-                d.with_timezone(&chrono::Local)
-                    .format("%H:%M:%S")
-                    .to_string()
-            })
-            .unwrap_or_default();
+        let t = local(r.ts_ms, "%H:%M:%S");
         out.push_str(&format!(
             "  {t}  request {:>4}  {:>7}  {}\n",
             g.index + 1,

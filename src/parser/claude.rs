@@ -263,10 +263,7 @@ impl Parser for ClaudeParser {
         }
         // Every line of the conversation is a node of the file's graph (context composition).
         let node = if finder(3).find(line).is_some() {
-            state
-                .scratch
-                .with(|g: &mut Graph| g.note(line))
-                .map(|n| n.node)
+            state.scratch.with(|g: &mut Graph| g.note(line))
         } else {
             None
         };

@@ -36,15 +36,9 @@ pub struct Graph {
     cache: Option<(u32, Tally)>,
 }
 
-/// What [`Graph::note`] found on a line.
-pub struct Noted {
-    /// The line's node.
-    pub node: u32,
-}
-
 impl Graph {
     /// Adds a line to the graph (lines without a `uuid` are not part of it). Returns its node.
-    pub fn note(&mut self, line: &[u8]) -> Option<Noted> {
+    pub fn note(&mut self, line: &[u8]) -> Option<u32> {
         use json::Step;
         let b = line;
         let start = json::ws(b, 0);
@@ -61,62 +55,55 @@ impl Graph {
         // One walk over the line: the message's content blocks are measured where they are
         // read. Claude Code writes `uuid` after `message` and before the large `toolUseResult`
         // (a copy of the tool's output that is not sent to the model): the walk stops there.
-        json::fields_at(b, start, &mut |k, s| {
-            let str_end = |s: usize| json::string(b, s);
-            match k {
-                b"type" | b"uuid" | b"parentUuid" => {
-                    let e = if b[s] == b'"' {
-                        str_end(s)?
-                    } else {
-                        json::value(b, s)?
-                    };
-                    let v = json::str_at(b, s, e);
-                    match k {
-                        b"type" => ty = v.unwrap_or(b""),
-                        b"uuid" => uuid = v,
-                        _ => {
-                            parent = v;
-                            parent_seen = true;
-                        }
+        json::fields_at(b, start, &mut |k, s| match k {
+            b"type" | b"uuid" | b"parentUuid" => {
+                let e = json::value(b, s)?;
+                let v = json::str_at(b, s, e);
+                match k {
+                    b"type" => ty = v.unwrap_or(b""),
+                    b"uuid" => uuid = v,
+                    _ => {
+                        parent = v;
+                        parent_seen = true;
                     }
-                    if uuid.is_some() && parent_seen && !ty.is_empty() && message {
-                        return Some(Step::Stop);
-                    }
-                    Some(Step::Took(e))
                 }
-                b"isCompactSummary" => {
-                    let e = json::value(b, s)?;
-                    summary = &b[s..e] == b"true";
-                    Some(Step::Took(e))
+                if uuid.is_some() && parent_seen && !ty.is_empty() && message {
+                    return Some(Step::Stop);
                 }
-                b"message" if b[s] == b'{' => {
-                    message = true;
-                    let e = json::fields_at(b, s, &mut |k, s| match k {
-                        b"id" | b"role" if b[s] == b'"' => {
-                            let e = json::string(b, s)?;
-                            if k == b"id" {
-                                msg_id = json::str_at(b, s, e);
-                            } else {
-                                role = json::str_at(b, s, e).unwrap_or(b"");
-                            }
-                            Some(Step::Took(e))
-                        }
-                        b"content" => {
-                            let kind = if role == b"assistant" {
-                                CtxKind::Assistant
-                            } else {
-                                CtxKind::User
-                            };
-                            Some(Step::Took(content_sizes(
-                                b, s, kind, tools, names, &mut own,
-                            )?))
-                        }
-                        _ => Some(Step::Skip),
-                    })?;
-                    Some(Step::Took(e))
-                }
-                _ => Some(Step::Skip),
+                Some(Step::Took(e))
             }
+            b"isCompactSummary" => {
+                let e = json::value(b, s)?;
+                summary = &b[s..e] == b"true";
+                Some(Step::Took(e))
+            }
+            b"message" if b[s] == b'{' => {
+                message = true;
+                let e = json::fields_at(b, s, &mut |k, s| match k {
+                    b"id" | b"role" if b[s] == b'"' => {
+                        let e = json::string(b, s)?;
+                        if k == b"id" {
+                            msg_id = json::str_at(b, s, e);
+                        } else {
+                            role = json::str_at(b, s, e).unwrap_or(b"");
+                        }
+                        Some(Step::Took(e))
+                    }
+                    b"content" => {
+                        let kind = if role == b"assistant" {
+                            CtxKind::Assistant
+                        } else {
+                            CtxKind::User
+                        };
+                        Some(Step::Took(content_sizes(
+                            b, s, kind, tools, names, &mut own,
+                        )?))
+                    }
+                    _ => Some(Step::Skip),
+                })?;
+                Some(Step::Took(e))
+            }
+            _ => Some(Step::Skip),
         })?;
         let uuid = uuid?;
         let parent = match parent {
@@ -143,7 +130,7 @@ impl Graph {
         }
         self.nodes.push(Node { parent, msg, own });
         self.by_uuid.insert(fnv1a(uuid), idx);
-        Some(Noted { node: idx })
+        Some(idx)
     }
 
     /// The composition of the request whose (first seen) line is `node`, for an input total:

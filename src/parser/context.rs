@@ -270,48 +270,11 @@ pub mod json {
     /// (keys as raw bytes, without quotes; escapes are not decoded). Returns the end of the
     /// object.
     pub fn fields(b: &[u8], i: usize, f: &mut dyn FnMut(&[u8], usize, usize)) -> Option<usize> {
-        fields_until(b, i, &mut |k, s, e| {
+        fields_at(b, i, &mut |k, s| {
+            let e = value(b, s)?;
             f(k, s, e);
-            true
+            Some(Step::Took(e))
         })
-    }
-
-    /// [`fields`], stopping early when `f` returns false (then `Some(0)` is returned: the
-    /// object's end was not reached).
-    pub fn fields_until(
-        b: &[u8],
-        i: usize,
-        f: &mut dyn FnMut(&[u8], usize, usize) -> bool,
-    ) -> Option<usize> {
-        if b.get(i) != Some(&b'{') {
-            return None;
-        }
-        let mut j = ws(b, i + 1);
-        if b.get(j) == Some(&b'}') {
-            return Some(j + 1);
-        }
-        loop {
-            if b.get(j) != Some(&b'"') {
-                return None;
-            }
-            let ke = string(b, j)?;
-            let key = &b[j + 1..ke - 1];
-            j = ws(b, ke);
-            if b.get(j) != Some(&b':') {
-                return None;
-            }
-            let vs = ws(b, j + 1);
-            let ve = value(b, vs)?;
-            if !f(key, vs, ve) {
-                return Some(0);
-            }
-            j = ws(b, ve);
-            match b.get(j)? {
-                b',' => j = ws(b, j + 1),
-                b'}' => return Some(j + 1),
-                _ => return None,
-            }
-        }
     }
 
     /// What a [`fields_at`] callback did with a value.
@@ -391,23 +354,11 @@ pub mod json {
 
     /// Calls `f(start, end)` for each element of the array at `b[i] == '['`.
     pub fn elements(b: &[u8], i: usize, f: &mut dyn FnMut(usize, usize)) -> Option<usize> {
-        if b.get(i) != Some(&b'[') {
-            return None;
-        }
-        let mut j = ws(b, i + 1);
-        if b.get(j) == Some(&b']') {
-            return Some(j + 1);
-        }
-        loop {
-            let e = value(b, j)?;
-            f(j, e);
-            j = ws(b, e);
-            match b.get(j)? {
-                b',' => j = ws(b, j + 1),
-                b']' => return Some(j + 1),
-                _ => return None,
-            }
-        }
+        elements_at(b, i, &mut |s| {
+            let e = value(b, s)?;
+            f(s, e);
+            Some(e)
+        })
     }
 
     /// The contents of a string value's span (without quotes, escapes not decoded), when the

@@ -40,9 +40,20 @@ pub struct SessionRequest {
 }
 
 impl SessionRequest {
+    /// Its token buckets.
+    pub fn tokens(&self) -> crate::event::Tokens {
+        crate::event::Tokens {
+            input: self.input,
+            cache_write_5m: self.cache_write_5m,
+            cache_write_1h: self.cache_write_1h,
+            cache_read: self.cache_read,
+            output: self.output,
+            reasoning: self.reasoning,
+        }
+    }
     /// Everything the model read: uncached input, cache writes and reads.
     pub fn prompt_total(&self) -> i64 {
-        self.input + self.cache_write_5m + self.cache_write_1h + self.cache_read
+        self.tokens().prompt_total()
     }
 }
 
