@@ -32,24 +32,7 @@ pub fn identity(ev: &UsageEvent) -> i64 {
 }
 
 /// Dedup keys arrive already hashed ([`key_hash`]): spread the bits, skip SipHash.
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl std::hash::Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-    fn write_i64(&mut self, v: i64) {
-        self.0 = (v as u64 ^ (v as u64 >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
-
-type KeyHashState = std::hash::BuildHasherDefault<KeyHasher>;
+type KeyHashState = crate::tailer::PreHashed;
 
 /// Applies each event's merge rule among events that share a dedup key: one event per request,
 /// in the order each request was first seen.

@@ -152,19 +152,19 @@ struct ScratchInner {
 impl Scratch {
     /// Runs `f` on the state of type `T` (a new one when there is none, or another type).
     pub fn with<T: std::any::Any + Send + Default, R>(&mut self, f: impl FnOnce(&mut T) -> R) -> R {
-        let fresh = match &self.0 {
-            Some(a) => !a.lock().unwrap_or_else(|e| e.into_inner()).data.is::<T>(),
-            None => true,
-        };
-        if fresh {
-            self.0 = Some(std::sync::Arc::new(std::sync::Mutex::new(ScratchInner {
-                at: 0,
-                data: Box::new(T::default()),
-            })));
+        if let Some(a) = &self.0 {
+            let mut g = a.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(t) = g.data.downcast_mut::<T>() {
+                return f(t);
+            }
         }
-        let a = self.0.as_ref().expect("set above");
-        let mut g = a.lock().unwrap_or_else(|e| e.into_inner());
-        f(g.data.downcast_mut::<T>().expect("checked above"))
+        let mut t = T::default();
+        let r = f(&mut t);
+        self.0 = Some(std::sync::Arc::new(std::sync::Mutex::new(ScratchInner {
+            at: 0,
+            data: Box::new(t),
+        })));
+        r
     }
     /// The file offset the state is valid at, if there is a state.
     pub fn at(&self) -> Option<u64> {
@@ -258,6 +258,28 @@ impl Checkpoint {
         cp
     }
 }
+
+/// A hasher for keys that are hashes already ([`fnv1a`] and the like): it spreads the bits
+/// instead of running SipHash again.
+#[derive(Default)]
+pub struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_i64(&mut self, v: i64) {
+        self.0 = (v as u64 ^ (v as u64 >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// `HashMap<i64, _, PreHashed>`: maps keyed by hashes.
+pub type PreHashed = std::hash::BuildHasherDefault<KeyHasher>;
 
 /// FNV-1a, 64 bit: stable across versions and platforms (stored in checkpoints).
 pub fn fnv1a(bytes: &[u8]) -> i64 {
