@@ -11,7 +11,7 @@
 //! seen in both places is one row (keep-max: the subagent file's final copy wins) and one seen
 //! only in `progress` (older versions, or the subagent file gone) is counted too.
 
-use super::claude_ctx::Graph;
+use super::claude_ctx::{Graph, Spans};
 use super::{FileState, Format, ParseError, Parser};
 use crate::event::{parse_ts_ms, Merge, Tokens, UsageEvent};
 use serde::Deserialize;
@@ -158,9 +158,10 @@ struct UserMessage {
 /// Remembers (as a hash) the failed tool calls of a user line, or forgets earlier ones when
 /// its tool calls succeeded. Only lines with an error are parsed (tool results can be large).
 fn note_tool_results(line: &[u8], state: &mut FileState) {
-    let has_error = finder(0).find(line).is_some() || finder(1).find(line).is_some();
+    let f = finders();
+    let has_error = f.is_error.find(line).is_some() || f.is_error_spaced.find(line).is_some();
     if !has_error {
-        if finder(2).find(line).is_some() {
+        if f.type_user.find(line).is_some() {
             state.extra.remove(ERR_PENDING);
         }
         return;
@@ -214,24 +215,99 @@ fn take_tool_error(state: &mut FileState, key: &str) -> Option<u64> {
     }
 }
 
-/// The substrings every line is searched for, built once (a `memmem::find` call builds its
+/// The substrings lines are searched for, built once (a `memmem::find` call builds its
 /// searcher each time).
-fn finder(i: usize) -> &'static memchr::memmem::Finder<'static> {
-    static F: std::sync::OnceLock<Vec<memchr::memmem::Finder<'static>>> =
-        std::sync::OnceLock::new();
-    &F.get_or_init(|| {
-        [
-            "\"is_error\":true",
-            "\"is_error\": true",
-            "\"type\":\"user\"",
-            "\"uuid\"",
-            "\"usage\"",
-            "\"tool_result\"",
-        ]
-        .iter()
-        .map(|n| memchr::memmem::Finder::new(n.as_bytes()))
-        .collect()
-    })[i]
+struct Finders {
+    is_error: memchr::memmem::Finder<'static>,
+    is_error_spaced: memchr::memmem::Finder<'static>,
+    type_user: memchr::memmem::Finder<'static>,
+    usage: memchr::memmem::Finder<'static>,
+    tool_result: memchr::memmem::Finder<'static>,
+}
+
+fn finders() -> &'static Finders {
+    static F: std::sync::OnceLock<Finders> = std::sync::OnceLock::new();
+    F.get_or_init(|| {
+        let f = |n: &'static str| memchr::memmem::Finder::new(n.as_bytes());
+        Finders {
+            is_error: f("\"is_error\":true"),
+            is_error_spaced: f("\"is_error\": true"),
+            type_user: f("\"type\":\"user\""),
+            usage: f("\"usage\""),
+            tool_result: f("\"tool_result\""),
+        }
+    })
+}
+
+/// The typed line from the spans one walk found (`Graph::note`), for a whole assistant line
+/// whose fields all have the types the typed parse expects; `None` sends the line to that
+/// parse (progress lines, anything unusual), which reads it or says what is wrong.
+fn from_spans<'a>(b: &'a [u8], sp: &Spans) -> Option<Line<'a>> {
+    if sp.end == 0 || super::context::json::ws(b, sp.end) != b.len() {
+        return None;
+    }
+    let ty = text(b, sp.ty)?;
+    if ty.as_deref() != Some("assistant") {
+        return None;
+    }
+    let null = |s: (usize, usize)| &b[s.0..s.1] == b"null";
+    let is_sidechain = match sp.is_sidechain.map(|s| &b[s.0..s.1]) {
+        None | Some(b"null") => None,
+        Some(b"true") => Some(true),
+        Some(b"false") => Some(false),
+        Some(_) => return None,
+    };
+    let cost_usd = match sp.cost_usd {
+        None => None,
+        Some(s) => serde_json::from_slice::<Option<f64>>(&b[s.0..s.1]).ok()?,
+    };
+    let message = match sp.message {
+        None => None,
+        Some(s) if null(s) => None,
+        Some(s) if b[s.0] == b'{' => Some(Message {
+            id: text(b, sp.msg_id)?,
+            model: text(b, sp.model)?,
+            usage: match sp.usage {
+                None => None,
+                Some(s) => serde_json::from_slice::<Option<Usage>>(&b[s.0..s.1]).ok()?,
+            },
+        }),
+        Some(_) => return None,
+    };
+    Some(Line {
+        ty,
+        timestamp: text(b, sp.timestamp)?,
+        session_id: text(b, sp.session_id)?,
+        request_id: text(b, sp.request_id)?,
+        uuid: text(b, sp.uuid)?,
+        cwd: text(b, sp.cwd)?,
+        git_branch: text(b, sp.git_branch)?,
+        is_sidechain,
+        cost_usd,
+        message,
+    })
+}
+
+/// A string field's value as the typed parse reads it (`Some(None)` when absent or null);
+/// `None` when it is not a string (the typed parse then says so).
+fn text(b: &[u8], span: Option<(usize, usize)>) -> Option<Option<Cow<'_, str>>> {
+    let Some((s, e)) = span else {
+        return Some(None);
+    };
+    let v = &b[s..e];
+    if v == b"null" {
+        return Some(None);
+    }
+    let inner = super::context::json::str_at(b, s, e)?;
+    if inner.iter().any(|c| *c == b'\\' || *c < 0x20) {
+        // Escapes are decoded (and control characters refused) by serde.
+        return serde_json::from_slice::<String>(v)
+            .ok()
+            .map(|s| Some(Cow::Owned(s)));
+    }
+    std::str::from_utf8(inner)
+        .ok()
+        .map(|s| Some(Cow::Borrowed(s)))
 }
 
 /// True when the bytes look like one whole JSON object (cheap check for lines we do not parse).
@@ -261,25 +337,28 @@ impl Parser for ClaudeParser {
         if line.trim_ascii().is_empty() {
             return Ok(());
         }
+        let usage = finders().usage.find(line).is_some();
         // Every line of the conversation is a node of the file's graph (context composition).
-        let node = if finder(3).find(line).is_some() {
-            state.scratch.with(|g: &mut Graph| g.note(line))
-        } else {
-            None
-        };
+        // A usage line's fields are found by the same walk.
+        let mut spans = Spans::default();
+        let want = usage.then_some(&mut spans);
+        let node = state.scratch.with(|g: &mut Graph| g.note(line, want));
         // Most bytes are content lines without usage: skip them without a full parse.
-        if finder(4).find(line).is_none() {
+        if !usage {
             if !looks_like_object(line) {
                 return Err(ParseError(
                     "not a JSON object (torn or corrupted line)".into(),
                 ));
             }
-            if finder(5).find(line).is_some() {
+            if finders().tool_result.find(line).is_some() {
                 note_tool_results(line, state);
             }
             return Ok(());
         }
-        let mut l: Line = serde_json::from_slice(line)?;
+        let mut l: Line = match from_spans(line, &spans) {
+            Some(l) => l,
+            None => serde_json::from_slice(line)?,
+        };
         let from_progress = l.ty.as_deref() == Some("progress");
         if from_progress {
             // The subagent's record, with the parent line's context where it has none.

@@ -8,7 +8,7 @@
 
 use super::context::{json, Names, Tally, CLAUDE};
 use crate::event::{Composition, CtxKind};
-use crate::tailer::fnv1a;
+use crate::tailer::{fnv1a, PreHashed};
 use std::collections::HashMap;
 
 const ROOT: u32 = u32::MAX;
@@ -18,30 +18,87 @@ struct Node {
     parent: u32,
     /// Hash of the assistant message id (0 for other lines): the lines of one response.
     msg: i64,
-    own: Tally,
+    /// What the line adds to the context (`None` for most lines: links without content).
+    own: Option<Box<Tally>>,
 }
 
 /// One file's conversation graph.
 #[derive(Default)]
 pub struct Graph {
     nodes: Vec<Node>,
-    by_uuid: HashMap<i64, u32>,
+    by_uuid: HashMap<i64, u32, PreHashed>,
     /// tool_use id hash -> tool name id.
-    tools: HashMap<i64, u16>,
+    tools: HashMap<i64, u16, PreHashed>,
     names: Names,
     /// Assistant message id hash -> its first line: a response's lines all have the input of
     /// its first (tool results of parallel calls are written between them).
-    first: HashMap<i64, u32>,
+    first: HashMap<i64, u32, PreHashed>,
     /// The context of the last request's first node: a linear chain reuses it.
     cache: Option<(u32, Tally)>,
+    /// The last split made: (first node, input total, split).
+    composed: Option<(u32, i64, Option<Composition>)>,
+}
+
+/// Spans (start, end) of the top-level fields a usage line is read for, found by the same walk
+/// that measures its content (`Graph::note` with `Some(spans)`). A field seen twice makes the
+/// walk fail, as the typed parse would.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Spans {
+    /// `type`
+    pub ty: Option<(usize, usize)>,
+    /// `timestamp`
+    pub timestamp: Option<(usize, usize)>,
+    /// `sessionId`
+    pub session_id: Option<(usize, usize)>,
+    /// `requestId`
+    pub request_id: Option<(usize, usize)>,
+    /// `uuid`
+    pub uuid: Option<(usize, usize)>,
+    /// `cwd`
+    pub cwd: Option<(usize, usize)>,
+    /// `gitBranch`
+    pub git_branch: Option<(usize, usize)>,
+    /// `isSidechain`
+    pub is_sidechain: Option<(usize, usize)>,
+    /// `costUSD`
+    pub cost_usd: Option<(usize, usize)>,
+    /// `message` (the whole value: it may be something else than an object).
+    pub message: Option<(usize, usize)>,
+    /// `message.id`
+    pub msg_id: Option<(usize, usize)>,
+    /// `message.model`
+    pub model: Option<(usize, usize)>,
+    /// `message.usage`
+    pub usage: Option<(usize, usize)>,
+    /// The end of the line's object.
+    pub end: usize,
+}
+
+/// Records a span once; a second one is a duplicate field (`None`: the walk fails).
+fn once(slot: &mut Option<(usize, usize)>, s: usize, e: usize) -> Option<()> {
+    if slot.is_some() {
+        return None;
+    }
+    *slot = Some((s, e));
+    Some(())
 }
 
 impl Graph {
-    /// Adds a line to the graph (lines without a `uuid` are not part of it). Returns its node.
-    pub fn note(&mut self, line: &[u8]) -> Option<u32> {
+    /// Adds a line to the graph (lines without a `uuid` are not part of it: a line is given
+    /// whole, with or without one). Returns its node.
+    /// With `spans`, the whole line is walked and the spans of the fields a usage line is read
+    /// for are recorded (one walk for both); `None` then also means the line is not valid
+    /// JSON there, or has a field twice.
+    pub fn note(&mut self, line: &[u8], mut spans: Option<&mut Spans>) -> Option<u32> {
         use json::Step;
         let b = line;
+        if spans.is_none() {
+            if let Some(node) = self.link(b) {
+                return node;
+            }
+        }
         let start = json::ws(b, 0);
+        let full = spans.is_some();
         let mut ty: &[u8] = b"";
         let mut uuid: Option<&[u8]> = None;
         let mut parent: Option<&[u8]> = None;
@@ -51,65 +108,127 @@ impl Graph {
         let mut own = Tally::default();
         let mut msg_id: Option<&[u8]> = None;
         let mut role: &[u8] = b"";
+        let mut tail = false;
         let (tools, names) = (&mut self.tools, &mut self.names);
         // One walk over the line: the message's content blocks are measured where they are
         // read. Claude Code writes `uuid` after `message` and before the large `toolUseResult`
-        // (a copy of the tool's output that is not sent to the model): the walk stops there.
-        json::fields_at(b, start, &mut |k, s| match k {
-            b"type" | b"uuid" | b"parentUuid" => {
-                let e = json::value(b, s)?;
-                let v = json::str_at(b, s, e);
-                match k {
-                    b"type" => ty = v.unwrap_or(b""),
-                    b"uuid" => uuid = v,
-                    _ => {
-                        parent = v;
-                        parent_seen = true;
-                    }
-                }
-                if uuid.is_some() && parent_seen && !ty.is_empty() && message {
-                    return Some(Step::Stop);
-                }
-                Some(Step::Took(e))
-            }
-            b"isCompactSummary" => {
-                let e = json::value(b, s)?;
-                summary = &b[s..e] == b"true";
-                Some(Step::Took(e))
-            }
-            b"message" if b[s] == b'{' => {
-                message = true;
-                let e = json::fields_at(b, s, &mut |k, s| match k {
-                    b"id" | b"role" if b[s] == b'"' => {
-                        let e = json::string(b, s)?;
-                        if k == b"id" {
-                            msg_id = json::str_at(b, s, e);
-                        } else {
-                            role = json::str_at(b, s, e).unwrap_or(b"");
+        // (a copy of the tool's output that is not sent to the model): without `spans` the
+        // walk stops there.
+        let end = json::fields_at(b, start, &mut |k, s| {
+            let sp = spans.as_deref_mut();
+            match k {
+                b"type" | b"uuid" | b"parentUuid" => {
+                    let e = json::value(b, s)?;
+                    let v = json::str_at(b, s, e);
+                    match k {
+                        b"type" => {
+                            ty = v.unwrap_or(b"");
+                            if let Some(sp) = sp {
+                                once(&mut sp.ty, s, e)?;
+                            }
                         }
-                        Some(Step::Took(e))
+                        b"uuid" => {
+                            uuid = v;
+                            if let Some(sp) = sp {
+                                once(&mut sp.uuid, s, e)?;
+                            }
+                        }
+                        _ => {
+                            parent = v;
+                            parent_seen = true;
+                        }
                     }
-                    b"content" => {
-                        let kind = if role == b"assistant" {
-                            CtxKind::Assistant
-                        } else {
-                            CtxKind::User
-                        };
-                        Some(Step::Took(content_sizes(
-                            b, s, kind, tools, names, &mut own,
-                        )?))
+                    if !full && uuid.is_some() && parent_seen && !ty.is_empty() && message {
+                        return Some(Step::Stop);
                     }
-                    _ => Some(Step::Skip),
-                })?;
-                Some(Step::Took(e))
+                    Some(Step::Took(e))
+                }
+                b"isCompactSummary" => {
+                    let e = json::value(b, s)?;
+                    summary = &b[s..e] == b"true";
+                    Some(Step::Took(e))
+                }
+                b"message" => {
+                    let mut sp = sp;
+                    let e = if b[s] == b'{' {
+                        message = true;
+                        json::fields_at(b, s, &mut |k, s| match k {
+                            b"id" | b"role" | b"model" | b"usage" => {
+                                let e = json::value(b, s)?;
+                                let v = json::str_at(b, s, e);
+                                if let Some(sp) = sp.as_deref_mut() {
+                                    match k {
+                                        b"id" => once(&mut sp.msg_id, s, e)?,
+                                        b"model" => once(&mut sp.model, s, e)?,
+                                        b"usage" => once(&mut sp.usage, s, e)?,
+                                        _ => {}
+                                    }
+                                }
+                                match k {
+                                    b"id" => msg_id = v,
+                                    b"role" => role = v.unwrap_or(b""),
+                                    _ => {}
+                                }
+                                Some(Step::Took(e))
+                            }
+                            b"content" => {
+                                let kind = if role == b"assistant" {
+                                    CtxKind::Assistant
+                                } else {
+                                    CtxKind::User
+                                };
+                                Some(Step::Took(content_sizes(
+                                    b, s, kind, tools, names, &mut own,
+                                )?))
+                            }
+                            _ => Some(Step::Skip),
+                        })?
+                    } else {
+                        json::value(b, s)?
+                    };
+                    if let Some(sp) = sp {
+                        once(&mut sp.message, s, e)?;
+                    }
+                    Some(Step::Took(e))
+                }
+                _ if !matches!(ty, b"" | b"user" | b"assistant") && matches!(b[s], b'{' | b'[') => {
+                    // Lines without content (progress, system, ...) are nodes of the chain
+                    // only: their large payloads (a progress line's `data`) are not walked;
+                    // `uuid` is read from the end of the line, where Claude Code writes it.
+                    tail = true;
+                    Some(Step::Stop)
+                }
+                _ => {
+                    let Some(sp) = sp else {
+                        return Some(Step::Skip);
+                    };
+                    let slot = match k {
+                        b"timestamp" => &mut sp.timestamp,
+                        b"sessionId" => &mut sp.session_id,
+                        b"requestId" => &mut sp.request_id,
+                        b"cwd" => &mut sp.cwd,
+                        b"gitBranch" => &mut sp.git_branch,
+                        b"isSidechain" => &mut sp.is_sidechain,
+                        b"costUSD" => &mut sp.cost_usd,
+                        _ => return Some(Step::Skip),
+                    };
+                    let e = json::value(b, s)?;
+                    once(slot, s, e)?;
+                    Some(Step::Took(e))
+                }
             }
-            _ => Some(Step::Skip),
         })?;
+        if let Some(sp) = spans {
+            sp.end = end;
+        }
+        if tail && uuid.is_none() {
+            uuid = match last_uuid(b) {
+                Tail::None => None,
+                Tail::Found(u) => Some(u),
+                Tail::Nested => top_level(b, start, b"uuid"),
+            };
+        }
         let uuid = uuid?;
-        let parent = match parent {
-            None => ROOT,
-            Some(p) => *self.by_uuid.get(&fnv1a(p)).unwrap_or(&UNKNOWN),
-        };
         let user = ty == b"user";
         let mut msg = 0;
         if !(user || ty == b"assistant") {
@@ -121,6 +240,40 @@ impl Graph {
             own.bytes[CtxKind::Summary.index()] += own.bytes[u];
             own.bytes[u] = 0;
         }
+        self.insert(parent, uuid, msg, own)
+    }
+
+    /// A line without a message (progress, hook, system lines: most lines of a session) is a
+    /// link of the chain only. Claude Code writes `parentUuid` first and `uuid` among the last
+    /// fields: both are read there and nothing in between is walked. `None` when the line is
+    /// not laid out so (it is then walked).
+    fn link(&mut self, b: &[u8]) -> Option<Option<u32>> {
+        static MESSAGE: std::sync::OnceLock<memchr::memmem::Finder<'static>> =
+            std::sync::OnceLock::new();
+        let m = MESSAGE.get_or_init(|| memchr::memmem::Finder::new(b"\"message\""));
+        const FIRST: &[u8] = b"{\"parentUuid\":";
+        let start = json::ws(b, 0);
+        if !b[start..].starts_with(FIRST) || m.find(b).is_some() {
+            return None;
+        }
+        let s = json::ws(b, start + FIRST.len());
+        let e = json::value(b, s)?;
+        let parent = match &b[s..e] {
+            b"null" => None,
+            _ => Some(json::str_at(b, s, e)?),
+        };
+        match last_uuid(b) {
+            Tail::Found(uuid) => Some(self.insert(parent, uuid, 0, Tally::default())),
+            Tail::None => Some(None),
+            Tail::Nested => None,
+        }
+    }
+
+    fn insert(&mut self, parent: Option<&[u8]>, uuid: &[u8], msg: i64, own: Tally) -> Option<u32> {
+        let parent = match parent {
+            None => ROOT,
+            Some(p) => *self.by_uuid.get(&fnv1a(p)).unwrap_or(&UNKNOWN),
+        };
         let idx = self.nodes.len() as u32;
         if idx >= UNKNOWN {
             return None;
@@ -128,6 +281,7 @@ impl Graph {
         if msg != 0 {
             self.first.entry(msg).or_insert(idx);
         }
+        let own = (!own.is_empty()).then(|| Box::new(own));
         self.nodes.push(Node { parent, msg, own });
         self.by_uuid.insert(fnv1a(uuid), idx);
         Some(idx)
@@ -137,17 +291,26 @@ impl Graph {
     /// the content on its chain before the response began. `None` when the chain reaches a line
     /// this file does not hold.
     pub fn compose(&mut self, node: u32, total: i64) -> Option<Composition> {
-        let tally = self.context(node)?;
-        tally.compose(&self.names, &CLAUDE, total)
+        let msg = self.nodes.get(node as usize)?.msg;
+        let first = match self.first.get(&msg) {
+            Some(f) if msg != 0 => *f,
+            _ => node,
+        };
+        // The lines of one response usually repeat its usage: one split for all of them.
+        if let Some((f, t, c)) = &self.composed {
+            if (*f, *t) == (first, total) {
+                return c.clone();
+            }
+        }
+        let c = self
+            .context(first, msg)
+            .and_then(|tally| tally.compose(&self.names, &CLAUDE, total));
+        self.composed = Some((first, total, c.clone()));
+        c
     }
 
-    fn context(&mut self, node: u32) -> Option<Tally> {
-        let mut n = self.nodes.get(node as usize)?;
-        let msg = n.msg;
-        if let Some(f) = self.first.get(&msg).filter(|_| msg != 0) {
-            n = self.nodes.get(*f as usize)?;
-        }
-        let mut cur = n.parent;
+    fn context(&mut self, first: u32, msg: i64) -> Option<Tally> {
+        let mut cur = self.nodes.get(first as usize)?.parent;
         // Earlier lines of the same response are its output, not its input.
         while let Some(p) = self.nodes.get(cur as usize) {
             if msg != 0 && p.msg == msg {
@@ -171,7 +334,9 @@ impl Graph {
                         }
                     }
                     let node = self.nodes.get(p as usize)?;
-                    acc.merge(&node.own);
+                    if let Some(own) = &node.own {
+                        acc.merge(own);
+                    }
                     cur = node.parent;
                     steps += 1;
                     if steps > self.nodes.len() {
@@ -187,13 +352,62 @@ impl Graph {
     }
 }
 
+/// Where a line's top-level `uuid` is, read from the line's end.
+enum Tail<'a> {
+    /// The line has no `"uuid":"` at all.
+    None,
+    /// The last one is inside a nested value: the line must be walked.
+    Nested,
+    /// The top-level `uuid`.
+    Found(&'a [u8]),
+}
+
+/// The top-level `uuid` of a line when it is the last `"uuid":"` of the line: it is top-level
+/// exactly when the fields from it on end the line's object (inside a nested object the walk
+/// ends at that object's brace, before the line's end; inside a string the quotes would be
+/// escaped).
+fn last_uuid(b: &[u8]) -> Tail<'_> {
+    static KEY: std::sync::OnceLock<memchr::memmem::FinderRev<'static>> =
+        std::sync::OnceLock::new();
+    let k = KEY.get_or_init(|| memchr::memmem::FinderRev::new(b"\"uuid\":\""));
+    let Some(p) = k.rfind(b) else {
+        return Tail::None;
+    };
+    let mut uuid = None;
+    let end = json::fields_from(b, p, &mut |key, s| {
+        let e = json::value(b, s)?;
+        if key == b"uuid" && uuid.is_none() {
+            uuid = json::str_at(b, s, e);
+        }
+        Some(json::Step::Took(e))
+    });
+    match (end, uuid) {
+        (Some(end), Some(u)) if end > 0 && json::ws(b, end) == b.len() => Tail::Found(u),
+        _ => Tail::Nested,
+    }
+}
+
+/// A top-level string field of the object at `start`, every other field skipped.
+fn top_level<'a>(b: &'a [u8], start: usize, want: &[u8]) -> Option<&'a [u8]> {
+    let mut found = None;
+    json::fields_at(b, start, &mut |k, s| {
+        if k != want {
+            return Some(json::Step::Skip);
+        }
+        let e = json::value(b, s)?;
+        found = json::str_at(b, s, e);
+        Some(json::Step::Stop)
+    })?;
+    found
+}
+
 /// Adds the sizes of one message's content (a string, or an array of blocks) at `s` to
 /// `own`; returns the content's end.
 fn content_sizes(
     b: &[u8],
     s: usize,
     text_kind: CtxKind,
-    tools: &mut HashMap<i64, u16>,
+    tools: &mut HashMap<i64, u16, PreHashed>,
     names: &mut Names,
     own: &mut Tally,
 ) -> Option<usize> {

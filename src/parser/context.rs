@@ -298,10 +298,20 @@ pub mod json {
         if b.get(i) != Some(&b'{') {
             return None;
         }
-        let mut j = ws(b, i + 1);
+        let j = ws(b, i + 1);
         if b.get(j) == Some(&b'}') {
             return Some(j + 1);
         }
+        fields_from(b, j, f)
+    }
+
+    /// [`fields_at`] from the key at `b[j] == '"'` of an object's field on: the rest of that
+    /// object's fields. Returns the object's end, or `Some(0)` when stopped.
+    pub fn fields_from(
+        b: &[u8],
+        mut j: usize,
+        f: &mut dyn FnMut(&[u8], usize) -> Option<Step>,
+    ) -> Option<usize> {
         loop {
             if b.get(j) != Some(&b'"') {
                 return None;
