@@ -68,7 +68,7 @@ pub fn table_with(header: &[&str], rows: &[Vec<String>], text: usize) -> String 
             };
             shorten[i] -= 1;
         }
-        for name in ["cache write", "cache read", "first used"] {
+        for name in ["cache write", "cache read", "first used", CTX_COLUMN] {
             if total(&shorten, &keep) <= cols {
                 break;
             }
@@ -197,7 +197,25 @@ pub fn report_text(r: &Report, key_title: &str) -> String {
         };
         cells.extend(extra);
         cells.extend(sums_cells(&row.sums));
+        if let Some(a) = &row.ctx_avg {
+            cells.push(ctx_cell(a.as_ref(), row.sums.requests));
+        }
         rows.push(cells);
+    }
+    // Session rows with their average split (`Store::session_ctx_averages`): a last column,
+    // its cells padded to one width so that they read left-aligned.
+    let with_ctx = r.rows.iter().any(|x| x.ctx_avg.is_some());
+    if with_ctx {
+        let w = rows
+            .iter()
+            .filter_map(|c| c.last())
+            .map(|c| c.chars().count())
+            .max()
+            .unwrap_or(0);
+        for c in rows.iter_mut().filter_map(|c| c.last_mut()) {
+            let pad = w - c.chars().count();
+            c.push_str(&" ".repeat(pad));
+        }
     }
     let with_extra = r.rows.iter().any(|x| x.tool.is_some());
     let mut header = vec![key_title];
@@ -215,6 +233,9 @@ pub fn report_text(r: &Report, key_title: &str) -> String {
         "output",
         "cost",
     ]);
+    if with_ctx {
+        header.push(CTX_COLUMN);
+    }
     let mut total = vec!["TOTAL".to_string()];
     if dated {
         total.push(String::new());
@@ -227,7 +248,30 @@ pub fn report_text(r: &Report, key_title: &str) -> String {
     let text = 1 + dated as usize + if with_extra { 2 } else { 0 };
     let mut out = table_with(&header, &rows, text);
     out.push_str(&footnotes(r));
+    if with_ctx && r.rows.iter().any(|x| matches!(x.ctx_avg, Some(Some(_)))) {
+        out.push_str(&dim(
+            "~ context split: estimated from the logs, the average per request over the requests that have one (\"(n of m)\" when not all do); `tokwatch session ID` shows each request\n",
+        ));
+    }
     out
+}
+
+/// The header of the average split column of session rows.
+pub const CTX_COLUMN: &str = "context split (estimated avg)";
+
+/// A session row's average split: its three largest parts, and how many of its requests have
+/// a split when not all do; `-` without any (never a 0%).
+fn ctx_cell(a: Option<&crate::composition::CtxAverage>, requests: i64) -> String {
+    match a {
+        None => "-".into(),
+        Some(a) => {
+            let mut s = crate::composition::average_words(a, 3);
+            if a.requests_with < requests {
+                s.push_str(&format!(" ({} of {requests})", a.requests_with));
+            }
+            s
+        }
+    }
 }
 
 /// Lines that explain what a total does and does not contain.
