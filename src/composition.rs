@@ -53,6 +53,10 @@ pub struct SessionComposition {
     pub requests_without: usize,
     /// Kinds of content, most tokens first.
     pub categories: Vec<Category>,
+    /// The input cost of the requests with a split (each request's price without its
+    /// output): what the categories' `cost_usd` share out; `None` when some of them have no
+    /// computed price.
+    pub input_cost_usd: Option<f64>,
     /// The requests where the context grew most (at most 5), then those where it dropped most
     /// (a compaction; at most 3).
     pub growth: Vec<Growth>,
@@ -83,11 +87,13 @@ pub fn summarize(
 ) -> SessionComposition {
     let mut sums: BTreeMap<Key, (i64, f64, bool)> = BTreeMap::new();
     let mut with = 0usize;
+    let mut input_cost = Some(0.0);
     for r in &log.requests {
         let Some(c) = &r.ctx else { continue };
         with += 1;
         let total = r.prompt_total().max(1) as f64;
         let cost = prompt_cost(r);
+        input_cost = input_cost.zip(cost).map(|(a, b)| a + b);
         for (k, n) in parts(c) {
             let e = sums.entry(k).or_insert((0, 0.0, true));
             e.0 += n;
@@ -153,6 +159,7 @@ pub fn summarize(
         requests_with: with,
         requests_without: log.requests.len() - with,
         categories,
+        input_cost_usd: input_cost.filter(|_| with > 0),
         growth: up,
     }
 }
