@@ -116,6 +116,8 @@ pub fn get(store: &Store, cx: &Ctx, name: &str, q: &Q) -> Result<Value, ApiError
             f.tool = q.get("tool").filter(|s| !s.is_empty()).cloned();
             let mut r = store.report(by, &f, zone)?;
             store.session_details(&f, &mut r)?;
+            // As `report session --json`: each session row's average split (estimated).
+            store.session_ctx_averages(&f, &mut r)?;
             value(&r)
         }
         "repos" => repos(store, zone, q),
@@ -264,9 +266,8 @@ fn session(store: &Store, cx: &Ctx, q: &Q) -> Result<Value, ApiError> {
     })?;
     let requests: Vec<&SessionRequest> = log.requests.iter().collect();
     // What each kind of content cost (estimated), as `tokwatch session` computes it.
-    let composition = crate::composition::summarize(&log, &|r| {
-        crate::composition::prompt_cost(cx.pricer, r)
-    });
+    let composition =
+        crate::composition::summarize(&log, &|r| crate::composition::prompt_cost(cx.pricer, r));
     Ok(json!({
         "session": id,
         "tool": log.tool,
