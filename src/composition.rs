@@ -3,6 +3,7 @@
 //! most and what made it grow. Pure functions over a stored [`SessionLog`]; every figure here is
 //! an estimate and says so.
 
+pub use crate::event::{AvgPart, CtxAverage, CtxSums};
 use crate::event::{Composition, CtxKind, Tokens, UsageEvent};
 use crate::pricing::Pricer;
 use crate::store::dashboard::{SessionLog, SessionRequest};
@@ -179,74 +180,6 @@ pub fn prompt_cost(pricer: &Pricer, r: &SessionRequest) -> Option<f64> {
         ..r.tokens()
     };
     pricer.price(&ev).cost_usd
-}
-
-/// One kind of content in a [`CtxAverage`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AvgPart {
-    /// The kind (`tool_result`, ...).
-    pub kind: CtxKind,
-    /// The tool, for tool results.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tool: Option<String>,
-    /// Its tokens summed over the requests with a split, divided by their number.
-    pub avg_tokens: f64,
-}
-
-/// The average context split per request of a session (a `report session` row): over the
-/// requests that have a split only.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CtxAverage {
-    /// Always true: the splits are estimates.
-    pub estimated: bool,
-    /// Requests with a split (the average is over these).
-    pub requests_with: i64,
-    /// The kinds, most tokens first.
-    pub parts: Vec<AvgPart>,
-}
-
-/// Sums the splits of requests, for a [`CtxAverage`].
-#[derive(Debug, Default, Clone)]
-pub struct CtxSums {
-    requests: i64,
-    sums: BTreeMap<Key, i64>,
-}
-
-impl CtxSums {
-    /// Adds a request's split.
-    pub fn add(&mut self, c: &Composition) {
-        self.requests += 1;
-        for (k, n) in parts(c) {
-            *self.sums.entry(k).or_insert(0) += n;
-        }
-    }
-    /// The average per request; `None` when no split was added.
-    pub fn average(&self) -> Option<CtxAverage> {
-        if self.requests == 0 {
-            return None;
-        }
-        let mut parts: Vec<AvgPart> = self
-            .sums
-            .iter()
-            .filter(|(_, n)| **n != 0)
-            .map(|((kind, tool), n)| AvgPart {
-                kind: *kind,
-                tool: tool.clone(),
-                avg_tokens: *n as f64 / self.requests as f64,
-            })
-            .collect();
-        parts.sort_by(|a, b| {
-            b.avg_tokens
-                .total_cmp(&a.avg_tokens)
-                .then(a.kind.cmp(&b.kind))
-                .then(a.tool.cmp(&b.tool))
-        });
-        Some(CtxAverage {
-            estimated: true,
-            requests_with: self.requests,
-            parts,
-        })
-    }
 }
 
 /// A short name of a part for a table cell: `system`, `Read` (a tool result), `calls`.

@@ -261,7 +261,7 @@ pub const CTX_COLUMN: &str = "context split (estimated avg)";
 
 /// A session row's average split: its three largest parts, and how many of its requests have
 /// a split when not all do; `-` without any (never a 0%).
-fn ctx_cell(a: Option<&crate::composition::CtxAverage>, requests: i64) -> String {
+fn ctx_cell(a: Option<&crate::event::CtxAverage>, requests: i64) -> String {
     match a {
         None => "-".into(),
         Some(a) => {

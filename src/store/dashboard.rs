@@ -237,7 +237,7 @@ impl Store {
             }
             args[0] = rusqlite::types::Value::Text(row.key.clone());
             args[1] = rusqlite::types::Value::Text(row.tool.clone().unwrap_or_default());
-            let mut sums = crate::composition::CtxSums::default();
+            let mut sums = crate::event::CtxSums::default();
             let mut q = st.query(rusqlite::params_from_iter(args.iter()))?;
             while let Some(r) = q.next()? {
                 let total: i64 = r.get::<_, i64>(1)?

@@ -369,7 +369,7 @@ pub struct Row {
     /// Its average context split per request (estimated), `null` when no request of it has
     /// one (session rows, with [`Store::session_ctx_averages`]).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub ctx_avg: Option<Option<crate::composition::CtxAverage>>,
+    pub ctx_avg: Option<Option<crate::event::CtxAverage>>,
 }
 
 /// A model without a known price, with what it used.
