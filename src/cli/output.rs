@@ -68,7 +68,7 @@ pub fn table_with(header: &[&str], rows: &[Vec<String>], text: usize) -> String 
             };
             shorten[i] -= 1;
         }
-        for name in ["cache write", "cache read", "first used", CTX_COLUMN] {
+        for name in ["cache write", "cache read", CTX_COLUMN, "first used"] {
             if total(&shorten, &keep) <= cols {
                 break;
             }
@@ -335,6 +335,12 @@ pub fn report_csv(r: &Report) -> String {
     if details {
         out.push_str("first_ms,last_ms,models,branch,");
     }
+    // Session rows' average split (estimated): `system=31099.6;tool_result.Read=28524.2`,
+    // tokens per request with a split; empty for a session with none.
+    let with_ctx = r.rows.iter().any(|x| x.ctx_avg.is_some());
+    if with_ctx {
+        out.push_str("ctx_avg,");
+    }
     out.push_str(
         "requests,input,cache_write_5m,cache_write_1h,cache_read,output,reasoning,cost_usd,has_unpriced,unpriced_requests,estimated_requests,reported_requests\n",
     );
@@ -365,6 +371,20 @@ pub fn report_csv(r: &Report) -> String {
                 csv_field(&row.models.as_deref().unwrap_or_default().join(" ")),
                 csv_field(row.branch.clone().flatten().as_deref().unwrap_or(""))
             ));
+        }
+        if with_ctx {
+            let cell: Vec<String> = row
+                .ctx_avg
+                .iter()
+                .flatten()
+                .flat_map(|a| a.parts.iter())
+                .map(|p| match &p.tool {
+                    Some(t) => format!("{}.{t}={:.1}", p.kind.name(), p.avg_tokens),
+                    None => format!("{}={:.1}", p.kind.name(), p.avg_tokens),
+                })
+                .collect();
+            out.push_str(&csv_field(&cell.join(";")));
+            out.push(',');
         }
         out.push_str(&format!(
             "{},{},{},{},{},{},{},{:.6},{},{},{},{}\n",
