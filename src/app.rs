@@ -487,6 +487,7 @@ impl App {
                 port: config.dashboard.port,
                 paused: dash_paused,
                 daemon: d.tx.clone(),
+                pricer: std::sync::Arc::new(self.pricer(&config)),
             };
             match crate::dashboard::spawn(o) {
                 Ok(dash) => {

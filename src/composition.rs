@@ -3,7 +3,9 @@
 //! most and what made it grow. Pure functions over a stored [`SessionLog`]; every figure here is
 //! an estimate and says so.
 
-use crate::event::{Composition, CtxKind};
+pub use crate::event::{AvgPart, CtxAverage, CtxSums};
+use crate::event::{Composition, CtxKind, Tokens, UsageEvent};
+use crate::pricing::Pricer;
 use crate::store::dashboard::{SessionLog, SessionRequest};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -52,6 +54,10 @@ pub struct SessionComposition {
     pub requests_without: usize,
     /// Kinds of content, most tokens first.
     pub categories: Vec<Category>,
+    /// The input cost of the requests with a split (each request's price without its
+    /// output): what the categories' `cost_usd` share out; `None` when some of them have no
+    /// computed price.
+    pub input_cost_usd: Option<f64>,
     /// The requests where the context grew most (at most 5), then those where it dropped most
     /// (a compaction; at most 3).
     pub growth: Vec<Growth>,
@@ -82,11 +88,13 @@ pub fn summarize(
 ) -> SessionComposition {
     let mut sums: BTreeMap<Key, (i64, f64, bool)> = BTreeMap::new();
     let mut with = 0usize;
+    let mut input_cost = Some(0.0);
     for r in &log.requests {
         let Some(c) = &r.ctx else { continue };
         with += 1;
         let total = r.prompt_total().max(1) as f64;
         let cost = prompt_cost(r);
+        input_cost = input_cost.zip(cost).map(|(a, b)| a + b);
         for (k, n) in parts(c) {
             let e = sums.entry(k).or_insert((0, 0.0, true));
             e.0 += n;
@@ -152,8 +160,63 @@ pub fn summarize(
         requests_with: with,
         requests_without: log.requests.len() - with,
         categories,
+        input_cost_usd: input_cost.filter(|_| with > 0),
         growth: up,
     }
+}
+
+/// A request's input priced alone (its price without output and reasoning), for the share of
+/// each kind of content in [`summarize`]; `None` when its stored cost is not one tokwatch
+/// computed (reported by the tool, estimated or unpriced).
+pub fn prompt_cost(pricer: &Pricer, r: &SessionRequest) -> Option<f64> {
+    if r.cost_source != "computed" {
+        return None;
+    }
+    let mut ev = UsageEvent::new("", String::new(), crate::event::Merge::KeepMax, r.ts_ms);
+    ev.model = r.model.clone();
+    ev.tokens = Tokens {
+        output: 0,
+        reasoning: 0,
+        ..r.tokens()
+    };
+    pricer.price(&ev).cost_usd
+}
+
+/// A short name of a part for a table cell: `system`, `Read` (a tool result), `calls`.
+pub fn short_name(kind: CtxKind, tool: Option<&str>) -> String {
+    match (kind, tool) {
+        (CtxKind::ToolResult, Some(t)) => t.to_string(),
+        (CtxKind::ToolResult, None) => "results".into(),
+        (CtxKind::System, _) => "system".into(),
+        (CtxKind::User, _) => "user".into(),
+        (CtxKind::Assistant, _) => "assistant".into(),
+        (CtxKind::Thinking, _) => "thinking".into(),
+        (CtxKind::ToolCall, _) => "calls".into(),
+        (CtxKind::Image, _) => "images".into(),
+        (CtxKind::Summary, _) => "summary".into(),
+    }
+}
+
+/// "~ system 41% · Read 22% · calls 12%": the largest `n` parts of an average split as shares
+/// of its total (the `~` marks the estimate).
+pub fn average_words(a: &CtxAverage, n: usize) -> String {
+    let total: f64 = a.parts.iter().map(|p| p.avg_tokens).sum();
+    if total <= 0.0 {
+        return "-".into();
+    }
+    let words: Vec<String> = a
+        .parts
+        .iter()
+        .take(n)
+        .map(|p| {
+            format!(
+                "{} {:.0}%",
+                short_name(p.kind, p.tool.as_deref()),
+                p.avg_tokens * 100.0 / total
+            )
+        })
+        .collect();
+    format!("~ {}", words.join(" · "))
 }
 
 /// "tool result of Read: +38k tokens" for the largest part of a change.

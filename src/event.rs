@@ -457,3 +457,71 @@ impl Composition {
         Some(Composition { parts })
     }
 }
+
+/// One kind of content in a [`CtxAverage`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AvgPart {
+    /// The kind (`tool_result`, ...).
+    pub kind: CtxKind,
+    /// The tool, for tool results.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    /// Its tokens summed over the requests with a split, divided by their number.
+    pub avg_tokens: f64,
+}
+
+/// The average context split per request of a session (a `report session` row): over the
+/// requests that have a split only (`docs/composition.md`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CtxAverage {
+    /// Always true: the splits are estimates.
+    pub estimated: bool,
+    /// Requests with a split (the average is over these).
+    pub requests_with: i64,
+    /// The kinds, most tokens first.
+    pub parts: Vec<AvgPart>,
+}
+
+/// Sums the splits of requests, for a [`CtxAverage`].
+#[derive(Debug, Default, Clone)]
+pub struct CtxSums {
+    requests: i64,
+    sums: std::collections::BTreeMap<(CtxKind, Option<String>), i64>,
+}
+
+impl CtxSums {
+    /// Adds a request's split.
+    pub fn add(&mut self, c: &Composition) {
+        self.requests += 1;
+        for p in &c.parts {
+            *self.sums.entry((p.kind, p.tool.clone())).or_insert(0) += p.tokens;
+        }
+    }
+    /// The average per request; `None` when no split was added.
+    pub fn average(&self) -> Option<CtxAverage> {
+        if self.requests == 0 {
+            return None;
+        }
+        let mut parts: Vec<AvgPart> = self
+            .sums
+            .iter()
+            .filter(|(_, n)| **n != 0)
+            .map(|((kind, tool), n)| AvgPart {
+                kind: *kind,
+                tool: tool.clone(),
+                avg_tokens: *n as f64 / self.requests as f64,
+            })
+            .collect();
+        parts.sort_by(|a, b| {
+            b.avg_tokens
+                .total_cmp(&a.avg_tokens)
+                .then(a.kind.cmp(&b.kind))
+                .then(a.tool.cmp(&b.tool))
+        });
+        Some(CtxAverage {
+            estimated: true,
+            requests_with: self.requests,
+            parts,
+        })
+    }
+}

@@ -78,7 +78,13 @@ fn reports(h: &Home) -> Vec<serde_json::Value> {
     .iter()
     .map(|by| {
         let out = run(h.cmd().args(["report", by, "--json", "--tz", "utc"]));
-        serde_json::from_str(&out).unwrap()
+        let mut v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        // The export format does not carry context splits (`docs/composition.md`, limits):
+        // imported requests have none, so session rows' average split is not compared.
+        for r in v["rows"].as_array_mut().unwrap() {
+            r.as_object_mut().unwrap().remove("ctx_avg");
+        }
+        v
     })
     .collect()
 }

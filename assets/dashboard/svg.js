@@ -189,6 +189,47 @@ export const CATEGORY_LABELS = {
   tool_calls: 'Tool calls', tool_results: 'Tool results', images: 'Images', compaction_summary: 'Compaction summary',
 };
 
+/** The category of each kind of a stored split (`ctx.parts[].kind`, docs/composition.md). */
+export const KIND_CATEGORY = {
+  system: 'system_and_tools', user: 'user', assistant: 'assistant', thinking: 'thinking',
+  tool_call: 'tool_calls', tool_result: 'tool_results', image: 'images', summary: 'compaction_summary',
+};
+
+/**
+ * A request's stored split (`/api/session` requests[].ctx: {parts: [{kind, tool, tokens}]})
+ * as the composition the charts draw: {estimated: true, categories}, tool results per tool.
+ * `null` for a request without a split. The split is always an estimate.
+ */
+export function ctxComposition(ctx) {
+  if (!ctx || !Array.isArray(ctx.parts)) return null;
+  const categories = {};
+  for (const p of ctx.parts) {
+    const c = KIND_CATEGORY[p.kind];
+    if (!c || typeof p.tokens !== 'number') continue;
+    if (c === 'tool_results') {
+      const t = categories.tool_results || (categories.tool_results = {});
+      const name = p.tool || '(no tool name)';
+      t[name] = (t[name] || 0) + p.tokens;
+    } else categories[c] = (categories[c] || 0) + p.tokens;
+  }
+  return { estimated: true, categories };
+}
+
+/** A part's short name, as the CLI's: `system`, `Read` (a tool result), `calls`. */
+export function partName(kind, tool) {
+  if (kind === 'tool_result') return tool || 'results';
+  return { system: 'system', tool_call: 'calls', image: 'images', summary: 'summary' }[kind] || kind;
+}
+
+/** "system 41% · Read 22% · calls 12%": the `n` largest parts of a split, as shares. */
+export function splitWords(ctx, n = 3) {
+  const parts = (ctx && ctx.parts) || [];
+  const total = parts.reduce((a, p) => a + p.tokens, 0);
+  if (!total) return '';
+  return parts.slice().sort((a, b) => b.tokens - a.tokens).slice(0, n)
+    .map((p) => `${partName(p.kind, p.tool)} ${Math.round((p.tokens * 100) / total)}%`).join(' · ');
+}
+
 /** A category's tokens: a number, or the sum of a per-tool object (tool_results). */
 export function categoryTokens(v) {
   if (typeof v === 'number') return v;
@@ -227,7 +268,7 @@ export function compositionBars(requests, { width, height = 150, selected, onSel
   bars.forEach(([i, first, last], k) => {
     const r = requests[i];
     if (!r.composition) return;
-    const g = s('g', { class: 'bar' + (selected >= first && selected <= last ? ' selected' : ''), 'data-index': i });
+    const g = s('g', { class: 'bar' + (typeof selected === 'number' && selected >= first && selected <= last ? ' selected' : ''), 'data-index': i });
     let y = 4 + plotH;
     const x = left + k * bw;
     const w = Math.max(0.8, bw - (bw > 4 ? 1 : 0));
@@ -237,7 +278,7 @@ export function compositionBars(requests, { width, height = 150, selected, onSel
       if (!v) continue;
       const hgt = (v / max) * plotH;
       y -= hgt;
-      g.append(s('rect', { class: 'cat-' + c, x, y, width: w, height: hgt }));
+      g.append(s('rect', { class: 'cat-' + c, x, y, width: w, height: hgt, 'data-cat': c, 'data-value': v }));
       parts.push(`${CATEGORY_LABELS[c]} ${compact(v)}`);
     }
     const which = first === last ? `#${i + 1}` : `#${i + 1} (of #${first + 1}–#${last + 1})`;
@@ -262,7 +303,7 @@ export function compositionTreemap(composition, { width, height }) {
       const tools = Object.entries(c.raw).map(([name, v]) => ({ name, value: v })).sort((a, b) => b.value - a.value);
       const head = cell.h > 36 ? 16 : 0;
       for (const t of squarify(tools, cell.x + 2, cell.y + head + 2, cell.w - 4, cell.h - head - 4)) {
-        g.append(s('rect', { class: 'tool', x: t.x, y: t.y, width: t.w, height: t.h }, s('title', null, `${label}\n${t.item.name}: ${compact(t.item.value)}`)));
+        g.append(s('rect', { class: 'tool', x: t.x, y: t.y, width: t.w, height: t.h, 'data-name': t.item.name, 'data-value': t.item.value }, s('title', null, `${label}\n${t.item.name}: ${compact(t.item.value)}`)));
         if (t.w > 40 && t.h > 18) g.append(s('text', { class: 'cell-label', x: t.x + 3, y: t.y + 12 }, fit(`${t.item.name} ${compact(t.item.value)}`, t.w)));
       }
       if (head) g.append(s('text', { class: 'cell-label', x: cell.x + 4, y: cell.y + 12 }, fit(label, cell.w)));

@@ -802,8 +802,10 @@ fn report(app: &App, by: GroupBy, args: &ReportArgs, title: Option<&str>) -> any
     check_tool(app, store.as_ref().ok(), args.tool.as_deref())?;
     let store = store?;
     let mut r = store.report(by, &f, zone)?;
-    // Sessions: the exact first and last request, models and branch (as the dashboard shows).
+    // Sessions: the exact first and last request, models and branch (as the dashboard shows),
+    // and the average context split of each.
     store.session_details(&f, &mut r)?;
+    store.session_ctx_averages(&f, &mut r)?;
     let as_report = match &args.as_model {
         Some(m) => {
             let config = app.config()?;

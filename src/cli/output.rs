@@ -68,7 +68,7 @@ pub fn table_with(header: &[&str], rows: &[Vec<String>], text: usize) -> String 
             };
             shorten[i] -= 1;
         }
-        for name in ["cache write", "cache read", "first used"] {
+        for name in ["cache write", "cache read", CTX_COLUMN, "first used"] {
             if total(&shorten, &keep) <= cols {
                 break;
             }
@@ -197,7 +197,25 @@ pub fn report_text(r: &Report, key_title: &str) -> String {
         };
         cells.extend(extra);
         cells.extend(sums_cells(&row.sums));
+        if let Some(a) = &row.ctx_avg {
+            cells.push(ctx_cell(a.as_ref(), row.sums.requests));
+        }
         rows.push(cells);
+    }
+    // Session rows with their average split (`Store::session_ctx_averages`): a last column,
+    // its cells padded to one width so that they read left-aligned.
+    let with_ctx = r.rows.iter().any(|x| x.ctx_avg.is_some());
+    if with_ctx {
+        let w = rows
+            .iter()
+            .filter_map(|c| c.last())
+            .map(|c| c.chars().count())
+            .max()
+            .unwrap_or(0);
+        for c in rows.iter_mut().filter_map(|c| c.last_mut()) {
+            let pad = w - c.chars().count();
+            c.push_str(&" ".repeat(pad));
+        }
     }
     let with_extra = r.rows.iter().any(|x| x.tool.is_some());
     let mut header = vec![key_title];
@@ -215,6 +233,9 @@ pub fn report_text(r: &Report, key_title: &str) -> String {
         "output",
         "cost",
     ]);
+    if with_ctx {
+        header.push(CTX_COLUMN);
+    }
     let mut total = vec!["TOTAL".to_string()];
     if dated {
         total.push(String::new());
@@ -227,7 +248,30 @@ pub fn report_text(r: &Report, key_title: &str) -> String {
     let text = 1 + dated as usize + if with_extra { 2 } else { 0 };
     let mut out = table_with(&header, &rows, text);
     out.push_str(&footnotes(r));
+    if with_ctx && r.rows.iter().any(|x| matches!(x.ctx_avg, Some(Some(_)))) {
+        out.push_str(&dim(
+            "~ context split: estimated from the logs, the average per request over the requests that have one (\"(n of m)\" when not all do); `tokwatch session ID` shows each request\n",
+        ));
+    }
     out
+}
+
+/// The header of the average split column of session rows.
+pub const CTX_COLUMN: &str = "context split (estimated avg)";
+
+/// A session row's average split: its three largest parts, and how many of its requests have
+/// a split when not all do; `-` without any (never a 0%).
+fn ctx_cell(a: Option<&crate::event::CtxAverage>, requests: i64) -> String {
+    match a {
+        None => "-".into(),
+        Some(a) => {
+            let mut s = crate::composition::average_words(a, 3);
+            if a.requests_with < requests {
+                s.push_str(&format!(" ({} of {requests})", a.requests_with));
+            }
+            s
+        }
+    }
 }
 
 /// Lines that explain what a total does and does not contain.
@@ -291,6 +335,12 @@ pub fn report_csv(r: &Report) -> String {
     if details {
         out.push_str("first_ms,last_ms,models,branch,");
     }
+    // Session rows' average split (estimated): `system=31099.6;tool_result.Read=28524.2`,
+    // tokens per request with a split; empty for a session with none.
+    let with_ctx = r.rows.iter().any(|x| x.ctx_avg.is_some());
+    if with_ctx {
+        out.push_str("ctx_avg,");
+    }
     out.push_str(
         "requests,input,cache_write_5m,cache_write_1h,cache_read,output,reasoning,cost_usd,has_unpriced,unpriced_requests,estimated_requests,reported_requests\n",
     );
@@ -321,6 +371,20 @@ pub fn report_csv(r: &Report) -> String {
                 csv_field(&row.models.as_deref().unwrap_or_default().join(" ")),
                 csv_field(row.branch.clone().flatten().as_deref().unwrap_or(""))
             ));
+        }
+        if with_ctx {
+            let cell: Vec<String> = row
+                .ctx_avg
+                .iter()
+                .flatten()
+                .flat_map(|a| a.parts.iter())
+                .map(|p| match &p.tool {
+                    Some(t) => format!("{}.{t}={:.1}", p.kind.name(), p.avg_tokens),
+                    None => format!("{}={:.1}", p.kind.name(), p.avg_tokens),
+                })
+                .collect();
+            out.push_str(&csv_field(&cell.join(";")));
+            out.push(',');
         }
         out.push_str(&format!(
             "{},{},{},{},{},{},{},{:.6},{},{},{},{}\n",

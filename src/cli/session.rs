@@ -4,7 +4,7 @@
 use super::output;
 use crate::app::App;
 use crate::composition::{self, short, SessionComposition};
-use crate::event::{CtxKind, Tokens, UsageEvent};
+use crate::event::CtxKind;
 use crate::format;
 use crate::store::dashboard::{SessionLog, SessionRequest};
 use crate::store::Store;
@@ -23,19 +23,7 @@ pub fn run(app: &App, id: &str, json: bool) -> anyhow::Result<i32> {
     };
     let config = app.config()?;
     let pricer = app.pricer(&config);
-    let prompt_cost = |r: &SessionRequest| -> Option<f64> {
-        if r.cost_source != "computed" {
-            return None;
-        }
-        let mut ev = UsageEvent::new("", String::new(), crate::event::Merge::KeepMax, r.ts_ms);
-        ev.model = r.model.clone();
-        ev.tokens = Tokens {
-            output: 0,
-            reasoning: 0,
-            ..r.tokens()
-        };
-        pricer.price(&ev).cost_usd
-    };
+    let prompt_cost = |r: &SessionRequest| composition::prompt_cost(&pricer, r);
     let comp = composition::summarize(&log, &prompt_cost);
     if json {
         println!(

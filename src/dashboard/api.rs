@@ -63,6 +63,8 @@ pub struct Ctx<'a> {
     pub paused: bool,
     /// Now, ms.
     pub now_ms: i64,
+    /// Prices (the input cost of each kind of content in `/api/session`).
+    pub pricer: &'a crate::pricing::Pricer,
 }
 
 type Q = HashMap<String, String>;
@@ -114,6 +116,8 @@ pub fn get(store: &Store, cx: &Ctx, name: &str, q: &Q) -> Result<Value, ApiError
             f.tool = q.get("tool").filter(|s| !s.is_empty()).cloned();
             let mut r = store.report(by, &f, zone)?;
             store.session_details(&f, &mut r)?;
+            // As `report session --json`: each session row's average split (estimated).
+            store.session_ctx_averages(&f, &mut r)?;
             value(&r)
         }
         "repos" => repos(store, zone, q),
@@ -133,7 +137,7 @@ pub fn get(store: &Store, cx: &Ctx, name: &str, q: &Q) -> Result<Value, ApiError
                 .sort_by_key(|r| std::cmp::Reverse(r.last_request_ms));
             Ok(json!({"repo": repo, "days": days, "branches": branches, "sessions": sessions}))
         }
-        "session" => session(store, q),
+        "session" => session(store, cx, q),
         "treemap" => treemap(store, zone, q),
         _ => Err(ApiError {
             status: 404,
@@ -213,7 +217,7 @@ fn repos(store: &Store, zone: Zone, q: &Q) -> Result<Value, ApiError> {
     Ok(json!({"current": current, "previous": previous, "trend": trend}))
 }
 
-fn session(store: &Store, q: &Q) -> Result<Value, ApiError> {
+fn session(store: &Store, cx: &Ctx, q: &Q) -> Result<Value, ApiError> {
     let id = q.get("id").map(String::as_str).unwrap_or("");
     let not_found = || ApiError {
         status: 404,
@@ -261,6 +265,9 @@ fn session(store: &Store, q: &Q) -> Result<Value, ApiError> {
         ..Filter::default()
     })?;
     let requests: Vec<&SessionRequest> = log.requests.iter().collect();
+    // What each kind of content cost (estimated), as `tokwatch session` computes it.
+    let composition =
+        crate::composition::summarize(&log, &|r| crate::composition::prompt_cost(cx.pricer, r));
     Ok(json!({
         "session": id,
         "tool": log.tool,
@@ -271,6 +278,7 @@ fn session(store: &Store, q: &Q) -> Result<Value, ApiError> {
         "alerts": alerts,
         "totals": totals,
         "pruned": pruned,
+        "composition": composition,
     }))
 }
 

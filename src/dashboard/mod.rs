@@ -196,6 +196,8 @@ pub struct Options {
     pub paused: Arc<AtomicBool>,
     /// The daemon's loop (asked to refresh after a change).
     pub daemon: mpsc::Sender<Msg>,
+    /// Prices, for what each kind of content cost in a session (`/api/session`).
+    pub pricer: Arc<crate::pricing::Pricer>,
 }
 
 /// The running dashboard (it serves until the process ends).
@@ -251,6 +253,7 @@ struct Shared {
     live: broadcast::Sender<Live>,
     paused: Arc<AtomicBool>,
     daemon: Mutex<mpsc::Sender<Msg>>,
+    pricer: Arc<crate::pricing::Pricer>,
 }
 
 impl Shared {
@@ -342,6 +345,7 @@ pub fn spawn(o: Options) -> anyhow::Result<Dashboard> {
         live: live.clone(),
         paused: o.paused,
         daemon: Mutex::new(o.daemon),
+        pricer: o.pricer,
     });
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -506,6 +510,7 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
                         settings: &sh2.settings,
                         paused: sh2.paused.load(Ordering::Relaxed),
                         now_ms: crate::store::now_ms(),
+                        pricer: &sh2.pricer,
                     };
                     let mut out = None;
                     let r = sh2.with_reader(|s| {

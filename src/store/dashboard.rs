@@ -4,7 +4,9 @@
 //! rollup over the range (bucket-indexed) or one session's requests (`events_session`), never
 //! a pass over every stored request.
 
-use super::query::{where_clause, Filter, GroupBy, Layer, Report, Zone, BUCKET_MS, NO_REPOSITORY};
+use super::query::{
+    session_row_where, where_clause, Filter, GroupBy, Layer, Report, Zone, BUCKET_MS, NO_REPOSITORY,
+};
 use super::Store;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -209,6 +211,51 @@ impl Store {
             row.branch = Some(branch.map(|(_, b)| b));
             // The exact first and last request are the report's own (`Store::report` looks
             // them up once, under the same filter as the row's sums).
+        }
+        Ok(())
+    }
+
+    /// Fills `ctx_avg` of the session rows of a `GroupBy::Session` report made with `f`: the
+    /// average context split per request over the row's requests that have one (`null` when
+    /// none has). Reads only the listed sessions' requests that carry a split (an index range
+    /// of `events_session` per row), never the whole table.
+    pub fn session_ctx_averages(&self, f: &Filter, report: &mut Report) -> anyhow::Result<()> {
+        if report.group != GroupBy::Session {
+            return Ok(());
+        }
+        let (mut w, mut args) = session_row_where(f);
+        w.push("e.ctx IS NOT NULL".into());
+        let sql = format!(
+            "SELECT e.ctx, e.input, e.cw5, e.cw1h, e.cr FROM events e WHERE {}",
+            w.join(" AND ")
+        );
+        let mut st = self.conn.prepare(&sql)?;
+        for row in &mut report.rows {
+            if row.key == "(no session)" {
+                row.ctx_avg = Some(None);
+                continue;
+            }
+            args[0] = rusqlite::types::Value::Text(row.key.clone());
+            args[1] = rusqlite::types::Value::Text(row.tool.clone().unwrap_or_default());
+            let mut sums = crate::event::CtxSums::default();
+            let mut q = st.query(rusqlite::params_from_iter(args.iter()))?;
+            while let Some(r) = q.next()? {
+                let total: i64 = r.get::<_, i64>(1)?
+                    + r.get::<_, i64>(2)?
+                    + r.get::<_, i64>(3)?
+                    + r.get::<_, i64>(4)?;
+                // As the session view: a split that no longer adds up to its request's input
+                // total is not the request's and is left out.
+                if let Some(c) = r
+                    .get_ref(0)?
+                    .as_str_or_null()?
+                    .and_then(crate::event::Composition::decode)
+                    .filter(|c| c.total() == total)
+                {
+                    sums.add(&c);
+                }
+            }
+            row.ctx_avg = Some(sums.average());
         }
         Ok(())
     }

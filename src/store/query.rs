@@ -366,6 +366,10 @@ pub struct Row {
     /// [`Store::session_details`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub branch: Option<Option<String>>,
+    /// Its average context split per request (estimated), `null` when no request of it has
+    /// one (session rows, with [`Store::session_ctx_averages`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ctx_avg: Option<Option<crate::event::CtxAverage>>,
 }
 
 /// A model without a known price, with what it used.
@@ -444,6 +448,42 @@ pub(crate) fn where_clause(f: &Filter, args: &mut Vec<Value>, layer: Layer) -> S
         ));
     }
     w.join(" AND ")
+}
+
+/// The conditions on `events e` that select the requests of one session row of a
+/// `GroupBy::Session` report made with `f` (`?1` the session, `?2` its tool; the two leading
+/// `Null`s of the arguments are for them): the same buckets, repository and machine as the
+/// row's sums, an index range of `events_session`.
+pub(crate) fn session_row_where(f: &Filter) -> (Vec<String>, Vec<Value>) {
+    let mut args: Vec<Value> = vec![Value::Null, Value::Null];
+    let mut w = vec!["e.session = ?1".to_string(), "e.tool = ?2".to_string()];
+    if let Some(s) = f.since_ms {
+        args.push(Value::Integer(s.div_euclid(BUCKET_MS) * BUCKET_MS));
+        w.push(format!("e.ts >= ?{}", args.len()));
+    }
+    if let Some(u) = f.until_ms {
+        args.push(Value::Integer(
+            (u + BUCKET_MS - 1).div_euclid(BUCKET_MS) * BUCKET_MS,
+        ));
+        w.push(format!("e.ts < ?{}", args.len()));
+    }
+    if f.repo.as_deref() == Some(NO_REPOSITORY) {
+        w.push("coalesce(e.workspace_id, 0) = 0".into());
+    } else if let Some(repo) = &f.repo {
+        args.push(Value::Text(repo.clone()));
+        let n = args.len();
+        w.push(format!(
+            "e.workspace_id IN (SELECT id FROM workspaces WHERE key = ?{n} OR name = ?{n} OR root = ?{n})"
+        ));
+    }
+    if let Some(m) = &f.machine {
+        args.push(Value::Text(m.clone()));
+        w.push(format!(
+            "e.machine_id IN (SELECT id FROM machines WHERE {})",
+            super::export::machine_match(args.len())
+        ));
+    }
+    (w, args)
 }
 
 impl Store {
@@ -609,6 +649,7 @@ impl Store {
                 last_request_ms: None,
                 models: None,
                 branch: None,
+                ctx_avg: None,
             };
             match group {
                 GroupBy::Day | GroupBy::Week | GroupBy::Month => {
@@ -762,34 +803,7 @@ impl Store {
     fn exact_session_times(&self, rows: &mut [Row], f: &Filter, zone: Zone) -> anyhow::Result<()> {
         // Session and tool (each row is one of both) lead the index, so the first and the last
         // request are one seek each, not a walk over the session's requests.
-        let mut args: Vec<Value> = vec![Value::Null, Value::Null];
-        let mut w = vec!["e.session = ?1".to_string(), "e.tool = ?2".to_string()];
-        if let Some(s) = f.since_ms {
-            args.push(Value::Integer(s.div_euclid(BUCKET_MS) * BUCKET_MS));
-            w.push(format!("e.ts >= ?{}", args.len()));
-        }
-        if let Some(u) = f.until_ms {
-            args.push(Value::Integer(
-                (u + BUCKET_MS - 1).div_euclid(BUCKET_MS) * BUCKET_MS,
-            ));
-            w.push(format!("e.ts < ?{}", args.len()));
-        }
-        if f.repo.as_deref() == Some(NO_REPOSITORY) {
-            w.push("coalesce(e.workspace_id, 0) = 0".into());
-        } else if let Some(repo) = &f.repo {
-            args.push(Value::Text(repo.clone()));
-            let n = args.len();
-            w.push(format!(
-                "e.workspace_id IN (SELECT id FROM workspaces WHERE key = ?{n} OR name = ?{n} OR root = ?{n})"
-            ));
-        }
-        if let Some(m) = &f.machine {
-            args.push(Value::Text(m.clone()));
-            w.push(format!(
-                "e.machine_id IN (SELECT id FROM machines WHERE {})",
-                super::export::machine_match(args.len())
-            ));
-        }
+        let (w, mut args) = session_row_where(f);
         let end = |dir: &str| {
             format!(
                 "SELECT e.ts FROM events e WHERE {} ORDER BY e.ts {dir} LIMIT 1",

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import * as F from '../../assets/dashboard/fmt.js';
-import { categoryTokens, fit, squarify } from '../../assets/dashboard/svg.js';
+import { categoryTokens, ctxComposition, fit, splitWords, squarify } from '../../assets/dashboard/svg.js';
 
 test('money reads like the CLI', () => {
   // The same cases as src/format.rs's tests.
@@ -100,4 +100,14 @@ test('labels are cut to fit, tool results are summed', () => {
   assert.equal(categoryTokens({ Read: 10, Bash: 5 }), 15);
   assert.equal(categoryTokens(7), 7);
   assert.equal(categoryTokens(null), 0);
+});
+
+test('a stored split becomes the categories the charts draw, and reads like the CLI', () => {
+  // The first request of the real sample as `tokwatch session --json` gives it.
+  const ctx = { parts: [{ kind: 'system', tokens: 25793 }, { kind: 'user', tokens: 8 }, { kind: 'tool_call', tokens: 71 }, { kind: 'tool_result', tool: 'Bash', tokens: 80 }, { kind: 'tool_result', tool: 'Read', tokens: 20 }] };
+  assert.deepEqual(ctxComposition(ctx), { estimated: true, categories: { system_and_tools: 25793, user: 8, tool_calls: 71, tool_results: { Bash: 80, Read: 20 } } });
+  assert.equal(ctxComposition(null), null, 'no split is not an empty one');
+  assert.equal(splitWords(ctx), 'system 99% · Bash 0% · calls 0%');
+  assert.equal(splitWords({ parts: [{ kind: 'system', tokens: 41 }, { kind: 'tool_result', tool: 'Read', tokens: 22 }, { kind: 'tool_call', tokens: 12 }, { kind: 'user', tokens: 25 }] }), 'system 41% · user 25% · Read 22%');
+  assert.equal(splitWords({ parts: [] }), '');
 });

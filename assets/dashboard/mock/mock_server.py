@@ -134,7 +134,7 @@ class History:
         ev = {"ts_ms": ts_ms, "tool": s["tool"], "provider": s["provider"], "repo": s["repo"],
               "branch": s["branch"], "session": s["id"], "model": s["model"], "input": 0,
               "cache_write_5m": 0, "cache_write_1h": 0, "cache_read": 0, "output": out,
-              "reasoning": 0, "composition": None}
+              "reasoning": 0, "ctx": None}
         miss = s["n"] == 1 or rng.random() < 0.04
         if tool.get("cache_writes"):
             ev["input"] = rng.randint(1, 12)
@@ -151,11 +151,15 @@ class History:
             ev["input"] = prev + new
         context = ev["input"] + ev["cache_read"] + ev["cache_write_5m"] + ev["cache_write_1h"]
         if tool.get("composition"):
-            ev["composition"] = self.composition(s, context)
+            ev["ctx"] = self.composition(s, context)
         s["ctx"] = prev + new + out
         if s["ctx"] > 170000:  # compaction: the conversation is summarised
             s["compacted"] = rng.randint(2500, 5000)
             s["ctx"] = s["system"] + s["compacted"]
+        # Requests without a split, as in real logs: the compaction call (its chain starts in
+        # another file) and, here, one request in 25.
+        if s["compacted"] and s["ctx"] == s["system"] + s["compacted"] or s["n"] % 25 == 13:
+            ev["ctx"] = None
         price = self.prices.get(s["model"])
         if price is None:
             ev["cost_usd"], ev["cost_source"] = None, "unpriced"
@@ -192,9 +196,52 @@ class History:
         cats["tool_results"] = tr
         used = sum(v for k, v in cats.items() if k != "tool_results") + sum(tr.values())
         cats["assistant"] = max(0, context - used)
-        order = ["system_and_tools", "user", "assistant", "thinking", "tool_calls",
-                 "tool_results", "images", "compaction_summary"]
-        return {"estimated": True, "categories": {k: cats[k] for k in order}}
+        # As the daemon stores it (`events.ctx`) and /api/session sends it: parts in kind
+        # order, tool results per tool, adding up to the request's input total exactly.
+        kinds = [("system", "system_and_tools"), ("user", "user"), ("assistant", "assistant"),
+                 ("thinking", "thinking"), ("tool_call", "tool_calls")]
+        parts = [{"kind": k, "tokens": cats[c]} for k, c in kinds if cats[c] > 0]
+        parts += [{"kind": "tool_result", "tool": n, "tokens": v} for n, v in sorted(tr.items()) if v > 0]
+        parts += [{"kind": k, "tokens": cats[c]} for k, c in (("image", "images"), ("summary", "compaction_summary"))
+                  if cats[c] > 0]
+        assert sum(p["tokens"] for p in parts) == context
+        return {"parts": parts}
+
+    def prompt_cost(self, e):
+        """A request's input priced alone (no output), as `composition::prompt_cost`."""
+        price = self.prices.get(e["model"])
+        if price is None or e["cost_source"] != "computed":
+            return None
+        return (e["input"] * price["input"] + e["cache_read"] * price.get("cache_read", price["input"])
+                + e["cache_write_5m"] * price.get("cache_write_5m", price["input"])
+                + e["cache_write_1h"] * price.get("cache_write_1h", price["input"])) / 1e6
+
+    def session_composition(self, evs):
+        """`composition::summarize` of a session: tokens and input cost per kind of content."""
+        labels = {"system": "system prompt and tools", "user": "user messages", "assistant": "assistant text",
+                  "thinking": "thinking", "tool_call": "tool calls", "image": "images and attachments",
+                  "summary": "compaction summary"}
+        sums, with_, input_cost = {}, 0, 0.0
+        for e in evs:
+            if not e["ctx"]:
+                continue
+            with_ += 1
+            total = max(1, sum(p["tokens"] for p in e["ctx"]["parts"]))
+            cost = self.prompt_cost(e)
+            input_cost = None if input_cost is None or cost is None else input_cost + cost
+            for p in e["ctx"]["parts"]:
+                x = sums.setdefault((p["kind"], p.get("tool")), [0, 0.0, True])
+                x[0] += p["tokens"]
+                if cost is None:
+                    x[2] = False
+                else:
+                    x[1] += cost * p["tokens"] / total
+        cats = [{"kind": k, "tool": t, "label": f"tool result of {t}" if k == "tool_result" else labels[k],
+                 "tokens": n, "avg_tokens": n / max(1, with_), "cost_usd": c if ok else None}
+                for (k, t), (n, c, ok) in sums.items()]
+        cats.sort(key=lambda c: (-c["tokens"], c["label"]))
+        return {"estimated": True, "requests_with": with_, "requests_without": len(evs) - with_,
+                "categories": cats, "input_cost_usd": input_cost, "growth": []}
 
     def run_session(self, s, until_ms, max_requests):
         rng = self.rng
@@ -585,13 +632,14 @@ class Handler(BaseHTTPRequestHandler):
                 if not evs:
                     raise ApiError(404, f"no such session: {sid}")
                 reqs = [{k: e[k] for k in ("ts_ms", "model", *SUM_FIELDS, "cost_usd", "cost_source",
-                                           "composition")} for e in evs]
+                                           "ctx")} for e in evs]
                 changes = [{"ts_ms": b["ts_ms"], "from": a["model"], "to": b["model"]}
                            for a, b in zip(evs, evs[1:]) if a["model"] and b["model"] and a["model"] != b["model"]]
                 alerts = [{k: a[k] for k in ("ts_ms", "kind", "message")} for a in h.alerts if a["session"] == sid]
                 return {"session": sid, "tool": evs[0]["tool"], "repo": evs[0]["repo"],
                         "branch": evs[0]["branch"], "requests": reqs, "model_changes": changes,
-                        "alerts": alerts, "totals": h.sums(evs)}
+                        "alerts": alerts, "totals": h.sums(evs),
+                        "composition": h.session_composition(evs)}
             if name == "treemap":
                 evs = h.between(*h.range_ms(parse_day(q, "since"), parse_day(q, "until")))
                 tree = {}

@@ -1,11 +1,12 @@
 // One session: every request on a timeline (cost, cumulative cost, context size, cache hit
-// rate), model changes and alerts marked where they happened, and, where the daemon sends a
-// `composition` per request, the context split per request and a treemap of one request.
+// rate), model changes and alerts marked where they happened, and, for the requests that have
+// a split (`ctx`, estimated: docs/composition.md), the context split per request, a treemap of
+// one request and what each kind of content cost over the session (`composition`).
 import { api, clock, params, setParams } from '../core.js';
 import { Table, errorBlock, figure, fill, h, setError, setFigure, setMoney } from '../dom.js';
 import { UNPRICED_TITLE, cacheHitRate, compact, contextSize, dateTime, duration, int, pct, perHour, rate, timeOf, usd, usd4 } from '../fmt.js';
 import { sessionCharts } from '../charts.js';
-import { CATEGORIES, CATEGORY_LABELS, categoryTokens, compositionBars, compositionTreemap } from '../svg.js';
+import { CATEGORIES, CATEGORY_LABELS, categoryTokens, compositionBars, compositionTreemap, ctxComposition, KIND_CATEGORY, splitWords } from '../svg.js';
 import { attempt, repoLink, section, shortId } from './common.js';
 
 /** Requests with their derived figures: context, cache hit, cumulative cost, markers. */
@@ -32,11 +33,14 @@ export function derive(s) {
       hit: cacheHitRate(r),
       cumulative: cum,
       cumulative_unpriced: cumUnpriced,
+      composition: ctxComposition(r.ctx),
       changes: changes.get(i) || [],
       alerts: alerts.get(i) || [],
     };
   });
 }
+
+const KIND_CATEGORY_OF = (kind) => KIND_CATEGORY[kind] || kind;
 
 export function mount(root) {
   const id = params().get('id') || '';
@@ -73,9 +77,26 @@ export function mount(root) {
   const compNote = h('p', { class: 'hint' });
   const compBars = h('div', { class: 'treemap-box' });
   const compDetail = h('div', { class: 'grid2' });
+  // What each kind of content cost over the session: each request's input cost (its price
+  // without output) shared out by its split, summed (computed by the server, as `tokwatch
+  // session` does). A tool result kept in the context costs again on every later request.
+  const costNote = h('p', { class: 'hint', 'data-testid': 'composition-cost-note' });
+  const costTable = new Table({
+    testid: 'composition-costs', key: (c) => c.kind + (c.tool ? '.' + c.tool : ''), sort: { field: 'cost_usd', dir: -1 },
+    columns: [
+      { field: 'label', label: 'Part', value: (c) => c.label, text: (c) => h('span', { class: 'cat-' + c.category }, c.label) },
+      { field: 'avg_tokens', label: 'Avg per request', num: true, title: 'estimated tokens per request that has a split', value: (c) => c.avg_tokens, text: (c) => '~' + compact(c.avg_tokens) },
+      { field: 'tokens', label: 'All requests', num: true, title: 'estimated tokens summed over the requests with a split', value: (c) => c.tokens, text: (c) => '~' + int(c.tokens) },
+      {
+        field: 'cost_usd', label: 'Input cost (est.)', num: true, value: (c) => c.cost_usd,
+        text: (c) => (c.cost_usd === null || c.cost_usd === undefined ? h('span', { class: 'badge unpriced', title: 'some of these requests have no computed price' }, 'unpriced') : usd4(c.cost_usd)),
+      },
+    ],
+  });
   compBody.append(compNote,
-    h('ul', { class: 'cat-legend' }, CATEGORIES.map((c) => h('li', { class: 'cat-' + c }, CATEGORY_LABELS[c]))),
-    compBars, compDetail);
+    h('ul', { class: 'cat-legend', 'data-testid': 'composition-legend' }, CATEGORIES.map((c) => h('li', { class: 'cat-' + c }, CATEGORY_LABELS[c]))),
+    compBars, compDetail,
+    h('h3', { class: 'small' }, 'What each part cost over the session (estimated)'), costNote, costTable.wrap);
   compSec.hidden = true;
   const compTable = new Table({
     testid: 'composition', key: (r) => r.key, sort: { field: 'tokens', dir: -1 },
@@ -105,6 +126,12 @@ export function mount(root) {
       { field: 'cache_read', label: 'Cache read', num: true, value: (r) => r.cache_read, text: (r) => int(r.cache_read) },
       { field: 'output', label: 'Output', num: true, value: (r) => r.output, text: (r) => int(r.output) },
       { field: 'context', label: 'Context', num: true, title: 'input + cache read + cache write', value: (r) => r.context, text: (r) => int(r.context) },
+      {
+        field: 'split', label: 'Split (estimated)', title: 'the three largest parts of the context, estimated from the log', sort: false,
+        value: (r) => (r.composition ? splitWords(r.ctx) : null),
+        text: (r) => (r.composition ? h('span', { class: 'split' }, '~ ' + splitWords(r.ctx))
+          : h('span', { class: 'muted', title: 'the log does not show what this request read (a chain that starts in another file, or a tool whose log holds no messages)' }, 'no split')),
+      },
       { field: 'cache_hit', label: 'Cache hit', num: true, value: (r) => r.hit, text: (r) => (r.hit === null ? '' : pct(r.hit)) },
       {
         field: 'cost_usd', label: 'Cost', num: true, value: (r) => r.cost_usd,
@@ -137,6 +164,7 @@ export function mount(root) {
     chartSec, compSec, reqSec);
 
   let rows = [];
+  let summary = null; // the session's `composition` (per-category tokens and input cost)
 
   function markSelected() {
     for (const tr of requests.body.querySelectorAll('tr.selected')) tr.classList.remove('selected');
@@ -154,9 +182,18 @@ export function mount(root) {
     // The selected request, or the last one that has a composition.
     let sel = selected !== null && rows[selected] && rows[selected].composition ? selected : null;
     if (sel === null) sel = rows.lastIndexOf(withComp[withComp.length - 1]);
-    compNote.textContent = `Click a bar (or a row of the table, or a point on the charts) to see one request's context. ${withComp.length} of ${rows.length} requests have a composition` +
-      (withComp.some((r) => r.composition.estimated) ? ' (estimated from the logs).' : '.');
-    fill(compBars, compositionBars(rows, { width, selected: sel, onSelect: (i) => select(i) }));
+    compNote.textContent = `Estimated from the logs: sizes are measured from text lengths and scaled to each request's exact input. ${withComp.length} of ${rows.length} requests have a split` +
+      (withComp.length < rows.length ? ` (${rows.length - withComp.length} have none: a gap in the bars, "no split" in the table)` : '') +
+      '. Click a bar (or a row of the table, or a point on the charts) to see one request\'s context.';
+    // A chosen request without a split says so (the bars keep their gap for it).
+    const none = selected !== null && rows[selected] && !rows[selected].composition ? selected : null;
+    fill(compBars, compositionBars(rows, { width, selected: none === null ? sel : null, onSelect: (i) => select(i) }));
+    renderCosts();
+    if (none !== null) {
+      fill(compDetail, h('p', { class: 'note', 'data-testid': 'composition-request', 'data-value': none + 1, 'data-split': 'none' },
+        `Request #${none + 1} at ${timeOf(rows[none].ts_ms, clock.tz)} has no split: the log does not show what it read (a chain that starts in another file, such as a compaction call).`));
+      return;
+    }
     const r = rows[sel];
     const cats = r.composition.categories;
     const total = CATEGORIES.reduce((a, c) => a + categoryTokens(cats[c]), 0);
@@ -169,10 +206,29 @@ export function mount(root) {
     }
     compTable.update(list, { key: 'total', label: 'Total', tokens: total, share: 1 });
     const tmW = Math.max(280, Math.floor(width / 2) - 20);
+    const tm = compositionTreemap(r.composition, { width: tmW, height: 260 });
+    tm.setAttribute('data-testid', 'composition-treemap');
+    tm.setAttribute('data-value', String(total));
     fill(compDetail,
       h('div', null, h('h3', { class: 'small', 'data-testid': 'composition-request', 'data-value': sel + 1 }, `Request #${sel + 1} at ${timeOf(r.ts_ms, clock.tz)}: ${int(total)} tokens${r.composition.estimated ? ' (estimated)' : ''}`),
-        compositionTreemap(r.composition, { width: tmW, height: 260 })),
+        tm),
       compTable.wrap);
+  }
+
+  function renderCosts() {
+    const c = summary;
+    if (!c || !c.requests_with) {
+      fill(costNote, 'No request of this session has a split.');
+      costTable.update([]);
+      return;
+    }
+    const cats = (c.categories || []).map((x) => ({ ...x, category: KIND_CATEGORY_OF(x.kind) }));
+    const tokens = cats.reduce((a, x) => a + x.tokens, 0);
+    const avg = cats.reduce((a, x) => a + x.avg_tokens, 0);
+    fill(costNote, `Each request's input cost (its price without output) shared out by its split, summed over the ${int(c.requests_with)} ${c.requests_with === 1 ? 'request' : 'requests'} with a split` +
+      (c.requests_without ? ` (${int(c.requests_without)} without one are not in it)` : '') +
+      '. A tool result kept in the context is read again, and paid again, on every later request.');
+    costTable.update(cats, { kind: '(total)', label: 'Input of the requests with a split', avg_tokens: avg, tokens, cost_usd: c.input_cost_usd });
   }
 
   return {
@@ -193,6 +249,7 @@ export function mount(root) {
       fill(chartMsg);
       const s = res.value;
       rows = derive(s);
+      summary = s.composition || null;
       const first = rows.length ? rows[0].ts_ms : null;
       const last = rows.length ? rows[rows.length - 1].ts_ms : null;
       const ms = first === null ? null : last - first;
