@@ -1,0 +1,264 @@
+//! Context composition of Codex requests (`docs/composition.md`).
+//!
+//! Codex sends the model its history of `response_item`s, in the order the rollout writes
+//! them: messages (user, developer, assistant), reasoning, tool calls and their outputs. A
+//! call's response items (reasoning, assistant text, tool calls) are written before the call's
+//! `token_count` event, its tool outputs after it: the input of a call is the history as it
+//! stood at the first output item of its response (or, for a call that wrote none, at its
+//! `token_count`). Two rules change the history besides appending:
+//!
+//! - reasoning is sent again only within a tool loop: a new user message drops all of it
+//!   (`docs/composition-calibration.md`, "Codex reasoning");
+//! - a `compacted` line replaces it: by its `replacement_history` (kept messages and an
+//!   encrypted `compaction` summary item), or, in rollouts of older versions that write only
+//!   the summary `message`, by the user and developer messages kept so far plus that summary.
+//!
+//! Forks and sub-agents replay their parent's rollout first: the replayed lines are followed
+//! the same way, so the fork's own calls see the whole history. Sizes only, never text: an
+//! item counts as the raw span of its `payload` object (images inside it count apart).
+
+use super::context::{json, Names, Tally, CODEX};
+use crate::event::{Composition, CtxKind};
+use crate::tailer::fnv1a;
+use std::collections::HashMap;
+
+/// A legacy compaction keeps at most this many bytes of user messages (Codex keeps about 20k
+/// tokens of them; 3.5 bytes per token).
+const KEPT_USER_BYTES: u64 = 70_000;
+
+/// One rollout's history, as sizes.
+#[derive(Default)]
+pub struct History {
+    /// What the next call would be sent.
+    hist: Tally,
+    /// The history at the first output item of the response being written, until its
+    /// `token_count` takes it.
+    input: Option<Tally>,
+    /// call_id hash -> tool name id.
+    calls: HashMap<i64, u16>,
+    names: Names,
+}
+
+/// What one item is, as far as the history goes.
+enum Item {
+    /// A part of the model's response (reasoning, text, a tool call).
+    Output(CtxKind),
+    /// Sent to the model: a user message (drops reasoning) or anything else.
+    Input(CtxKind, bool),
+    /// A tool's output.
+    Result,
+    /// Not sent (ghost snapshots and unknown items).
+    None,
+}
+
+impl History {
+    /// A `response_item` line whose payload object spans `b[ps..pe]`.
+    pub fn item(&mut self, b: &[u8], ps: usize, pe: usize) {
+        let mut t = Tally::default();
+        let Some(it) = self.measure(b, ps, pe, &mut t) else {
+            return;
+        };
+        match it {
+            Item::Output(_) => {
+                if self.input.is_none() {
+                    self.input = Some(self.hist.clone());
+                }
+            }
+            Item::Input(_, true) => {
+                // A new turn: the reasoning of the earlier ones is not sent again, and a
+                // response left without a token_count (an aborted turn) is over.
+                self.hist.bytes[CtxKind::Thinking.index()] = 0;
+                self.input = None;
+            }
+            _ => {}
+        }
+        self.hist.merge(&t);
+    }
+
+    /// A `compacted` line whose payload object spans `b[ps..pe]`: the history is replaced.
+    pub fn compacted(&mut self, b: &[u8], ps: usize, pe: usize) {
+        let mut repl: Option<(usize, usize)> = None;
+        let mut msg: Option<(usize, usize)> = None;
+        let _ = json::fields(&b[..pe], ps, &mut |k, s, e| match k {
+            b"replacement_history" if b[s] == b'[' => repl = Some((s, e)),
+            b"message" => msg = Some((s, e)),
+            _ => {}
+        });
+        self.input = None;
+        if let Some((s, _)) = repl {
+            let mut h = Tally::default();
+            let _ = json::elements_at(&b[..pe], s, &mut |s| {
+                let e = json::value(b, s)?;
+                if b[s] == b'{' {
+                    self.measure(b, s, e, &mut h);
+                }
+                Some(e)
+            });
+            self.hist = h;
+        } else {
+            // Older rollouts: Codex rebuilds the history from its initial context, the user
+            // messages (about 20k tokens of them) and the summary.
+            let mut h = Tally::default();
+            let (u, sy) = (CtxKind::User.index(), CtxKind::System.index());
+            h.bytes[sy] = self.hist.bytes[sy];
+            h.bytes[u] = self.hist.bytes[u].min(KEPT_USER_BYTES);
+            h.images = self.hist.images;
+            if let Some((s, e)) = msg {
+                h.add(CtxKind::Summary, (e - s) as u64);
+            }
+            self.hist = h;
+        }
+    }
+
+    /// The composition of the call a counted `token_count` event stands for, for its input
+    /// total. The response's input snapshot is used up.
+    pub fn compose(&mut self, total: i64) -> Option<Composition> {
+        let t = self.input.take();
+        t.as_ref()
+            .unwrap_or(&self.hist)
+            .compose(&self.names, &CODEX, total)
+    }
+
+    /// Adds the sizes of the item whose payload spans `b[ps..pe]` to `t`; `None` when it is
+    /// not an object.
+    fn measure(&mut self, b: &[u8], ps: usize, pe: usize, t: &mut Tally) -> Option<Item> {
+        let b = &b[..pe];
+        let mut ty: &[u8] = b"";
+        let mut role: &[u8] = b"";
+        let mut name: Option<&[u8]> = None;
+        let mut call: Option<&[u8]> = None;
+        // Bytes of images inside the item (taken out of its size), and how many.
+        let (mut media, mut images) = (0usize, 0u64);
+        // One walk over the item, stopped as soon as the rest is not needed: large strings
+        // (tool outputs, encrypted reasoning, patches) are never scanned.
+        json::fields_at(b, ps, &mut |k, s| {
+            use json::Step;
+            match k {
+                b"type" | b"role" | b"name" | b"call_id" => {
+                    let e = json::value(b, s)?;
+                    let v = json::str_at(b, s, e).unwrap_or(b"");
+                    match k {
+                        b"type" => ty = v,
+                        b"role" => role = v,
+                        b"name" => name = Some(v),
+                        _ => call = Some(v),
+                    }
+                    Some(Step::Took(e))
+                }
+                // Message content or a tool output made of content items: images in it (only
+                // looked for when the rest of the line names one).
+                b"content" | b"output" if b[s] == b'[' => {
+                    if memchr::memmem::find(&b[s..], b"\"input_image\"").is_none() {
+                        return Some(if enough(ty, role, call, name) {
+                            Step::Stop
+                        } else {
+                            Step::Skip
+                        });
+                    }
+                    let e = json::elements_at(b, s, &mut |s| {
+                        let e = json::value(b, s)?;
+                        let head = &b[s..e.min(s + 48)];
+                        if head.windows(13).any(|w| w == b"\"input_image\"") {
+                            images += 1;
+                            media += e - s;
+                        }
+                        Some(e)
+                    })?;
+                    Some(Step::Took(e))
+                }
+                _ => Some(if enough(ty, role, call, name) {
+                    Step::Stop
+                } else {
+                    Step::Skip
+                }),
+            }
+        })?;
+        let len = (pe - ps).saturating_sub(media) as u64;
+        t.images += images;
+        let it = match ty {
+            b"message" => match role {
+                b"assistant" => Item::Output(CtxKind::Assistant),
+                b"user" => Item::Input(CtxKind::User, true),
+                _ => Item::Input(CtxKind::System, false),
+            },
+            b"reasoning" => Item::Output(CtxKind::Thinking),
+            b"function_call" | b"custom_tool_call" | b"local_shell_call" => {
+                if let Some(c) = call {
+                    let n = match name {
+                        Some(n) if !n.is_empty() => String::from_utf8_lossy(n),
+                        _ => "local_shell".into(),
+                    };
+                    let id = self.names.id(&n);
+                    self.calls.insert(fnv1a(c), id);
+                }
+                Item::Output(CtxKind::ToolCall)
+            }
+            b"web_search_call" | b"image_generation_call" => Item::Output(CtxKind::ToolCall),
+            b"function_call_output" | b"custom_tool_call_output" | b"local_shell_call_output" => {
+                let tool = call
+                    .and_then(|c| self.calls.get(&fnv1a(c)).copied())
+                    .unwrap_or_else(|| self.names.id("unknown tool"));
+                t.add_tool(tool, len);
+                return Some(Item::Result);
+            }
+            b"compaction" | b"compaction_summary" => Item::Input(CtxKind::Summary, false),
+            _ => return Some(Item::None),
+        };
+        match it {
+            Item::Output(k) | Item::Input(k, _) => t.add(k, len),
+            _ => {}
+        }
+        Some(it)
+    }
+}
+
+/// True when an item's walk has read all it needs (its type, and a call's id and name): the
+/// rest of it is only measured, not read.
+fn enough(ty: &[u8], role: &[u8], call: Option<&[u8]>, name: Option<&[u8]>) -> bool {
+    match ty {
+        b"" => false,
+        b"message" => !role.is_empty(),
+        b"function_call" | b"custom_tool_call" => call.is_some() && name.is_some(),
+        b"local_shell_call" => call.is_some(),
+        t if t.ends_with(b"_output") => call.is_some(),
+        _ => true,
+    }
+}
+
+impl History {
+    /// A `response_item` (or, `compacted` true, a `compacted`) line. The shape Codex writes,
+    /// `{"timestamp":"…","type":"response_item","payload":{…}}`, is measured without walking
+    /// to the payload's end (it ends where the line does); any other shape is walked whole.
+    pub fn line(&mut self, line: &[u8], compacted: bool) {
+        let b = line.trim_ascii_end();
+        let pat: &[u8] = if compacted {
+            b"\",\"type\":\"compacted\",\"payload\":{"
+        } else {
+            b"\",\"type\":\"response_item\",\"payload\":{"
+        };
+        let quick = b
+            .strip_prefix(b"{\"timestamp\":\"")
+            .and_then(|r| memchr::memmem::find(&r[..r.len().min(64 + pat.len())], pat))
+            .filter(|_| b.ends_with(b"}}"))
+            .map(|at| (14 + at + pat.len() - 1, b.len() - 1));
+        let span = quick.or_else(|| {
+            let (mut ty, mut payload): (&[u8], _) = (b"", None);
+            json::fields(b, json::ws(b, 0), &mut |k, s, e| match k {
+                b"type" => ty = json::str_at(b, s, e).unwrap_or(b""),
+                b"payload" if b[s] == b'{' => payload = Some((s, e)),
+                _ => {}
+            })?;
+            let want: &[u8] = if compacted {
+                b"compacted"
+            } else {
+                b"response_item"
+            };
+            payload.filter(|_| ty == want)
+        });
+        match span {
+            Some((s, e)) if compacted => self.compacted(b, s, e),
+            Some((s, e)) => self.item(b, s, e),
+            None => {}
+        }
+    }
+}
