@@ -181,15 +181,18 @@ impl Parser for CodexParser {
         let kind = quick_kind(line);
         // The history items (context composition), found by their kind.
         let item = match kind {
-            Some((b"response_item", _)) => Some(false),
-            Some((b"compacted", _)) => Some(true),
+            // With a payload type, `","payload":` follows the line's type at once.
+            Some((t @ (b"response_item" | b"compacted"), sub)) => Some((
+                t == b"compacted",
+                sub.map(|_| t.as_ptr() as usize - line.as_ptr() as usize + t.len() + 12),
+            )),
             Some(_) => None,
-            None => history_kind(line),
+            None => history_kind(line).map(|c| (c, None)),
         };
-        if let Some(compacted) = item {
+        if let Some((compacted, payload)) = item {
             state
                 .scratch
-                .with(|h: &mut History| h.line(line, compacted));
+                .with(|h: &mut History| h.line(line, compacted, payload));
         }
         let quick = kind == Some((b"event_msg".as_slice(), Some(b"token_count".as_slice())));
         let skip = match kind {

@@ -21,6 +21,25 @@ use super::context::{json, Names, Tally, CODEX};
 use crate::event::{Composition, CtxKind};
 use crate::tailer::fnv1a;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// The hasher of keys that are hashes already (call ids, by [`fnv1a`]).
+#[derive(Default)]
+struct Hashed(u64);
+
+impl Hasher for Hashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) ^ u64::from(*b);
+        }
+    }
+    fn write_i64(&mut self, i: i64) {
+        self.0 = i as u64;
+    }
+}
 
 /// A legacy compaction keeps at most this many bytes of user messages (Codex keeps about 20k
 /// tokens of them; 3.5 bytes per token).
@@ -29,50 +48,81 @@ const KEPT_USER_BYTES: u64 = 70_000;
 /// One rollout's history, as sizes.
 #[derive(Default)]
 pub struct History {
-    /// What the next call would be sent.
+    /// What the model was sent before the response being written (all of it when none is).
     hist: Tally,
-    /// The history at the first output item of the response being written, until its
-    /// `token_count` takes it.
-    input: Option<Tally>,
+    /// The items written since the response began (its output, and any tool output written
+    /// before its `token_count`): history again once the response's call is counted.
+    pending: Tally,
+    /// A response is being written.
+    open: bool,
     /// call_id hash -> tool name id.
-    calls: HashMap<i64, u16>,
+    calls: HashMap<i64, u16, BuildHasherDefault<Hashed>>,
     names: Names,
+    /// The last tool name looked up and its id (most calls repeat the previous tool).
+    last: Option<(Vec<u8>, u16)>,
 }
 
 /// What one item is, as far as the history goes.
+#[derive(Clone, Copy)]
 enum Item {
     /// A part of the model's response (reasoning, text, a tool call).
     Output(CtxKind),
-    /// Sent to the model: a user message (drops reasoning) or anything else.
+    /// Sent to the model: a user message (`true`: drops reasoning) or anything else.
     Input(CtxKind, bool),
-    /// A tool's output.
-    Result,
+    /// A tool's output, of this tool.
+    Result(u16),
     /// Not sent (ghost snapshots and unknown items).
     None,
+}
+
+/// An item's kind, bytes (images taken out) and images.
+struct Measured(Item, u64, u64);
+
+impl Measured {
+    fn add_to(&self, t: &mut Tally) {
+        let Measured(it, len, images) = *self;
+        match it {
+            Item::Output(k) | Item::Input(k, _) => t.add(k, len),
+            Item::Result(tool) => t.add_tool(tool, len),
+            Item::None => return,
+        }
+        t.images += images;
+    }
 }
 
 impl History {
     /// A `response_item` line whose payload object spans `b[ps..pe]`.
     pub fn item(&mut self, b: &[u8], ps: usize, pe: usize) {
-        let mut t = Tally::default();
-        let Some(it) = self.measure(b, ps, pe, &mut t) else {
+        let Some(m) = self.measure(b, ps, pe) else {
             return;
         };
-        match it {
-            Item::Output(_) => {
-                if self.input.is_none() {
-                    self.input = Some(self.hist.clone());
-                }
-            }
+        match m.0 {
+            Item::None => return,
+            Item::Output(_) => self.open = true,
             Item::Input(_, true) => {
-                // A new turn: the reasoning of the earlier ones is not sent again, and a
-                // response left without a token_count (an aborted turn) is over.
+                // A new turn: a response left without a token_count (an aborted turn) is
+                // over, and the reasoning of the earlier turns is not sent again.
+                self.close();
                 self.hist.bytes[CtxKind::Thinking.index()] = 0;
-                self.input = None;
             }
             _ => {}
         }
-        self.hist.merge(&t);
+        m.add_to(if self.open {
+            &mut self.pending
+        } else {
+            &mut self.hist
+        });
+    }
+
+    /// The response being written is over: its items join the history.
+    fn close(&mut self) {
+        if self.open {
+            self.hist.merge(&self.pending);
+            self.pending.bytes = [0; 8];
+            self.pending.tools.clear();
+            self.pending.images = 0;
+            self.open = false;
+        }
     }
 
     /// A `compacted` line whose payload object spans `b[ps..pe]`: the history is replaced.
@@ -84,21 +134,21 @@ impl History {
             b"message" => msg = Some((s, e)),
             _ => {}
         });
-        self.input = None;
+        self.close();
+        let mut h = Tally::default();
         if let Some((s, _)) = repl {
-            let mut h = Tally::default();
             let _ = json::elements_at(&b[..pe], s, &mut |s| {
                 let e = json::value(b, s)?;
                 if b[s] == b'{' {
-                    self.measure(b, s, e, &mut h);
+                    if let Some(m) = self.measure(b, s, e) {
+                        m.add_to(&mut h);
+                    }
                 }
                 Some(e)
             });
-            self.hist = h;
         } else {
             // Older rollouts: Codex rebuilds the history from its initial context, the user
             // messages (about 20k tokens of them) and the summary.
-            let mut h = Tally::default();
             let (u, sy) = (CtxKind::User.index(), CtxKind::System.index());
             h.bytes[sy] = self.hist.bytes[sy];
             h.bytes[u] = self.hist.bytes[u].min(KEPT_USER_BYTES);
@@ -106,22 +156,32 @@ impl History {
             if let Some((s, e)) = msg {
                 h.add(CtxKind::Summary, (e - s) as u64);
             }
-            self.hist = h;
         }
+        self.hist = h;
     }
 
     /// The composition of the call a counted `token_count` event stands for, for its input
-    /// total. The response's input snapshot is used up.
+    /// total: the history before its response. The response then joins the history.
     pub fn compose(&mut self, total: i64) -> Option<Composition> {
-        let t = self.input.take();
-        t.as_ref()
-            .unwrap_or(&self.hist)
-            .compose(&self.names, &CODEX, total)
+        let c = self.hist.compose(&self.names, &CODEX, total);
+        self.close();
+        c
     }
 
-    /// Adds the sizes of the item whose payload spans `b[ps..pe]` to `t`; `None` when it is
-    /// not an object.
-    fn measure(&mut self, b: &[u8], ps: usize, pe: usize, t: &mut Tally) -> Option<Item> {
+    /// The id of a tool name.
+    fn tool(&mut self, name: &[u8]) -> u16 {
+        if let Some((n, id)) = &self.last {
+            if n == name {
+                return *id;
+            }
+        }
+        let id = self.names.id(&String::from_utf8_lossy(name));
+        self.last = Some((name.to_vec(), id));
+        id
+    }
+
+    /// The item whose payload spans `b[ps..pe]`; `None` when it is not an object.
+    fn measure(&mut self, b: &[u8], ps: usize, pe: usize) -> Option<Measured> {
         let b = &b[..pe];
         let mut ty: &[u8] = b"";
         let mut role: &[u8] = b"";
@@ -148,7 +208,7 @@ impl History {
                 // Message content or a tool output made of content items: images in it (only
                 // looked for when the rest of the line names one).
                 b"content" | b"output" if b[s] == b'[' => {
-                    if memchr::memmem::find(&b[s..], b"\"input_image\"").is_none() {
+                    if image_finder().find(&b[s..]).is_none() {
                         return Some(if enough(ty, role, call, name) {
                             Step::Stop
                         } else {
@@ -174,7 +234,6 @@ impl History {
             }
         })?;
         let len = (pe - ps).saturating_sub(media) as u64;
-        t.images += images;
         let it = match ty {
             b"message" => match role {
                 b"assistant" => Item::Output(CtxKind::Assistant),
@@ -184,11 +243,10 @@ impl History {
             b"reasoning" => Item::Output(CtxKind::Thinking),
             b"function_call" | b"custom_tool_call" | b"local_shell_call" => {
                 if let Some(c) = call {
-                    let n = match name {
-                        Some(n) if !n.is_empty() => String::from_utf8_lossy(n),
-                        _ => "local_shell".into(),
-                    };
-                    let id = self.names.id(&n);
+                    let id = self.tool(match name {
+                        Some(n) if !n.is_empty() => n,
+                        _ => b"local_shell",
+                    });
                     self.calls.insert(fnv1a(c), id);
                 }
                 Item::Output(CtxKind::ToolCall)
@@ -198,17 +256,12 @@ impl History {
                 let tool = call
                     .and_then(|c| self.calls.get(&fnv1a(c)).copied())
                     .unwrap_or_else(|| self.names.id("unknown tool"));
-                t.add_tool(tool, len);
-                return Some(Item::Result);
+                Item::Result(tool)
             }
             b"compaction" | b"compaction_summary" => Item::Input(CtxKind::Summary, false),
-            _ => return Some(Item::None),
+            _ => Item::None,
         };
-        match it {
-            Item::Output(k) | Item::Input(k, _) => t.add(k, len),
-            _ => {}
-        }
-        Some(it)
+        Some(Measured(it, len, images))
     }
 }
 
@@ -226,21 +279,15 @@ fn enough(ty: &[u8], role: &[u8], call: Option<&[u8]>, name: Option<&[u8]>) -> b
 }
 
 impl History {
-    /// A `response_item` (or, `compacted` true, a `compacted`) line. The shape Codex writes,
+    /// A `response_item` (or, `compacted` true, a `compacted`) line. `payload` is where its
+    /// payload object starts when the caller knows it: the shape Codex writes,
     /// `{"timestamp":"…","type":"response_item","payload":{…}}`, is measured without walking
     /// to the payload's end (it ends where the line does); any other shape is walked whole.
-    pub fn line(&mut self, line: &[u8], compacted: bool) {
+    pub fn line(&mut self, line: &[u8], compacted: bool, payload: Option<usize>) {
         let b = line.trim_ascii_end();
-        let pat: &[u8] = if compacted {
-            b"\",\"type\":\"compacted\",\"payload\":{"
-        } else {
-            b"\",\"type\":\"response_item\",\"payload\":{"
-        };
-        let quick = b
-            .strip_prefix(b"{\"timestamp\":\"")
-            .and_then(|r| memchr::memmem::find(&r[..r.len().min(64 + pat.len())], pat))
-            .filter(|_| b.ends_with(b"}}"))
-            .map(|at| (14 + at + pat.len() - 1, b.len() - 1));
+        let quick = payload
+            .filter(|p| b.get(*p) == Some(&b'{') && b.ends_with(b"}}"))
+            .map(|p| (p, b.len() - 1));
         let span = quick.or_else(|| {
             let (mut ty, mut payload): (&[u8], _) = (b"", None);
             json::fields(b, json::ws(b, 0), &mut |k, s, e| match k {
@@ -261,4 +308,10 @@ impl History {
             None => {}
         }
     }
+}
+
+/// Finds `"input_image"` (built once).
+fn image_finder() -> &'static memchr::memmem::Finder<'static> {
+    static F: std::sync::OnceLock<memchr::memmem::Finder<'static>> = std::sync::OnceLock::new();
+    F.get_or_init(|| memchr::memmem::Finder::new(b"\"input_image\""))
 }
