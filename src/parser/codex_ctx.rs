@@ -175,7 +175,17 @@ impl History {
                 return *id;
             }
         }
-        let id = self.names.id(&String::from_utf8_lossy(name));
+        // The API takes tool names of `[A-Za-z0-9_-]{1,64}`: anything else is not one (it may
+        // be text), and is kept as no name.
+        let valid = (1..=64).contains(&name.len())
+            && name
+                .iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-'));
+        let id = if valid {
+            self.names.id(&String::from_utf8_lossy(name))
+        } else {
+            self.names.id("unknown tool")
+        };
         self.last = Some((name.to_vec(), id));
         id
     }
