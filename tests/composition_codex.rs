@@ -183,9 +183,7 @@ fn a_fork_replays_the_history_and_its_own_request_sees_it() {
     }
     // The fork's own turn: a user message of 350 bytes of text (its span 426), a reasoning
     // item, a call; the running total moves on from the parent's last one.
-    fork.push_str(concat!(
-        r#"{"timestamp":"2026-03-02T09:00:05.000Z","type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":""#,
-    ));
+    fork.push_str(r#"{"timestamp":"2026-03-02T09:00:05.000Z","type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":""#);
     fork.push_str(&"w".repeat(350));
     fork.push_str("\"}]}}\n");
     fork.push_str(r#"{"timestamp":"2026-03-02T09:00:06.000Z","type":"response_item","payload":{"type":"reasoning","summary":[],"content":null,"encrypted_content":"EEEE"}}"#);
