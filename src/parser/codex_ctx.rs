@@ -168,6 +168,41 @@ impl History {
         c
     }
 
+    /// [`History::measure`] of the items Codex writes most, in the field order it writes
+    /// them (`{"type":"reasoning",…`, `{"type":"message","role":"…",…` without an image,
+    /// `{"type":"function_call_output","call_id":"…","output":"…`): read by their first bytes.
+    /// `None` for anything else, which the walk reads.
+    fn quick(&mut self, b: &[u8], ps: usize) -> Option<Measured> {
+        let len = (b.len() - ps) as u64;
+        let (ty, rest) = quoted(b.get(ps..)?.strip_prefix(b"{\"type\":\"")?)?;
+        match ty {
+            b"reasoning" => Some(Measured(Item::Output(CtxKind::Thinking), len, 0)),
+            b"message" => {
+                let (role, rest) = quoted(rest.strip_prefix(b",\"role\":\"")?)?;
+                if image_finder().find(rest).is_some() {
+                    return None;
+                }
+                let it = match role {
+                    b"assistant" => Item::Output(CtxKind::Assistant),
+                    b"user" => Item::Input(CtxKind::User, true),
+                    _ => Item::Input(CtxKind::System, false),
+                };
+                Some(Measured(it, len, 0))
+            }
+            b"function_call_output" | b"custom_tool_call_output" | b"local_shell_call_output" => {
+                let (call, rest) = quoted(rest.strip_prefix(b",\"call_id\":\"")?)?;
+                rest.strip_prefix(b",\"output\":\"")?;
+                let tool = self
+                    .calls
+                    .get(&fnv1a(call))
+                    .copied()
+                    .unwrap_or_else(|| self.names.id("unknown tool"));
+                Some(Measured(Item::Result(tool), len, 0))
+            }
+            _ => None,
+        }
+    }
+
     /// The id of a tool name.
     fn tool(&mut self, name: &[u8]) -> u16 {
         if let Some((n, id)) = &self.last {
@@ -193,6 +228,9 @@ impl History {
     /// The item whose payload spans `b[ps..pe]`; `None` when it is not an object.
     fn measure(&mut self, b: &[u8], ps: usize, pe: usize) -> Option<Measured> {
         let b = &b[..pe];
+        if let Some(m) = self.quick(b, ps) {
+            return Some(m);
+        }
         let mut ty: &[u8] = b"";
         let mut role: &[u8] = b"";
         let mut name: Option<&[u8]> = None;
@@ -273,6 +311,13 @@ impl History {
         };
         Some(Measured(it, len, images))
     }
+}
+
+/// The string contents at the start of `b` up to its closing quote (none escaped), and what
+/// follows the quote.
+fn quoted(b: &[u8]) -> Option<(&[u8], &[u8])> {
+    let end = memchr::memchr2(b'"', b'\\', b)?;
+    (b[end] == b'"').then(|| (&b[..end], &b[end + 1..]))
 }
 
 /// True when an item's walk has read all it needs (its type, and a call's id and name): the
