@@ -255,7 +255,7 @@ impl History {
                 }
                 // Message content or a tool output made of content items: images in it (only
                 // looked for when the rest of the line names one).
-                b"content" | b"output" if b[s] == b'[' => {
+                b"content" | b"output" if b.get(s) == Some(&b'[') => {
                     if image_finder().find(&b[s..]).is_none() {
                         return Some(if enough(ty, role, call, name) {
                             Step::Stop
@@ -369,4 +369,37 @@ impl History {
 fn image_finder() -> &'static memchr::memmem::Finder<'static> {
     static F: std::sync::OnceLock<memchr::memmem::Finder<'static>> = std::sync::OnceLock::new();
     F.get_or_init(|| memchr::memmem::Finder::new(b"\"input_image\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Any prefix of a history line, or of its payload, is read without a panic (a torn or
+    /// corrupted line only loses its item).
+    #[test]
+    fn cut_lines_never_panic() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/codex-ctx/sessions/2026/03/01/",
+            "rollout-2026-03-01T10-00-00-019c9000-0000-7000-8000-00000000c0de.jsonl"
+        );
+        let text = std::fs::read(path).unwrap();
+        let mut h = History::default();
+        for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let cuts: Vec<usize> = (0..line.len().min(400))
+                .chain(line.len().saturating_sub(400)..=line.len())
+                .collect();
+            for c in cuts {
+                let mut l = line[..c].to_vec();
+                h.line(&l, false, Some(58));
+                h.line(&l, true, None);
+                h.line(&l, false, None);
+                l.extend_from_slice(b"}}");
+                h.line(&l, false, Some(58));
+                h.line(&l, true, Some(c));
+            }
+        }
+        assert!(h.compose(1_000).is_some());
+    }
 }
