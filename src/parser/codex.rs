@@ -10,6 +10,7 @@
 //! `archived_sessions/` collapses onto the original (the parent's own record, else the earliest
 //! copy).
 
+use super::codex_ctx::History;
 use super::{FileState, Format, ParseError, Parser};
 use crate::event::{parse_ts_ms, Merge, Tokens, UsageEvent};
 use serde::Deserialize;
@@ -163,6 +164,9 @@ impl Parser for CodexParser {
     fn format(&self) -> Format {
         Format::Lines
     }
+    fn keeps_context(&self) -> bool {
+        true
+    }
 
     fn parse_line(
         &self,
@@ -175,6 +179,21 @@ impl Parser for CodexParser {
             return Ok(());
         }
         let kind = quick_kind(line);
+        // The history items (context composition), found by their kind.
+        let item = match kind {
+            // With a payload type, `","payload":` follows the line's type at once.
+            Some((t @ (b"response_item" | b"compacted"), sub)) => Some((
+                t == b"compacted",
+                sub.map(|_| t.as_ptr() as usize - line.as_ptr() as usize + t.len() + 12),
+            )),
+            Some(_) => None,
+            None => history_kind(line).map(|c| (c, None)),
+        };
+        if let Some((compacted, payload)) = item {
+            state
+                .scratch
+                .with(|h: &mut History| h.line(line, compacted, payload));
+        }
         let quick = kind == Some((b"event_msg".as_slice(), Some(b"token_count".as_slice())));
         let skip = match kind {
             // The shape Codex writes: the line's kind is known from its first bytes, so the
@@ -216,6 +235,21 @@ impl Parser for CodexParser {
             Ok(l) => apply_fast(l, path, state, out),
             Err(_) => parse_general(line, path, state, out),
         }
+    }
+}
+
+/// For a line of another shape: `Some(compacted)` when it may be a history item (the item
+/// reader checks its type).
+fn history_kind(line: &[u8]) -> Option<bool> {
+    static F: std::sync::OnceLock<[memchr::memmem::Finder<'static>; 2]> =
+        std::sync::OnceLock::new();
+    let f = F.get_or_init(|| {
+        [b"\"response_item\"".as_slice(), b"\"compacted\""].map(memchr::memmem::Finder::new)
+    });
+    if f[0].find(line).is_some() {
+        Some(false)
+    } else {
+        f[1].find(line).map(|_| true)
     }
 }
 
@@ -756,6 +790,9 @@ fn on_token_count(
         },
     };
     let tokens = delta.tokens();
+    // Every new call takes its response's input from the history, counted or not.
+    let total = tokens.prompt_total();
+    let ctx = state.scratch.with(|h: &mut History| h.compose(total));
     if tokens.is_zero() {
         return Ok(());
     }
@@ -775,6 +812,7 @@ fn on_token_count(
     ev.model = info_model.or_else(|| state.model.clone());
     ev.provider = Some("openai".into());
     ev.tokens = tokens;
+    ev.ctx = ctx.map(Box::new);
     ev.session_id = state.session_id.clone().or_else(|| session_from_name(path));
     ev.cwd = state.cwd.clone();
     ev.branch = state.branch.clone();

@@ -12,6 +12,7 @@
 pub mod claude;
 pub mod claude_ctx;
 pub mod codex;
+pub mod codex_ctx;
 pub mod context;
 pub mod crush;
 pub mod cursor;
