@@ -4,6 +4,8 @@
 //!     TOKWATCH_BENCH_MB=200 cargo bench --bench ingest
 //!     TOKWATCH_BENCH_ONLY=report cargo bench --bench ingest   # only the 1M-event part
 //!                                                # (reports, `guard check`, `statusline`)
+//!     TOKWATCH_BIN_B=/tmp/old/tokwatch cargo bench --bench ingest  # A/B: cold runs of this
+//!                                                # build and another, interleaved
 //!
 //! Generated data is cached under target/bench-data/. Numbers go to docs/benchmarks.md.
 
@@ -15,7 +17,17 @@ use std::process::Command;
 use std::time::Instant;
 
 fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_tokwatch"))
+    std::env::var_os("TOKWATCH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_tokwatch")))
+}
+
+/// CPU seconds (user + system) of the children waited for so far.
+fn children_cpu_s() -> f64 {
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
+    t(ru.ru_utime) + t(ru.ru_stime)
 }
 
 fn peak_rss_children_mb() -> f64 {
@@ -100,19 +112,52 @@ fn main() {
             .env("TOKWATCH_DB", &db)
             .env("TOKWATCH_CONFIG_DIR", dir.join("config"));
     };
-    // Five cold runs (a fresh database each), median reported.
+    // Five cold runs (a fresh database each), median reported. With TOKWATCH_BIN_B, the same
+    // runs of a second build, interleaved with these (A, B, A, B, ...): one noisy moment of a
+    // shared machine hits both.
+    let b_bin = std::env::var_os("TOKWATCH_BIN_B").map(PathBuf::from);
     let mut runs = Vec::new();
     let mut stats = serde_json::Value::Null;
+    let (mut cpu_a, mut runs_b, mut cpu_b) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..5 {
+        for (which, b) in std::iter::once((0, bin())).chain(b_bin.clone().map(|b| (1, b))) {
+            for ext in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{ext}", db.display()));
+            }
+            let mut c = Command::new(b);
+            env(&mut c);
+            c.args(["scan", "--json"]);
+            let cpu0 = children_cpu_s();
+            let (dt, o) = run(&mut c);
+            let cpu = children_cpu_s() - cpu0;
+            if which == 0 {
+                stats = serde_json::from_slice(&o.stdout).unwrap();
+                runs.push(dt);
+                cpu_a.push(cpu);
+            } else {
+                runs_b.push(dt);
+                cpu_b.push(cpu);
+            }
+        }
+    }
+    if let Some(b) = &b_bin {
+        let (wa, wb) = (median(runs.clone()), median(runs_b.clone()));
+        let (ca, cb) = (median(cpu_a.clone()), median(cpu_b.clone()));
+        println!(
+            "A/B, 5 interleaved cold runs each: A {} wall {wa:.3}s cpu {ca:.3}s | B {} wall {wb:.3}s cpu {cb:.3}s | A/B wall {:.3} cpu {:.3}",
+            bin().display(),
+            b.display(),
+            wa / wb,
+            ca / cb
+        );
+        // The rest (the report, the re-scan, the 1M-event part) measures A.
         for ext in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{ext}", db.display()));
         }
         let mut c = Command::new(bin());
         env(&mut c);
         c.args(["scan", "--json"]);
-        let (dt, o) = run(&mut c);
-        stats = serde_json::from_slice(&o.stdout).unwrap();
-        runs.push(dt);
+        run(&mut c);
     }
     let rss = peak_rss_children_mb();
     let mut c = Command::new(bin());

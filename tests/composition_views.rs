@@ -1,7 +1,7 @@
 //! The views of context composition beyond `tokwatch session` (issue 14): the average split per
 //! session row of `report session` (text and `--json`) and the per-part input cost of
-//! `/api/session`, on the real Claude Code sample (`fixtures/claude-code/projects`) and a Codex
-//! session (no split). Every expected figure is computed here from the stored rows and the
+//! `/api/session`, on the real Claude Code sample (`fixtures/claude-code/projects`), the Codex
+//! samples and a Gemini CLI session (no split). Every expected figure is computed here from the stored rows and the
 //! published rates, not by tokwatch's own code.
 
 mod util;
@@ -14,7 +14,7 @@ use util::*;
 
 const SESSION: &str = "258c7280-ae70-4798-800f-63464d01a85d";
 const SINCE: &str = "2026-02-01";
-const UNTIL: &str = "2026-02-28";
+const UNTIL: &str = "2026-04-30";
 
 fn home() -> Home {
     let h = Home::new();
@@ -28,6 +28,14 @@ fn home() -> Home {
         let f = f.unwrap();
         std::fs::copy(f.path(), h.codex_sessions().join(f.file_name())).unwrap();
     }
+    // Gemini CLI logs hold no message sizes tokwatch reads: its session has no split.
+    let gemini = h.home().join(".gemini/tmp/9da8b3df/chats");
+    std::fs::create_dir_all(&gemini).unwrap();
+    std::fs::copy(
+        fixtures().join("gemini-cli/session.jsonl"),
+        gemini.join("session-2026-04-23T12-52-0ab84937.jsonl"),
+    )
+    .unwrap();
     h
 }
 
@@ -126,16 +134,23 @@ fn report_session_shows_the_average_split_of_each_session() {
         .map(|p| p["avg_tokens"].as_f64().unwrap())
         .collect();
     assert!(avgs.windows(2).all(|w| w[0] >= w[1]), "{avgs:?}");
-    // A Codex session has no split: null, never a made-up 0%.
+    // Codex sessions have splits too, one per stored split.
     let codex: Vec<&Value> = rows.iter().filter(|r| r["tool"] == "codex").collect();
     assert!(!codex.is_empty());
     for r in &codex {
+        let (with, _, _) = stored_splits(&h, r["key"].as_str().unwrap());
+        assert_eq!(r["ctx_avg"]["requests_with"], with, "{r}");
+    }
+    // A Gemini CLI session has no split: null, never a made-up 0%.
+    let none: Vec<&Value> = rows.iter().filter(|r| r["tool"] == "gemini-cli").collect();
+    assert!(!none.is_empty(), "{rows:?}");
+    for r in &none {
         assert!(r["ctx_avg"].is_null(), "{r}");
         assert!(r.get("ctx_avg").is_some(), "{r}");
     }
 
     // The text table: the three largest parts as shares of the average, marked estimated, with
-    // how many requests have a split; "-" for the Codex session.
+    // how many requests have a split; "-" for the Gemini CLI session.
     let text = run(
         &h,
         &["report", "session", "--since", SINCE, "--until", UNTIL],
@@ -159,7 +174,7 @@ fn report_session_shows_the_average_split_of_each_session() {
     let want = format!("~ {} (155 of 156)", words.join(" · "));
     let line = text.lines().find(|l| l.starts_with(SESSION)).unwrap();
     assert!(line.contains(&want), "{line}\nwant {want}");
-    for r in &codex {
+    for r in &none {
         let key = r["key"].as_str().unwrap();
         let line = text.lines().find(|l| l.starts_with(key)).unwrap();
         assert!(line.trim_end().ends_with('-'), "{line}");

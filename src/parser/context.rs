@@ -164,17 +164,19 @@ impl Tally {
                 e.2 *= t / sum;
             }
         }
-        // Largest remainders: integers that add up to the total.
-        let mut ints: Vec<i64> = est.iter().map(|e| e.2.floor() as i64).collect();
+        // Largest remainders: integers that add up to the total. Every estimate is >= 0, so
+        // the cast is the floor.
+        let mut ints: Vec<i64> = est.iter().map(|e| e.2 as i64).collect();
         let mut left = total - ints.iter().sum::<i64>();
         if left > 0 {
-            let mut order: Vec<usize> = (0..est.len()).collect();
-            order.sort_by(|a, b| {
-                let fa = est[*a].2 - est[*a].2.floor();
-                let fb = est[*b].2 - est[*b].2.floor();
-                fb.total_cmp(&fa).then(a.cmp(b))
-            });
-            for i in order.into_iter().cycle() {
+            let mut order: Vec<(f64, usize)> = est
+                .iter()
+                .zip(&ints)
+                .enumerate()
+                .map(|(i, (e, n))| (e.2 - *n as f64, i))
+                .collect();
+            order.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            for i in order.into_iter().map(|o| o.1).cycle() {
                 if left == 0 {
                     break;
                 }
