@@ -141,3 +141,37 @@ fn a_resumed_read_splits_like_a_whole_read() {
     let resumed = session_json(&h);
     assert_eq!(resumed["requests"], whole["requests"]);
 }
+
+/// A subagent's requests are also copied into its parent's log (`progress` lines), where they
+/// have no chain and so no split. Read the parent first and the subagent's own file later:
+/// the split is added to the stored request (before, the stored copy was kept as it was, and
+/// whether a subagent request had a split depended on which file a parallel scan finished
+/// first).
+#[test]
+fn a_subagent_split_is_added_when_its_own_file_comes_after_the_parents_copy() {
+    let h = Home::new();
+    let main = fixtures().join(MAIN);
+    let dir = h
+        .claude_projects()
+        .join(main.parent().unwrap().file_name().unwrap());
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(&main, dir.join(main.file_name().unwrap())).unwrap();
+    h.scan();
+    let before = session_json(&h)["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| !r["ctx"].is_null())
+        .count();
+    copy_tree(
+        &fixtures().join("claude-code/projects"),
+        &h.claude_projects(),
+    );
+    h.scan();
+    let j = session_json(&h);
+    let reqs = j["requests"].as_array().unwrap();
+    assert_eq!(reqs.len(), 156);
+    let with = reqs.iter().filter(|r| !r["ctx"].is_null()).count();
+    assert!(before < with, "{before} -> {with}");
+    assert_eq!(with, 155);
+}

@@ -668,6 +668,8 @@ fn write_batch(
                 rev = ?23, speed = ?24, est = ?25, ctx = COALESCE(?26, ctx)
              WHERE key_hash = ?2",
         )?;
+        let mut set_ctx =
+            tx.prepare_cached("UPDATE events SET ctx = ?2 WHERE key_hash = ?1 AND ctx IS NULL")?;
         for (i, se) in events.iter().enumerate() {
             let e = &se.ev;
             if e.sidechain {
@@ -757,6 +759,12 @@ fn write_batch(
                     )
             };
             if !replace {
+                // The same request read again with its context split where the stored copy has
+                // none (a subagent's request was stored first from the copy embedded in its
+                // parent's log, which has no chain): the split is added, nothing else changes.
+                if let (Some(c), false) = (&ctx, is_pruned) {
+                    set_ctx.execute(params![h, c])?;
+                }
                 out.unchanged += 1;
                 continue;
             }
