@@ -4,6 +4,7 @@
 //!     TOKWATCH_BENCH_MB=200 cargo bench --bench ingest
 //!     TOKWATCH_BENCH_ONLY=report cargo bench --bench ingest   # only the 1M-event part
 //!                                                # (reports, `guard check`, `statusline`)
+//!     TOKWATCH_BENCH_ONLY=ingest cargo bench --bench ingest   # only the cold ingest part
 //!     TOKWATCH_BIN_B=/tmp/old/tokwatch cargo bench --bench ingest  # A/B: cold runs of this
 //!                                                # build and another, interleaved
 //!
@@ -110,7 +111,10 @@ fn main() {
             .env("HOME", &home)
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("TOKWATCH_DB", &db)
-            .env("TOKWATCH_CONFIG_DIR", dir.join("config"));
+            .env("TOKWATCH_CONFIG_DIR", dir.join("config"))
+            // `report` would start a daemon on the bench database, which then competes with
+            // the next runs.
+            .env("TOKWATCH_AUTO_START", "0");
     };
     // Five cold runs (a fresh database each), median reported. With TOKWATCH_BIN_B, the same
     // runs of a second build, interleaved with these (A, B, A, B, ...): one noisy moment of a
@@ -182,7 +186,9 @@ fn main() {
     let (dt2, _) = run(&mut c);
     println!("re-scan, nothing new: {:.3}s", dt2);
 
-    report_bench();
+    if std::env::var("TOKWATCH_BENCH_ONLY").as_deref() != Ok("ingest") {
+        report_bench();
+    }
 }
 
 /// A database with one million events, then report latency per grouping (CLI process end to end).

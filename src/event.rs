@@ -416,7 +416,8 @@ impl Composition {
 
     /// The stored form: `s=1200;u=40;r.Read=3000` (tool names have `;` and `=` replaced).
     pub fn encode(&self) -> String {
-        let mut s = String::new();
+        use std::fmt::Write;
+        let mut s = String::with_capacity(self.parts.len() * 12);
         for p in &self.parts {
             if !s.is_empty() {
                 s.push(';');
@@ -429,8 +430,7 @@ impl Composition {
                         .map(|c| if c == ';' || c == '=' { '_' } else { c }),
                 );
             }
-            s.push('=');
-            s.push_str(&p.tokens.to_string());
+            let _ = write!(s, "={}", p.tokens);
         }
         s
     }

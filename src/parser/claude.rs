@@ -11,7 +11,7 @@
 //! seen in both places is one row (keep-max: the subagent file's final copy wins) and one seen
 //! only in `progress` (older versions, or the subagent file gone) is counted too.
 
-use super::claude_ctx::{Graph, Spans};
+use super::claude_ctx::{Graph, Seen, Spans};
 use super::{FileState, Format, ParseError, Parser};
 use crate::event::{parse_ts_ms, Merge, Tokens, UsageEvent};
 use serde::Deserialize;
@@ -299,7 +299,11 @@ fn text(b: &[u8], span: Option<(usize, usize)>) -> Option<Option<Cow<'_, str>>> 
         return Some(None);
     }
     let inner = super::context::json::str_at(b, s, e)?;
-    if inner.iter().any(|c| *c == b'\\' || *c < 0x20) {
+    // (A fold without early exit: the compiler checks many bytes at a time.)
+    if inner
+        .iter()
+        .fold(false, |a, c| a | (*c == b'\\') | (*c < 0x20))
+    {
         // Escapes are decoded (and control characters refused) by serde.
         return serde_json::from_slice::<String>(v)
             .ok()
@@ -337,12 +341,16 @@ impl Parser for ClaudeParser {
         if line.trim_ascii().is_empty() {
             return Ok(());
         }
-        let usage = finders().usage.find(line).is_some();
         // Every line of the conversation is a node of the file's graph (context composition).
-        // A usage line's fields are found by the same walk.
+        // A usage line's fields are found by the same walk, which also tells most lines
+        // without usage (links, user lines) from the rest.
         let mut spans = Spans::default();
-        let want = usage.then_some(&mut spans);
-        let node = state.scratch.with(|g: &mut Graph| g.note(line, want));
+        let node = state.scratch.with(|g: &mut Graph| g.note(line, &mut spans));
+        let usage = match spans.seen {
+            Seen::NoUsage => false,
+            Seen::Assistant => spans.usage.is_some(),
+            Seen::Unknown => finders().usage.find(line).is_some(),
+        };
         // Most bytes are content lines without usage: skip them without a full parse.
         if !usage {
             if !looks_like_object(line) {

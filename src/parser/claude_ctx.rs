@@ -8,7 +8,7 @@
 
 use super::context::{json, Names, Tally, CLAUDE};
 use crate::event::{Composition, CtxKind};
-use crate::tailer::{fnv1a, PreHashed};
+use crate::tailer::PreHashed;
 use std::collections::HashMap;
 
 const ROOT: u32 = u32::MAX;
@@ -39,11 +39,25 @@ pub struct Graph {
     composed: Option<(u32, i64, Option<Composition>)>,
 }
 
+/// What a walk learned about whether a line can carry usage.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// Nothing sure (not walked to the end, or a `progress` line): search the line.
+    #[default]
+    Unknown,
+    /// It cannot: no message (a link line), or a top-level type that is not `assistant`.
+    NoUsage,
+    /// A whole assistant line: [`Spans::usage`] is its `message.usage`, if it has one.
+    Assistant,
+}
+
 /// Spans (start, end) of the top-level fields a usage line is read for, found by the same walk
-/// that measures its content (`Graph::note` with `Some(spans)`). A field seen twice makes the
-/// walk fail, as the typed parse would.
+/// that measures its content ([`Graph::note`]). A field seen twice makes the walk fail, as the
+/// typed parse would.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Spans {
+    /// Whether the line can carry usage.
+    pub seen: Seen,
     /// `type`
     pub ty: Option<(usize, usize)>,
     /// `timestamp`
@@ -85,20 +99,19 @@ fn once(slot: &mut Option<(usize, usize)>, s: usize, e: usize) -> Option<()> {
 
 impl Graph {
     /// Adds a line to the graph (lines without a `uuid` are not part of it: a line is given
-    /// whole, with or without one). Returns its node.
-    /// With `spans`, the whole line is walked and the spans of the fields a usage line is read
-    /// for are recorded (one walk for both); `None` then also means the line is not valid
-    /// JSON there, or has a field twice.
-    pub fn note(&mut self, line: &[u8], mut spans: Option<&mut Spans>) -> Option<u32> {
+    /// whole, with or without one). Returns its node. The spans of the fields a usage line is
+    /// read for are recorded in `sp` by the same walk, and whether the line can carry usage
+    /// at all (so the parser need not search it); an assistant line is walked to its end.
+    /// `None` also when the line is not valid JSON where walked, or has a field twice.
+    pub fn note(&mut self, line: &[u8], sp: &mut Spans) -> Option<u32> {
         use json::Step;
         let b = line;
-        if spans.is_none() {
-            if let Some(node) = self.link(b) {
-                return node;
-            }
+        if let Some(node) = self.link(b) {
+            sp.seen = Seen::NoUsage;
+            return node;
         }
+        let mut spans = Some(sp);
         let start = json::ws(b, 0);
-        let full = spans.is_some();
         let mut ty: &[u8] = b"";
         let mut uuid: Option<&[u8]> = None;
         let mut parent: Option<&[u8]> = None;
@@ -112,8 +125,8 @@ impl Graph {
         let (tools, names) = (&mut self.tools, &mut self.names);
         // One walk over the line: the message's content blocks are measured where they are
         // read. Claude Code writes `uuid` after `message` and before the large `toolUseResult`
-        // (a copy of the tool's output that is not sent to the model): without `spans` the
-        // walk stops there.
+        // (a copy of the tool's output that is not sent to the model): the walk of a user line
+        // stops there.
         let end = json::fields_at(b, start, &mut |k, s| {
             let sp = spans.as_deref_mut();
             match k {
@@ -138,7 +151,8 @@ impl Graph {
                             parent_seen = true;
                         }
                     }
-                    if !full && uuid.is_some() && parent_seen && !ty.is_empty() && message {
+                    if uuid.is_some() && parent_seen && !matches!(ty, b"" | b"assistant") && message
+                    {
                         return Some(Step::Stop);
                     }
                     Some(Step::Took(e))
@@ -220,6 +234,11 @@ impl Graph {
         })?;
         if let Some(sp) = spans {
             sp.end = end;
+            sp.seen = match ty {
+                b"assistant" if end > 0 => Seen::Assistant,
+                b"" | b"assistant" | b"progress" => Seen::Unknown,
+                _ => Seen::NoUsage,
+            };
         }
         if tail && uuid.is_none() {
             uuid = match last_uuid(b) {
@@ -234,7 +253,7 @@ impl Graph {
         if !(user || ty == b"assistant") {
             own = Tally::default();
         } else if !user {
-            msg = msg_id.map(fnv1a).unwrap_or(0);
+            msg = msg_id.map(key).unwrap_or(0);
         } else if summary {
             let u = CtxKind::User.index();
             own.bytes[CtxKind::Summary.index()] += own.bytes[u];
@@ -272,7 +291,7 @@ impl Graph {
     fn insert(&mut self, parent: Option<&[u8]>, uuid: &[u8], msg: i64, own: Tally) -> Option<u32> {
         let parent = match parent {
             None => ROOT,
-            Some(p) => *self.by_uuid.get(&fnv1a(p)).unwrap_or(&UNKNOWN),
+            Some(p) => *self.by_uuid.get(&key(p)).unwrap_or(&UNKNOWN),
         };
         let idx = self.nodes.len() as u32;
         if idx >= UNKNOWN {
@@ -283,7 +302,7 @@ impl Graph {
         }
         let own = (!own.is_empty()).then(|| Box::new(own));
         self.nodes.push(Node { parent, msg, own });
-        self.by_uuid.insert(fnv1a(uuid), idx);
+        self.by_uuid.insert(key(uuid), idx);
         Some(idx)
     }
 
@@ -350,6 +369,22 @@ impl Graph {
         }
         Some(acc)
     }
+}
+
+/// The in-memory key of an id (uuid, message id, tool-use id): eight bytes at a time, as ids
+/// are hashed once or twice per line. Never stored.
+fn key(b: &[u8]) -> i64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = b.len() as u64;
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes(c.try_into().expect("eight bytes"));
+        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+    }
+    let mut last = [0u8; 8];
+    last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    h = (h.rotate_left(5) ^ u64::from_le_bytes(last)).wrapping_mul(K);
+    (h ^ (h >> 32)) as i64
 }
 
 /// Where a line's top-level `uuid` is, read from the line's end.
@@ -462,14 +497,14 @@ fn content_sizes(
                 own.add(CtxKind::ToolCall, len);
                 if let (Some(id), Some(name)) = (id, name) {
                     let n = names.id(&String::from_utf8_lossy(name));
-                    tools.insert(fnv1a(id), n);
+                    tools.insert(key(id), n);
                 }
             }
             b"image" | b"document" => own.images += 1,
             b"tool_result" | b"web_search_tool_result" | b"web_fetch_tool_result" => {
                 let len = len.saturating_sub(media as u64);
                 let tool = use_id
-                    .and_then(|u| tools.get(&fnv1a(u)).copied())
+                    .and_then(|u| tools.get(&key(u)).copied())
                     .unwrap_or_else(|| names.id("unknown tool"));
                 own.add_tool(tool, len);
             }
