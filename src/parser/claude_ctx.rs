@@ -13,19 +13,23 @@ use std::collections::HashMap;
 
 const ROOT: u32 = u32::MAX;
 const UNKNOWN: u32 = u32::MAX - 1;
+const NONE: u32 = u32::MAX;
 
 struct Node {
     parent: u32,
     /// Hash of the assistant message id (0 for other lines): the lines of one response.
     msg: i64,
-    /// What the line adds to the context (`None` for most lines: links without content).
-    own: Option<Box<Tally>>,
+    /// What the line adds to the context: an index into `Graph::tallies` (`NONE` for most
+    /// lines: links without content).
+    own: u32,
 }
 
 /// One file's conversation graph.
 #[derive(Default)]
 pub struct Graph {
     nodes: Vec<Node>,
+    /// The tallies of the nodes with content, in one allocation.
+    tallies: Vec<Tally>,
     by_uuid: HashMap<i64, u32, PreHashed>,
     /// tool_use id hash -> tool name id.
     tools: HashMap<i64, u16, PreHashed>,
@@ -300,7 +304,12 @@ impl Graph {
         if msg != 0 {
             self.first.entry(msg).or_insert(idx);
         }
-        let own = (!own.is_empty()).then(|| Box::new(own));
+        let own = if own.is_empty() || self.tallies.len() >= NONE as usize {
+            NONE
+        } else {
+            self.tallies.push(own);
+            self.tallies.len() as u32 - 1
+        };
         self.nodes.push(Node { parent, msg, own });
         self.by_uuid.insert(key(uuid), idx);
         Some(idx)
@@ -353,7 +362,7 @@ impl Graph {
                         }
                     }
                     let node = self.nodes.get(p as usize)?;
-                    if let Some(own) = &node.own {
+                    if let Some(own) = self.tallies.get(node.own as usize) {
                         acc.merge(own);
                     }
                     cur = node.parent;

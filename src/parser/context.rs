@@ -133,7 +133,7 @@ impl Tally {
             return None;
         }
         // (kind, tool, estimate)
-        let mut est: Vec<(CtxKind, Option<u16>, f64)> = Vec::with_capacity(8 + self.tools.len());
+        let mut est: Vec<(CtxKind, Option<u16>, f64)> = Vec::with_capacity(9 + self.tools.len());
         for k in CtxKind::ALL {
             match k {
                 CtxKind::ToolResult => {
