@@ -487,3 +487,113 @@ impl Parser for ClaudeParser {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every field the parser reads, as text, from a typed line.
+    fn view(l: &Line) -> String {
+        let m = l.message.as_ref();
+        let u = m.and_then(|m| m.usage.as_ref());
+        format!(
+            "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} | {:?} {:?} | {:?}",
+            l.ty,
+            l.timestamp,
+            l.session_id,
+            l.request_id,
+            l.uuid,
+            l.cwd,
+            l.git_branch,
+            l.is_sidechain,
+            l.cost_usd,
+            m.map(|m| &m.id),
+            m.map(|m| &m.model),
+            u.map(|u| (
+                u.input_tokens,
+                u.output_tokens,
+                u.cache_creation_input_tokens,
+                u.cache_read_input_tokens,
+                u.cache_creation
+                    .as_ref()
+                    .map(|c| (c.ephemeral_5m_input_tokens, c.ephemeral_1h_input_tokens)),
+                &u.speed,
+                &u.service_tier,
+                u.iterations.as_ref().map(|i| i.len()),
+            )),
+        )
+    }
+
+    /// The line built from the walk's spans, or `None` when the walk sends it to serde.
+    fn walked(line: &[u8]) -> Option<String> {
+        let mut sp = Spans::default();
+        Graph::default().note(line, &mut sp);
+        from_spans(line, &sp).map(|l| view(&l))
+    }
+
+    fn typed(line: &[u8]) -> Option<String> {
+        serde_json::from_slice::<Line>(line).ok().map(|l| view(&l))
+    }
+
+    #[test]
+    fn the_walk_reads_every_assistant_line_of_the_samples_as_serde_does() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/claude-code");
+        let mut files = Vec::new();
+        let mut stack = vec![dir];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "jsonl") {
+                    files.push(p);
+                }
+            }
+        }
+        let mut n = 0;
+        for f in files {
+            for line in std::fs::read(&f).unwrap().split(|b| *b == b'\n') {
+                if let Some(w) = walked(line) {
+                    assert_eq!(Some(&w), typed(line).as_ref(), "{}", f.display());
+                    n += 1;
+                }
+            }
+        }
+        assert!(n > 300, "{n} assistant lines read by the walk");
+    }
+
+    #[test]
+    fn the_walk_decodes_escapes_and_leaves_what_serde_refuses_to_serde() {
+        let base = r#"{"parentUuid":null,"cwd":"CWD","sessionId":"s","message":{"id":"m","model":"claude-opus-4-6","usage":{"input_tokens":3,"output_tokens":5}},"requestId":"r","type":"assistant","uuid":"u","timestamp":"2026-02-11T21:24:23.335Z"}"#;
+        let with = |cwd: &str| base.replace("CWD", cwd);
+        // Escapes are decoded as serde decodes them.
+        for cwd in [
+            r"C:\\Users\\dev",
+            r"/home/\u00e9t\u00e9",
+            r"tab\there",
+            "plain",
+        ] {
+            let l = with(cwd);
+            let w = walked(l.as_bytes());
+            assert!(w.is_some(), "{l}");
+            assert_eq!(w, typed(l.as_bytes()), "{l}");
+        }
+        // What serde refuses is not read by the walk either: a field twice, a string field that
+        // is not a string, a raw control character, trailing bytes.
+        let twice = base.replace(r#""requestId":"r","#, r#""requestId":"r","requestId":"q","#);
+        let number = base.replace(r#""sessionId":"s""#, r#""sessionId":7"#);
+        let control = with("a\u{1}b");
+        let trailing = format!("{base} x");
+        for l in [twice, number, control, trailing] {
+            assert_eq!(walked(l.as_bytes()), None, "{l}");
+            assert_eq!(typed(l.as_bytes()), None, "{l}");
+        }
+        // Nulls read as absent, as serde reads them.
+        let nulls = base.replace(
+            r#""cwd":"CWD""#,
+            r#""cwd":null,"costUSD":null,"isSidechain":null"#,
+        );
+        assert_eq!(walked(nulls.as_bytes()), typed(nulls.as_bytes()));
+        assert!(walked(nulls.as_bytes()).is_some());
+    }
+}
