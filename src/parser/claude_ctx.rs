@@ -6,7 +6,7 @@
 //! message is the summary (`isCompactSummary`). Subagents write their own files, each its own
 //! chain. The graph holds sizes only (bytes per kind of content), never text.
 
-use super::context::{json, Names, Tally, CLAUDE};
+use super::context::{id_key as key, json, Names, Tally, CLAUDE};
 use crate::event::{Composition, CtxKind};
 use crate::tailer::PreHashed;
 use std::collections::HashMap;
@@ -114,7 +114,6 @@ impl Graph {
             sp.seen = Seen::NoUsage;
             return node;
         }
-        let mut spans = Some(sp);
         let start = json::ws(b, 0);
         let mut ty: &[u8] = b"";
         let mut uuid: Option<&[u8]> = None;
@@ -132,7 +131,6 @@ impl Graph {
         // (a copy of the tool's output that is not sent to the model): the walk of a user line
         // stops there.
         let end = json::fields_at(b, start, &mut |k, s| {
-            let sp = spans.as_deref_mut();
             match k {
                 b"type" | b"uuid" | b"parentUuid" => {
                     let e = json::value(b, s)?;
@@ -140,15 +138,11 @@ impl Graph {
                     match k {
                         b"type" => {
                             ty = v.unwrap_or(b"");
-                            if let Some(sp) = sp {
-                                once(&mut sp.ty, s, e)?;
-                            }
+                            once(&mut sp.ty, s, e)?;
                         }
                         b"uuid" => {
                             uuid = v;
-                            if let Some(sp) = sp {
-                                once(&mut sp.uuid, s, e)?;
-                            }
+                            once(&mut sp.uuid, s, e)?;
                         }
                         _ => {
                             parent = v;
@@ -167,25 +161,20 @@ impl Graph {
                     Some(Step::Took(e))
                 }
                 b"message" => {
-                    let mut sp = sp;
                     let e = if b[s] == b'{' {
                         message = true;
                         json::fields_at(b, s, &mut |k, s| match k {
                             b"id" | b"role" | b"model" | b"usage" => {
                                 let e = json::value(b, s)?;
                                 let v = json::str_at(b, s, e);
-                                if let Some(sp) = sp.as_deref_mut() {
-                                    match k {
-                                        b"id" => once(&mut sp.msg_id, s, e)?,
-                                        b"model" => once(&mut sp.model, s, e)?,
-                                        b"usage" => once(&mut sp.usage, s, e)?,
-                                        _ => {}
-                                    }
-                                }
                                 match k {
-                                    b"id" => msg_id = v,
-                                    b"role" => role = v.unwrap_or(b""),
-                                    _ => {}
+                                    b"id" => {
+                                        msg_id = v;
+                                        once(&mut sp.msg_id, s, e)?;
+                                    }
+                                    b"model" => once(&mut sp.model, s, e)?,
+                                    b"usage" => once(&mut sp.usage, s, e)?,
+                                    _ => role = v.unwrap_or(b""),
                                 }
                                 Some(Step::Took(e))
                             }
@@ -204,9 +193,7 @@ impl Graph {
                     } else {
                         json::value(b, s)?
                     };
-                    if let Some(sp) = sp {
-                        once(&mut sp.message, s, e)?;
-                    }
+                    once(&mut sp.message, s, e)?;
                     Some(Step::Took(e))
                 }
                 _ if !matches!(ty, b"" | b"user" | b"assistant") && matches!(b[s], b'{' | b'[') => {
@@ -217,9 +204,6 @@ impl Graph {
                     Some(Step::Stop)
                 }
                 _ => {
-                    let Some(sp) = sp else {
-                        return Some(Step::Skip);
-                    };
                     let slot = match k {
                         b"timestamp" => &mut sp.timestamp,
                         b"sessionId" => &mut sp.session_id,
@@ -236,14 +220,12 @@ impl Graph {
                 }
             }
         })?;
-        if let Some(sp) = spans {
-            sp.end = end;
-            sp.seen = match ty {
-                b"assistant" if end > 0 => Seen::Assistant,
-                b"" | b"assistant" | b"progress" => Seen::Unknown,
-                _ => Seen::NoUsage,
-            };
-        }
+        sp.end = end;
+        sp.seen = match ty {
+            b"assistant" if end > 0 => Seen::Assistant,
+            b"" | b"assistant" | b"progress" => Seen::Unknown,
+            _ => Seen::NoUsage,
+        };
         if tail && uuid.is_none() {
             uuid = match last_uuid(b) {
                 Tail::None => None,
@@ -378,22 +360,6 @@ impl Graph {
         }
         Some(acc)
     }
-}
-
-/// The in-memory key of an id (uuid, message id, tool-use id): eight bytes at a time, as ids
-/// are hashed once or twice per line. Never stored.
-fn key(b: &[u8]) -> i64 {
-    const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut h = b.len() as u64;
-    let mut chunks = b.chunks_exact(8);
-    for c in &mut chunks {
-        let w = u64::from_le_bytes(c.try_into().expect("eight bytes"));
-        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
-    }
-    let mut last = [0u8; 8];
-    last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    h = (h.rotate_left(5) ^ u64::from_le_bytes(last)).wrapping_mul(K);
-    (h ^ (h >> 32)) as i64
 }
 
 /// Where a line's top-level `uuid` is, read from the line's end.

@@ -17,29 +17,10 @@
 //! the same way, so the fork's own calls see the whole history. Sizes only, never text: an
 //! item counts as the raw span of its `payload` object (images inside it count apart).
 
-use super::context::{json, Names, Tally, CODEX};
+use super::context::{id_key, json, Names, Tally, CODEX};
 use crate::event::{Composition, CtxKind};
-use crate::tailer::fnv1a;
+use crate::tailer::PreHashed;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
-/// The hasher of keys that are hashes already (call ids, by [`fnv1a`]).
-#[derive(Default)]
-struct Hashed(u64);
-
-impl Hasher for Hashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 << 8) ^ u64::from(*b);
-        }
-    }
-    fn write_i64(&mut self, i: i64) {
-        self.0 = i as u64;
-    }
-}
 
 /// A legacy compaction keeps at most this many bytes of user messages (Codex keeps about 20k
 /// tokens of them; 3.5 bytes per token).
@@ -56,7 +37,7 @@ pub struct History {
     /// A response is being written.
     open: bool,
     /// call_id hash -> tool name id.
-    calls: HashMap<i64, u16, BuildHasherDefault<Hashed>>,
+    calls: HashMap<i64, u16, PreHashed>,
     names: Names,
     /// The last tool name looked up and its id (most calls repeat the previous tool).
     last: Option<(Vec<u8>, u16)>,
@@ -194,7 +175,7 @@ impl History {
                 rest.strip_prefix(b",\"output\":\"")?;
                 let tool = self
                     .calls
-                    .get(&fnv1a(call))
+                    .get(&id_key(call))
                     .copied()
                     .unwrap_or_else(|| self.names.id("unknown tool"));
                 Some(Measured(Item::Result(tool), len, 0))
@@ -295,14 +276,14 @@ impl History {
                         Some(n) if !n.is_empty() => n,
                         _ => b"local_shell",
                     });
-                    self.calls.insert(fnv1a(c), id);
+                    self.calls.insert(id_key(c), id);
                 }
                 Item::Output(CtxKind::ToolCall)
             }
             b"web_search_call" | b"image_generation_call" => Item::Output(CtxKind::ToolCall),
             b"function_call_output" | b"custom_tool_call_output" | b"local_shell_call_output" => {
                 let tool = call
-                    .and_then(|c| self.calls.get(&fnv1a(c)).copied())
+                    .and_then(|c| self.calls.get(&id_key(c)).copied())
                     .unwrap_or_else(|| self.names.id("unknown tool"));
                 Item::Result(tool)
             }

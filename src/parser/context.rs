@@ -198,6 +198,22 @@ impl Tally {
     }
 }
 
+/// The in-memory key of an id (a uuid, message id, tool-use or call id) for the parsers'
+/// maps: eight bytes at a time, as ids are hashed once or twice per line. Never stored.
+pub fn id_key(b: &[u8]) -> i64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = b.len() as u64;
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes(c.try_into().expect("eight bytes"));
+        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+    }
+    let mut last = [0u8; 8];
+    last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    h = (h.rotate_left(5) ^ u64::from_le_bytes(last)).wrapping_mul(K);
+    (h ^ (h >> 32)) as i64
+}
+
 /// Walking a JSON text by byte spans: values are skipped (strings with `memchr`), not decoded.
 /// Every function takes the position of a value's first byte and returns the position just
 /// after it; `None` means the text is not valid JSON there.
