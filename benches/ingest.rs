@@ -25,16 +25,20 @@ fn bin() -> PathBuf {
 
 /// CPU seconds (user + system) of the children waited for so far.
 fn children_cpu_s() -> f64 {
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    let ru = children();
     let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
     t(ru.ru_utime) + t(ru.ru_stime)
 }
 
-fn peak_rss_children_mb() -> f64 {
+/// Resource use of the children waited for so far.
+fn children() -> libc::rusage {
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
-    ru.ru_maxrss as f64 / 1024.0
+    ru
+}
+
+fn peak_rss_children_mb() -> f64 {
+    children().ru_maxrss as f64 / 1024.0
 }
 
 fn data_dir(name: &str) -> PathBuf {
