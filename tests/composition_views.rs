@@ -18,16 +18,7 @@ const UNTIL: &str = "2026-04-30";
 
 fn home() -> Home {
     let h = Home::new();
-    copy_tree(
-        &fixtures().join("claude-code/projects"),
-        &h.claude_projects(),
-    );
-    let codex = fixtures().join("codex/sessions/2026/02/23");
-    std::fs::create_dir_all(h.codex_sessions()).unwrap();
-    for f in std::fs::read_dir(codex).unwrap() {
-        let f = f.unwrap();
-        std::fs::copy(f.path(), h.codex_sessions().join(f.file_name())).unwrap();
-    }
+    h.copy_samples(usize::MAX);
     // Gemini CLI logs hold no message sizes tokwatch reads: its session has no split.
     let gemini = h.home().join(".gemini/tmp/9da8b3df/chats");
     std::fs::create_dir_all(&gemini).unwrap();

@@ -43,16 +43,7 @@ fn today_line(n: u32, output: u64) -> String {
 
 fn start() -> Dash {
     let h = Home::new();
-    copy_tree(
-        &fixtures().join("claude-code/projects"),
-        &h.claude_projects(),
-    );
-    let codex = fixtures().join("codex/sessions/2026/02/23");
-    std::fs::create_dir_all(h.codex_sessions()).unwrap();
-    for f in std::fs::read_dir(codex).unwrap() {
-        let f = f.unwrap();
-        std::fs::copy(f.path(), h.codex_sessions().join(f.file_name())).unwrap();
-    }
+    h.copy_samples(usize::MAX);
     append(&live_file(&h), &today_line(0, 500));
     let cfg = h.dir.path().join("config");
     std::fs::create_dir_all(&cfg).unwrap();

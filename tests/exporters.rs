@@ -35,16 +35,7 @@ fn free_port() -> u16 {
 
 fn with_logs() -> Home {
     let h = Home::new();
-    copy_tree(
-        &fixtures().join("claude-code/projects"),
-        &h.claude_projects(),
-    );
-    let codex = fixtures().join("codex/sessions/2026/02/23");
-    std::fs::create_dir_all(h.codex_sessions()).unwrap();
-    for f in std::fs::read_dir(codex).unwrap().take(3) {
-        let f = f.unwrap();
-        std::fs::copy(f.path(), h.codex_sessions().join(f.file_name())).unwrap();
-    }
+    h.copy_samples(3);
     h
 }
 

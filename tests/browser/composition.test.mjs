@@ -5,15 +5,14 @@
 // the per-part input cost of the session is the server's and adds up to its input cost.
 // Run: node --test tests/browser/   (skipped when /usr/bin/chromium or python3 is missing)
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { startMock } from './mock_server.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..', '..');
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const skip = !existsSync(CHROMIUM) ? `no Chromium at ${CHROMIUM}`
   : !existsSync(join(here, 'node_modules', 'playwright-core')) ? 'playwright-core not installed (npm ci --prefix tests/browser)' : false;
@@ -29,17 +28,7 @@ let base;
 
 before(async () => {
   if (skip) return;
-  mock = spawn('python3', [join(root, 'assets/dashboard/mock/mock_server.py'), '--port', '0', '--token', 'test-token'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  base = await new Promise((resolve, reject) => {
-    let out = '';
-    mock.stdout.on('data', (b) => {
-      out += b;
-      const m = /http:\/\/127\.0\.0\.1:(\d+)\//.exec(out);
-      if (m) resolve(`http://127.0.0.1:${m[1]}`);
-    });
-    mock.on('exit', (c) => reject(new Error('mock server exited with ' + c)));
-    setTimeout(() => reject(new Error('mock server did not start')), 15000);
-  });
+  ({ proc: mock, base } = await startMock());
 });
 
 after(() => {

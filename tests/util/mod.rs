@@ -48,6 +48,20 @@ impl Home {
     pub fn codex_sessions(&self) -> PathBuf {
         self.home().join(".codex/sessions")
     }
+    /// Copies the real samples into the home: the Claude Code projects, and up to `codex` of
+    /// the Codex rollouts of 2026-02-23 (flat into the sessions folder).
+    pub fn copy_samples(&self, codex: usize) {
+        copy_tree(
+            &fixtures().join("claude-code/projects"),
+            &self.claude_projects(),
+        );
+        let dir = fixtures().join("codex/sessions/2026/02/23");
+        std::fs::create_dir_all(self.codex_sessions()).unwrap();
+        for f in std::fs::read_dir(dir).unwrap().take(codex) {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), self.codex_sessions().join(f.file_name())).unwrap();
+        }
+    }
     pub fn db(&self) -> PathBuf {
         self.dir.path().join("tokwatch.db")
     }
