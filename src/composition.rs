@@ -73,13 +73,6 @@ fn parts(c: &Composition) -> BTreeMap<Key, i64> {
     m
 }
 
-fn label(k: &Key) -> String {
-    match k {
-        (CtxKind::ToolResult, Some(t)) => format!("tool result of {t}"),
-        (kind, _) => kind.label().to_string(),
-    }
-}
-
 /// Sums, averages, costs and growth of a session's requests. `prompt_cost` gives a request's
 /// cost without its output (its input priced), `None` when unknown.
 pub fn summarize(
@@ -107,7 +100,7 @@ pub fn summarize(
     let mut categories: Vec<Category> = sums
         .into_iter()
         .map(|(k, (tokens, cost, priced))| Category {
-            label: label(&k),
+            label: k.0.label_with(k.1.as_deref()),
             kind: k.0,
             tool: k.1,
             tokens,
@@ -133,7 +126,7 @@ pub fn summarize(
                 .into_iter()
                 .map(|k| {
                     let d = now.get(k).copied().unwrap_or(0) - pp.get(k).copied().unwrap_or(0);
-                    (label(k), d)
+                    (k.0.label_with(k.1.as_deref()), d)
                 })
                 .filter(|(_, d)| *d != 0)
                 .collect();

@@ -352,6 +352,13 @@ impl CtxKind {
             CtxKind::Summary => "summary",
         }
     }
+    /// Words for people for a part of this kind: "tool result of Read", "user messages".
+    pub fn label_with(self, tool: Option<&str>) -> String {
+        match (self, tool) {
+            (CtxKind::ToolResult, Some(t)) => format!("tool result of {t}"),
+            (k, _) => k.label().to_string(),
+        }
+    }
     /// Words for people.
     pub fn label(self) -> &'static str {
         match self {
@@ -383,10 +390,7 @@ pub struct CtxPart {
 impl CtxPart {
     /// "tool result of Read", "user messages".
     pub fn label(&self) -> String {
-        match (&self.kind, &self.tool) {
-            (CtxKind::ToolResult, Some(t)) => format!("tool result of {t}"),
-            (k, _) => k.label().to_string(),
-        }
+        self.kind.label_with(self.tool.as_deref())
     }
 }
 
