@@ -184,7 +184,11 @@ impl Parser for CodexParser {
             // With a payload type, `","payload":` follows the line's type at once.
             Some((t @ (b"response_item" | b"compacted"), sub)) => Some((
                 t == b"compacted",
-                sub.map(|_| t.as_ptr() as usize - line.as_ptr() as usize + t.len() + 12),
+                sub.map(|_| {
+                    t.as_ptr() as usize - line.as_ptr() as usize
+                        + t.len()
+                        + br#"","payload":"#.len()
+                }),
             )),
             Some(_) => None,
             None => history_kind(line).map(|c| (c, None)),
