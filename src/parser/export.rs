@@ -12,7 +12,7 @@
 //! CSV header (kept in the file's state, so a file read on from a checkpoint keeps its columns).
 
 use super::{FileState, Format, ParseError, Parser};
-use crate::event::{CostSource, Merge, Recorded, Tokens, UsageEvent};
+use crate::event::{Composition, CostSource, Merge, Recorded, Tokens, UsageEvent};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -79,6 +79,11 @@ pub struct Record {
     pub msg_id: Option<String>,
     /// The record came from a sidechain.
     pub sidechain: bool,
+    /// The request's estimated context split in the stored form (`s=1200;u=40;r.Read=3000`,
+    /// [`Composition::encode`]): numbers and tool names only. Absent in files written before it
+    /// and for requests without a split.
+    #[serde(default)]
+    pub ctx: Option<String>,
 }
 
 /// The CSV header, in [`Record`]'s field order.
@@ -109,6 +114,7 @@ pub const CSV_COLUMNS: &[&str] = &[
     "price_key",
     "msg_id",
     "sidechain",
+    "ctx",
 ];
 
 /// The key hash as export files write it.
@@ -225,6 +231,15 @@ impl Record {
         ev.estimated = self.cost_source == CostSource::Estimated;
         ev.sidechain = self.sidechain;
         ev.msg_id = self.msg_id;
+        // A split that does not read back, or does not add up to the request's input total,
+        // is left out: the request itself is kept with every figure (the split is an estimate;
+        // the tokens are not).
+        ev.ctx = self
+            .ctx
+            .as_deref()
+            .and_then(Composition::decode)
+            .filter(|c| !c.parts.is_empty() && c.total() == tokens.prompt_total())
+            .map(Box::new);
         ev.recorded = Some(Box::new(Recorded {
             key_hash: h as i64,
             machine: self.machine,
@@ -410,6 +425,7 @@ fn from_csv(header: &[String], fields: &[String]) -> Result<Record, ParseError> 
         price_key: text("price_key"),
         msg_id: text("msg_id"),
         sidechain: matches!(get("sidechain"), Some("true" | "1")),
+        ctx: text("ctx"),
     })
 }
 
@@ -445,6 +461,8 @@ mod tests {
             price_key: Some("anthropic/claude-opus-4-6".into()),
             msg_id: Some("m1".into()),
             sidechain: false,
+            // 10 + 4 + 4 = the record's 3 + 4 + 5 + 6 input tokens.
+            ctx: Some("s=10;u=4;r.Read=4".into()),
         }
     }
 
@@ -477,6 +495,39 @@ mod tests {
         // The float cost comes back bit for bit.
         assert_eq!(rc.cost_usd, Some(0.1 + 0.2));
         assert_eq!(e.tokens.cache_write_1h, 5);
+        assert_eq!(e.ctx.as_ref().unwrap().encode(), "s=10;u=4;r.Read=4");
+    }
+
+    #[test]
+    fn a_split_that_does_not_add_up_is_left_out_and_the_request_kept() {
+        for bad in ["s=10;u=4;r.Read=5", "x=18", "s=ten", ""] {
+            let mut r = rec();
+            r.ctx = Some(bad.into());
+            let e = &read(&[r.to_json()])[0];
+            assert_eq!(e.ctx, None, "{bad:?}");
+            assert_eq!(e.tokens.prompt_total(), 18);
+        }
+    }
+
+    #[test]
+    fn files_written_before_the_split_column_read_without_one() {
+        let mut r = rec();
+        r.ctx = None;
+        let json = r.to_json().replace(",\"ctx\":null", "");
+        assert!(!json.contains("ctx"), "{json}");
+        let mut w = csv::Writer::from_writer(Vec::new());
+        r.write_csv(&mut w).unwrap();
+        let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
+        // The header and row without the last column, as version 1 files before it were.
+        let lines: Vec<String> = text
+            .lines()
+            .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+            .collect();
+        assert_eq!(lines[0], CSV_COLUMNS[..CSV_COLUMNS.len() - 1].join(","));
+        let a = read(&[json]);
+        assert_eq!(a, read(&lines));
+        assert_eq!(a[0].ctx, None);
+        assert_eq!(a[0].tokens.prompt_total(), 18);
     }
 
     #[test]

@@ -360,7 +360,7 @@ impl Store {
             "SELECT coalesce(m.name, ''), coalesce(e.rev, 0), e.key_hash, e.tool, e.ts, e.model,
                     e.provider, e.session, w.key, w.name, w.remote, e.branch, e.input, e.cw5,
                     e.cw1h, e.cr, e.output, e.reasoning, e.requests, e.cost, e.cost_source,
-                    e.price_key, e.msg_id, e.sidechain
+                    e.price_key, e.msg_id, e.sidechain, e.ctx
              FROM events e LEFT JOIN machines m ON m.id = e.machine_id
                   LEFT JOIN workspaces w ON w.id = e.workspace_id
              WHERE {} {order} {lim}",
@@ -411,6 +411,7 @@ impl Store {
                 price_key: r.get(21)?,
                 msg_id: r.get(22)?,
                 sidechain: r.get::<_, i64>(23)? != 0,
+                ctx: r.get(24)?,
             };
             each(rec)?;
             n += 1;
