@@ -12,6 +12,7 @@ pub mod reprice;
 pub mod wal;
 pub mod problem;
 pub mod prune;
+pub mod timeline;
 
 use crate::dedup;
 use crate::event::{CostSource, Tokens, UsageEvent};
@@ -53,6 +54,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v6.sql"),
     include_str!("schema_v7.sql"),
     include_str!("schema_v8.sql"),
+    include_str!("schema_v9.sql"),
 ];
 
 /// Errors a user can act on, with the action in the message.
@@ -936,8 +938,9 @@ type HourKey = (i64, String, i64, String, String, String, i64);
 /// (15-minute bucket, tool, workspace, branch, model, session) touched, not one per event.
 #[derive(Default)]
 struct Rollup {
-    /// Cells by a hash of their key (the key's strings are cloned once per cell, not per event).
-    cells: std::collections::HashMap<u64, (RollKey, [i64; 10], f64)>,
+    /// Cells by a hash of their key (the key's strings are cloned once per cell, not per event),
+    /// with their cost as a float sum and in billionths (for `rollup_time`).
+    cells: std::collections::HashMap<u64, (RollKey, [i64; 10], f64, i64)>,
     /// The same changes per `rollup_hour` cell, with the latest time added to each.
     hours: std::collections::HashMap<u64, (HourKey, [i64; 10], i64, i64)>,
 }
@@ -973,6 +976,7 @@ impl Rollup {
                 ),
                 [0; 10],
                 0.0,
+                0,
             )
         });
         debug_assert!(c.0 .0 == bucket && c.0 .1 == r.tool && c.0 .5 == r.session);
@@ -993,6 +997,7 @@ impl Rollup {
             *a += sign * b;
         }
         c.2 += sign as f64 * r.cost.unwrap_or(0.0);
+        c.3 += sign * nano_usd(r.cost);
 
         let hour = r.ts.div_euclid(query::HOUR_MS);
         let mut hs = std::collections::hash_map::DefaultHasher::new();
@@ -1046,10 +1051,21 @@ impl Rollup {
                 cost = cost + excluded.cost, unpriced = unpriced + excluded.unpriced,
                 estimated = estimated + excluded.estimated, reported = reported + excluded.reported",
         )?;
-        for ((b, tool, ws, br, m, s, prov, mach), v, cost) in self.cells.into_values() {
+        // `rollup_time`: the same changes per quarter-hour, hour and UTC day, every key summed.
+        let mut times: std::collections::BTreeMap<(i64, i64), ([i64; 10], i64)> =
+            Default::default();
+        let mut time = |unit: i64, t: i64, v: &[i64; 10], nano: i64| {
+            let c = times.entry((unit, t)).or_insert(([0; 10], 0));
+            for (a, b) in c.0.iter_mut().zip(v) {
+                *a += b;
+            }
+            c.1 += nano;
+        };
+        for ((b, tool, ws, br, m, s, prov, mach), v, cost, nano) in self.cells.into_values() {
             if v.iter().all(|x| *x == 0) && cost == 0.0 {
                 continue;
             }
+            time(0, b, &v, nano);
             st.execute(params![
                 b, tool, ws, br, m, s, prov, mach, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
                 v[8], v[9], cost
@@ -1063,6 +1079,8 @@ impl Rollup {
             if v.iter().all(|x| *x == 0) && cost == 0 {
                 continue;
             }
+            time(1, h, &v, cost);
+            time(2, h.div_euclid(24), &v, cost);
             let d = days
                 .entry((
                     h.div_euclid(24),
@@ -1103,6 +1121,25 @@ impl Rollup {
             st.execute(params![
                 d, tool, ws, br, m, prov, mach, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
                 v[8], v[9], cost, last
+            ])?;
+        }
+        let mut st = tx.prepare_cached(
+            "INSERT INTO rollup_time(unit, t, requests, input, cw5, cw1h, cr, output, reasoning,
+                unpriced, estimated, reported, cost_nano)
+             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+             ON CONFLICT DO UPDATE SET
+                requests = requests + excluded.requests, input = input + excluded.input,
+                cw5 = cw5 + excluded.cw5, cw1h = cw1h + excluded.cw1h, cr = cr + excluded.cr,
+                output = output + excluded.output, reasoning = reasoning + excluded.reasoning,
+                cost_nano = cost_nano + excluded.cost_nano, unpriced = unpriced + excluded.unpriced,
+                estimated = estimated + excluded.estimated, reported = reported + excluded.reported",
+        )?;
+        for ((unit, t), (v, nano)) in times {
+            if v.iter().all(|x| *x == 0) && nano == 0 {
+                continue;
+            }
+            st.execute(params![
+                unit, t, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], nano
             ])?;
         }
         Ok(())

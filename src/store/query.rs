@@ -75,6 +75,10 @@ impl Layer {
         });
         Some(out)
     }
+    /// Whether `f` filters by nothing but time: the time-only layer (`rollup_time`) answers it.
+    pub(crate) fn time_only(f: &Filter) -> bool {
+        f.tool.is_none() && f.repo.is_none() && f.session.is_none() && f.machine.is_none()
+    }
     /// The coarsest layer that answers `f` exactly when grouped by `group` (sessions need the
     /// 15-minute layer; so do bounds that are not whole hours).
     fn for_filter(f: &Filter, group: Option<GroupBy>) -> Layer {
@@ -155,6 +159,21 @@ impl Zone {
             Zone::Utc => utc.date_naive(),
             Zone::Named(t) => utc.with_timezone(t).date_naive(),
         }
+    }
+    /// The zone's offset from UTC at an instant, ms (local time minus UTC).
+    pub fn offset_ms(&self, ms: i64) -> i64 {
+        use chrono::Offset;
+        let utc = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
+        let secs = match self {
+            Zone::Local => utc
+                .with_timezone(&chrono::Local)
+                .offset()
+                .fix()
+                .local_minus_utc(),
+            Zone::Utc => 0,
+            Zone::Named(t) => utc.with_timezone(t).offset().fix().local_minus_utc(),
+        };
+        secs as i64 * 1000
     }
     /// Local wall-clock text of an instant.
     pub fn datetime(&self, ms: i64) -> String {
@@ -372,6 +391,38 @@ pub struct Row {
     pub ctx_avg: Option<Option<crate::event::CtxAverage>>,
 }
 
+impl Row {
+    /// A row with only its key and sums.
+    pub(crate) fn new(key: String, sums: Sums) -> Row {
+        Row {
+            key,
+            sums,
+            repo: None,
+            tool: None,
+            first_seen: None,
+            last_seen: None,
+            last_ms: 0,
+            first_ms: None,
+            last_request_ms: None,
+            models: None,
+            branch: None,
+            ctx_avg: None,
+        }
+    }
+}
+
+/// The key of the day, ISO week or month a local date is in.
+pub(crate) fn period_key(group: GroupBy, d: NaiveDate) -> String {
+    match group {
+        GroupBy::Day => d.format("%Y-%m-%d").to_string(),
+        GroupBy::Week => {
+            let w = d.iso_week();
+            format!("{}-W{:02}", w.year(), w.week())
+        }
+        _ => d.format("%Y-%m").to_string(),
+    }
+}
+
 /// A model without a known price, with what it used.
 #[derive(Debug, Clone, Serialize)]
 pub struct UnpricedModel {
@@ -491,6 +542,10 @@ impl Store {
     /// finer layers for its edges where that answers exactly, else the hourly layer, else the
     /// 15-minute one (`schema_v4.sql`, `schema_v7.sql`); all give the same figures.
     pub fn report(&self, group: GroupBy, f: &Filter, zone: Zone) -> anyhow::Result<Report> {
+        let by_time = matches!(group, GroupBy::Day | GroupBy::Week | GroupBy::Month);
+        if by_time && Layer::time_only(f) && self.has_time_layer()? {
+            return self.report_time(group, f, zone);
+        }
         if group != GroupBy::Session && f.session.is_none() {
             if let Some(pieces) = Layer::pieces(f) {
                 // `None`: a UTC day that is not a local day of `zone`, grouped by time.
@@ -636,32 +691,11 @@ impl Store {
         let mut st = self.conn.prepare_cached(&sql)?;
         let mut q = st.query(rusqlite::params_from_iter(args.iter()))?;
         while let Some(r) = q.next()? {
-            let sums = Sums::from_row(r, ncols)?;
-            let mut row = Row {
-                key: String::new(),
-                sums,
-                repo: None,
-                tool: None,
-                first_seen: None,
-                last_seen: None,
-                last_ms: 0,
-                first_ms: None,
-                last_request_ms: None,
-                models: None,
-                branch: None,
-                ctx_avg: None,
-            };
+            let mut row = Row::new(String::new(), Sums::from_row(r, ncols)?);
             match group {
                 GroupBy::Day | GroupBy::Week | GroupBy::Month => {
                     let b: i64 = r.get(0)?;
-                    let key = |d: NaiveDate| match group {
-                        GroupBy::Day => d.format("%Y-%m-%d").to_string(),
-                        GroupBy::Week => {
-                            let w = d.iso_week();
-                            format!("{}-W{:02}", w.year(), w.week())
-                        }
-                        _ => d.format("%Y-%m").to_string(),
-                    };
+                    let key = |d: NaiveDate| period_key(group, d);
                     let d = zone.date(b * unit);
                     row.key = key(d);
                     let one = match layer {
@@ -744,7 +778,7 @@ impl Store {
     }
 
     /// Totals, order, unpriced models and the prices' date of the collected rows.
-    fn finish_report(
+    pub(crate) fn finish_report(
         &self,
         group: GroupBy,
         f: &Filter,
