@@ -242,9 +242,9 @@ fn reports_by_time_equal_the_stored_requests_in_every_kind_of_zone() {
     h.scan();
     check_every_zone(&h, "read again");
 
-    // The reports read the layer, each zone the cells it needs: a wrong quarter-hour at
-    // 18:15 UTC shows in Kolkata's days (it is at the edge of one) and not in UTC's (whole UTC
-    // days); a wrong UTC day shows in UTC's.
+    // The reports read the layer, each zone the cells it needs: a wrong day of +5:30 shows
+    // in Kolkata's days and not in UTC's; a wrong hour on the day New York's clocks go back
+    // (read as hours) shows in New York's; a wrong UTC day in UTC's.
     let total = |zone: &str| -> (i64, i64) {
         let r = h
             .reader()
@@ -260,12 +260,22 @@ fn reports_by_time_equal_the_stored_requests_in_every_kind_of_zone() {
         let w = rusqlite::Connection::open(h.db()).unwrap();
         assert!(w.execute(sql, []).unwrap() > 0);
     };
-    spoil("UPDATE rollup_time SET requests = requests + 1 WHERE unit = 0 AND t % 96 = 73");
+    spoil("UPDATE rollup_time SET requests = requests + 1 WHERE unit = 2 AND off = 22");
     let (a, b) = total("Asia/Kolkata");
     assert!(a > b, "{a} {b}");
     let (a, b) = total("UTC");
     assert_eq!(a, b);
-    spoil("UPDATE rollup_time SET requests = requests + 1 WHERE unit = 2");
+    let ny_change = local_midnight(
+        "America/New_York",
+        NaiveDate::from_ymd_opt(2024, 11, 3).unwrap(),
+    );
+    spoil(&format!(
+        "UPDATE rollup_time SET requests = requests + 1 WHERE unit = 1 AND t = {}",
+        ny_change / 3_600_000
+    ));
+    let (a, b) = total("America/New_York");
+    assert!(a > b, "{a} {b}");
+    spoil("UPDATE rollup_time SET requests = requests + 1 WHERE unit = 2 AND off = 0");
     let (a, b) = total("UTC");
     assert!(a > b, "{a} {b}");
 }
@@ -276,21 +286,21 @@ fn reports_by_time_equal_the_stored_requests_in_every_kind_of_zone() {
 #[test]
 fn the_migration_builds_the_layer_from_an_older_database() {
     let h = filled_home();
-    let cells = || -> Vec<(i64, i64, [i64; 8], i64)> {
+    let cells = || -> Vec<((i64, i64, i64), [i64; 8], i64)> {
         let s = sql(&h.db());
         let mut st = s
             .prepare(
-                "SELECT unit, t, requests, input, cw5, cw1h, cr, output, reasoning, unpriced,
-                        cost_nano
-                 FROM rollup_time WHERE requests != 0 ORDER BY unit, t",
+                "SELECT unit, off, t, requests, input, cw5, cw1h, cr, output, reasoning,
+                        unpriced, cost_nano
+                 FROM rollup_time WHERE requests != 0 ORDER BY unit, off, t",
             )
             .unwrap();
         st.query_map([], |r| {
             let mut v = [0i64; 8];
             for (i, x) in v.iter_mut().enumerate() {
-                *x = r.get(i + 2)?;
+                *x = r.get(i + 3)?;
             }
-            Ok((r.get(0)?, r.get(1)?, v, r.get(10)?))
+            Ok(((r.get(0)?, r.get(1)?, r.get(2)?), v, r.get(11)?))
         })
         .unwrap()
         .map(|r| r.unwrap())
@@ -311,11 +321,13 @@ fn the_migration_builds_the_layer_from_an_older_database() {
     let migrated = cells();
     assert_eq!(written.len(), migrated.len());
     for (a, b) in written.iter().zip(&migrated) {
-        assert_eq!((a.0, a.1, a.2), (b.0, b.1, b.2));
-        if a.0 == 0 {
-            assert!((a.3 - b.3).abs() <= a.2[0], "{a:?} {b:?}");
+        assert_eq!((a.0, a.1), (b.0, b.1));
+        let (unit, off, _) = a.0;
+        if unit == 0 || (unit == 2 && off % 4 != 0) {
+            // Built from the 15-minute layer's float costs.
+            assert!((a.2 - b.2).abs() <= a.1[0], "{a:?} {b:?}");
         } else {
-            assert_eq!(a.3, b.3, "{a:?}");
+            assert_eq!(a.2, b.2, "{a:?}");
         }
     }
     check_every_zone(&h, "migrated");

@@ -1051,11 +1051,12 @@ impl Rollup {
                 cost = cost + excluded.cost, unpriced = unpriced + excluded.unpriced,
                 estimated = estimated + excluded.estimated, reported = reported + excluded.reported",
         )?;
-        // `rollup_time`: the same changes per quarter-hour, hour and UTC day, every key summed.
-        let mut times: std::collections::BTreeMap<(i64, i64), ([i64; 10], i64)> =
+        // `rollup_time`: the same changes per quarter-hour, hour, and local day of every
+        // offset, every key summed.
+        let mut times: std::collections::BTreeMap<(i64, i64, i64), ([i64; 10], i64)> =
             Default::default();
-        let mut time = |unit: i64, t: i64, v: &[i64; 10], nano: i64| {
-            let c = times.entry((unit, t)).or_insert(([0; 10], 0));
+        let mut time = |unit: i64, off: i64, t: i64, v: &[i64; 10], nano: i64| {
+            let c = times.entry((unit, off, t)).or_insert(([0; 10], 0));
             for (a, b) in c.0.iter_mut().zip(v) {
                 *a += b;
             }
@@ -1065,7 +1066,7 @@ impl Rollup {
             if v.iter().all(|x| *x == 0) && cost == 0.0 {
                 continue;
             }
-            time(0, b, &v, nano);
+            time(0, 0, b, &v, nano);
             st.execute(params![
                 b, tool, ws, br, m, s, prov, mach, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
                 v[8], v[9], cost
@@ -1079,8 +1080,7 @@ impl Rollup {
             if v.iter().all(|x| *x == 0) && cost == 0 {
                 continue;
             }
-            time(1, h, &v, cost);
-            time(2, h.div_euclid(24), &v, cost);
+            time(1, 0, h, &v, cost);
             let d = days
                 .entry((
                     h.div_euclid(24),
@@ -1123,10 +1123,27 @@ impl Rollup {
                 v[8], v[9], cost, last
             ])?;
         }
+        // Local days of every offset from the quarter-hours (summed first: one addition per
+        // quarter-hour and offset, not per cell).
+        let quarters: Vec<(i64, ([i64; 10], i64))> = times
+            .range(..(1, 0, i64::MIN))
+            .map(|(k, v)| (k.2, *v))
+            .collect();
+        for (b, (v, nano)) in quarters {
+            for off in query::OFFSETS {
+                let c = times
+                    .entry((2, off, (b + off).div_euclid(96)))
+                    .or_insert(([0; 10], 0));
+                for (a, x) in c.0.iter_mut().zip(v) {
+                    *a += x;
+                }
+                c.1 += nano;
+            }
+        }
         let mut st = tx.prepare_cached(
-            "INSERT INTO rollup_time(unit, t, requests, input, cw5, cw1h, cr, output, reasoning,
-                unpriced, estimated, reported, cost_nano)
-             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+            "INSERT INTO rollup_time(unit, off, t, requests, input, cw5, cw1h, cr, output,
+                reasoning, unpriced, estimated, reported, cost_nano)
+             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
              ON CONFLICT DO UPDATE SET
                 requests = requests + excluded.requests, input = input + excluded.input,
                 cw5 = cw5 + excluded.cw5, cw1h = cw1h + excluded.cw1h, cr = cr + excluded.cr,
@@ -1134,12 +1151,12 @@ impl Rollup {
                 cost_nano = cost_nano + excluded.cost_nano, unpriced = unpriced + excluded.unpriced,
                 estimated = estimated + excluded.estimated, reported = reported + excluded.reported",
         )?;
-        for ((unit, t), (v, nano)) in times {
+        for ((unit, off, t), (v, nano)) in times {
             if v.iter().all(|x| *x == 0) && nano == 0 {
                 continue;
             }
             st.execute(params![
-                unit, t, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], nano
+                unit, off, t, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], nano
             ])?;
         }
         Ok(())

@@ -12,6 +12,9 @@ pub const BUCKET_MS: i64 = 900_000;
 pub const HOUR_MS: i64 = 3_600_000;
 /// Bucket width of the `rollup_day` table (a UTC day).
 pub const DAY_MS: i64 = 86_400_000;
+/// The UTC offsets, in quarter-hours, whose local days `rollup_time` keeps (-12:00 to +14:00:
+/// every zone in use).
+pub const OFFSETS: std::ops::RangeInclusive<i64> = -48..=56;
 
 /// Which rollup a query reads: the 15-minute one (with sessions), the hourly or the daily one
 /// (without).

@@ -15,8 +15,9 @@ use chrono::NaiveDate;
 /// The width of each unit of `rollup_time`, finest first (the unit's number is its index).
 const WIDTH: [i64; 3] = [BUCKET_MS, HOUR_MS, DAY_MS];
 
-/// Cells of one unit: (unit, first t, end t), `t` in the unit's widths.
-type Cells = (usize, i64, i64);
+/// Cells of one unit: (unit, offset in quarter-hours, first t, end t), `t` in the unit's
+/// widths (local days of the offset for unit 2).
+type Cells = (usize, i64, i64, i64);
 
 fn up(v: i64, w: i64) -> i64 {
     (v + w - 1).div_euclid(w) * w
@@ -36,21 +37,21 @@ fn cut(a: i64, b: i64, unit: usize, out: &mut Vec<Cells>) {
     let (s, e) = (up(a, w), down(b, w));
     if unit == 0 || s >= e {
         if unit == 0 {
-            out.push((0, a.div_euclid(w), up(b, w).div_euclid(w)));
+            out.push((0, 0, a.div_euclid(w), up(b, w).div_euclid(w)));
         } else {
             cut(a, b, unit - 1, out);
         }
         return;
     }
     cut(a, s, unit - 1, out);
-    out.push((unit, s / w, e / w));
+    out.push((unit, 0, s / w, e / w));
     cut(e, b, unit - 1, out);
 }
 
 /// `[lo, hi)` (whole quarter-hours) as stretches of one UTC offset and one local date of
-/// `zone`: (start, end, date). The date of a quarter-hour is the date at its start, as the
+/// `zone`: (start, end, date, offset ms). The date of a quarter-hour is the date at its start, as the
 /// 15-minute layer counts it.
-fn stretches(zone: Zone, lo: i64, hi: i64) -> Vec<(i64, i64, NaiveDate)> {
+fn stretches(zone: Zone, lo: i64, hi: i64) -> Vec<(i64, i64, NaiveDate, i64)> {
     let mut out = Vec::new();
     let mut t = lo;
     while t < hi {
@@ -69,11 +70,14 @@ fn stretches(zone: Zone, lo: i64, hi: i64) -> Vec<(i64, i64, NaiveDate)> {
             }
             end = q;
         }
-        out.push((t, end, date));
+        out.push((t, end, date, off));
         t = end;
     }
     out
 }
+
+/// Pieces of at least this many cells are summed by SQLite.
+const SUMMED: i64 = 3;
 
 /// Pieces of one unit closer than this many cells are read in one range (the rows between are
 /// skipped): a query costs more than a few rows.
@@ -117,10 +121,17 @@ impl Store {
     /// none does. A bound inside a quarter-hour takes the whole quarter, as the 15-minute
     /// layer does.
     fn time_extent(&self, f: &Filter) -> anyhow::Result<Option<(i64, i64)>> {
-        let (a, b): (Option<i64>, Option<i64>) = self
-            .conn
-            .prepare_cached("SELECT min(t), max(t) FROM rollup_time WHERE unit = 0")?
-            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        // Two queries: SQLite finds a lone min() or max() with one seek, both together by
+        // reading every row.
+        let end = |f: &str| -> anyhow::Result<Option<i64>> {
+            Ok(self
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT {f}(t) FROM rollup_time WHERE unit = 0 AND off = 0"
+                ))?
+                .query_row([], |r| r.get(0))?)
+        };
+        let (a, b) = (end("min")?, end("max")?);
         let (Some(a), Some(b)) = (a, b) else {
             return Ok(None);
         };
@@ -135,44 +146,68 @@ impl Store {
         Ok((lo < hi).then_some((lo, hi)))
     }
 
-    /// Reads the cells of `pieces` (each with the index of what it adds to) into `acc`;
-    /// `on_cell` also gets each cell's start (ms) and figures.
+    /// Reads the cells of `pieces` (each with the index of what it adds to): `on_cell` gets
+    /// the index, the start (ms) of the piece's latest cell with requests, and the figures.
+    /// A piece of many cells is summed by SQLite (one row out instead of one per cell);
+    /// pieces of one or two cells close together are read in one range.
     fn read_pieces(
         &self,
         pieces: &[(Cells, usize)],
         mut on_cell: impl FnMut(usize, i64, &Figures),
     ) -> anyhow::Result<()> {
-        let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {FIGURES} FROM rollup_time WHERE unit = ?1 AND t >= ?2 AND t < ?3"
+        let mut sum = self.conn.prepare_cached(
+            "SELECT max(t), sum(requests), sum(input), sum(cw5), sum(cw1h), sum(cr), sum(output),
+                    sum(reasoning), sum(cost_nano), sum(unpriced), sum(estimated), sum(reported)
+             FROM rollup_time
+             WHERE unit = ?1 AND off = ?2 AND t >= ?3 AND t < ?4 AND requests != 0",
+        )?;
+        let mut each = self.conn.prepare_cached(&format!(
+            "SELECT {FIGURES} FROM rollup_time WHERE unit = ?1 AND off = ?2 AND t >= ?3 AND t < ?4"
         ))?;
-        for (unit, width) in WIDTH.iter().enumerate() {
-            let mine: Vec<&(Cells, usize)> = pieces.iter().filter(|p| p.0 .0 == unit).collect();
+        let figures = |r: &rusqlite::Row| -> rusqlite::Result<Figures> {
+            let mut v: Figures = [0; 11];
+            for (n, x) in v.iter_mut().enumerate() {
+                *x = r.get(n + 1)?;
+            }
+            Ok(v)
+        };
+        let mut sorted: Vec<&(Cells, usize)> = pieces.iter().collect();
+        sorted.sort_by_key(|p| (p.0 .0, p.0 .1, p.0 .2));
+        for group in sorted.chunk_by(|a, b| (a.0 .0, a.0 .1) == (b.0 .0, b.0 .1)) {
+            let (unit, off) = (group[0].0 .0, group[0].0 .1);
+            let width = WIDTH[unit];
+            let (big, mine): (Vec<&(Cells, usize)>, Vec<&(Cells, usize)>) =
+                group.iter().partition(|p| p.0 .3 - p.0 .2 >= SUMMED);
+            for ((_, _, a, b), k) in big {
+                let mut q = sum.query(rusqlite::params![unit as i64, off, a, b])?;
+                if let Some(r) = q.next()? {
+                    if let Some(last) = r.get::<_, Option<i64>>(0)? {
+                        on_cell(*k, last * width, &figures(r)?);
+                    }
+                }
+            }
             let mut i = 0;
             while i < mine.len() {
                 // One range over the pieces that are close together.
                 let mut j = i + 1;
-                while j < mine.len() && mine[j].0 .1 - mine[j - 1].0 .2 <= GAP {
+                while j < mine.len() && mine[j].0 .2 - mine[j - 1].0 .3 <= GAP {
                     j += 1;
                 }
-                let (from, to) = (mine[i].0 .1, mine[j - 1].0 .2);
-                let mut q = st.query(rusqlite::params![unit as i64, from, to])?;
+                let (from, to) = (mine[i].0 .2, mine[j - 1].0 .3);
+                let mut q = each.query(rusqlite::params![unit as i64, off, from, to])?;
                 let mut k = i;
                 while let Some(r) = q.next()? {
                     let t: i64 = r.get(0)?;
-                    while k < j && mine[k].0 .2 <= t {
+                    while k < j && mine[k].0 .3 <= t {
                         k += 1;
                     }
                     if k == j {
                         break;
                     }
-                    if t < mine[k].0 .1 {
+                    if t < mine[k].0 .2 {
                         continue; // between two pieces
                     }
-                    let mut v: Figures = [0; 11];
-                    for (n, x) in v.iter_mut().enumerate() {
-                        *x = r.get(n + 1)?;
-                    }
-                    on_cell(mine[k].1, t * width, &v);
+                    on_cell(mine[k].1, t * width - off * BUCKET_MS, &figures(r)?);
                 }
                 i = j;
             }
@@ -195,15 +230,26 @@ impl Store {
         if let Some((lo, hi)) = self.time_extent(f)? {
             let mut index: std::collections::HashMap<String, usize> = Default::default();
             let mut cells = Vec::new();
-            for (a, b, date) in stretches(zone, lo, hi) {
+            for (a, b, date, off) in stretches(zone, lo, hi) {
                 let key = query::period_key(group, date);
                 let n = index.len();
                 let k = *index.entry(key.clone()).or_insert(n);
                 if k == keys.len() {
                     keys.push(key);
                 }
+                let q = off.div_euclid(BUCKET_MS);
+                if off % BUCKET_MS == 0
+                    && query::OFFSETS.contains(&q)
+                    && (a + off).rem_euclid(DAY_MS) == 0
+                    && (b + off).rem_euclid(DAY_MS) == 0
+                {
+                    // A whole local day at one offset: one row.
+                    let d = (a + off).div_euclid(DAY_MS);
+                    pieces.push(((2, q, d, d + 1), k));
+                    continue;
+                }
                 cells.clear();
-                cut(a, b, WIDTH.len() - 1, &mut cells);
+                cut(a, b, 1, &mut cells);
                 pieces.extend(cells.iter().map(|c| (*c, k)));
             }
         }
@@ -244,13 +290,14 @@ impl Store {
         );
         let mut st = self.conn.prepare_cached(
             "SELECT total(cost_nano), total(unpriced) FROM rollup_time
-             WHERE unit = ?1 AND t >= ?2 AND t < ?3",
+             WHERE unit = ?1 AND off = ?2 AND t >= ?3 AND t < ?4",
         )?;
         let (mut nano, mut unpriced) = (0.0, 0.0);
-        for (unit, a, b) in cells {
-            let (n, u): (f64, f64) = st.query_row(rusqlite::params![unit as i64, a, b], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?;
+        for (unit, off, a, b) in cells {
+            let (n, u): (f64, f64) = st
+                .query_row(rusqlite::params![unit as i64, off, a, b], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
             nano += n;
             unpriced += u;
         }
@@ -269,7 +316,7 @@ impl Store {
     ) -> anyhow::Result<Vec<(i64, f64)>> {
         let mut st = self.conn.prepare_cached(
             "SELECT t, cost_nano FROM rollup_time
-             WHERE unit = 0 AND t >= ?1 AND t <= ?2 AND requests != 0",
+             WHERE unit = 0 AND off = 0 AND t >= ?1 AND t <= ?2 AND requests != 0",
         )?;
         let v = st
             .query_map([from_bucket, to_bucket], |r| {
@@ -300,15 +347,15 @@ mod tests {
         assert_eq!(
             v,
             [
-                (0, q + 74, q + 76),
-                (1, h + 19, h + 42),
-                (0, q + 96 + 72, q + 96 + 74),
+                (0, 0, q + 74, q + 76),
+                (1, 0, h + 19, h + 42),
+                (0, 0, q + 96 + 72, q + 96 + 74),
             ]
         );
         // Whole UTC days and an hour.
         v.clear();
         cut(d, d + 2 * DAY_MS + HOUR_MS, 2, &mut v);
-        assert_eq!(v, [(2, 20_000, 20_002), (1, h + 48, h + 49)]);
+        assert_eq!(v, [(2, 0, 20_000, 20_002), (1, 0, h + 48, h + 49)]);
     }
 
     #[test]
@@ -321,12 +368,14 @@ mod tests {
         assert_eq!(b - a, 25 * HOUR_MS);
         assert_eq!(s.len(), 2);
         assert_eq!((s[0].0, s[0].1, s[1].1), (a, a + 2 * HOUR_MS, b));
+        assert_eq!((s[0].3, s[1].3), (-4 * HOUR_MS, -5 * HOUR_MS));
         assert!(s.iter().all(|x| x.2 == d(2024, 11, 3)));
         // Kolkata: one stretch per day, starting at 18:30 UTC.
         let k = Zone::parse("Asia/Kolkata").unwrap();
         let s = stretches(k, 0, 3 * DAY_MS);
         assert_eq!(s.len(), 4);
-        assert_eq!(s[0], (0, 18 * HOUR_MS + 30 * 60_000, d(1970, 1, 1)));
+        let off = 5 * HOUR_MS + 30 * 60_000;
+        assert_eq!(s[0], (0, 18 * HOUR_MS + 30 * 60_000, d(1970, 1, 1), off));
         assert_eq!(s[1].2, d(1970, 1, 2));
     }
 }

@@ -338,26 +338,31 @@ pub fn assert_time_layer_consistent(db: &Path) {
         .map(|r| r.unwrap())
         .collect()
     };
-    for (unit, width) in [(0, 900_000), (1, 3_600_000), (2, 86_400_000)] {
+    // Quarter-hours, hours, and local days of some offsets (quarter-hours): UTC, -5:00, +5:30,
+    // +5:45, +10:30, +11:00, and both ends.
+    let mut layers = vec![(0, 0, 900_000), (1, 0, 3_600_000)];
+    layers.extend([0, -20, 22, 23, 42, 44, -48, 56].map(|off| (2, off, 86_400_000)));
+    for (unit, off, width) in layers {
         let from_events = q(&format!(
             "WITH every AS (
-                 SELECT ts, requests, input, cw5, cw1h, cr, output, reasoning, cost, cost_source FROM events
+                 SELECT ts, requests, input, cw5, cw1h, cr, output, reasoning, cost, cost_source
+                 FROM events
                  UNION ALL
                  SELECT ts, requests, input, cw5, cw1h, cr, output, reasoning, cost, cost_source
                  FROM pruned)
-             SELECT {unit}, ts / {width} AS t, sum(requests), sum(input), sum(cw5), sum(cw1h),
-                    sum(cr), sum(output), sum(reasoning),
+             SELECT {unit}, (ts + {off} * 900000) / {width} AS t, sum(requests), sum(input),
+                    sum(cw5), sum(cw1h), sum(cr), sum(output), sum(reasoning),
                     sum(CAST(round(coalesce(cost, 0) * 1e9) AS INTEGER)),
                     sum(CASE cost_source WHEN 3 THEN requests ELSE 0 END)
              FROM every GROUP BY t HAVING sum(requests) != 0 ORDER BY t"
         ));
         let layer = q(&format!(
             "SELECT unit, t, requests, input, cw5, cw1h, cr, output, reasoning, cost_nano, unpriced
-             FROM rollup_time WHERE unit = {unit} AND requests != 0 ORDER BY t"
+             FROM rollup_time WHERE unit = {unit} AND off = {off} AND requests != 0 ORDER BY t"
         ));
         assert_eq!(
             from_events, layer,
-            "rollup_time unit {unit} out of step with the stored requests"
+            "rollup_time unit {unit} offset {off} out of step with the stored requests"
         );
     }
 }
