@@ -19,6 +19,9 @@ const WIDTH: [i64; 3] = [BUCKET_MS, HOUR_MS, DAY_MS];
 /// widths (local days of the offset for unit 2).
 type Cells = (usize, i64, i64, i64);
 
+/// Cells and the index of the row they add to.
+type Piece<'a> = &'a (Cells, usize);
+
 fn up(v: i64, w: i64) -> i64 {
     (v + w - 1).div_euclid(w) * w
 }
@@ -176,7 +179,7 @@ impl Store {
         for group in sorted.chunk_by(|a, b| (a.0 .0, a.0 .1) == (b.0 .0, b.0 .1)) {
             let (unit, off) = (group[0].0 .0, group[0].0 .1);
             let width = WIDTH[unit];
-            let (big, mine): (Vec<&(Cells, usize)>, Vec<&(Cells, usize)>) =
+            let (big, mine): (Vec<Piece>, Vec<Piece>) =
                 group.iter().partition(|p| p.0 .3 - p.0 .2 >= SUMMED);
             for ((_, _, a, b), k) in big {
                 let mut q = sum.query(rusqlite::params![unit as i64, off, a, b])?;
