@@ -280,13 +280,16 @@ fn reports_by_time_equal_the_stored_requests_in_every_kind_of_zone() {
     assert!(a > b, "{a} {b}");
 }
 
+/// A `rollup_time` row: (unit, offset, t), the figures, the cost in billionths.
+type Cell = ((i64, i64, i64), [i64; 8], i64);
+
 /// Version 8 databases get the layer from their 15-minute and hourly layers when a writer
 /// opens them: the same cells the batch writer keeps (a quarter-hour's cost to within a
 /// billionth per request in it: the old layer summed floats), and the same reports.
 #[test]
 fn the_migration_builds_the_layer_from_an_older_database() {
     let h = filled_home();
-    let cells = || -> Vec<((i64, i64, i64), [i64; 8], i64)> {
+    let cells = || -> Vec<Cell> {
         let s = sql(&h.db());
         let mut st = s
             .prepare(
