@@ -1109,10 +1109,29 @@ impl Rollup {
             ])?;
         }
         let mut st = tx.prepare_cached(&coarse_upsert("rollup_day", "day"))?;
+        // `rollup_span` gets the sum of the same changes per 64 UTC days.
+        let mut spans: std::collections::HashMap<HourKey, ([i64; 10], i64, i64)> =
+            std::collections::HashMap::with_capacity(days.len());
         for ((d, tool, ws, br, m, prov, mach), (v, cost, last)) in days {
             if v.iter().all(|x| *x == 0) && cost == 0 {
                 continue;
             }
+            let s = spans
+                .entry((
+                    d.div_euclid(64),
+                    tool.clone(),
+                    ws,
+                    br.clone(),
+                    m.clone(),
+                    prov.clone(),
+                    mach,
+                ))
+                .or_insert(([0; 10], 0, i64::MIN));
+            for (a, b) in s.0.iter_mut().zip(v) {
+                *a += b;
+            }
+            s.1 += cost;
+            s.2 = s.2.max(last);
             let last = if last == i64::MIN {
                 d * query::DAY_MS
             } else {
@@ -1139,6 +1158,21 @@ impl Rollup {
                 }
                 c.1 += nano;
             }
+        }
+        let mut st = tx.prepare_cached(&coarse_upsert("rollup_span", "span"))?;
+        for ((sp, tool, ws, br, m, prov, mach), (v, cost, last)) in spans {
+            if v.iter().all(|x| *x == 0) && cost == 0 {
+                continue;
+            }
+            let last = if last == i64::MIN {
+                sp * query::SPAN_MS
+            } else {
+                last
+            };
+            st.execute(params![
+                sp, tool, ws, br, m, prov, mach, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
+                v[8], v[9], cost, last
+            ])?;
         }
         let mut st = tx.prepare_cached(
             "INSERT INTO rollup_time(unit, off, t, requests, input, cw5, cw1h, cr, output,

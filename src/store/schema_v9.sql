@@ -1,5 +1,5 @@
 -- tokwatch schema, version 9 (issue 16): a time-only rollup, for reports by day, week or month
--- over long histories in any time zone (docs/design.md, "Rollup layers").
+-- over long histories in any time zone, and a 64-day rollup for the other reports (docs/design.md, "Rollup layers").
 --
 -- The sums of all usage, with no tool, repository, branch, model, provider, machine or
 -- session: per 15-minute bucket (unit 0), per UTC hour (unit 1), and per local day of every
@@ -62,3 +62,37 @@ SELECT 2, o.q, (r.t + o.q + 960000) / 96 - 10000, sum(requests), sum(input), sum
        sum(cw1h), sum(cr), sum(output), sum(reasoning), sum(cost_nano), sum(unpriced),
        sum(estimated), sum(reported)
 FROM rollup_time r, o WHERE r.unit = 0 AND o.q % 4 != 0 GROUP BY o.q, 3;
+
+-- The daily layer's sums per 64 UTC days (`span` = day / 64): reports that do not group by time
+-- (model, repository, tool, ...) read the whole spans of their range from it and the days at
+-- either edge from `rollup_day` (~7x fewer rows than the daily layer for all history of the
+-- report benchmark).
+CREATE TABLE rollup_span(
+    span         INTEGER NOT NULL,             -- ts / (64 x 86400000)
+    tool         TEXT NOT NULL,
+    workspace_id INTEGER NOT NULL,             -- 0 = none
+    branch       TEXT NOT NULL,                -- '' = none
+    model        TEXT NOT NULL,                -- '' = none
+    provider     TEXT NOT NULL,                -- '' = none
+    machine_id   INTEGER NOT NULL,             -- 0 = this machine
+    requests     INTEGER NOT NULL,
+    input        INTEGER NOT NULL,
+    cw5          INTEGER NOT NULL,
+    cw1h         INTEGER NOT NULL,
+    cr           INTEGER NOT NULL,
+    output       INTEGER NOT NULL,
+    reasoning    INTEGER NOT NULL,
+    cost_nano    INTEGER NOT NULL,
+    unpriced     INTEGER NOT NULL,
+    estimated    INTEGER NOT NULL,
+    reported     INTEGER NOT NULL,
+    last_ms      INTEGER NOT NULL,
+    PRIMARY KEY(span, tool, workspace_id, branch, model, provider, machine_id)
+) WITHOUT ROWID;
+
+INSERT INTO rollup_span
+SELECT (day - ((day % 64) + 64) % 64) / 64, tool, workspace_id, branch, model, provider,
+       machine_id, sum(requests), sum(input), sum(cw5), sum(cw1h), sum(cr), sum(output),
+       sum(reasoning), sum(cost_nano), sum(unpriced), sum(estimated), sum(reported), max(last_ms)
+FROM rollup_day
+GROUP BY 1, 2, 3, 4, 5, 6, 7;
