@@ -2,12 +2,12 @@
 -- over long histories in any time zone, and a 64-day rollup for the other reports (docs/design.md, "Rollup layers").
 --
 -- The sums of all usage, with no tool, repository, branch, model, provider, machine or
--- session: per 15-minute bucket (unit 0), per UTC hour (unit 1), and per local day of every
--- UTC offset from -12:00 to +14:00 in steps of 15 minutes (unit 2, `off` in quarter-hours;
--- `off` = 0 are UTC days). A report by day, week or month with no filter but its range reads a
+-- session: per 15-minute bucket (unit 0), per UTC hour (unit 1), and per local day of each of
+-- the 40 UTC offsets zones use today, -12:00 to +14:00 (unit 2, `off` in quarter-hours; `off` =
+-- 0 are UTC days; the list is query::OFFSETS). A report by day, week or month with no filter but its range reads a
 -- local day of its zone as one row (the day's offset), a day with a clock change or cut by the
 -- range as its whole hours and the quarter-hours left over. One row per bucket or day that
--- holds usage: ~35k quarter-hours, ~9k hours and 105 x 365 days a year of daily use. Costs
+-- holds usage: ~35k quarter-hours, ~9k hours and 40 x 365 days a year of daily use. Costs
 -- are integer billionths of a dollar, as in `rollup_hour`. Kept in step with `rollup` by the
 -- same batch writer in the same transaction (store::write_batch, store::reprice).
 
@@ -50,14 +50,18 @@ FROM rollup GROUP BY bucket HAVING sum(requests) != 0;
 -- Local days: of whole-hour offsets from the hours (exact), of the others from the
 -- quarter-hours.
 INSERT INTO rollup_time
-WITH RECURSIVE o(q) AS (SELECT -48 UNION ALL SELECT q + 1 FROM o WHERE q < 56)
+WITH o(q) AS (VALUES (-48), (-44), (-40), (-38), (-36), (-32), (-28), (-24), (-20), (-16),
+    (-14), (-12), (-10), (-8), (-4), (0), (4), (8), (12), (14), (16), (18), (20), (22), (23), (24),
+    (26), (28), (32), (35), (36), (38), (40), (42), (44), (48), (51), (52), (55), (56))
 SELECT 2, o.q, (r.t * 4 + o.q + 960000) / 96 - 10000, sum(requests), sum(input), sum(cw5),
        sum(cw1h), sum(cr), sum(output), sum(reasoning), sum(cost_nano), sum(unpriced),
        sum(estimated), sum(reported)
 FROM rollup_time r, o WHERE r.unit = 1 AND o.q % 4 = 0 GROUP BY o.q, 3;
 
 INSERT INTO rollup_time
-WITH RECURSIVE o(q) AS (SELECT -48 UNION ALL SELECT q + 1 FROM o WHERE q < 56)
+WITH o(q) AS (VALUES (-48), (-44), (-40), (-38), (-36), (-32), (-28), (-24), (-20), (-16),
+    (-14), (-12), (-10), (-8), (-4), (0), (4), (8), (12), (14), (16), (18), (20), (22), (23), (24),
+    (26), (28), (32), (35), (36), (38), (40), (42), (44), (48), (51), (52), (55), (56))
 SELECT 2, o.q, (r.t + o.q + 960000) / 96 - 10000, sum(requests), sum(input), sum(cw5),
        sum(cw1h), sum(cr), sum(output), sum(reasoning), sum(cost_nano), sum(unpriced),
        sum(estimated), sum(reported)

@@ -381,4 +381,25 @@ mod tests {
         assert_eq!(s[0], (0, 18 * HOUR_MS + 30 * 60_000, d(1970, 1, 1), off));
         assert_eq!(s[1].2, d(1970, 1, 2));
     }
+
+    /// Every zone of the time zone database is at one of the kept offsets in 2024-2027 (so
+    /// its whole local days are one row each).
+    #[test]
+    fn the_kept_offsets_cover_every_zone_in_use() {
+        let mut missing = Vec::new();
+        for tz in chrono_tz::TZ_VARIANTS {
+            let z = Zone::Named(tz);
+            for week in 0..(4 * 53) {
+                let t = 1_704_067_200_000 + week * 7 * DAY_MS; // from 2024-01-01
+                let off = z.offset_ms(t);
+                let q = off / BUCKET_MS;
+                if off % BUCKET_MS != 0 || !query::OFFSETS.contains(&q) {
+                    missing.push((tz.name(), off / 60_000));
+                    break;
+                }
+            }
+        }
+        assert!(missing.is_empty(), "{missing:?}");
+        assert!(query::OFFSETS.windows(2).all(|w| w[0] < w[1]));
+    }
 }
