@@ -311,7 +311,7 @@ fn the_migration_builds_the_layer_from_an_older_database() {
     };
     let written = cells();
     let w = rusqlite::Connection::open(h.db()).unwrap();
-    w.execute_batch("DROP TABLE rollup_time; PRAGMA user_version = 8;")
+    w.execute_batch("DROP TABLE rollup_time; DROP TABLE rollup_span; PRAGMA user_version = 8;")
         .unwrap();
     drop(w);
     // A reader of the old file: no layer yet, the reports read the other layers.
