@@ -27,7 +27,7 @@ CREATE TABLE rollup_time(
     unpriced     INTEGER NOT NULL,
     estimated    INTEGER NOT NULL,
     reported     INTEGER NOT NULL,
-    PRIMARY KEY(unit, off, t)
+    PRIMARY KEY(unit, t, off)                 -- a commit's 40 day rows side by side
 ) WITHOUT ROWID;
 
 -- Hours from the hourly layer (it holds every request, pruned ones too, with the writer's

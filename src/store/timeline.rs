@@ -167,6 +167,9 @@ impl Store {
         let mut each = self.conn.prepare_cached(&format!(
             "SELECT {FIGURES} FROM rollup_time WHERE unit = ?1 AND off = ?2 AND t >= ?3 AND t < ?4"
         ))?;
+        let mut one = self.conn.prepare_cached(&format!(
+            "SELECT {FIGURES} FROM rollup_time WHERE unit = 2 AND t = ?2 AND off = ?1"
+        ))?;
         let figures = |r: &rusqlite::Row| -> rusqlite::Result<Figures> {
             let mut v: Figures = [0; 11];
             for (n, x) in v.iter_mut().enumerate() {
@@ -179,6 +182,21 @@ impl Store {
         for group in sorted.chunk_by(|a, b| (a.0 .0, a.0 .1) == (b.0 .0, b.0 .1)) {
             let (unit, off) = (group[0].0 .0, group[0].0 .1);
             let width = WIDTH[unit];
+            if unit == 2 {
+                // Local days: one row each, found by key (the rows of the 40 offsets of a day
+                // are side by side, so a range over days would pass every offset's).
+                for ((_, _, a, b), k) in group {
+                    for t in *a..*b {
+                        let mut q = one.query(rusqlite::params![off, t])?;
+                        if let Some(r) = q.next()? {
+                            if r.get::<_, i64>(1)? != 0 {
+                                on_cell(*k, t * width - off * BUCKET_MS, &figures(r)?);
+                            }
+                        }
+                    }
+                }
+                continue;
+            }
             let (big, mine): (Vec<Piece>, Vec<Piece>) =
                 group.iter().partition(|p| p.0 .3 - p.0 .2 >= SUMMED);
             for ((_, _, a, b), k) in big {
