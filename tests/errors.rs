@@ -146,7 +146,8 @@ fn damage_in_the_middle(db: &Path) {
         c.pragma_update(None, "journal_mode", "DELETE").unwrap();
         let mut st = c
             .prepare(
-                "SELECT pageno FROM dbstat WHERE name IN ('rollup', 'events') AND pagetype = 'leaf'",
+                "SELECT pageno FROM dbstat WHERE pagetype = 'leaf' AND name IN
+                 ('rollup', 'rollup_hour', 'rollup_day', 'rollup_span', 'rollup_time', 'events')",
             )
             .unwrap();
         st.query_map([], |r| r.get(0))

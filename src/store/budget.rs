@@ -287,6 +287,10 @@ fn bucket(ms: i64) -> i64 {
 }
 
 impl ScopeQuery<'_> {
+    /// No tool, repository or model: all usage (the time-only layer answers it).
+    fn everything(&self) -> bool {
+        self.tool.is_none() && self.repo.is_none() && self.model.is_none()
+    }
     fn sql(&self, args: &mut Vec<rusqlite::types::Value>) -> String {
         use rusqlite::types::Value;
         let mut w = String::new();
@@ -572,6 +576,9 @@ impl Store {
 
     /// The cost of a scope over `[from_ms, to_ms)` (15-minute buckets).
     pub fn scope_cost(&self, q: &ScopeQuery, from_ms: i64, to_ms: i64) -> anyhow::Result<Cost> {
+        if q.everything() && self.has_time_layer()? {
+            return self.time_cost(from_ms, to_ms);
+        }
         let mut args = vec![
             rusqlite::types::Value::Integer(bucket(from_ms)),
             rusqlite::types::Value::Integer(bucket(to_ms + BUCKET_MS - 1)),
@@ -603,6 +610,9 @@ impl Store {
         from_bucket: i64,
         to_bucket: i64,
     ) -> anyhow::Result<Vec<(i64, f64)>> {
+        if q.everything() && self.has_time_layer()? {
+            return self.time_bucket_costs(from_bucket, to_bucket);
+        }
         let mut args = vec![
             rusqlite::types::Value::Integer(from_bucket),
             rusqlite::types::Value::Integer(to_bucket),

@@ -12,6 +12,7 @@ pub mod reprice;
 pub mod wal;
 pub mod problem;
 pub mod prune;
+pub mod timeline;
 
 use crate::dedup;
 use crate::event::{CostSource, Tokens, UsageEvent};
@@ -53,6 +54,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v6.sql"),
     include_str!("schema_v7.sql"),
     include_str!("schema_v8.sql"),
+    include_str!("schema_v9.sql"),
 ];
 
 /// Errors a user can act on, with the action in the message.
@@ -936,8 +938,9 @@ type HourKey = (i64, String, i64, String, String, String, i64);
 /// (15-minute bucket, tool, workspace, branch, model, session) touched, not one per event.
 #[derive(Default)]
 struct Rollup {
-    /// Cells by a hash of their key (the key's strings are cloned once per cell, not per event).
-    cells: std::collections::HashMap<u64, (RollKey, [i64; 10], f64)>,
+    /// Cells by a hash of their key (the key's strings are cloned once per cell, not per event),
+    /// with their cost as a float sum and in billionths (for `rollup_time`).
+    cells: std::collections::HashMap<u64, (RollKey, [i64; 10], f64, i64)>,
     /// The same changes per `rollup_hour` cell, with the latest time added to each.
     hours: std::collections::HashMap<u64, (HourKey, [i64; 10], i64, i64)>,
 }
@@ -973,6 +976,7 @@ impl Rollup {
                 ),
                 [0; 10],
                 0.0,
+                0,
             )
         });
         debug_assert!(c.0 .0 == bucket && c.0 .1 == r.tool && c.0 .5 == r.session);
@@ -993,6 +997,7 @@ impl Rollup {
             *a += sign * b;
         }
         c.2 += sign as f64 * r.cost.unwrap_or(0.0);
+        c.3 += sign * nano_usd(r.cost);
 
         let hour = r.ts.div_euclid(query::HOUR_MS);
         let mut hs = std::collections::hash_map::DefaultHasher::new();
@@ -1046,10 +1051,22 @@ impl Rollup {
                 cost = cost + excluded.cost, unpriced = unpriced + excluded.unpriced,
                 estimated = estimated + excluded.estimated, reported = reported + excluded.reported",
         )?;
-        for ((b, tool, ws, br, m, s, prov, mach), v, cost) in self.cells.into_values() {
+        // `rollup_time`: the same changes per quarter-hour, hour, and local day of every
+        // offset, every key summed.
+        let mut times: std::collections::BTreeMap<(i64, i64, i64), ([i64; 10], i64)> =
+            Default::default();
+        let mut time = |unit: i64, off: i64, t: i64, v: &[i64; 10], nano: i64| {
+            let c = times.entry((unit, off, t)).or_insert(([0; 10], 0));
+            for (a, b) in c.0.iter_mut().zip(v) {
+                *a += b;
+            }
+            c.1 += nano;
+        };
+        for ((b, tool, ws, br, m, s, prov, mach), v, cost, nano) in self.cells.into_values() {
             if v.iter().all(|x| *x == 0) && cost == 0.0 {
                 continue;
             }
+            time(0, 0, b, &v, nano);
             st.execute(params![
                 b, tool, ws, br, m, s, prov, mach, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
                 v[8], v[9], cost
@@ -1063,6 +1080,7 @@ impl Rollup {
             if v.iter().all(|x| *x == 0) && cost == 0 {
                 continue;
             }
+            time(1, 0, h, &v, cost);
             let d = days
                 .entry((
                     h.div_euclid(24),
@@ -1091,10 +1109,29 @@ impl Rollup {
             ])?;
         }
         let mut st = tx.prepare_cached(&coarse_upsert("rollup_day", "day"))?;
+        // `rollup_span` gets the sum of the same changes per 64 UTC days.
+        let mut spans: std::collections::HashMap<HourKey, ([i64; 10], i64, i64)> =
+            std::collections::HashMap::with_capacity(days.len());
         for ((d, tool, ws, br, m, prov, mach), (v, cost, last)) in days {
             if v.iter().all(|x| *x == 0) && cost == 0 {
                 continue;
             }
+            let s = spans
+                .entry((
+                    d.div_euclid(64),
+                    tool.clone(),
+                    ws,
+                    br.clone(),
+                    m.clone(),
+                    prov.clone(),
+                    mach,
+                ))
+                .or_insert(([0; 10], 0, i64::MIN));
+            for (a, b) in s.0.iter_mut().zip(v) {
+                *a += b;
+            }
+            s.1 += cost;
+            s.2 = s.2.max(last);
             let last = if last == i64::MIN {
                 d * query::DAY_MS
             } else {
@@ -1103,6 +1140,57 @@ impl Rollup {
             st.execute(params![
                 d, tool, ws, br, m, prov, mach, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
                 v[8], v[9], cost, last
+            ])?;
+        }
+        // Local days of every offset from the quarter-hours (summed first: one addition per
+        // quarter-hour and offset, not per cell).
+        let quarters: Vec<(i64, ([i64; 10], i64))> = times
+            .range(..(1, 0, i64::MIN))
+            .map(|(k, v)| (k.2, *v))
+            .collect();
+        for (b, (v, nano)) in quarters {
+            for off in query::OFFSETS {
+                let c = times
+                    .entry((2, off, (b + off).div_euclid(96)))
+                    .or_insert(([0; 10], 0));
+                for (a, x) in c.0.iter_mut().zip(v) {
+                    *a += x;
+                }
+                c.1 += nano;
+            }
+        }
+        let mut st = tx.prepare_cached(&coarse_upsert("rollup_span", "span"))?;
+        for ((sp, tool, ws, br, m, prov, mach), (v, cost, last)) in spans {
+            if v.iter().all(|x| *x == 0) && cost == 0 {
+                continue;
+            }
+            let last = if last == i64::MIN {
+                sp * query::SPAN_MS
+            } else {
+                last
+            };
+            st.execute(params![
+                sp, tool, ws, br, m, prov, mach, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
+                v[8], v[9], cost, last
+            ])?;
+        }
+        let mut st = tx.prepare_cached(
+            "INSERT INTO rollup_time(unit, off, t, requests, input, cw5, cw1h, cr, output,
+                reasoning, unpriced, estimated, reported, cost_nano)
+             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+             ON CONFLICT DO UPDATE SET
+                requests = requests + excluded.requests, input = input + excluded.input,
+                cw5 = cw5 + excluded.cw5, cw1h = cw1h + excluded.cw1h, cr = cr + excluded.cr,
+                output = output + excluded.output, reasoning = reasoning + excluded.reasoning,
+                cost_nano = cost_nano + excluded.cost_nano, unpriced = unpriced + excluded.unpriced,
+                estimated = estimated + excluded.estimated, reported = reported + excluded.reported",
+        )?;
+        for ((unit, off, t), (v, nano)) in times {
+            if v.iter().all(|x| *x == 0) && nano == 0 {
+                continue;
+            }
+            st.execute(params![
+                unit, off, t, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], nano
             ])?;
         }
         Ok(())

@@ -12,6 +12,17 @@ pub const BUCKET_MS: i64 = 900_000;
 pub const HOUR_MS: i64 = 3_600_000;
 /// Bucket width of the `rollup_day` table (a UTC day).
 pub const DAY_MS: i64 = 86_400_000;
+/// Width of a `rollup_span` cell: 64 UTC days.
+pub const SPAN_MS: i64 = 64 * DAY_MS;
+/// The UTC offsets, in quarter-hours, whose local days `rollup_time` keeps: every offset of
+/// the time zone database in use today, standard and summer (-12:00 ... +14:00, with -9:30,
+/// -3:30, -2:30, +3:30, +4:30, +5:30, +5:45, +6:30, +8:45, +9:30, +10:30, +12:45, +13:45;
+/// `store::timeline`'s tests check every zone). A zone at another offset (a historic one)
+/// reads its days as hours and quarter-hours, just as exactly. `schema_v9.sql` lists the same.
+pub const OFFSETS: [i64; 40] = [
+    -48, -44, -40, -38, -36, -32, -28, -24, -20, -16, -14, -12, -10, -8, -4, 0, 4, 8, 12, 14, 16,
+    18, 20, 22, 23, 24, 26, 28, 32, 35, 36, 38, 40, 42, 44, 48, 51, 52, 55, 56,
+];
 
 /// Which rollup a query reads: the 15-minute one (with sessions), the hourly or the daily one
 /// (without).
@@ -23,6 +34,8 @@ pub(crate) enum Layer {
     Hour,
     /// `rollup_day`.
     Day,
+    /// `rollup_span` (64 UTC days; only for reports that do not group by time).
+    Span,
 }
 
 impl Layer {
@@ -32,13 +45,15 @@ impl Layer {
             Layer::Quarter => ("rollup", "bucket", BUCKET_MS),
             Layer::Hour => ("rollup_hour", "hour", HOUR_MS),
             Layer::Day => ("rollup_day", "day", DAY_MS),
+            Layer::Span => ("rollup_span", "span", SPAN_MS),
         }
     }
-    /// `f`'s range cut into pieces each answered exactly by one layer, coarsest first: the
-    /// whole UTC days from the daily layer, the whole hours at either edge from the hourly one,
+    /// `f`'s range cut into pieces each answered exactly by one layer, coarsest first: with
+    /// `spans`, the whole 64-day spans from `rollup_span` and the whole UTC days at either
+    /// edge from the daily layer (else all whole UTC days from it), the whole hours at either edge from the hourly one,
     /// what is left from the 15-minute one. `None` when no whole UTC day is inside the range
     /// (then one layer reads it all, [`Layer::for_filter`]).
-    fn pieces(f: &Filter) -> Option<Vec<(Layer, Filter)>> {
+    fn pieces(f: &Filter, spans: bool) -> Option<Vec<(Layer, Filter)>> {
         let up = |v: i64, unit: i64| (v + unit - 1).div_euclid(unit) * unit;
         let down = |v: i64, unit: i64| v.div_euclid(unit) * unit;
         let (s, u) = (f.since_ms, f.until_ms);
@@ -58,7 +73,21 @@ impl Layer {
                 },
             )
         };
-        let mut out = vec![piece(Layer::Day, ds, du)];
+        let (ss, su) = (ds.map(|d| up(d, SPAN_MS)), du.map(|d| down(d, SPAN_MS)));
+        let mut out = match (ss, su) {
+            (Some(a), Some(b)) if a >= b => vec![piece(Layer::Day, ds, du)],
+            _ if spans => {
+                let mut v = vec![piece(Layer::Span, ss, su)];
+                if let (Some(d), Some(s)) = (ds, ss) {
+                    v.push(piece(Layer::Day, Some(d), Some(s)));
+                }
+                if let (Some(u), Some(d)) = (su, du) {
+                    v.push(piece(Layer::Day, Some(u), Some(d)));
+                }
+                v
+            }
+            _ => vec![piece(Layer::Day, ds, du)],
+        };
         if let (Some(s), Some(ds)) = (s, ds) {
             let hs = up(s, HOUR_MS);
             out.push(piece(Layer::Hour, Some(hs), Some(ds)));
@@ -74,6 +103,10 @@ impl Layer {
             _ => true,
         });
         Some(out)
+    }
+    /// Whether `f` filters by nothing but time: the time-only layer (`rollup_time`) answers it.
+    pub(crate) fn time_only(f: &Filter) -> bool {
+        f.tool.is_none() && f.repo.is_none() && f.session.is_none() && f.machine.is_none()
     }
     /// The coarsest layer that answers `f` exactly when grouped by `group` (sessions need the
     /// 15-minute layer; so do bounds that are not whole hours).
@@ -155,6 +188,21 @@ impl Zone {
             Zone::Utc => utc.date_naive(),
             Zone::Named(t) => utc.with_timezone(t).date_naive(),
         }
+    }
+    /// The zone's offset from UTC at an instant, ms (local time minus UTC).
+    pub fn offset_ms(&self, ms: i64) -> i64 {
+        use chrono::Offset;
+        let utc = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
+        let secs = match self {
+            Zone::Local => utc
+                .with_timezone(&chrono::Local)
+                .offset()
+                .fix()
+                .local_minus_utc(),
+            Zone::Utc => 0,
+            Zone::Named(t) => utc.with_timezone(t).offset().fix().local_minus_utc(),
+        };
+        secs as i64 * 1000
     }
     /// Local wall-clock text of an instant.
     pub fn datetime(&self, ms: i64) -> String {
@@ -312,7 +360,7 @@ impl Layer {
     fn sums(self) -> &'static str {
         match self {
             Layer::Quarter => SUMS,
-            Layer::Hour | Layer::Day => HOUR_SUMS,
+            Layer::Hour | Layer::Day | Layer::Span => HOUR_SUMS,
         }
     }
     /// One cell's figures in the order of [`Layer::sums`].
@@ -322,7 +370,7 @@ impl Layer {
                 "r.requests, r.input, r.cw5, r.cw1h, r.cr, r.output, r.reasoning, \
                  coalesce(r.cost, 0.0), r.unpriced, r.estimated, r.reported"
             }
-            Layer::Hour | Layer::Day => {
+            Layer::Hour | Layer::Day | Layer::Span => {
                 "r.requests, r.input, r.cw5, r.cw1h, r.cr, r.output, r.reasoning, \
                  r.cost_nano * 1e-9, r.unpriced, r.estimated, r.reported"
             }
@@ -370,6 +418,38 @@ pub struct Row {
     /// one (session rows, with [`Store::session_ctx_averages`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ctx_avg: Option<Option<crate::event::CtxAverage>>,
+}
+
+impl Row {
+    /// A row with only its key and sums.
+    pub(crate) fn new(key: String, sums: Sums) -> Row {
+        Row {
+            key,
+            sums,
+            repo: None,
+            tool: None,
+            first_seen: None,
+            last_seen: None,
+            last_ms: 0,
+            first_ms: None,
+            last_request_ms: None,
+            models: None,
+            branch: None,
+            ctx_avg: None,
+        }
+    }
+}
+
+/// The key of the day, ISO week or month a local date is in.
+pub(crate) fn period_key(group: GroupBy, d: NaiveDate) -> String {
+    match group {
+        GroupBy::Day => d.format("%Y-%m-%d").to_string(),
+        GroupBy::Week => {
+            let w = d.iso_week();
+            format!("{}-W{:02}", w.year(), w.week())
+        }
+        _ => d.format("%Y-%m").to_string(),
+    }
 }
 
 /// A model without a known price, with what it used.
@@ -491,8 +571,12 @@ impl Store {
     /// finer layers for its edges where that answers exactly, else the hourly layer, else the
     /// 15-minute one (`schema_v4.sql`, `schema_v7.sql`); all give the same figures.
     pub fn report(&self, group: GroupBy, f: &Filter, zone: Zone) -> anyhow::Result<Report> {
+        let by_time = matches!(group, GroupBy::Day | GroupBy::Week | GroupBy::Month);
+        if by_time && Layer::time_only(f) && self.has_time_layer()? {
+            return self.report_time(group, f, zone);
+        }
         if group != GroupBy::Session && f.session.is_none() {
-            if let Some(pieces) = Layer::pieces(f) {
+            if let Some(pieces) = Layer::pieces(f, !by_time) {
                 // `None`: a UTC day that is not a local day of `zone`, grouped by time.
                 if let Some(r) = self.report_in(&pieces, group, f, zone)? {
                     return Ok(r);
@@ -636,38 +720,19 @@ impl Store {
         let mut st = self.conn.prepare_cached(&sql)?;
         let mut q = st.query(rusqlite::params_from_iter(args.iter()))?;
         while let Some(r) = q.next()? {
-            let sums = Sums::from_row(r, ncols)?;
-            let mut row = Row {
-                key: String::new(),
-                sums,
-                repo: None,
-                tool: None,
-                first_seen: None,
-                last_seen: None,
-                last_ms: 0,
-                first_ms: None,
-                last_request_ms: None,
-                models: None,
-                branch: None,
-                ctx_avg: None,
-            };
+            let mut row = Row::new(String::new(), Sums::from_row(r, ncols)?);
             match group {
                 GroupBy::Day | GroupBy::Week | GroupBy::Month => {
                     let b: i64 = r.get(0)?;
-                    let key = |d: NaiveDate| match group {
-                        GroupBy::Day => d.format("%Y-%m-%d").to_string(),
-                        GroupBy::Week => {
-                            let w = d.iso_week();
-                            format!("{}-W{:02}", w.year(), w.week())
-                        }
-                        _ => d.format("%Y-%m").to_string(),
-                    };
+                    let key = |d: NaiveDate| period_key(group, d);
                     let d = zone.date(b * unit);
                     row.key = key(d);
                     let one = match layer {
                         Layer::Quarter => true,
                         Layer::Hour => key(zone.date(b * unit + unit - 1)) == row.key,
                         // The UTC day is exactly the local day (no offset, no change inside).
+                        // Never asked for (spans are not read for time groups).
+                        Layer::Span => false,
                         Layer::Day => {
                             zone.start_of(d) == b * unit
                                 && d.succ_opt().map(|n| zone.start_of(n)) == Some(b * unit + unit)
@@ -744,7 +809,7 @@ impl Store {
     }
 
     /// Totals, order, unpriced models and the prices' date of the collected rows.
-    fn finish_report(
+    pub(crate) fn finish_report(
         &self,
         group: GroupBy,
         f: &Filter,
@@ -1443,11 +1508,16 @@ mod tests {
                         .unwrap()
                         .unwrap();
                     same(&store.report(g, &f, zone).unwrap(), &q);
-                    let Some(p) = Layer::pieces(&f) else {
+                    let by_time = matches!(g, GroupBy::Day | GroupBy::Week | GroupBy::Month);
+                    let Some(p) = Layer::pieces(&f, !by_time) else {
                         assert!(since_ms.is_some() && until_ms.is_some());
                         continue;
                     };
-                    assert_eq!(p[0].0, Layer::Day);
+                    // Spans only where the report does not group by time (and one fits).
+                    assert!(
+                        p[0].0 == Layer::Day || (!by_time && p[0].0 == Layer::Span),
+                        "{p:?}"
+                    );
                     match store.report_in(&p, g, &f, zone).unwrap() {
                         Some(r) => same(&r, &q),
                         // Grouped by time, the daily layer needs a zone whose days are UTC days.
@@ -1488,14 +1558,28 @@ mod tests {
             .collect();
         got.sort();
         assert_eq!(got, want);
-        // All history and whole UTC days: the daily layer alone.
-        assert_eq!(Layer::pieces(&f).unwrap().len(), 1);
+        // All history: the span layer alone (grouped by time: the daily layer alone).
+        assert_eq!(Layer::pieces(&f, true).unwrap().len(), 1);
+        assert_eq!(Layer::pieces(&f, false).unwrap().len(), 1);
+        // Whole UTC days: spans 19,008-19,072 and the days at either edge; by time one piece.
         let f = Filter {
             since_ms: Some(19_000 * DAY_MS),
             until_ms: Some(19_100 * DAY_MS),
             ..Filter::default()
         };
-        assert_eq!(Layer::pieces(&f).unwrap().len(), 1);
+        let p = Layer::pieces(&f, true).unwrap();
+        let span = |l, a: i64, b: i64| (l, Some(a * DAY_MS), Some(b * DAY_MS));
+        assert_eq!(
+            p.iter()
+                .map(|(l, x)| (*l, x.since_ms, x.until_ms))
+                .collect::<Vec<_>>(),
+            [
+                span(Layer::Span, 19_008, 19_072),
+                span(Layer::Day, 19_000, 19_008),
+                span(Layer::Day, 19_072, 19_100)
+            ]
+        );
+        assert_eq!(Layer::pieces(&f, false).unwrap().len(), 1);
     }
 
     /// The batch writer keeps the daily layer equal to the hourly one summed by UTC day
@@ -1539,5 +1623,27 @@ mod tests {
             .execute_batch(include_str!("schema_v7.sql"))
             .unwrap();
         assert_eq!(cells(days), written);
+        // The 64-day spans: the writer's cells are the days summed by span, and so are the
+        // migration's.
+        let spans = "SELECT span, model || '/' || branch || '/' || tool, requests, input, output,
+                            cost_nano, last_ms
+                     FROM rollup_span WHERE requests != 0 ORDER BY 1, 2";
+        let kept = cells(spans);
+        let from_days = cells(
+            "SELECT day / 64, model || '/' || branch || '/' || tool, sum(requests), sum(input),
+                    sum(output), sum(cost_nano), max(last_ms)
+             FROM rollup_day GROUP BY 1, 2 HAVING sum(requests) != 0 ORDER BY 1, 2",
+        );
+        assert!(kept.len() > 50, "{}", kept.len());
+        assert_eq!(kept, from_days);
+        store
+            .conn
+            .execute_batch("DROP TABLE rollup_span; DROP TABLE rollup_time;")
+            .unwrap();
+        store
+            .conn
+            .execute_batch(include_str!("schema_v9.sql"))
+            .unwrap();
+        assert_eq!(cells(spans), kept);
     }
 }

@@ -318,4 +318,51 @@ pub fn assert_rollup_consistent(db: &Path) {
             "rollup cost out of step: {a:?} vs {b:?}"
         );
     }
+    assert_time_layer_consistent(db);
+}
+
+/// The time-only layer (`rollup_time`: every quarter-hour, UTC hour and UTC day) holds exactly
+/// the sums of the stored requests, full and pruned, to the billionth of a dollar.
+pub fn assert_time_layer_consistent(db: &Path) {
+    let s = sql(db);
+    let q = |sql: &str| -> Vec<[i64; 11]> {
+        let mut st = s.prepare(sql).unwrap();
+        st.query_map([], |r| {
+            let mut v = [0i64; 11];
+            for (i, x) in v.iter_mut().enumerate() {
+                *x = r.get(i)?;
+            }
+            Ok(v)
+        })
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect()
+    };
+    // Quarter-hours, hours, and local days of some offsets (quarter-hours): UTC, -5:00, +5:30,
+    // +5:45, +10:30, +11:00, and both ends.
+    let mut layers = vec![(0, 0, 900_000), (1, 0, 3_600_000)];
+    layers.extend([0, -20, 22, 23, 42, 44, -48, 56].map(|off| (2, off, 86_400_000)));
+    for (unit, off, width) in layers {
+        let from_events = q(&format!(
+            "WITH every AS (
+                 SELECT ts, requests, input, cw5, cw1h, cr, output, reasoning, cost, cost_source
+                 FROM events
+                 UNION ALL
+                 SELECT ts, requests, input, cw5, cw1h, cr, output, reasoning, cost, cost_source
+                 FROM pruned)
+             SELECT {unit}, (ts + {off} * 900000) / {width} AS t, sum(requests), sum(input),
+                    sum(cw5), sum(cw1h), sum(cr), sum(output), sum(reasoning),
+                    sum(CAST(round(coalesce(cost, 0) * 1e9) AS INTEGER)),
+                    sum(CASE cost_source WHEN 3 THEN requests ELSE 0 END)
+             FROM every GROUP BY t HAVING sum(requests) != 0 ORDER BY t"
+        ));
+        let layer = q(&format!(
+            "SELECT unit, t, requests, input, cw5, cw1h, cr, output, reasoning, cost_nano, unpriced
+             FROM rollup_time WHERE unit = {unit} AND off = {off} AND requests != 0 ORDER BY t"
+        ));
+        assert_eq!(
+            from_events, layer,
+            "rollup_time unit {unit} offset {off} out of step with the stored requests"
+        );
+    }
 }
