@@ -6,6 +6,8 @@
 //! - `tokwatch statusline` against a one-million-event database.
 //!
 //!     cargo bench --bench live                 (TOKWATCH_IDLE_SECS=60 by default)
+//!     TOKWATCH_BIN=/tmp/old/tokwatch cargo bench --bench live   (another build's binary)
+//!     TOKWATCH_BENCH_ONLY=latency cargo bench --bench live      (the append latency only)
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -13,7 +15,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_tokwatch"))
+    std::env::var_os("TOKWATCH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_tokwatch")))
 }
 
 struct Daemon {
@@ -97,7 +101,16 @@ fn latency() {
     // SAFETY: single-threaded at this point; the env var selects the same socket path.
     unsafe { std::env::set_var("XDG_RUNTIME_DIR", dir.path()) };
     let sock = tokwatch::daemon::feed::socket_path(&dir.path().join("t.db"));
-    let s = std::os::unix::net::UnixStream::connect(&sock).expect("feed socket");
+    // "following" is logged as the watcher goes live, which can be just before the feed
+    // socket listens: try for a while before calling it a failure.
+    let t0 = Instant::now();
+    let s = loop {
+        match std::os::unix::net::UnixStream::connect(&sock) {
+            Ok(s) => break s,
+            Err(e) if t0.elapsed() > Duration::from_secs(10) => panic!("feed socket: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    };
     // The daemon registers the client on its accept thread: let that happen before timing.
     std::thread::sleep(Duration::from_millis(200));
     let (tx, rx) = std::sync::mpsc::channel::<(i64, Instant)>();
@@ -344,6 +357,9 @@ fn main() {
         return;
     }
     latency();
+    if std::env::var("TOKWATCH_BENCH_ONLY").as_deref() == Ok("latency") {
+        return;
+    }
     tray_latency();
     statusline();
     idle_and_restart();
