@@ -356,6 +356,20 @@ fn sidechain_replays_lose_to_the_main_chain_copy_in_any_order() {
         h.scan();
         assert_eq!(tuple(&h.tool("claude-code")), (2, 10, 0, 1010, 55));
     }
+    // Both files read by one scan into an empty database (parallel workers: either may be
+    // committed first), either order, and then a third file with both copies.
+    for (first, second) in [(main, side), (side, main)] {
+        let h = Home::new();
+        let dir = h.claude_projects().join("-p");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.jsonl"), format!("{first}\n{own}\n")).unwrap();
+        std::fs::write(dir.join("b.jsonl"), format!("{second}\n")).unwrap();
+        h.scan();
+        assert_eq!(tuple(&h.tool("claude-code")), (2, 10, 0, 1010, 55));
+        std::fs::write(dir.join("c.jsonl"), format!("{second}\n{first}\n")).unwrap();
+        h.scan();
+        assert_eq!(tuple(&h.tool("claude-code")), (2, 10, 0, 1010, 55));
+    }
 }
 
 #[test]
