@@ -1,5 +1,6 @@
-//! Where prices come from: the genai-prices data bundled in the crate (parsed once, on a thread
-//! of its own) and the user's overrides from `config.toml`.
+//! Where prices come from: the genai-prices data bundled in the crate (its outline parsed once, on
+//! a thread of its own; a provider's models and each regular expression when first needed) and the
+//! user's overrides from `config.toml`.
 
 use super::cost::BucketRates;
 use super::names::canonical_name;
@@ -7,8 +8,12 @@ use super::PriceOverride;
 use genai_prices::Calculator;
 use std::collections::{BTreeMap, HashMap};
 
-/// The bundled price data. The first call parses it (tens of milliseconds); later calls, and
-/// calls made while [`load_in_background`] is parsing it, share that one parse.
+/// The bundled price data. The first call parses its outline (~17 M instructions; before
+/// `vendor/genai-prices` decoded lazily it parsed everything and compiled 115 regular
+/// expressions: ~225 M); a provider's models are decoded when first read and each regular
+/// expression compiled when first matched, so a scan of Claude Code logs decodes Anthropic's
+/// models only. Later calls, and calls made while [`load_in_background`] is parsing it, share that
+/// one parse.
 pub(super) fn calculator() -> &'static Calculator {
     Calculator::bundled()
 }
@@ -169,6 +174,64 @@ mod tests {
     use super::*;
     use crate::pricing::test_support::*;
     use crate::pricing::{Pricer, ResolutionKind};
+    use genai_prices::{PriceRequest, Usage, UsageKey};
+
+    /// The bundled data as the crate embeds it (vendor/genai-prices, patched to decode it lazily).
+    const BUNDLED: &[u8] = include_bytes!("../../vendor/genai-prices/data/prices.json");
+
+    /// The lazily decoded bundled data answers every question exactly as the same data decoded
+    /// and compiled all at once: every model of every provider, asked by its id with and without
+    /// the provider, at dates around the data's changes. `from_json` also checks that all of the
+    /// data (every regular expression included) is valid, so the lazy decode cannot fail later.
+    #[test]
+    fn lazy_bundled_data_prices_as_the_eager_decode() {
+        let eager = Calculator::from_json(BUNDLED).expect("the bundled data is valid");
+        let lazy = calculator();
+        let usage = Usage::from([
+            (UsageKey::INPUT_TOKENS, 250_000.0),
+            (UsageKey::CACHE_READ_TOKENS, 30_000.0),
+            (UsageKey::CACHE_WRITE_TOKENS, 20_000.0),
+            (UsageKey::OUTPUT_TOKENS, 7_000.0),
+        ]);
+        let times = [ms(2024, 6, 1), ms(2025, 12, 1), ms(2026, 9, 1)];
+        let answer = |c: &Calculator, req: &PriceRequest| match c.calculate(req) {
+            Ok(p) => format!(
+                "{} {} {:?} {:?} {:?} {:?}",
+                p.provider_id, p.model_id, p.input_price, p.output_price, p.total_price, p.warnings
+            ),
+            Err(e) => format!("error {e}"),
+        };
+        let mut asked = 0;
+        for provider in eager.providers() {
+            for model in provider.models() {
+                for t in times {
+                    for prov in [Some(provider.id()), None] {
+                        let mut req =
+                            PriceRequest::new(model.id(), &usage).with_timestamp(ms_to_time(t));
+                        if let Some(p) = prov {
+                            req = req.with_provider_id(p);
+                        }
+                        assert_eq!(answer(lazy, &req), answer(&eager, &req), "{}", model.id());
+                        asked += 1;
+                    }
+                }
+            }
+            assert_eq!(
+                catalog_info(provider.id(), "x").0.as_deref(),
+                Some(provider.name())
+            );
+        }
+        assert!(asked > 10_000, "{asked} questions");
+        // Provider selection by API URL (regular expressions tokwatch never asks for).
+        for url in [
+            "https://api.anthropic.com/v1",
+            "https://api.openai.com/v1",
+            "nowhere",
+        ] {
+            let req = PriceRequest::new("gpt-5", &usage).with_provider_api_url(url);
+            assert_eq!(answer(lazy, &req), answer(&eager, &req), "{url}");
+        }
+    }
 
     #[test]
     fn override_wins_and_defaults_cache_rates() {
