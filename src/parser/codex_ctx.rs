@@ -17,7 +17,7 @@
 //! the same way, so the fork's own calls see the whole history. Sizes only, never text: an
 //! item counts as the raw span of its `payload` object (images inside it count apart).
 
-use super::context::{id_key, json, Names, Tally, CODEX};
+use super::context::{id_key, is_tool_name, json, Names, Tally, CODEX};
 use crate::event::{Composition, CtxKind};
 use crate::tailer::PreHashed;
 use std::collections::HashMap;
@@ -191,13 +191,7 @@ impl History {
                 return *id;
             }
         }
-        // The API takes tool names of `[A-Za-z0-9_-]{1,64}`: anything else is not one (it may
-        // be text), and is kept as no name.
-        let valid = (1..=64).contains(&name.len())
-            && name
-                .iter()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-'));
-        let id = if valid {
+        let id = if is_tool_name(name) {
             self.names.id(&String::from_utf8_lossy(name))
         } else {
             self.names.id("unknown tool")

@@ -198,6 +198,15 @@ impl Tally {
     }
 }
 
+/// True when `name` can be a tool name as the model APIs take them (`[A-Za-z0-9_-]{1,64}`):
+/// anything else is not one (it may be text) and is kept as `unknown tool`.
+pub fn is_tool_name(name: &[u8]) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-'))
+}
+
 /// The in-memory key of an id (a uuid, message id, tool-use or call id) for the parsers'
 /// maps: eight bytes at a time, as ids are hashed once or twice per line. Never stored.
 pub fn id_key(b: &[u8]) -> i64 {

@@ -16,11 +16,15 @@
 //! same key is written again with nothing in it, and the exact metrics count under their own
 //! keys, so the estimate is replaced exactly (a later copy of the estimate never undoes that,
 //! [`Merge::Estimate`]). `session.usage_checkpoint` carries premium requests only, no tokens.
+//!
+//! Each shutdown record carries the context split of its block's requests, summed
+//! ([`copilot_ctx`], `docs/composition.md`): the log has no per-request input total.
 
 /// `counters` slot of the running estimate: [output, messages, block number].
 const LIVE: &str = "\u{1f}live";
 
 use super::common::{self, sub0};
+use super::copilot_ctx::{self, Conversation};
 use super::{FileState, Format, ParseError, Parser};
 use crate::event::{Merge, Tokens, UsageEvent};
 use serde_json::Value;
@@ -81,6 +85,10 @@ impl Parser for CopilotParser {
         Format::Lines
     }
 
+    fn keeps_context(&self) -> bool {
+        true
+    }
+
     fn parse_line(
         &self,
         line: &[u8],
@@ -97,6 +105,12 @@ impl Parser for CopilotParser {
             .and_then(Value::as_str)
             .ok_or_else(|| ParseError("event has no `type`".into()))?;
         let data = v.get("data").unwrap_or(&Value::Null);
+        if copilot_ctx::wants(ty) {
+            let model = state.model.as_deref();
+            state
+                .scratch
+                .with(|c: &mut Conversation| c.line(ty, line, model));
+        }
         match ty {
             "session.start" | "session.resume" => {
                 context(data, state);
@@ -196,6 +210,7 @@ impl Parser for CopilotParser {
                 live[0] = 0;
                 live[1] = 0;
                 live[2] += 1;
+                let first = out.len();
                 for (model, raw) in snaps {
                     let slot = state
                         .counters
@@ -237,6 +252,7 @@ impl Parser for CopilotParser {
                     e.repo_hint = state.repo.clone();
                     out.push(e);
                 }
+                copilot_ctx::settle(&mut state.scratch, &mut out[first..]);
                 Ok(())
             }
             _ => Ok(()),

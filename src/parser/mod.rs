@@ -140,5 +140,6 @@ pub mod amp;
 pub mod cline;
 pub mod common;
 pub mod copilot;
+pub mod copilot_ctx;
 pub mod gemini;
 pub mod spec;
