@@ -5,9 +5,11 @@
 //! - restart with 10,000 unchanged files until live;
 //! - `tokwatch statusline` against a one-million-event database.
 //!
-//!     cargo bench --bench live                 (TOKWATCH_IDLE_SECS=60 by default)
-//!     TOKWATCH_BIN=/tmp/old/tokwatch cargo bench --bench live   (another build's binary)
-//!     TOKWATCH_BENCH_ONLY=latency cargo bench --bench live      (the append latency only)
+//! ```text
+//! cargo bench --bench live                                 (TOKWATCH_IDLE_SECS=60 by default)
+//! TOKWATCH_BIN=/tmp/old/tokwatch cargo bench --bench live  (another build's binary)
+//! TOKWATCH_BENCH_ONLY=latency cargo bench --bench live     (the append latency only)
+//! ```
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
