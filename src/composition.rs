@@ -47,7 +47,7 @@ pub struct Growth {
 pub struct SessionComposition {
     /// Always true: sizes are estimated from text lengths.
     pub estimated: bool,
-    /// Requests with a split.
+    /// Requests with a split (a Copilot CLI record counts as the requests it stands for).
     pub requests_with: usize,
     /// Requests without one (a tool whose log holds no messages, or a chain that starts in
     /// another file).
@@ -80,11 +80,15 @@ pub fn summarize(
     prompt_cost: &dyn Fn(&SessionRequest) -> Option<f64>,
 ) -> SessionComposition {
     let mut sums: BTreeMap<Key, (i64, f64, bool)> = BTreeMap::new();
+    // Requests, not rows: a Copilot CLI record stands for its block's requests.
     let mut with = 0usize;
+    let mut all = 0usize;
     let mut input_cost = Some(0.0);
     for r in &log.requests {
+        let n = r.requests.max(1) as usize;
+        all += n;
         let Some(c) = &r.ctx else { continue };
-        with += 1;
+        with += n;
         let total = r.prompt_total().max(1) as f64;
         let cost = prompt_cost(r);
         input_cost = input_cost.zip(cost).map(|(a, b)| a + b);
@@ -151,7 +155,7 @@ pub fn summarize(
     SessionComposition {
         estimated: true,
         requests_with: with,
-        requests_without: log.requests.len() - with,
+        requests_without: all - with,
         categories,
         input_cost_usd: input_cost.filter(|_| with > 0),
         growth: up,

@@ -289,3 +289,45 @@ fn copilot_resumed_read_splits_like_a_whole_read() {
     h.scan();
     assert_eq!(rows(&h, "copilot-cli"), rows(&whole, "copilot-cli"));
 }
+
+/// `tokwatch session` on the real Copilot sample: one record standing for the block's six
+/// requests, counted as six (header, `requests_with`), and no row for the live estimate the
+/// shutdown settled (stored as an empty row so the estimate is replaced exactly).
+#[test]
+fn copilot_session_view_counts_the_records_requests() {
+    let h = with_copilot(&copilot_sample());
+    h.scan();
+    let empty: i64 = sql(&h.db())
+        .query_row(
+            "SELECT count(*) FROM events WHERE tool = 'copilot-cli' AND requests = 0",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        empty, 1,
+        "the settled live estimate is stored as an empty row"
+    );
+    let out = h
+        .cmd()
+        .args(["session", COPILOT_SID, "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reqs = j["requests"].as_array().unwrap();
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    assert_eq!(reqs[0]["requests"], 6);
+    assert_eq!(reqs[0]["model"], "claude-sonnet-4.6");
+    assert_eq!(j["composition"]["requests_with"], 6);
+    assert_eq!(j["composition"]["requests_without"], 0);
+    let out = h.cmd().args(["session", COPILOT_SID]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(": 6 requests,"), "{text}");
+    assert!(text.contains("claude-sonnet-4.6 (6 requests)"), "{text}");
+    assert!(!text.contains("(unknown)"), "{text}");
+}

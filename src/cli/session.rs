@@ -109,7 +109,11 @@ fn text(id: &str, log: &SessionLog, comp: &SessionComposition) -> String {
             .as_deref()
             .map(|b| format!(" @ {b}"))
             .unwrap_or_default(),
-        format::count(log.requests.len() as i64, "request", "requests"),
+        format::count(
+            log.requests.iter().map(|r| r.requests.max(1)).sum(),
+            "request",
+            "requests"
+        ),
         format::usd_total(total, unpriced)
     )));
     out.push('\n');
@@ -125,9 +129,14 @@ fn text(id: &str, log: &SessionLog, comp: &SessionComposition) -> String {
         rows.push(vec![
             t,
             format!(
-                "{}{}",
+                "{}{}{}",
                 r.model.as_deref().unwrap_or("(unknown)"),
-                if r.sidechain { " (subagent)" } else { "" }
+                if r.sidechain { " (subagent)" } else { "" },
+                if r.requests > 1 {
+                    format!(" ({} requests)", r.requests)
+                } else {
+                    String::new()
+                }
             ),
             short(r.prompt_total()),
             split_words(r),
@@ -150,6 +159,9 @@ fn text(id: &str, log: &SessionLog, comp: &SessionComposition) -> String {
         ],
         &rows,
     ));
+    if log.requests.iter().any(|r| r.requests > 1) {
+        out.push_str("A row of several requests is one record of the tool's log (Copilot CLI counts tokens per session block): its context and split are those requests' inputs added up.\n");
+    }
     if comp.requests_with == 0 {
         out.push_str("\nNo request of this session has a context split (its tool's log does not hold the messages, or tokwatch read it before it could split).\n");
         return out;

@@ -39,6 +39,9 @@ pub struct SessionRequest {
     pub sidechain: bool,
     /// What its input was made of (estimates adding up to its input total), when known.
     pub ctx: Option<crate::event::Composition>,
+    /// How many API requests the row stands for: 1 for nearly every tool; a Copilot CLI
+    /// record holds a session block's requests (its tokens and split are theirs added up).
+    pub requests: i64,
 }
 
 impl SessionRequest {
@@ -121,7 +124,7 @@ impl Store {
     pub fn session_log(&self, session: &str) -> anyhow::Result<Option<SessionLog>> {
         let mut st = self.conn.prepare_cached(
             "SELECT e.ts, e.model, e.input, e.cw5, e.cw1h, e.cr, e.output, e.reasoning, e.cost,
-                    e.cost_source, e.sidechain, e.tool, w.name, e.branch, e.ctx
+                    e.cost_source, e.sidechain, e.tool, w.name, e.branch, e.ctx, e.requests
              FROM events e LEFT JOIN workspaces w ON w.id = e.workspace_id
              WHERE e.session = ?1 ORDER BY e.ts, e.id",
         )?;
@@ -141,7 +144,13 @@ impl Store {
                 cost_source: source_name(r.get(9)?),
                 sidechain: r.get::<_, i64>(10)? != 0,
                 ctx: None,
+                requests: r.get(15)?,
             };
+            // A settled estimate (Copilot CLI's live figure, replaced by the shutdown's exact
+            // records) stays stored as an empty row: it is no request.
+            if req.requests == 0 && req.tokens().is_zero() && req.cost_usd.unwrap_or(0.0) == 0.0 {
+                continue;
+            }
             let mut req = req;
             // A stored split that no longer adds up (a later copy changed the input) is not
             // shown: the figures would not be the request's.

@@ -118,6 +118,7 @@ export function mount(root) {
       {
         field: 'model', label: 'Model', value: (r) => r.model,
         text: (r) => h('span', null, r.model || h('span', { class: 'muted' }, '(unknown)'),
+          r.requests > 1 ? [' ', h('span', { class: 'badge', 'data-testid': 'record-requests', title: "one record of the tool's log that stands for this many requests (Copilot CLI counts tokens per session block): its figures are theirs added up" }, `${int(r.requests)} requests`)] : [],
           r.changes.map((c) => [' ', h('span', { class: 'badge model', title: `model changed from ${c.from} to ${c.to}` }, 'changed')]),
           r.alerts.map((a) => [' ', h('span', { class: 'badge alert', title: a.message }, 'alert')])),
       },
