@@ -533,3 +533,34 @@ fn a_deleted_checkout_and_its_subdirectories_stay_one_repository() {
         .collect();
     assert_eq!(rows, vec![("acme/widget".to_string(), 4)]);
 }
+
+/// A scan commits its files in groups that share one transaction; their rollup changes are
+/// summed over the group and written once, at its commit. Every layer still holds exactly the
+/// stored requests: the Claude sample (subagent replays in other files, so rows replaced within
+/// the group) and all six Codex rollouts in one group, then a rewritten rollout in a second scan
+/// (a group that replaces rows the first one stored).
+#[test]
+fn a_groups_rollup_holds_exactly_its_files_requests() {
+    let h = Home::new();
+    with_claude_sample(&h);
+    with_codex_sample(&h);
+    h.scan();
+    assert_rollup_consistent(&h.db());
+    assert_eq!(
+        tuple(&h.tool("claude-code")),
+        (156, 198, 394_137, 14_972_534, 38_908)
+    );
+    let codex = |h: &Home| h.tool("codex").total_tokens();
+    assert_eq!(codex(&h), 50_062_931);
+    // The same rollout written again under another name (a copy that resumes it): nothing new.
+    let dir = h.codex_sessions().join("2026/02/23");
+    let first = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|f| f.unwrap().path())
+        .min()
+        .unwrap();
+    std::fs::copy(&first, dir.join("rollout-copy.jsonl")).unwrap();
+    h.scan();
+    assert_rollup_consistent(&h.db());
+    assert_eq!(codex(&h), 50_062_931);
+}

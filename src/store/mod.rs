@@ -152,6 +152,11 @@ pub struct Store {
     conn: Connection,
     /// The database file.
     pub path: PathBuf,
+    /// While a group of batches shares one transaction ([`Store::begin`]): the rollup changes
+    /// of all of them, written once before its commit. Files of one scan share most rollup
+    /// cells (hours, days, every zone's local days), so one upsert per cell per group replaces
+    /// one per cell per file.
+    group: Option<Rollup>,
 }
 
 fn is_not_a_db(e: &rusqlite::Error) -> bool {
@@ -230,6 +235,7 @@ impl Store {
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
+            group: None,
         };
         store
             .migrate()
@@ -279,6 +285,7 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            group: None,
         })
     }
 
@@ -469,20 +476,28 @@ pub struct ReadCounts {
 
 impl Store {
     /// Starts a write transaction (catch-up groups many files per transaction).
-    pub fn begin(&self) -> anyhow::Result<()> {
+    pub fn begin(&mut self) -> anyhow::Result<()> {
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        self.group = Some(Rollup::default());
         Ok(())
     }
 
-    /// Commits the open transaction.
-    pub fn commit(&self) -> anyhow::Result<()> {
+    /// Commits the open transaction (with the rollup changes of its batches).
+    pub fn commit(&mut self) -> anyhow::Result<()> {
+        if let Some(roll) = self.group.take() {
+            if let Err(e) = roll.write(&self.conn) {
+                self.rollback();
+                return Err(e);
+            }
+        }
         self.conn.execute_batch("COMMIT")?;
         Ok(())
     }
 
     /// Rolls the open transaction back (after an error; a failure to roll back leaves SQLite to
     /// do it when the connection closes).
-    pub fn rollback(&self) {
+    pub fn rollback(&mut self) {
+        self.group = None;
         let _ = self.conn.execute_batch("ROLLBACK");
     }
 
@@ -531,12 +546,21 @@ impl Store {
         counts: &ReadCounts,
         events: &[StoredEvent],
     ) -> anyhow::Result<(i64, BatchOutcome)> {
-        commit_batch(&mut self.conn, file_path, tool, cp, counts, events)
+        commit_batch(
+            &mut self.conn,
+            self.group.as_mut(),
+            file_path,
+            tool,
+            cp,
+            counts,
+            events,
+        )
     }
 }
 
 fn commit_batch(
     conn: &mut Connection,
+    group: Option<&mut Rollup>,
     file_path: &str,
     tool: &str,
     cp: &Checkpoint,
@@ -547,7 +571,9 @@ fn commit_batch(
     if own {
         conn.execute_batch("BEGIN IMMEDIATE")?;
     }
-    let r = write_batch(conn, file_path, tool, cp, counts, events);
+    // A group's rollup is written at its commit; a batch in its own transaction writes its own.
+    let group = if own { None } else { group };
+    let r = write_batch(conn, group, file_path, tool, cp, counts, events);
     if own {
         match &r {
             Ok(_) => conn.execute_batch("COMMIT")?,
@@ -561,6 +587,7 @@ fn commit_batch(
 
 fn write_batch(
     tx: &Connection,
+    group: Option<&mut Rollup>,
     file_path: &str,
     tool: &str,
     cp: &Checkpoint,
@@ -575,7 +602,9 @@ fn write_batch(
     let file_id: i64 = tx
         .prepare_cached("SELECT id FROM files WHERE path = ?1")?
         .query_row([file_path], |r| r.get(0))?;
-    let mut roll = Rollup::default();
+    let grouped = group.is_some();
+    let mut own_roll = Rollup::default();
+    let roll = group.unwrap_or(&mut own_roll);
     // This machine's change numbers continue from the highest stored (`export.rs`).
     let mut next_rev: i64 = prune::max_local_rev(tx)?;
     // Requests older than `[storage] keep_events_days` are identity rows in `pruned`: a later
@@ -786,7 +815,9 @@ fn write_batch(
             changed.push((i, true));
         }
     }
-    roll.write(tx)?;
+    if !grouped {
+        std::mem::take(roll).write(tx)?;
+    }
     let last_ts = events.iter().map(|e| e.ev.timestamp_ms).max();
     tx.prepare_cached(
         "UPDATE files SET tool = ?2, dev = ?3, ino = ?4, size = ?5, mtime_ns = ?6, extra_sig = ?7,

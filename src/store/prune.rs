@@ -157,7 +157,9 @@ impl Store {
             let r = self.prune_chunk(&mut last_id, before_ms, hold);
             match r {
                 Ok(_) => self.conn.execute_batch("COMMIT")?,
-                Err(_) => self.rollback(),
+                Err(_) => {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                }
             }
             let n = r?;
             moved += n as u64;
