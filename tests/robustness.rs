@@ -210,12 +210,20 @@ fn no_message_text_reaches_the_database() {
         .home()
         .join(".copilot/session-state/96ef38f0-9d09-45c3-8124-6448c36090ed");
     copy_tree(&fixtures().join("copilot-cli"), &copilot);
+    let qwen = h.home().join(".qwen/projects/-tmp-qwentest/chats");
+    std::fs::create_dir_all(&qwen).unwrap();
+    std::fs::copy(
+        fixtures().join("qwen-code/session.jsonl"),
+        qwen.join("69f0814a-8bfc-4c8e-93d3-05757f17b96f.jsonl"),
+    )
+    .unwrap();
     h.scan();
     let mut needles = Vec::new();
     for f in [
         "claude-code/projects/-home-USER-projects-spotter-worktrees-spotter-gqc/258c7280-ae70-4798-800f-63464d01a85d.jsonl",
         "codex/sessions/2026/02/23/rollout-2026-02-23T12-40-23-019c8a4c-ed82-79a1-aa28-7738fc5ab61a.jsonl",
         "copilot-cli/events.jsonl",
+        "qwen-code/session.jsonl",
     ] {
         for line in std::fs::read_to_string(fixtures().join(f)).unwrap().lines() {
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
@@ -268,6 +276,14 @@ fn no_message_text_reaches_the_database() {
         )
         .unwrap();
     assert_eq!(copilot, 1, "the Copilot CLI sample's split is checked too");
+    let qwen: i64 = c
+        .query_row(
+            "SELECT count(*) FROM events WHERE ctx IS NOT NULL AND tool = 'qwen-code'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(qwen, 2, "the Qwen Code sample's splits are checked too");
     let item = regex::Regex::new(r"^(?:[suakcim]|r(?:\.[A-Za-z0-9_ -]+)?)=[0-9]+$").unwrap();
     for v in &ctx {
         for part in v.split(';') {

@@ -41,6 +41,18 @@ pub const CODEX: Ratios = Ratios {
     image_tokens: 1750.0,
 };
 
+/// Qwen Code: assumed, not fitted (the only sample is a mock-server run with made-up token
+/// counts, `docs/composition-calibration.md`, "Qwen Code"). Qwen's tokenizer is a byte-level
+/// BPE with a vocabulary (151k) close to o200k's, so the text kinds take Codex's fitted ratios;
+/// thinking is plain text here (`thought` parts), not an encrypted blob, so it takes the
+/// assistant's.
+pub const QWEN: Ratios = Ratios {
+    bytes_per_token: [2.5, 3.5, 4.25, 4.25, 4.0, 3.75, 1.0, 3.5],
+    tool_ratio: &[],
+    // Qwen-VL makes one token of each 28x28-pixel patch: a 1-megapixel picture is ~1,280.
+    image_tokens: 1280.0,
+};
+
 impl Ratios {
     fn tool(&self, name: &str) -> f64 {
         self.tool_ratio

@@ -136,6 +136,7 @@ pub trait Parser: Send + Sync {
 
 // The spec engine (tools as data) and the line/JSON tools beyond Claude Code and Codex.
 pub mod aider;
+pub mod chain_ctx;
 pub mod amp;
 pub mod cline;
 pub mod common;

@@ -7,6 +7,7 @@ use super::error::{err, SpecError};
 use super::path::{
     no_wild, parse_path, parse_segs, parse_template, FieldPath, Paths, Pseudo, Seg, Template,
 };
+use crate::parser::chain_ctx::{ChainConfig, COMPOSERS};
 use serde_json::Value;
 
 /// How `fields.timestamp` values are read (`fields.timestamp_format`).
@@ -53,6 +54,8 @@ pub(super) struct Compiled {
     pub(super) humanized: bool,
     pub(super) rule: Rule,
     pub(super) key: Option<Template>,
+    /// `[context]`: the composer's config (`None`: no split).
+    pub(super) context: Option<ChainConfig>,
 }
 
 fn toml_to_json(v: &toml::Value) -> Value {
@@ -301,6 +304,41 @@ pub(super) fn compile(sf: &SpecFile, file: &str) -> Result<SpecParser, SpecError
         ));
     }
 
+    let context = match &sf.context {
+        None => None,
+        Some(c) => {
+            if !COMPOSERS.contains(&c.composer.as_str()) {
+                return Err(err(
+                    file,
+                    "context.composer",
+                    format!(
+                        "unknown composer `{}`: the built-in composers are {}",
+                        c.composer,
+                        COMPOSERS.join(", ")
+                    ),
+                ));
+            }
+            if sf.format != SpecFormat::Jsonl || sf.select.records.is_some() {
+                return Err(err(
+                    file,
+                    "context",
+                    "a composer follows a conversation line by line: only the `jsonl` format, \
+                     with one record per line (no `select.records`)",
+                ));
+            }
+            Some(
+                ChainConfig::new(
+                    c.id.as_deref(),
+                    c.parent.as_deref(),
+                    c.message.as_deref(),
+                    c.compressed.as_deref(),
+                    c.ratios.as_deref(),
+                )
+                .map_err(|(field, m)| err(file, field, m))?,
+            )
+        }
+    };
+
     Ok(SpecParser {
         tool: tool.to_string(),
         format: sf.format,
@@ -329,6 +367,7 @@ pub(super) fn compile(sf: &SpecFile, file: &str) -> Result<SpecParser, SpecError
             humanized: t.humanized,
             rule: sf.count.rule,
             key,
+            context,
         },
     })
 }

@@ -37,6 +37,37 @@ pub struct SpecFile {
     pub tokens: TokensSpec,
     /// `[count]`: the counting rule and the dedup key.
     pub count: CountSpec,
+    /// `[context]`: a built-in composer that estimates what each request's input was made of
+    /// (context composition, `docs/composition.md`). Absent: events have no split.
+    #[serde(default)]
+    pub context: Option<ContextSpec>,
+}
+
+/// `[context]`: which built-in composer follows the conversation, and where its fields are.
+/// A composer is stateful Rust code (a spec cannot express a conversation); the spec only
+/// names it and the field paths it reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContextSpec {
+    /// The composer: `gemini-chain` (records linked by a parent id, messages as Gemini
+    /// `Content` with `parts`).
+    pub composer: String,
+    /// Bytes-per-token ratios: `qwen` (default), `claude` or `codex`.
+    #[serde(default)]
+    pub ratios: Option<String>,
+    /// The record's own id (default `uuid`).
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The id of the record it follows (default `parentUuid`; null or missing: a root).
+    #[serde(default)]
+    pub parent: Option<String>,
+    /// The record's message, a `Content` (default `message`).
+    #[serde(default)]
+    pub message: Option<String>,
+    /// A compression checkpoint: the history the model sees from then on, a `Content` list
+    /// whose first user entry is the summary (default `systemPayload.compressedHistory`).
+    #[serde(default)]
+    pub compressed: Option<String>,
 }
 
 /// The record format of a tool's log files (`format`).

@@ -6,6 +6,7 @@ use super::document::SpecFormat;
 use super::path::Seg;
 use super::record::{step, Ctx};
 use crate::event::UsageEvent;
+use crate::parser::chain_ctx::Chain;
 use crate::parser::common;
 use crate::parser::{FileState, Format, ParseError, Parser, WholeReport};
 use serde_json::{Map, Value};
@@ -288,6 +289,10 @@ impl Parser for SpecParser {
         &self.tool
     }
 
+    fn keeps_context(&self) -> bool {
+        self.c.context.is_some()
+    }
+
     fn format(&self) -> Format {
         match self.format {
             SpecFormat::Jsonl | SpecFormat::Regex => Format::Lines,
@@ -318,6 +323,14 @@ impl Parser for SpecParser {
         match self.format {
             SpecFormat::Jsonl => {
                 let doc: Value = serde_json::from_slice(line)?;
+                // Context composition: every record is a link of the file's chain, whatever
+                // its usage (the chain lives in the shared in-memory state, not in `work`).
+                let node = self
+                    .c
+                    .context
+                    .as_ref()
+                    .and_then(|cfg| state.scratch.with(|c: &mut Chain| c.note(line, cfg)));
+                work.scratch = state.scratch.clone();
                 let mut first_err = None;
                 self.json_doc(
                     &doc,
@@ -335,6 +348,15 @@ impl Parser for SpecParser {
                 );
                 if let Some(e) = first_err {
                     return Err(e);
+                }
+                if let (Some(cfg), Some(n)) = (&self.c.context, node) {
+                    for e in &mut events {
+                        let total = e.tokens.prompt_total();
+                        e.ctx = work
+                            .scratch
+                            .with(|c: &mut Chain| c.compose(n, total, cfg))
+                            .map(Box::new);
+                    }
                 }
             }
             SpecFormat::Regex => {
