@@ -138,6 +138,7 @@ pub trait Parser: Send + Sync {
 pub mod aider;
 pub mod amp;
 pub mod cline;
+pub mod cline_ctx;
 pub mod common;
 pub mod copilot;
 pub mod copilot_ctx;
