@@ -24,6 +24,10 @@
 //!
 //! Cline >= 4.1 (SDK) writes `sessions/<id>/<id>.messages.json` instead: assistant messages with
 //! `metrics {inputTokens (cache included), outputTokens, cacheReadTokens, cacheWriteTokens, cost}`.
+//!
+//! Each usage row of a classic task also gets its context split ([`cline_ctx`],
+//! `docs/composition.md`) from the task's `api_conversation_history.json` (read-only, by byte
+//! spans); the same walk gives Roo/Kilo's `<model>` stamps.
 
 use super::cline_ctx::{self, History};
 use super::common::{self, sub0};
