@@ -198,6 +198,45 @@ fn texts(v: &serde_json::Value, under_text: bool, out: &mut Vec<String>) {
     }
 }
 
+/// Writes a Cline task with two requests (ui rows and the conversation history they were sent)
+/// into `dir`; returns the texts it holds.
+fn cline_task(dir: &std::path::Path) -> Vec<String> {
+    use serde_json::json;
+    let texts: Vec<String> = [
+        "<task>refactor the quarterly ledger reconciler</task>",
+        "<environment_details>cwd holds gizmo-widget sources</environment_details>",
+        "the assistant plans to inspect ledger.rs first",
+        "pub fn reconcile_quarterly_ledger() { /* secret body */ }",
+        "[read_file for 'src/ledger.rs'] Result:",
+        "thinking about the zebra-striped audit trail",
+    ]
+    .map(String::from)
+    .to_vec();
+    let hist = json!([
+        {"role": "user", "content": [{"type": "text", "text": texts[0]}, {"type": "text", "text": texts[1]}]},
+        {"role": "assistant", "content": [
+            {"type": "thinking", "thinking": texts[5], "signature": "c2lnbmF0dXJlLW9mLXRoZS10aGlua2luZw"},
+            {"type": "text", "text": texts[2]},
+            {"type": "tool_use", "id": "toolu_01", "name": "read_file", "input": {"path": "src/ledger.rs"}}]},
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_01", "content": [{"type": "text", "text": texts[3]}]},
+            {"type": "text", "text": texts[4]}]},
+    ]);
+    let usage = |tin: i64| {
+        json!({"request": "<task>refactor the quarterly ledger reconciler</task>", "tokensIn": tin, "tokensOut": 10, "cacheWrites": 2000, "cacheReads": 0, "cost": 0.01}).to_string()
+    };
+    let ui = json!([
+        {"ts": 1781220410000i64, "type": "say", "say": "text", "text": texts[0], "conversationHistoryIndex": -1},
+        {"ts": 1781220411000i64, "type": "say", "say": "api_req_started", "text": usage(5), "conversationHistoryIndex": -1},
+        {"ts": 1781220412000i64, "type": "say", "say": "text", "text": texts[2], "conversationHistoryIndex": 0},
+        {"ts": 1781220413000i64, "type": "say", "say": "api_req_started", "text": usage(7), "conversationHistoryIndex": 1},
+    ]);
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("ui_messages.json"), ui.to_string()).unwrap();
+    std::fs::write(dir.join("api_conversation_history.json"), hist.to_string()).unwrap();
+    texts
+}
+
 #[test]
 fn no_message_text_reaches_the_database() {
     let h = Home::new();
@@ -217,8 +256,11 @@ fn no_message_text_reaches_the_database() {
         qwen.join("69f0814a-8bfc-4c8e-93d3-05757f17b96f.jsonl"),
     )
     .unwrap();
+    // A Cline task (no public sample: built from the documented schema, docs/log-formats.md
+    // §6) whose conversation history holds text of every kind the split measures.
+    let cline_text = cline_task(&h.home().join(".cline/data/tasks/1781220400000"));
     h.scan();
-    let mut needles = Vec::new();
+    let mut needles = cline_text;
     for f in [
         "claude-code/projects/-home-USER-projects-spotter-worktrees-spotter-gqc/258c7280-ae70-4798-800f-63464d01a85d.jsonl",
         "codex/sessions/2026/02/23/rollout-2026-02-23T12-40-23-019c8a4c-ed82-79a1-aa28-7738fc5ab61a.jsonl",
@@ -284,6 +326,14 @@ fn no_message_text_reaches_the_database() {
         )
         .unwrap();
     assert_eq!(qwen, 2, "the Qwen Code sample's splits are checked too");
+    let cline: i64 = c
+        .query_row(
+            "SELECT count(*) FROM events WHERE ctx IS NOT NULL AND tool = 'cline'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(cline, 2, "the Cline task's splits are checked too");
     let item = regex::Regex::new(r"^(?:[suakcim]|r(?:\.[A-Za-z0-9_ -]+)?)=[0-9]+$").unwrap();
     for v in &ctx {
         for part in v.split(';') {

@@ -24,8 +24,14 @@
 //!
 //! Cline >= 4.1 (SDK) writes `sessions/<id>/<id>.messages.json` instead: assistant messages with
 //! `metrics {inputTokens (cache included), outputTokens, cacheReadTokens, cacheWriteTokens, cost}`.
+//!
+//! Each usage row of a classic task also gets its context split ([`cline_ctx`],
+//! `docs/composition.md`) from the task's `api_conversation_history.json` (read-only, by byte
+//! spans); the same walk gives Roo/Kilo's `<model>` stamps.
 
+use super::cline_ctx::{self, History};
 use super::common::{self, sub0};
+use super::context::{id_key, CLAUDE};
 use super::{FileState, Format, ParseError, Parser, WholeReport};
 use crate::event::{Merge, Tokens, UsageEvent};
 use serde_json::Value;
@@ -110,16 +116,15 @@ fn read_json(path: &Path) -> Option<Value> {
     serde_json::from_slice(&bytes).ok()
 }
 
-/// The last `<model>…</model>` in a text (the environment details end a user message).
-fn model_tag(text: &str) -> Option<String> {
-    let start = text.rfind("<model>")? + "<model>".len();
-    let end = text[start..].find("</model>")? + start;
-    let m = text[start..end].trim();
-    (!m.is_empty() && m.len() <= 200 && !m.contains('\n')).then(|| m.to_string())
-}
-
 impl TaskInfo {
-    fn load(flavor: Flavor, ui_path: &Path, task: &str, need_env_models: bool) -> TaskInfo {
+    /// `hist`: the task's conversation history, when it was read (its `<model>` stamps).
+    fn load(
+        flavor: Flavor,
+        ui_path: &Path,
+        task: &str,
+        hist: Option<&History>,
+        need_env_models: bool,
+    ) -> TaskInfo {
         let mut info = TaskInfo::default();
         let Some(dir) = ui_path.parent() else {
             return info;
@@ -163,30 +168,7 @@ impl TaskInfo {
                 }
             }
         } else if need_env_models {
-            if let Some(Value::Array(msgs)) = read_json(&dir.join("api_conversation_history.json"))
-            {
-                for m in &msgs {
-                    if m.get("role").and_then(Value::as_str) != Some("user") {
-                        continue;
-                    }
-                    let Some(ts) = m.get("ts").and_then(common::timestamp) else {
-                        continue;
-                    };
-                    let found = match m.get("content") {
-                        Some(Value::String(s)) => model_tag(s),
-                        Some(Value::Array(blocks)) => blocks
-                            .iter()
-                            .rev()
-                            .filter_map(|b| b.get("text").and_then(Value::as_str))
-                            .find_map(model_tag),
-                        _ => None,
-                    };
-                    if let Some(model) = found {
-                        info.env_models.push((ts, model));
-                    }
-                }
-                info.env_models.sort_by_key(|x| x.0);
-            }
+            info.env_models = hist.map(|h| h.env_models.clone()).unwrap_or_default();
         }
         info
     }
@@ -313,6 +295,86 @@ impl ClineTaskParser {
     }
 }
 
+/// A ui row's `say`.
+fn say(m: &Value) -> Option<&str> {
+    m.get("say").and_then(Value::as_str)
+}
+
+/// A condense (`condense_context`) or sliding-window truncation (`sliding_window_truncation`)
+/// ui row of Roo / Kilo: when the context changed, and the id of its summary or marker.
+fn ctx_event(m: &Value) -> Option<cline_ctx::Event> {
+    if m.get("type").and_then(Value::as_str) != Some("say")
+        || m.get("partial").and_then(Value::as_bool) == Some(true)
+    {
+        return None;
+    }
+    let (truncation, field, id) = match say(m)? {
+        "condense_context" => (false, "contextCondense", "condenseId"),
+        "sliding_window_truncation" => (true, "contextTruncation", "truncationId"),
+        _ => return None,
+    };
+    Some(cline_ctx::Event {
+        ts: m.get("ts").and_then(common::timestamp)?,
+        truncation,
+        id: m
+            .get(field)
+            .and_then(|c| c.get(id))
+            .and_then(Value::as_str)
+            .map(|s| id_key(s.as_bytes())),
+    })
+}
+
+/// A ui row's `conversationHistoryDeletedRange` (Cline: `[start, end]`, inclusive).
+fn deleted_range(m: &Value) -> Option<(i64, i64)> {
+    match m
+        .get("conversationHistoryDeletedRange")?
+        .as_array()?
+        .as_slice()
+    {
+        [s, e] => Some((s.as_i64()?, e.as_i64()?)),
+        _ => None,
+    }
+}
+
+impl ClineTaskParser {
+    /// The conversation each usage row's request was sent, as sizes (`cline_ctx`): main
+    /// requests only (a subagent's aggregate has its own conversation, not in this file).
+    fn splits(
+        &self,
+        hist: &History,
+        msgs: &[Value],
+        rows: &[Row],
+        at: &[(usize, bool)],
+        events: &[cline_ctx::Event],
+    ) -> Vec<Option<super::context::Tally>> {
+        let main: Vec<usize> = (0..rows.len()).filter(|k| at[*k].1).collect();
+        let reqs: Vec<cline_ctx::Req> = main
+            .iter()
+            .enumerate()
+            .map(|(n, &k)| {
+                let ui = at[k].0;
+                cline_ctx::Req {
+                    ts: rows[k].ts,
+                    next_ts: main.get(n + 1).map(|&j| rows[j].ts),
+                    index: msgs[ui]
+                        .get("conversationHistoryIndex")
+                        .and_then(Value::as_i64),
+                    // Rows written while the request streams carry the range its truncation
+                    // set; the request's own row has the range from before it.
+                    deleted: deleted_range(msgs.get(ui + 1).unwrap_or(&msgs[ui])),
+                    ordinal: n,
+                }
+            })
+            .collect();
+        let found = hist.splits(&reqs, events, self.flavor == Flavor::Cline);
+        let mut out = vec![None; rows.len()];
+        for (k, t) in main.into_iter().zip(found) {
+            out[k] = t;
+        }
+        out
+    }
+}
+
 impl Parser for ClineTaskParser {
     fn tool(&self) -> &str {
         self.flavor.tool()
@@ -343,7 +405,7 @@ impl Parser for ClineTaskParser {
         let task = common::parent_name(path).unwrap_or_else(|| "unknown".into());
         if state.cwd.is_none() && !state.extra.contains_key("info") {
             state.extra.insert("info".into(), Value::Bool(true));
-            state.cwd = TaskInfo::load(self.flavor, path, &task, false).cwd;
+            state.cwd = TaskInfo::load(self.flavor, path, &task, None, false).cwd;
         }
         let (model, provider) = (r.model.clone(), r.provider.clone());
         if let Some(e) = self.event(r, &task, model, provider, state.cwd.clone()) {
@@ -368,25 +430,41 @@ impl Parser for ClineTaskParser {
         };
         let task = common::parent_name(path).unwrap_or_else(|| "unknown".into());
         let mut rows = Vec::new();
-        for m in msgs {
+        // Per row: its place in the ui array, and whether it is a main request (not a
+        // subagent's aggregate).
+        let mut at = Vec::new();
+        let mut events = Vec::new();
+        for (i, m) in msgs.iter().enumerate() {
             match usage_row(m) {
-                Ok(Some(r)) => rows.push(r),
-                Ok(None) => {}
+                Ok(Some(r)) => {
+                    rows.push(r);
+                    at.push((i, say(m) == Some("api_req_started")));
+                }
+                Ok(None) => events.extend(ctx_event(m)),
                 Err(e) => report.bad(e.0),
             }
         }
         if rows.is_empty() {
             return Ok(report);
         }
+        // The conversation as sent (read-only): the context split, and Roo/Kilo's model stamps.
+        let hist = path.parent().and_then(|d| {
+            let b = std::fs::read(d.join("api_conversation_history.json")).ok()?;
+            History::read(&b)
+        });
         let need_models = rows.iter().any(|r| r.model.is_none());
-        let info = TaskInfo::load(self.flavor, path, &task, need_models);
+        let info = TaskInfo::load(self.flavor, path, &task, hist.as_ref(), need_models);
+        let splits = hist
+            .as_ref()
+            .map(|h| self.splits(h, msgs, &rows, &at, &events))
+            .unwrap_or_default();
         let next_ts: Vec<i64> = rows
             .iter()
             .skip(1)
             .map(|r| r.ts)
             .chain(std::iter::once(i64::MAX))
             .collect();
-        for (r, next) in rows.into_iter().zip(next_ts) {
+        for (k, (r, next)) in rows.into_iter().zip(next_ts).enumerate() {
             let (mut model, mut provider) = (r.model.clone(), r.provider.clone());
             if model.is_none() {
                 if let Some((_, m, p)) = info.model_usage.iter().rev().find(|(t, _, _)| *t <= r.ts)
@@ -399,7 +477,12 @@ impl Parser for ClineTaskParser {
                     model = Some(m.clone());
                 }
             }
-            if let Some(e) = self.event(r, &task, model, provider, info.cwd.clone()) {
+            if let Some(mut e) = self.event(r, &task, model, provider, info.cwd.clone()) {
+                if let (Some(Some(t)), Some(h)) = (splits.get(k), hist.as_ref()) {
+                    e.ctx = t
+                        .compose(&h.names, &CLAUDE, e.tokens.prompt_total())
+                        .map(Box::new);
+                }
                 out.push(e);
             }
         }

@@ -139,6 +139,7 @@ pub mod aider;
 pub mod chain_ctx;
 pub mod amp;
 pub mod cline;
+pub mod cline_ctx;
 pub mod common;
 pub mod copilot;
 pub mod copilot_ctx;
