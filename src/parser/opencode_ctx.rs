@@ -264,7 +264,7 @@ impl Head {
 pub struct Own {
     /// Everything the message sends.
     pub tally: Tally,
-    /// Own tally at each `step-start` (one entry at least: the empty tally).
+    /// Own tally at each `step-start` (none: one call, before any part).
     pub steps: Vec<Tally>,
     /// Number of `step-finish` parts, and their summed usage.
     pub finishes: usize,
@@ -291,9 +291,6 @@ pub struct Msg {
 impl Own {
     /// Measures one part's JSON (`part.data`, or a legacy part file). `head` is its message.
     pub fn part(&mut self, b: &[u8], head: &Head, names: &mut Names) {
-        if self.steps.is_empty() {
-            self.steps.push(Tally::default());
-        }
         self.parts += 1;
         let (mut ty, mut text, mut ignored, mut mime, mut tool, mut state, mut tail) =
             (None, None, false, None, None, None, None);
