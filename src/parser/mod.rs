@@ -18,6 +18,7 @@ pub mod crush;
 pub mod cursor;
 pub mod export;
 pub mod opencode;
+pub mod opencode_ctx;
 pub mod sqlite_ro;
 
 use crate::event::UsageEvent;

@@ -28,6 +28,8 @@
 //! Incremental reads: see [`RowidTail`]. New rows are found by rowid; messages still streaming
 //! (no `time.completed`) are re-checked by id until they complete.
 
+use super::context::Names;
+use super::opencode_ctx::{self as ctx, Conv, Head, Own, Session};
 use super::sqlite_ro::{self, bytes_of, int_of, query_err, text_of, RoDb, RowidTail};
 use super::{FileState, Format, ParseError, Parser, WholeReport};
 use crate::event::{Merge, Tokens, UsageEvent};
@@ -194,7 +196,7 @@ fn msg_usage(v: &Value) -> Result<MsgUsage, ParseError> {
 }
 
 /// Adds one `step-finish` part's usage (tokens and cost) to `acc`; other parts are ignored.
-fn add_step_finish(part: &Value, acc: &mut (Tokens, f64)) -> Result<(), ParseError> {
+pub(crate) fn add_step_finish(part: &Value, acc: &mut (Tokens, f64)) -> Result<(), ParseError> {
     if part.get("type").and_then(Value::as_str) != Some("step-finish") {
         return Ok(());
     }
@@ -264,6 +266,9 @@ struct SessionInfo {
     fork: Option<Boundary>,
 }
 
+/// A message read as history: its order, id, type (v2) and data.
+type HistRow = (ctx::Order, String, Option<String>, Option<Vec<u8>>);
+
 /// One row of `message` / `session_message` as read.
 struct Row {
     rowid: i64,
@@ -295,6 +300,8 @@ struct Reader<'a> {
     has_part: bool,
     sessions: HashMap<String, SessionInfo>,
     report: WholeReport,
+    /// The conversations, as sizes (context composition).
+    conv: Conv,
 }
 
 impl Reader<'_> {
@@ -417,36 +424,113 @@ impl Reader<'_> {
         Some(info)
     }
 
-    /// Sum of the `step-finish` parts of a message (v1).
-    fn step_finish(&mut self, msg_id: &str) -> Result<(Tokens, f64), ParseError> {
-        let mut acc = (Tokens::default(), 0.0);
+    /// The parts of a v1 message, measured (each part's `data` is read here once; a message
+    /// still streaming is read again when it changes).
+    /// Malformed parts are counted when `report` (the message's own read; not when it is read
+    /// as history).
+    fn own(&mut self, msg_id: &str, head: &Head, report: bool) -> Result<Own, ParseError> {
+        let mut own = Own::default();
         if !self.has_part {
-            return Ok(acc);
+            return Ok(own);
         }
-        let datas: Vec<Option<Vec<u8>>> = {
+        let mut st = self
+            .db
+            .conn
+            .prepare_cached("SELECT data FROM part WHERE message_id = ?1 ORDER BY id")
+            .map_err(|e| query_err("parts", &e))?;
+        let mut rows = st.query([msg_id]).map_err(|e| query_err("parts", &e))?;
+        while let Some(r) = rows.next().map_err(|e| query_err("parts", &e))? {
+            let v = r.get_ref(0).map_err(|e| query_err("parts", &e))?;
+            match v {
+                rusqlite::types::ValueRef::Text(b) | rusqlite::types::ValueRef::Blob(b) => {
+                    own.part(b, head, &mut self.conv.names)
+                }
+                _ => own.bad += 1,
+            }
+        }
+        for _ in 0..std::mem::take(&mut own.bad) {
+            if report {
+                self.report.bad("part of a message: not a part object");
+            }
+        }
+        Ok(own)
+    }
+
+    /// Brings the history of `session` up to (not including) the message at `upto`: the
+    /// messages after the last one already counted are read by the session's index, once.
+    fn settle(&mut self, session: &str, upto: &ctx::Order) -> Result<(), ParseError> {
+        let lo = self
+            .conv
+            .sessions
+            .get(session)
+            .and_then(|s| s.upto.clone())
+            .unwrap_or((i64::MIN, String::new()));
+        if lo >= *upto {
+            return Ok(());
+        }
+        // (order, id, type, data)
+        let rows: Vec<HistRow> = {
+            let sql = match self.gen {
+                Gen::V1 => "SELECT time_created, id, NULL, data FROM message \
+                     WHERE session_id = ?1 \
+                     AND (time_created > ?2 OR (time_created = ?2 AND id > ?3)) \
+                     AND (time_created < ?4 OR (time_created = ?4 AND id < ?5)) \
+                     ORDER BY time_created, id"
+                    .to_string(),
+                Gen::V2 => format!(
+                    "SELECT {0}, id, type, data FROM session_message \
+                     WHERE session_id = ?1 AND {0} > ?2 AND {0} < ?3 ORDER BY {0}",
+                    self.seq_col
+                ),
+            };
             let mut st = self
                 .db
                 .conn
-                .prepare_cached(
-                    "SELECT data FROM part WHERE message_id = ?1 AND data LIKE '%step-finish%'",
-                )
-                .map_err(|e| query_err("parts", &e))?;
+                .prepare_cached(&sql)
+                .map_err(|e| query_err("messages", &e))?;
+            let v1 = rusqlite::params![session, lo.0, lo.1, upto.0, upto.1];
+            let v2 = rusqlite::params![session, lo.0, upto.0];
             let rows = st
-                .query_map([msg_id], |r| Ok(bytes_of(r.get_ref(0)?)))
-                .map_err(|e| query_err("parts", &e))?;
-            rows.collect::<rusqlite::Result<_>>()
-                .map_err(|e| query_err("parts", &e))?
-        };
-        for d in datas.into_iter().flatten() {
-            match serde_json::from_slice::<Value>(&d)
-                .map_err(ParseError::from)
-                .and_then(|v| add_step_finish(&v, &mut acc))
-            {
-                Ok(()) => {}
-                Err(e) => self.report.bad(format!("part of a message: {e}")),
+                .query_map(if self.gen == Gen::V1 { v1 } else { v2 }, |r| {
+                    Ok((
+                        int_of(r.get_ref(0)?).unwrap_or(0),
+                        text_of(r.get_ref(1)?).unwrap_or_default(),
+                        text_of(r.get_ref(2)?),
+                        bytes_of(r.get_ref(3)?),
+                    ))
+                })
+                .map_err(|e| query_err("messages", &e))?;
+            let mut out = Vec::new();
+            for r in rows {
+                let (o, id, ty, data) = r.map_err(|e| query_err("messages", &e))?;
+                let key = match self.gen {
+                    Gen::V1 => id.clone(),
+                    Gen::V2 => String::new(),
+                };
+                out.push(((o, key), id, ty, data));
             }
+            out
+        };
+        for (o, id, ty, data) in rows {
+            let Some(data) = data else { continue };
+            let msg = match self.gen {
+                Gen::V2 => ctx::v2_row(ty.as_deref().unwrap_or(""), &data, &mut self.conv.names),
+                Gen::V1 => {
+                    let Ok(v) = serde_json::from_slice::<Value>(&data) else {
+                        continue; // counted as malformed where the row itself is read
+                    };
+                    let head = Head::of(&v);
+                    let own = self.own(&id, &head, false)?;
+                    own.into_msg(&head, head.parent.as_deref())
+                }
+            };
+            self.conv
+                .sessions
+                .entry(session.to_string())
+                .or_default()
+                .add(o, &id, msg);
         }
-        Ok(acc)
+        Ok(())
     }
 
     /// Turns a row into an event (or nothing). Returns whether the row may still change
@@ -459,9 +543,9 @@ impl Reader<'_> {
             self.report.bad("message without data");
             return Ok(false);
         };
-        let u = match serde_json::from_slice::<Value>(data)
+        let (u, head) = match serde_json::from_slice::<Value>(data)
             .map_err(ParseError::from)
-            .and_then(|v| msg_usage(&v))
+            .and_then(|v| Ok((msg_usage(&v)?, Head::of(&v))))
         {
             Ok(u) => u,
             Err(e) => {
@@ -486,11 +570,16 @@ impl Reader<'_> {
                 return Ok(false);
             }
         }
-        if u.tokens.is_zero() && self.gen == Gen::V1 {
-            let (t, c) = self.step_finish(&row.id)?;
-            u.tokens = t;
+        // The message's own parts (v1): its step-finish usage and its sizes.
+        let own = match self.gen {
+            Gen::V1 => self.own(&row.id, &head, true)?,
+            Gen::V2 => Own::default(),
+        };
+        let summed = u.tokens.is_zero() && self.gen == Gen::V1;
+        if summed {
+            u.tokens = own.usage.0;
             if u.cost <= 0.0 {
-                u.cost = c;
+                u.cost = own.usage.1;
             }
         }
         let pending = !u.completed;
@@ -498,7 +587,7 @@ impl Reader<'_> {
             // Nothing used yet (streaming) or nothing billed (aborted before a response).
             return Ok(pending);
         }
-        out.push(make_event(
+        let mut e = make_event(
             self.tool,
             Merge::LastWins,
             &row.id,
@@ -506,7 +595,38 @@ impl Reader<'_> {
             row.created,
             &u,
             sess.dir,
-        ));
+        );
+        let order = match self.gen {
+            Gen::V1 => row.created.map(|c| (c, row.id.clone())),
+            Gen::V2 => row.seq.map(|s| (s, String::new())),
+        };
+        if let (Some(session), Some(order)) = (row.session.as_deref(), order) {
+            self.settle(session, &order)?;
+            let hist = self
+                .conv
+                .sessions
+                .get(session)
+                .map(|s| s.before(&order))
+                .unwrap_or_default();
+            let msg = match self.gen {
+                Gen::V1 => None,
+                Gen::V2 => Some(ctx::v2_row("assistant", data, &mut self.conv.names)),
+            };
+            let r = ctx::ratios(e.model.as_deref(), e.provider.as_deref());
+            e.ctx = self
+                .conv
+                .compose(&hist, &own, summed, r, e.tokens.prompt_total())
+                .map(Box::new);
+            if !pending {
+                let msg = msg.unwrap_or_else(|| own.into_msg(&head, head.parent.as_deref()));
+                self.conv
+                    .sessions
+                    .entry(session.to_string())
+                    .or_default()
+                    .add(order, &row.id, msg);
+            }
+        }
+        out.push(e);
         Ok(pending)
     }
 }
@@ -578,6 +698,7 @@ impl Parser for OpenCodeDb {
             has_part: gen == Gen::V1 && db.table_exists("part"),
             sessions: HashMap::new(),
             report: WholeReport::default(),
+            conv: Conv::default(),
         };
         let table = gen.table();
         let mut tail = RowidTail::load(state, table);
@@ -587,6 +708,14 @@ impl Parser for OpenCodeDb {
             .map_err(|e| query_err("messages", &e))?;
         if !incremental {
             tail = RowidTail::default();
+        }
+        // The conversations kept in memory hold exactly what was read up to the checkpoint's
+        // row: any other state (a restart, a rolled-back batch, a full re-read) starts empty
+        // and each session's history is read again, once, when its next request comes.
+        let at = tail.rowid.map_or(u64::MAX, |r| r as u64);
+        let conv = state.scratch.with(|c: &mut Conv| std::mem::take(c));
+        if state.scratch.at() == Some(at) {
+            rd.conv = conv;
         }
         let mut newest = 0i64;
         let mut done: HashSet<String> = HashSet::new();
@@ -630,7 +759,13 @@ impl Parser for OpenCodeDb {
         // Messages that never complete (a crashed run) are dropped after a while.
         tail.trim_pending(newest.saturating_sub(PENDING_MAX_AGE_MS), PENDING_MAX);
         tail.save(state, table);
-        Ok(rd.report)
+        let conv = std::mem::take(&mut rd.conv);
+        let report = rd.report;
+        state.scratch.with(|c: &mut Conv| *c = conv);
+        state
+            .scratch
+            .set_at(tail.rowid.map_or(u64::MAX, |r| r as u64));
+        Ok(report)
     }
 }
 
@@ -640,6 +775,15 @@ impl Parser for OpenCodeDb {
 
 /// Largest legacy message file read (they are a few hundred bytes; a huge one is not ours).
 const MAX_JSON: u64 = 16 << 20;
+
+fn read_bytes(path: &Path) -> Result<Vec<u8>, ParseError> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| ParseError(format!("cannot read the file: {}", e.kind())))?;
+    if meta.len() > MAX_JSON {
+        return Err(ParseError("file too large for a message".into()));
+    }
+    std::fs::read(path).map_err(|e| ParseError(format!("cannot read the file: {}", e.kind())))
+}
 
 fn read_json(path: &Path) -> Result<Value, ParseError> {
     let meta = std::fs::metadata(path)
@@ -676,11 +820,15 @@ impl OpenCodeLegacy {
         None
     }
 
-    fn step_finish(
+    /// The parts of message `msg_id` (`storage/part/<msg_id>/*.json`, in id order), measured;
+    /// `None` when the message has no part directory. Malformed parts are counted in `report`.
+    fn parts(
         storage: &Path,
         msg_id: &str,
-        report: &mut WholeReport,
-    ) -> Option<(Tokens, f64)> {
+        head: &Head,
+        names: &mut Names,
+        report: Option<&mut WholeReport>,
+    ) -> Option<Own> {
         let rd = std::fs::read_dir(storage.join("part").join(msg_id)).ok()?;
         let mut files: Vec<PathBuf> = rd
             .flatten()
@@ -688,14 +836,53 @@ impl OpenCodeLegacy {
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
             .collect();
         files.sort();
-        let mut acc = (Tokens::default(), 0.0);
+        let mut own = Own::default();
         for f in files {
-            match read_json(&f).and_then(|v| add_step_finish(&v, &mut acc)) {
-                Ok(()) => {}
-                Err(e) => report.bad(format!("part of a message: {e}")),
+            match read_bytes(&f) {
+                Ok(b) => own.part(&b, head, names),
+                Err(_) => own.bad += 1,
             }
         }
-        Some(acc)
+        if let Some(r) = report {
+            for _ in 0..own.bad {
+                r.bad("part of a message: not a part object");
+            }
+        }
+        own.bad = 0;
+        Some(own)
+    }
+
+    /// The history of a request at `me`: the messages of its session directory before it, with
+    /// their parts. Legacy files are read one message at a time, so each request reads its
+    /// session's earlier files again (the legacy store is what OpenCode versions before the
+    /// database wrote; newer ones migrate it into `opencode.db`).
+    fn history(storage: &Path, session_dir: &Path, me: &ctx::Order, names: &mut Names) -> Session {
+        let mut msgs: Vec<(ctx::Order, String, Value)> = Vec::new();
+        if let Ok(rd) = std::fs::read_dir(session_dir) {
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.extension().is_none_or(|x| x != "json") {
+                    continue;
+                }
+                let Ok(v) = read_json(&p) else { continue };
+                let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned());
+                let Some(id) = str_at(&v, &["id"]).map(str::to_string).or(stem) else {
+                    continue;
+                };
+                let o = (ms_at(&v, &["time", "created"]).unwrap_or(0), id.clone());
+                if o < *me {
+                    msgs.push((o, id, v));
+                }
+            }
+        }
+        msgs.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut sess = Session::default();
+        for (o, id, v) in msgs {
+            let head = Head::of(&v);
+            let own = Self::parts(storage, &id, &head, names, None).unwrap_or_default();
+            sess.add(o, &id, own.into_msg(&head, head.parent.as_deref()));
+        }
+        sess
     }
 }
 
@@ -743,14 +930,17 @@ impl Parser for OpenCodeLegacy {
                 .map(|s| s.to_string_lossy().into_owned())
         });
         let storage = storage_root(path);
-        if u.tokens.is_zero() {
-            if let Some((t, c)) = storage
-                .as_deref()
-                .and_then(|s| Self::step_finish(s, &id, &mut report))
-            {
-                u.tokens = t;
+        let head = Head::of(&v);
+        let mut names = Names::default();
+        let own = storage
+            .as_deref()
+            .and_then(|s| Self::parts(s, &id, &head, &mut names, Some(&mut report)));
+        let summed = u.tokens.is_zero();
+        if summed {
+            if let Some(own) = &own {
+                u.tokens = own.usage.0;
                 if u.cost <= 0.0 {
-                    u.cost = c;
+                    u.cost = own.usage.1;
                 }
             }
         }
@@ -761,7 +951,7 @@ impl Parser for OpenCodeLegacy {
             (None, Some(st), Some(s)) => Self::session_dir(st, s),
             _ => None,
         };
-        out.push(make_event(
+        let mut e = make_event(
             self.flavor.tool(),
             Merge::KeepMax,
             &id,
@@ -769,7 +959,26 @@ impl Parser for OpenCodeLegacy {
             None,
             &u,
             dir,
-        ));
+        );
+        if let (Some(storage), Some(sdir)) = (storage.as_deref(), path.parent()) {
+            let me = (u.created_ms.unwrap_or(0), id.clone());
+            let sess = Self::history(storage, sdir, &me, &mut names);
+            let conv = Conv {
+                sessions: HashMap::new(),
+                names,
+            };
+            let r = ctx::ratios(e.model.as_deref(), e.provider.as_deref());
+            e.ctx = conv
+                .compose(
+                    &sess.before(&me),
+                    &own.unwrap_or_default(),
+                    summed,
+                    r,
+                    e.tokens.prompt_total(),
+                )
+                .map(Box::new);
+        }
+        out.push(e);
         Ok(report)
     }
 }
