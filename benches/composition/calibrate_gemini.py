@@ -23,7 +23,8 @@ def parts_bytes(s, span, text_kind, tool=None):
     out = dict.fromkeys(KINDS, 0)
     a, b = span
     if s[a] == '"':
-        out[text_kind] += blen(s, span)
+        if b - a > 2:  # an empty string is no part
+            out[text_kind] += blen(s, span)
         return out
     if s[a] != "[":
         return out
@@ -89,7 +90,7 @@ def main():
         if v["type"] == "gemini" and t:
             reqs.append((i, t["input"] + t.get("tool", 0), t["output"], t["thoughts"]))
     sizes = [measure(line, v) for line, v in recs]
-    print("request  prompt   growth  output(A) thoughts-in-loop  added bytes by kind")
+    print("request  prompt   growth  output(A)  loop/new prompt  added bytes by kind")
     prev = None
     for n, (i, prompt, out, th) in enumerate(reqs):
         if prev is None:
