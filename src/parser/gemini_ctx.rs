@@ -81,41 +81,66 @@ impl Conversation {
         }
     }
 
-    /// Measures the message record at `b[s] == '{'`: its id hash and sizes.
+    /// Measures the message record at `b[s] == '{'`: its id hash and sizes. One walk: content
+    /// and tool calls are measured where they are (Gemini CLI writes `id` and `type` first);
+    /// a user record's walk stops after its content (`displayContent` is the screen's).
     fn measure(&mut self, b: &[u8], s: usize) -> Option<Msg> {
-        let (mut id, mut ty, mut content, mut calls, mut thoughts) = (None, None, None, None, 0);
-        json::fields(b, s, &mut |k, vs, ve| match k {
-            b"id" => id = json::str_at(b, vs, ve),
-            b"type" => ty = json::str_at(b, vs, ve),
-            b"content" => content = Some(vs),
-            b"toolCalls" if b[vs] == b'[' => calls = Some(vs),
-            b"tokens" if b[vs] == b'{' => {
-                let _ = json::fields(b, vs, &mut |k, s, e| {
-                    if k == b"thoughts" {
-                        thoughts = int(b, s, e).unwrap_or(0);
+        use json::Step;
+        let mut m = Msg::default();
+        let (mut id, mut ty, mut late, mut done) = (None, None, None, false);
+        let mut own_calls = Vec::new();
+        json::fields_at(b, s, &mut |k, vs| {
+            let ve = match k {
+                b"id" | b"type" => {
+                    let ve = json::value(b, vs)?;
+                    let v = json::str_at(b, vs, ve);
+                    if k == b"id" {
+                        id = v;
+                    } else {
+                        ty = v;
                     }
-                });
-            }
-            _ => {}
+                    ve
+                }
+                b"content" => match ty {
+                    Some(b"user") => {
+                        done = true;
+                        self.user_content(b, vs, &mut m)?
+                    }
+                    Some(b"gemini") => self.model_content(b, vs, &mut m, &mut own_calls)?,
+                    Some(_) => json::value(b, vs)?,
+                    None => {
+                        // The type comes later: measured after the walk.
+                        late = Some(vs);
+                        json::value(b, vs)?
+                    }
+                },
+                b"toolCalls" if b.get(vs) == Some(&b'[') => {
+                    json::elements_at(b, vs, &mut |s| self.tool_call(b, s, &mut m))?
+                }
+                b"tokens" if b.get(vs) == Some(&b'{') => json::fields(b, vs, &mut |k, s, e| {
+                    if k == b"thoughts" {
+                        m.thoughts = int(b, s, e).unwrap_or(0);
+                    }
+                })?,
+                _ => return Some(Step::Skip),
+            };
+            Some(if done && id.is_some() {
+                Step::Stop
+            } else {
+                Step::Took(ve)
+            })
         })?;
-        let mut m = Msg {
-            key: id_key(id?),
-            ..Msg::default()
-        };
+        m.key = id_key(id?);
         match ty? {
             b"user" => {
-                if let Some(cs) = content {
+                m.thoughts = 0;
+                if let Some(cs) = late {
                     self.user_content(b, cs, &mut m);
                 }
             }
             b"gemini" => {
-                m.thoughts = thoughts;
-                let mut own_calls = Vec::new();
-                if let Some(cs) = content {
+                if let Some(cs) = late {
                     self.model_content(b, cs, &mut m, &mut own_calls);
-                }
-                if let Some(ts) = calls {
-                    json::elements(b, ts, &mut |s, _| self.tool_call(b, s, &mut m))?;
                 }
                 // A call that is in the content and in `toolCalls` counts once.
                 for (id, n) in own_calls {
@@ -125,14 +150,20 @@ impl Conversation {
                 }
             }
             // Notices (`info`, `error`, `warning`, …) are not sent: a place in the order only.
-            _ => {}
+            _ => {
+                let key = m.key;
+                m = Msg {
+                    key,
+                    ..Msg::default()
+                };
+            }
         }
         Some(m)
     }
 
     /// A user message's content: its text (the summary, for the one a compression writes),
-    /// images, and any tool results it carries.
-    fn user_content(&mut self, b: &[u8], cs: usize, m: &mut Msg) {
+    /// images, and any tool results it carries. Returns the content's end.
+    fn user_content(&mut self, b: &[u8], cs: usize, m: &mut Msg) -> Option<usize> {
         let mut text = 0u64;
         let end = gemini_parts::walk(b, cs, &mut |p| match p.kind {
             PartKind::Text if p.text > 2 => {
@@ -160,18 +191,19 @@ impl Conversation {
             _ => CtxKind::User,
         };
         m.tally.add(kind, text);
+        end
     }
 
     /// A model message's content: its text and any calls written in it (thought parts are not
-    /// sent back; signatures are not counted).
+    /// sent back; signatures are not counted). Returns the content's end.
     fn model_content(
         &mut self,
         b: &[u8],
         cs: usize,
         m: &mut Msg,
         own_calls: &mut Vec<(Option<i64>, u64)>,
-    ) {
-        let _ = gemini_parts::walk(b, cs, &mut |p| match p.kind {
+    ) -> Option<usize> {
+        gemini_parts::walk(b, cs, &mut |p| match p.kind {
             PartKind::Text if p.text > 2 => m.tally.add(CtxKind::Assistant, p.bytes - p.signature),
             PartKind::Text | PartKind::Thought => {}
             PartKind::Other => m.tally.add(CtxKind::Assistant, p.bytes - p.signature),
@@ -182,53 +214,61 @@ impl Conversation {
                 let tool = self.tool(p.name);
                 m.responses.push((p.id.map(id_key), tool, p.bytes));
             }
-        });
+        })
     }
 
-    /// One `toolCalls` element: `name` + `args` are the call, `result` (the parts sent back)
-    /// the tool's result. Returns nothing: the walk of the array goes on.
-    fn tool_call(&mut self, b: &[u8], s: usize, m: &mut Msg) {
-        if b[s] != b'{' {
-            return;
+    /// One `toolCalls` element at `b[s]`: `name` + `args` are the call, `result` (the parts
+    /// sent back) the tool's result. Returns the element's end.
+    fn tool_call(&mut self, b: &[u8], s: usize, m: &mut Msg) -> Option<usize> {
+        use json::Step;
+        if b.get(s) != Some(&b'{') {
+            return json::value(b, s);
         }
-        let (mut id, mut name, mut call, mut result) = (None, None, 0u64, None);
-        let _ = json::fields(b, s, &mut |k, vs, ve| match k {
-            b"id" => id = json::str_at(b, vs, ve),
-            b"name" => {
-                name = json::str_at(b, vs, ve);
-                call += (ve - vs) as u64;
-            }
-            b"args" => call += (ve - vs) as u64,
-            b"result" => result = Some(vs),
-            _ => {}
-        });
+        let (mut id, mut name, mut call, mut bytes, mut images) = (None, None, 0u64, 0u64, 0u64);
+        let mut named = None;
+        let e = json::fields_at(b, s, &mut |k, vs| {
+            let ve = match k {
+                b"id" | b"name" => {
+                    let ve = json::value(b, vs)?;
+                    if k == b"id" {
+                        id = json::str_at(b, vs, ve);
+                    } else {
+                        name = json::str_at(b, vs, ve);
+                        call += (ve - vs) as u64;
+                    }
+                    ve
+                }
+                b"args" => {
+                    let ve = json::value(b, vs)?;
+                    call += (ve - vs) as u64;
+                    ve
+                }
+                b"result" => gemini_parts::walk(b, vs, &mut |p| {
+                    if p.kind == PartKind::Media {
+                        images += 1;
+                        return;
+                    }
+                    bytes += p.bytes;
+                    if named.is_none() && p.kind == PartKind::Response {
+                        named = p.name;
+                    }
+                })?,
+                _ => return Some(Step::Skip),
+            };
+            Some(Step::Took(ve))
+        })?;
         m.tally.add(CtxKind::ToolCall, call);
         if let Some(id) = id {
             m.calls.push(id_key(id));
         }
-        let Some(rs) = result else {
-            return;
-        };
-        let mut tool = name.filter(|n| is_tool_name(n)).map(|n| self.tool(Some(n)));
-        let (mut bytes, mut images) = (0u64, 0u64);
-        let _ = gemini_parts::walk(b, rs, &mut |p| {
-            if p.kind == PartKind::Media {
-                images += 1;
-                return;
-            }
-            bytes += p.bytes;
-            // Named in the response only: the call's record had no usable name.
-            if tool.is_none() && p.kind == PartKind::Response {
-                if let Some(n) = p.name.filter(|n| is_tool_name(n)) {
-                    tool = Some(self.names.id(&String::from_utf8_lossy(n)));
-                }
-            }
-        });
-        let tool = tool.unwrap_or_else(|| self.names.id("unknown tool"));
+        // The call's name; else the one its response gives.
+        let name = name.filter(|n| is_tool_name(n)).or(named);
+        let tool = self.tool(name);
         m.tally.images += images;
         if bytes > 0 {
             m.tally.add_tool(tool, bytes);
         }
+        Some(e)
     }
 
     fn invalidate_from(&mut self, i: usize) {
