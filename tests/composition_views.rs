@@ -1,7 +1,7 @@
 //! The views of context composition beyond `tokwatch session` (issue 14): the average split per
 //! session row of `report session` (text and `--json`) and the per-part input cost of
 //! `/api/session`, on the real Claude Code sample (`fixtures/claude-code/projects`), the Codex
-//! samples and a Gemini CLI session (no split). Every expected figure is computed here from the stored rows and the
+//! samples and an Amp thread (no split). Every expected figure is computed here from the stored rows and the
 //! published rates, not by tokwatch's own code.
 
 mod util;
@@ -19,14 +19,18 @@ const UNTIL: &str = "2026-04-30";
 fn home() -> Home {
     let h = Home::new();
     h.copy_samples(usize::MAX);
-    // Gemini CLI logs hold no message sizes tokwatch reads: its session has no split.
-    let gemini = h.home().join(".gemini/tmp/9da8b3df/chats");
-    std::fs::create_dir_all(&gemini).unwrap();
-    std::fs::copy(
-        fixtures().join("gemini-cli/session.jsonl"),
-        gemini.join("session-2026-04-23T12-52-0ab84937.jsonl"),
-    )
-    .unwrap();
+    // An Amp thread (built from the documented schema, `tests/parsers_amp.rs`): Amp has no
+    // context split yet, so its session has none.
+    let amp = h.home().join(".local/share/amp/threads");
+    std::fs::create_dir_all(&amp).unwrap();
+    let thread = serde_json::json!({"v": 12, "id": "T-0a5e", "created": 1776600000000i64,
+        "messages": [
+            {"role": "user", "messageId": 0, "content": [{"type": "text", "text": "elided"}]},
+            {"role": "assistant", "messageId": 1, "usage": {"model": "claude-haiku-4-5-20251001",
+                "inputTokens": 10, "outputTokens": 178, "cacheCreationInputTokens": 986,
+                "cacheReadInputTokens": 11372, "totalInputTokens": 12368,
+                "timestamp": "2026-04-20T11:42:10.652Z"}}]});
+    std::fs::write(amp.join("T-0a5e.json"), thread.to_string()).unwrap();
     h
 }
 
@@ -132,8 +136,8 @@ fn report_session_shows_the_average_split_of_each_session() {
         let (with, _, _) = stored_splits(&h, r["key"].as_str().unwrap());
         assert_eq!(r["ctx_avg"]["requests_with"], with, "{r}");
     }
-    // A Gemini CLI session has no split: null, never a made-up 0%.
-    let none: Vec<&Value> = rows.iter().filter(|r| r["tool"] == "gemini-cli").collect();
+    // A session of a tool without a split (Amp): null, never a made-up 0%.
+    let none: Vec<&Value> = rows.iter().filter(|r| r["tool"] == "amp").collect();
     assert!(!none.is_empty(), "{rows:?}");
     for r in &none {
         assert!(r["ctx_avg"].is_null(), "{r}");
@@ -141,7 +145,7 @@ fn report_session_shows_the_average_split_of_each_session() {
     }
 
     // The text table: the three largest parts as shares of the average, marked estimated, with
-    // how many requests have a split; "-" for the Gemini CLI session.
+    // how many requests have a split; "-" for the Amp session.
     let text = run(
         &h,
         &["report", "session", "--since", SINCE, "--until", UNTIL],

@@ -157,6 +157,11 @@ fn texts(v: &serde_json::Value, under_text: bool, out: &mut Vec<String>) {
         "result",
         "toolUseResult",
         "data",
+        // Gemini CLI: tool arguments, thought summaries, the screen's copies.
+        "args",
+        "thoughts",
+        "resultDisplay",
+        "displayContent",
     ];
     match v {
         serde_json::Value::String(s) if under_text && s.len() >= 12 => out.push(s.clone()),
@@ -259,6 +264,13 @@ fn no_message_text_reaches_the_database() {
     // A Cline task (no public sample: built from the documented schema, docs/log-formats.md
     // §6) whose conversation history holds text of every kind the split measures.
     let cline_text = cline_task(&h.home().join(".cline/data/tasks/1781220400000"));
+    let gemini = h.home().join(".gemini/tmp/discordbot/chats");
+    std::fs::create_dir_all(&gemini).unwrap();
+    std::fs::copy(
+        fixtures().join("gemini-cli/session.jsonl"),
+        gemini.join("session-2026-04-23T12-52-0ab84937.jsonl"),
+    )
+    .unwrap();
     h.scan();
     let mut needles = cline_text;
     for f in [
@@ -266,6 +278,7 @@ fn no_message_text_reaches_the_database() {
         "codex/sessions/2026/02/23/rollout-2026-02-23T12-40-23-019c8a4c-ed82-79a1-aa28-7738fc5ab61a.jsonl",
         "copilot-cli/events.jsonl",
         "qwen-code/session.jsonl",
+        "gemini-cli/session.jsonl",
     ] {
         for line in std::fs::read_to_string(fixtures().join(f)).unwrap().lines() {
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
@@ -334,6 +347,14 @@ fn no_message_text_reaches_the_database() {
         )
         .unwrap();
     assert_eq!(cline, 2, "the Cline task's splits are checked too");
+    let gemini: i64 = c
+        .query_row(
+            "SELECT count(*) FROM events WHERE ctx IS NOT NULL AND tool = 'gemini-cli'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(gemini, 6, "the Gemini CLI sample's splits are checked too");
     let item = regex::Regex::new(r"^(?:[suakcim]|r(?:\.[A-Za-z0-9_ -]+)?)=[0-9]+$").unwrap();
     for v in &ctx {
         for part in v.split(';') {

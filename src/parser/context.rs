@@ -53,6 +53,18 @@ pub const QWEN: Ratios = Ratios {
     image_tokens: 1280.0,
 };
 
+/// Gemini CLI (Gemini tokenizer), fitted on the gemini-3-flash-preview sample (tool results,
+/// tool calls); user, assistant and summary text assume Gemini's ~4 bytes per token. Thinking
+/// is counted in tokens (`tokens.thoughts` of the tool loop's model messages), so its "bytes"
+/// are tokens: 1 per token.
+pub const GEMINI: Ratios = Ratios {
+    bytes_per_token: [4.0, 4.0, 4.0, 1.0, 3.25, 3.75, 1.0, 4.0],
+    tool_ratio: &[],
+    // Assumed, no image in the sample: Gemini 3 bills an image at its default (high) media
+    // resolution as 1,120 tokens; Gemini 2.5 at 258 per 768-pixel tile.
+    image_tokens: 1120.0,
+};
+
 impl Ratios {
     fn tool(&self, name: &str) -> f64 {
         self.tool_ratio

@@ -6,9 +6,13 @@
 //! resume migrates it into share (sessionId, message id) keys, so they count once. Tokens:
 //! `input` includes `cached` (uncached = input - cached); `thoughts` are billed as output but are
 //! not in `output` (output = output + thoughts, reasoning = thoughts); `tool` prompt tokens are
-//! input. `$rewindTo` drops messages from the conversation, not from the bill: ignored.
+//! input. `$rewindTo` drops messages from the conversation, not from the bill.
+//!
+//! Each request (a `gemini` record with tokens) carries its context split ([`gemini_ctx`],
+//! `docs/composition.md`): the conversation is kept in the file's in-memory state.
 
 use super::common::{self, sub0};
+use super::gemini_ctx::Conversation;
 use super::{FileState, Format, ParseError, Parser, WholeReport};
 use crate::event::{Merge, Tokens, UsageEvent};
 use serde_json::Value;
@@ -86,6 +90,15 @@ fn message_event(
     Ok(Some(e))
 }
 
+/// Each request's context split, from the conversation as it stands.
+fn split(c: &mut Conversation, events: &mut [UsageEvent]) {
+    for e in events {
+        if let Some(id) = e.msg_id.as_deref() {
+            e.ctx = c.request(id, e.tokens.prompt_total()).map(Box::new);
+        }
+    }
+}
+
 /// First entry of a `directories` array: the workspace the session ran in.
 fn first_dir(v: &Value) -> Option<String> {
     v.get("directories")?
@@ -132,6 +145,10 @@ impl Parser for GeminiParser {
         TOOL
     }
 
+    fn keeps_context(&self) -> bool {
+        !self.legacy
+    }
+
     fn format(&self) -> Format {
         if self.legacy {
             Format::WholeFile
@@ -176,10 +193,19 @@ impl Parser for GeminiParser {
                     events.push(e);
                 }
             }
+            state.scratch.with(|c: &mut Conversation| {
+                c.snapshot(line);
+                split(c, &mut events);
+            });
             out.extend(events);
             return Ok(());
         }
-        if v.get("$rewindTo").is_some() {
+        if let Some(r) = v.get("$rewindTo") {
+            if let Some(id) = r.as_str() {
+                state
+                    .scratch
+                    .with(|c: &mut Conversation| c.rewind(id.as_bytes()));
+            }
             return Ok(());
         }
         if v.get("id").is_none() && v.get("type").is_none() {
@@ -196,9 +222,13 @@ impl Parser for GeminiParser {
             .session_id
             .clone()
             .unwrap_or_else(|| fallback_session(path));
-        if let Some(e) = message_event(&v, &session, state)? {
-            out.push(e);
-        }
+        let e = message_event(&v, &session, state)?;
+        state.scratch.with(|c: &mut Conversation| {
+            c.message(line);
+            let mut e: Vec<UsageEvent> = e.into_iter().collect();
+            split(c, &mut e);
+            out.extend(e);
+        });
         Ok(())
     }
 
@@ -209,9 +239,15 @@ impl Parser for GeminiParser {
         out: &mut Vec<UsageEvent>,
     ) -> Result<WholeReport, ParseError> {
         let mut report = WholeReport::default();
-        let Some(doc) = common::read_json_doc(path, &mut report)? else {
-            return Ok(report);
+        let bytes = common::read_file(path)?;
+        let doc: Value = match serde_json::from_slice(&bytes) {
+            Ok(d) => d,
+            Err(e) => {
+                report.bad(ParseError::from(e).0);
+                return Ok(report);
+            }
         };
+        drop(bytes);
         let Some(msgs) = doc.get("messages").and_then(Value::as_array) else {
             report.bad("legacy session has no `messages` array");
             return Ok(report);
@@ -222,12 +258,21 @@ impl Parser for GeminiParser {
             st.cwd = Some(d);
         }
         self.resolve_cwd_once(path, &mut st);
+        let first = out.len();
         for m in msgs {
             match message_event(m, &session, &st) {
                 Ok(Some(e)) => out.push(e),
                 Ok(None) => {}
                 Err(e) => report.bad(e.0),
             }
+        }
+        // The conversation is measured on the messages written compactly, as the `.jsonl` a
+        // resume migrates them into has them (the legacy file is indented): the same split.
+        if out.len() > first {
+            let compact = serde_json::to_vec(&doc["messages"]).unwrap_or_default();
+            let mut c = Conversation::default();
+            c.replace(&compact, 0);
+            split(&mut c, &mut out[first..]);
         }
         Ok(report)
     }

@@ -145,4 +145,6 @@ pub mod common;
 pub mod copilot;
 pub mod copilot_ctx;
 pub mod gemini;
+pub mod gemini_ctx;
+pub mod gemini_parts;
 pub mod spec;
