@@ -26,12 +26,17 @@ pub struct Tokens {
 
 impl Tokens {
     /// All billable tokens (reasoning is inside output, so not added again).
+    /// Saturating: a corrupt record's counts (up to `i64::MAX`, skipped later as out of
+    /// range) must not overflow while it is looked at.
     pub fn total(&self) -> i64 {
-        self.input + self.cache_write_5m + self.cache_write_1h + self.cache_read + self.output
+        self.prompt_total().saturating_add(self.output)
     }
     /// Everything the model read for this request: decides long-context tiers.
     pub fn prompt_total(&self) -> i64 {
-        self.input + self.cache_write_5m + self.cache_write_1h + self.cache_read
+        self.input
+            .saturating_add(self.cache_write_5m)
+            .saturating_add(self.cache_write_1h)
+            .saturating_add(self.cache_read)
     }
     /// True when no token at all is counted.
     pub fn is_zero(&self) -> bool {
