@@ -130,7 +130,7 @@ impl Walker<'_> {
     /// One content block at `bs`; returns its end.
     fn block(&mut self, bs: usize, role: Role, m: &mut Msg) -> Option<usize> {
         let b = self.b;
-        if b[bs] != b'{' {
+        if b.get(bs) != Some(&b'{') {
             let be = json::value(b, bs)?;
             m.tally.add(text_kind(role), (be - bs) as u64);
             return Some(be);
@@ -226,7 +226,7 @@ impl Thread {
         };
         let mut msgs = Vec::new();
         json::elements_at(b, at?, &mut |s| {
-            if b[s] != b'{' {
+            if b.get(s) != Some(&b'{') {
                 msgs.push(Msg::default());
                 return json::value(b, s);
             }
@@ -304,5 +304,9 @@ mod tests {
         assert_eq!(four.bytes[CtxKind::User.index()], 0);
         assert!(four.bytes[CtxKind::Summary.index()] > 0);
         assert!(r[2].is_none());
+        // Torn documents are no thread, never a panic.
+        for cut in 0..doc.len() {
+            let _ = Thread::read(&doc[..cut]);
+        }
     }
 }
