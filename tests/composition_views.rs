@@ -1,7 +1,7 @@
 //! The views of context composition beyond `tokwatch session` (issue 14): the average split per
 //! session row of `report session` (text and `--json`) and the per-part input cost of
 //! `/api/session`, on the real Claude Code sample (`fixtures/claude-code/projects`), the Codex
-//! samples and an Amp thread (no split). Every expected figure is computed here from the stored rows and the
+//! samples and an Aider chat (no split). Every expected figure is computed here from the stored rows and the
 //! published rates, not by tokwatch's own code.
 
 mod util;
@@ -19,18 +19,14 @@ const UNTIL: &str = "2026-04-30";
 fn home() -> Home {
     let h = Home::new();
     h.copy_samples(usize::MAX);
-    // An Amp thread (built from the documented schema, `tests/parsers_amp.rs`): Amp has no
-    // context split yet, so its session has none.
-    let amp = h.home().join(".local/share/amp/threads");
-    std::fs::create_dir_all(&amp).unwrap();
-    let thread = serde_json::json!({"v": 12, "id": "T-0a5e", "created": 1776600000000i64,
-        "messages": [
-            {"role": "user", "messageId": 0, "content": [{"type": "text", "text": "elided"}]},
-            {"role": "assistant", "messageId": 1, "usage": {"model": "claude-haiku-4-5-20251001",
-                "inputTokens": 10, "outputTokens": 178, "cacheCreationInputTokens": 986,
-                "cacheReadInputTokens": 11372, "totalInputTokens": 12368,
-                "timestamp": "2026-04-20T11:42:10.652Z"}}]});
-    std::fs::write(amp.join("T-0a5e.json"), thread.to_string()).unwrap();
+    // An Aider chat history (built from the documented format, `tests/parsers_aider.rs`):
+    // Aider's usage lines come without the messages of the request, so its session has no split.
+    std::fs::write(
+        h.home().join(".aider.chat.history.md"),
+        "\n# aider chat started at 2026-04-20 11:42:10\n\n#### elided  \n\n\
+         > Tokens: 12k sent, 512 received. Cost: $0.02 message, $0.02 session.  \n",
+    )
+    .unwrap();
     h
 }
 
@@ -136,8 +132,8 @@ fn report_session_shows_the_average_split_of_each_session() {
         let (with, _, _) = stored_splits(&h, r["key"].as_str().unwrap());
         assert_eq!(r["ctx_avg"]["requests_with"], with, "{r}");
     }
-    // A session of a tool without a split (Amp): null, never a made-up 0%.
-    let none: Vec<&Value> = rows.iter().filter(|r| r["tool"] == "amp").collect();
+    // A session of a tool without a split (Aider): null, never a made-up 0%.
+    let none: Vec<&Value> = rows.iter().filter(|r| r["tool"] == "aider").collect();
     assert!(!none.is_empty(), "{rows:?}");
     for r in &none {
         assert!(r["ctx_avg"].is_null(), "{r}");
@@ -145,7 +141,7 @@ fn report_session_shows_the_average_split_of_each_session() {
     }
 
     // The text table: the three largest parts as shares of the average, marked estimated, with
-    // how many requests have a split; "-" for the Amp session.
+    // how many requests have a split; "-" for the Aider session.
     let text = run(
         &h,
         &["report", "session", "--since", SINCE, "--until", UNTIL],

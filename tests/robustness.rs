@@ -242,6 +242,40 @@ fn cline_task(dir: &std::path::Path) -> Vec<String> {
     texts
 }
 
+/// Writes an Amp thread with two requests (no public sample: built from the documented schema,
+/// docs/log-formats.md §11) into `dir`; returns the texts it holds.
+fn amp_thread(dir: &std::path::Path) -> Vec<String> {
+    use serde_json::json;
+    let texts: Vec<String> = [
+        "amp: rename the walrus inventory module",
+        "amp: the assistant will grep for walrus first",
+        "amp: pondering the narwhal-shaped dependency graph",
+        "amp: fn walrus_inventory() { /* secret amp body */ }",
+        "amp: the running output of the walrus grep",
+        "amp: summary of the walrus rename so far",
+    ]
+    .map(String::from)
+    .to_vec();
+    let usage = |m: u32| {
+        json!({"model": "claude-sonnet-4-5", "inputTokens": 3, "outputTokens": 20, "cacheCreationInputTokens": 2000,
+            "cacheReadInputTokens": 0, "timestamp": format!("2026-05-01T10:0{m}:00.000Z")})
+    };
+    let doc = json!({"v": 3, "id": "T-0f0e", "messages": [
+        {"role": "user", "messageId": 0, "content": [{"type": "text", "text": texts[0]}]},
+        {"role": "assistant", "messageId": 1, "content": [
+            {"type": "thinking", "thinking": texts[2], "signature": "c2lnbmF0dXJlLW9mLXRoZS10aGlua2luZw"},
+            {"type": "text", "text": texts[1]},
+            {"type": "tool_use", "id": "toolu_01", "name": "Grep", "input": {"pattern": "walrus"}}], "usage": usage(1)},
+        {"role": "user", "messageId": 2, "content": [
+            {"type": "tool_result", "toolUseID": "toolu_01", "run": {"status": "done", "result": texts[3], "progress": texts[4]}}]},
+        {"role": "info", "messageId": 3, "content": [{"type": "summary", "summary": {"type": "message", "summary": texts[5]}}]},
+        {"role": "assistant", "messageId": 4, "content": [{"type": "text", "text": "done"}], "usage": usage(2)},
+    ]});
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("T-0f0e.json"), doc.to_string()).unwrap();
+    texts
+}
+
 #[test]
 fn no_message_text_reaches_the_database() {
     let h = Home::new();
@@ -271,8 +305,10 @@ fn no_message_text_reaches_the_database() {
         gemini.join("session-2026-04-23T12-52-0ab84937.jsonl"),
     )
     .unwrap();
+    let amp_text = amp_thread(&h.home().join(".local/share/amp/threads"));
     h.scan();
     let mut needles = cline_text;
+    needles.extend(amp_text);
     for f in [
         "claude-code/projects/-home-USER-projects-spotter-worktrees-spotter-gqc/258c7280-ae70-4798-800f-63464d01a85d.jsonl",
         "codex/sessions/2026/02/23/rollout-2026-02-23T12-40-23-019c8a4c-ed82-79a1-aa28-7738fc5ab61a.jsonl",
@@ -355,6 +391,14 @@ fn no_message_text_reaches_the_database() {
         )
         .unwrap();
     assert_eq!(gemini, 6, "the Gemini CLI sample's splits are checked too");
+    let amp: i64 = c
+        .query_row(
+            "SELECT count(*) FROM events WHERE ctx IS NOT NULL AND tool = 'amp'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(amp, 2, "the Amp thread's splits are checked too");
     let item = regex::Regex::new(r"^(?:[suakcim]|r(?:\.[A-Za-z0-9_ -]+)?)=[0-9]+$").unwrap();
     for v in &ctx {
         for part in v.split(';') {

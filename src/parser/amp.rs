@@ -8,8 +8,15 @@
 //! ledger events when there are any, else message usage — never both. Input is exclusive of
 //! cache (Anthropic style). `credits` are Amp's billing unit, not dollars: not a cost. When only
 //! a total is logged it is counted as output and the event is marked estimated.
+//!
+//! Each request also gets its context split ([`amp_ctx`], `docs/composition.md`, "Amp"): the
+//! thread's messages before the assistant message it answered, measured by one more walk of
+//! the document's bytes. An estimated event (only a total logged) has no known input total:
+//! no split.
 
+use super::amp_ctx::Thread;
 use super::common::{self};
+use super::context::CLAUDE;
 use super::{FileState, Format, ParseError, Parser, WholeReport};
 use crate::event::{Merge, Tokens, UsageEvent};
 use serde_json::Value;
@@ -142,8 +149,13 @@ impl Parser for AmpParser {
         out: &mut Vec<UsageEvent>,
     ) -> Result<WholeReport, ParseError> {
         let mut report = WholeReport::default();
-        let Some(doc) = common::read_json_doc(path, &mut report)? else {
-            return Ok(report);
+        let bytes = common::read_file(path)?;
+        let doc: Value = match serde_json::from_slice(&bytes) {
+            Ok(d) => d,
+            Err(e) => {
+                report.bad(ParseError::from(e).0);
+                return Ok(report);
+            }
         };
         if !doc.is_object() {
             report.bad("thread is not a JSON object");
@@ -162,11 +174,17 @@ impl Parser for AmpParser {
             .and_then(|l| l.get("events"))
             .and_then(Value::as_array)
             .filter(|a| !a.is_empty());
+        // The events, and the index of the message each one's request answered.
+        let mut found: Vec<UsageEvent> = Vec::new();
+        let mut at: Vec<Option<usize>> = Vec::new();
         match ledger {
             Some(events) => {
                 let mut cache = HashMap::new();
-                for m in messages {
-                    if let (Some(id), Some(u)) = (msg_id(m), m.get("usage")) {
+                let mut index = HashMap::new();
+                for (i, m) in messages.iter().enumerate() {
+                    let Some(id) = msg_id(m) else { continue };
+                    index.entry(id.clone()).or_insert(i);
+                    if let Some(u) = m.get("usage") {
                         let cw = common::count_at(
                             u,
                             "cacheCreationInputTokens",
@@ -184,7 +202,15 @@ impl Parser for AmpParser {
                 }
                 for ev in events {
                     match ledger_event(ev, &thread, &cache) {
-                        Ok(Some(e)) => out.push(e),
+                        Ok(Some(e)) => {
+                            // The message the event's request answered (else no split).
+                            let to = ev
+                                .get("toMessageId")
+                                .and_then(common::scalar_string)
+                                .and_then(|id| index.get(&id).copied());
+                            at.push(to);
+                            found.push(e);
+                        }
                         Ok(None) => {}
                         Err(e) => report.bad(e.0),
                     }
@@ -193,13 +219,48 @@ impl Parser for AmpParser {
             None => {
                 for (i, m) in messages.iter().enumerate() {
                     match message_event(m, i, &thread) {
-                        Ok(Some(e)) => out.push(e),
+                        Ok(Some(e)) => {
+                            at.push(Some(i));
+                            found.push(e);
+                        }
                         Ok(None) => {}
                         Err(e) => report.bad(e.0),
                     }
                 }
             }
         }
+        split(&bytes, messages.len(), &mut found, &at);
+        out.append(&mut found);
         Ok(report)
+    }
+}
+
+/// Sets each event's context split (`amp_ctx`): the messages before the one at `at[k]`.
+/// Estimated events (only a total logged) have no known input total and get none; nor does a
+/// thread whose byte walk does not see the messages serde saw.
+fn split(bytes: &[u8], n: usize, events: &mut [UsageEvent], at: &[Option<usize>]) {
+    let wanted: Vec<usize> = events
+        .iter()
+        .zip(at)
+        .filter(|(e, _)| !e.estimated)
+        .filter_map(|(_, a)| *a)
+        .collect();
+    if wanted.is_empty() {
+        return;
+    }
+    let Some(t) = Thread::read(bytes).filter(|t| t.len() == n) else {
+        return;
+    };
+    let mut tallies = t.before(&wanted).into_iter();
+    for (e, a) in events.iter_mut().zip(at) {
+        if e.estimated || a.is_none() {
+            continue;
+        }
+        if let Some(Some(tally)) = tallies.next() {
+            // Claude's ratios for every model (assumed: docs/composition-calibration.md, "Amp").
+            e.ctx = tally
+                .compose(&t.names, &CLAUDE, e.tokens.prompt_total())
+                .map(Box::new);
+        }
     }
 }

@@ -139,6 +139,7 @@ pub trait Parser: Send + Sync {
 pub mod aider;
 pub mod chain_ctx;
 pub mod amp;
+pub mod amp_ctx;
 pub mod cline;
 pub mod cline_ctx;
 pub mod common;
