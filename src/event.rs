@@ -425,8 +425,7 @@ impl Composition {
 
     /// The stored form: `s=1200;u=40;r.Read=3000` (tool names have `;` and `=` replaced).
     pub fn encode(&self) -> String {
-        use std::fmt::Write;
-        let mut s = String::with_capacity(self.parts.len() * 12);
+        let mut s = String::with_capacity(self.parts.len() * 16);
         for p in &self.parts {
             if !s.is_empty() {
                 s.push(';');
@@ -434,12 +433,17 @@ impl Composition {
             s.push(p.kind.code());
             if let Some(t) = &p.tool {
                 s.push('.');
-                s.extend(
-                    t.chars()
-                        .map(|c| if c == ';' || c == '=' { '_' } else { c }),
-                );
+                if t.contains([';', '=']) {
+                    s.extend(
+                        t.chars()
+                            .map(|c| if c == ';' || c == '=' { '_' } else { c }),
+                    );
+                } else {
+                    s.push_str(t);
+                }
             }
-            let _ = write!(s, "={}", p.tokens);
+            s.push('=');
+            push_int(&mut s, p.tokens);
         }
         s
     }
@@ -465,6 +469,26 @@ impl Composition {
         }
         Some(Composition { parts })
     }
+}
+
+/// Appends an integer in decimal (as `{}` formats it), without the formatting machinery:
+/// one per part of every stored split.
+fn push_int(s: &mut String, n: i64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut v = n.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        s.push('-');
+    }
+    s.push_str(std::str::from_utf8(&buf[i..]).expect("digits"));
 }
 
 /// One kind of content in a [`CtxAverage`].

@@ -341,151 +341,167 @@ impl Parser for ClaudeParser {
         if line.trim_ascii().is_empty() {
             return Ok(());
         }
-        // Every line of the conversation is a node of the file's graph (context composition).
-        // A usage line's fields are found by the same walk, which also tells most lines
-        // without usage (links, user lines) from the rest.
-        let mut spans = Spans::default();
-        let node = state.scratch.with(|g: &mut Graph| g.note(line, &mut spans));
-        let usage = match spans.seen {
-            Seen::NoUsage => false,
-            Seen::Assistant => spans.usage.is_some(),
-            Seen::Unknown => finders().usage.find(line).is_some(),
-        };
-        // Most bytes are content lines without usage: skip them without a full parse.
-        if !usage {
-            if !looks_like_object(line) {
-                return Err(ParseError(
-                    "not a JSON object (torn or corrupted line)".into(),
-                ));
-            }
-            if finders().tool_result.find(line).is_some() {
-                note_tool_results(line, state);
-            }
-            return Ok(());
-        }
-        let mut l: Line = match from_spans(line, &spans) {
-            Some(l) => l,
-            None => serde_json::from_slice(line)?,
-        };
-        let from_progress = l.ty.as_deref() == Some("progress");
-        if from_progress {
-            // The subagent's record, with the parent line's context where it has none.
-            let p: ProgressLine = serde_json::from_slice(line)?;
-            let Some(data) = p.data else { return Ok(()) };
-            if data.ty.as_deref() != Some("agent_progress") {
-                return Ok(());
-            }
-            let Some(mut inner) = data.message else {
-                return Ok(());
-            };
-            inner.timestamp = inner.timestamp.or(l.timestamp.take());
-            inner.session_id = inner.session_id.or(l.session_id.take());
-            inner.cwd = inner.cwd.or(l.cwd.take());
-            inner.git_branch = inner.git_branch.or(l.git_branch.take());
-            l = inner;
-        }
-        if l.ty.as_deref() != Some("assistant") {
-            return Ok(());
-        }
-        let Some(msg) = l.message else { return Ok(()) };
-        let Some(usage) = msg.usage else {
-            return Ok(());
-        };
-        let model = msg.model.filter(|m| !m.is_empty());
-        if model.as_deref() == Some("<synthetic>") {
-            return Ok(());
-        }
-        let ts = l
-            .timestamp
-            .as_deref()
-            .and_then(parse_ts_ms)
-            .ok_or_else(|| ParseError("assistant line without a valid timestamp".into()))?;
-        let session: Option<String> = match l.session_id.filter(|s| !s.is_empty()) {
-            Some(s) => Some(s.into_owned()),
-            None => path.file_stem().map(|s| s.to_string_lossy().into_owned()),
-        };
-        let req = l.request_id.filter(|s| !s.is_empty());
-        let msg_id = msg.id.filter(|s| !s.is_empty());
-        let key = match (&msg_id, &req) {
-            (Some(m), Some(r)) => format!("{m}:{r}"),
-            // Gateways without requestId: message id, scoped to the session.
-            (Some(m), None) => format!("{m}@{}", session.as_deref().unwrap_or("")),
-            (None, _) => match &l.uuid {
-                Some(u) => format!("uuid:{u}"),
-                None => return Err(ParseError("assistant line without any id".into())),
-            },
-        };
-        let t = tokens(
-            usage.input_tokens,
-            usage.output_tokens,
-            usage.cache_creation_input_tokens,
-            usage.cache_read_input_tokens,
-            usage.cache_creation.as_ref(),
-        );
-        let speed = usage
-            .speed
-            .filter(|s| s != "standard")
-            .or(usage.service_tier.filter(|s| s != "standard"))
-            .map(Cow::into_owned);
-        let advisor_key = usage.iterations.as_ref().map(|_| key.clone());
-        // A failed tool call of the parent precedes the parent's next request, not this one.
-        let tool_error = if from_progress {
-            None
-        } else {
-            take_tool_error(state, &key)
-        };
-        let mut ev = UsageEvent::new(TOOL, key, Merge::KeepMax, ts);
-        ev.tool_error = tool_error;
-        ev.model = model.map(Cow::into_owned);
-        ev.provider = Some("anthropic".into());
-        ev.tokens = t;
-        ev.session_id = session;
-        ev.cwd = l.cwd.filter(|s| !s.is_empty()).map(Cow::into_owned);
-        ev.branch = l
-            .git_branch
-            .filter(|s| !s.is_empty() && s != "HEAD")
-            .map(Cow::into_owned);
-        ev.reported_cost_usd = l.cost_usd.filter(|c| *c > 0.0);
-        // A subagent's request is a sidechain in its own file; the embedded copy is the same.
-        ev.sidechain = from_progress || l.is_sidechain.unwrap_or(false);
-        ev.msg_id = msg_id.map(Cow::into_owned);
-        ev.speed = speed;
-        // The embedded copy of a subagent's request has no chain here (its own file has).
-        if let (false, Some(n)) = (from_progress, node) {
-            let total = ev.tokens.prompt_total();
-            ev.ctx = state
-                .scratch
-                .with(|g: &mut Graph| g.compose(n, total))
-                .map(Box::new);
-        }
-        // Advisor calls ride in `iterations` and are not part of the top-level usage.
-        if let (Some(iters), Some(key)) = (usage.iterations, advisor_key) {
-            for (i, it) in iters.iter().enumerate() {
-                if it.ty.as_deref() != Some("advisor_message") {
-                    continue;
-                }
-                let mut a = UsageEvent::new(TOOL, format!("{key}:advisor:{i}"), Merge::KeepMax, ts);
-                a.model = it.model.clone().or_else(|| ev.model.clone());
-                a.provider = ev.provider.clone();
-                a.tokens = tokens(
-                    it.input_tokens,
-                    it.output_tokens,
-                    it.cache_creation_input_tokens,
-                    it.cache_read_input_tokens,
-                    it.cache_creation.as_ref(),
-                );
-                a.session_id = ev.session_id.clone();
-                a.cwd = ev.cwd.clone();
-                a.branch = ev.branch.clone();
-                out.push(a);
-            }
-        }
-        if ev.tokens.is_zero() && ev.reported_cost_usd.is_none() {
-            return Ok(());
-        }
-        out.push(ev);
-        Ok(())
+        // The file's graph is taken out of the state for the line (one lock of the scratch
+        // per line, not one per use).
+        let mut scratch = std::mem::take(&mut state.scratch);
+        let r = scratch.with(|g: &mut Graph| read_line(g, line, path, state, out));
+        state.scratch = scratch;
+        r
     }
+}
+
+/// [`ClaudeParser::parse_line`] with the file's conversation graph.
+fn read_line(
+    g: &mut Graph,
+    line: &[u8],
+    path: &Path,
+    state: &mut FileState,
+    out: &mut Vec<UsageEvent>,
+) -> Result<(), ParseError> {
+    // Every line of the conversation is a node of the file's graph (context composition).
+    // A usage line's fields are found by the same walk, which also tells most lines
+    // without usage (links, user lines) from the rest.
+    if !g.sized() {
+        g.size_for(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0));
+    }
+    let mut spans = Spans::default();
+    let node = g.note(line, &mut spans);
+    let usage = match spans.seen {
+        Seen::NoUsage => false,
+        Seen::Assistant => spans.usage.is_some(),
+        Seen::Unknown => finders().usage.find(line).is_some(),
+    };
+    // Most bytes are content lines without usage: skip them without a full parse.
+    if !usage {
+        if !looks_like_object(line) {
+            return Err(ParseError(
+                "not a JSON object (torn or corrupted line)".into(),
+            ));
+        }
+        if finders().tool_result.find(line).is_some() {
+            note_tool_results(line, state);
+        }
+        return Ok(());
+    }
+    let mut l: Line = match from_spans(line, &spans) {
+        Some(l) => l,
+        None => serde_json::from_slice(line)?,
+    };
+    let from_progress = l.ty.as_deref() == Some("progress");
+    if from_progress {
+        // The subagent's record, with the parent line's context where it has none.
+        let p: ProgressLine = serde_json::from_slice(line)?;
+        let Some(data) = p.data else { return Ok(()) };
+        if data.ty.as_deref() != Some("agent_progress") {
+            return Ok(());
+        }
+        let Some(mut inner) = data.message else {
+            return Ok(());
+        };
+        inner.timestamp = inner.timestamp.or(l.timestamp.take());
+        inner.session_id = inner.session_id.or(l.session_id.take());
+        inner.cwd = inner.cwd.or(l.cwd.take());
+        inner.git_branch = inner.git_branch.or(l.git_branch.take());
+        l = inner;
+    }
+    if l.ty.as_deref() != Some("assistant") {
+        return Ok(());
+    }
+    let Some(msg) = l.message else { return Ok(()) };
+    let Some(usage) = msg.usage else {
+        return Ok(());
+    };
+    let model = msg.model.filter(|m| !m.is_empty());
+    if model.as_deref() == Some("<synthetic>") {
+        return Ok(());
+    }
+    let ts = l
+        .timestamp
+        .as_deref()
+        .and_then(parse_ts_ms)
+        .ok_or_else(|| ParseError("assistant line without a valid timestamp".into()))?;
+    let session: Option<String> = match l.session_id.filter(|s| !s.is_empty()) {
+        Some(s) => Some(s.into_owned()),
+        None => path.file_stem().map(|s| s.to_string_lossy().into_owned()),
+    };
+    let req = l.request_id.filter(|s| !s.is_empty());
+    let msg_id = msg.id.filter(|s| !s.is_empty());
+    let key = match (&msg_id, &req) {
+        (Some(m), Some(r)) => format!("{m}:{r}"),
+        // Gateways without requestId: message id, scoped to the session.
+        (Some(m), None) => format!("{m}@{}", session.as_deref().unwrap_or("")),
+        (None, _) => match &l.uuid {
+            Some(u) => format!("uuid:{u}"),
+            None => return Err(ParseError("assistant line without any id".into())),
+        },
+    };
+    let t = tokens(
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cache_creation_input_tokens,
+        usage.cache_read_input_tokens,
+        usage.cache_creation.as_ref(),
+    );
+    let speed = usage
+        .speed
+        .filter(|s| s != "standard")
+        .or(usage.service_tier.filter(|s| s != "standard"))
+        .map(Cow::into_owned);
+    let advisor_key = usage.iterations.as_ref().map(|_| key.clone());
+    // A failed tool call of the parent precedes the parent's next request, not this one.
+    let tool_error = if from_progress {
+        None
+    } else {
+        take_tool_error(state, &key)
+    };
+    let mut ev = UsageEvent::new(TOOL, key, Merge::KeepMax, ts);
+    ev.tool_error = tool_error;
+    ev.model = model.map(Cow::into_owned);
+    ev.provider = Some("anthropic".into());
+    ev.tokens = t;
+    ev.session_id = session;
+    ev.cwd = l.cwd.filter(|s| !s.is_empty()).map(Cow::into_owned);
+    ev.branch = l
+        .git_branch
+        .filter(|s| !s.is_empty() && s != "HEAD")
+        .map(Cow::into_owned);
+    ev.reported_cost_usd = l.cost_usd.filter(|c| *c > 0.0);
+    // A subagent's request is a sidechain in its own file; the embedded copy is the same.
+    ev.sidechain = from_progress || l.is_sidechain.unwrap_or(false);
+    ev.msg_id = msg_id.map(Cow::into_owned);
+    ev.speed = speed;
+    // The embedded copy of a subagent's request has no chain here (its own file has).
+    if let (false, Some(n)) = (from_progress, node) {
+        let total = ev.tokens.prompt_total();
+        ev.ctx = g.compose(n, total).map(Box::new);
+    }
+    // Advisor calls ride in `iterations` and are not part of the top-level usage.
+    if let (Some(iters), Some(key)) = (usage.iterations, advisor_key) {
+        for (i, it) in iters.iter().enumerate() {
+            if it.ty.as_deref() != Some("advisor_message") {
+                continue;
+            }
+            let mut a = UsageEvent::new(TOOL, format!("{key}:advisor:{i}"), Merge::KeepMax, ts);
+            a.model = it.model.clone().or_else(|| ev.model.clone());
+            a.provider = ev.provider.clone();
+            a.tokens = tokens(
+                it.input_tokens,
+                it.output_tokens,
+                it.cache_creation_input_tokens,
+                it.cache_read_input_tokens,
+                it.cache_creation.as_ref(),
+            );
+            a.session_id = ev.session_id.clone();
+            a.cwd = ev.cwd.clone();
+            a.branch = ev.branch.clone();
+            out.push(a);
+        }
+    }
+    if ev.tokens.is_zero() && ev.reported_cost_usd.is_none() {
+        return Ok(());
+    }
+    out.push(ev);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -31,6 +31,10 @@ pub struct Graph {
     /// The tallies of the nodes with content, in one allocation.
     tallies: Vec<Tally>,
     by_uuid: HashMap<i64, u32, PreHashed>,
+    /// The uuid key of the last node (`by_uuid` maps it to the last node).
+    last_key: i64,
+    /// Whether room was made for the file's lines ([`Graph::size_for`]).
+    sized: bool,
     /// tool_use id hash -> tool name id.
     tools: HashMap<i64, u16, PreHashed>,
     names: Names,
@@ -101,7 +105,27 @@ fn once(slot: &mut Option<(usize, usize)>, s: usize, e: usize) -> Option<()> {
     Some(())
 }
 
+/// Bytes per line of a Claude Code transcript, about (1,555 in the real sample): a file's
+/// graph is sized from its length.
+const BYTES_PER_LINE: u64 = 1024;
+
 impl Graph {
+    /// Makes room, once, for the lines of a file of `len` bytes (nodes and the uuid map grow
+    /// by doubling otherwise, rehashing every uuid each time).
+    pub fn size_for(&mut self, len: u64) {
+        if std::mem::replace(&mut self.sized, true) {
+            return;
+        }
+        let n = (len / BYTES_PER_LINE).min(1 << 20) as usize;
+        self.nodes.reserve(n);
+        self.by_uuid.reserve(n);
+    }
+
+    /// Whether [`Graph::size_for`] was called.
+    pub fn sized(&self) -> bool {
+        self.sized
+    }
+
     /// Adds a line to the graph (lines without a `uuid` are not part of it: a line is given
     /// whole, with or without one). Returns its node. The spans of the fields a usage line is
     /// read for are recorded in `sp` by the same walk, and whether the line can carry usage
@@ -277,7 +301,13 @@ impl Graph {
     fn insert(&mut self, parent: Option<&[u8]>, uuid: &[u8], msg: i64, own: Tally) -> Option<u32> {
         let parent = match parent {
             None => ROOT,
-            Some(p) => *self.by_uuid.get(&key(p)).unwrap_or(&UNKNOWN),
+            Some(p) => match key(p) {
+                // Most lines follow the line before them.
+                k if self.nodes.last().is_some_and(|_| k == self.last_key) => {
+                    self.nodes.len() as u32 - 1
+                }
+                k => *self.by_uuid.get(&k).unwrap_or(&UNKNOWN),
+            },
         };
         let idx = self.nodes.len() as u32;
         if idx >= UNKNOWN {
@@ -293,7 +323,8 @@ impl Graph {
             self.tallies.len() as u32 - 1
         };
         self.nodes.push(Node { parent, msg, own });
-        self.by_uuid.insert(key(uuid), idx);
+        self.last_key = key(uuid);
+        self.by_uuid.insert(self.last_key, idx);
         Some(idx)
     }
 
@@ -312,14 +343,21 @@ impl Graph {
                 return c.clone();
             }
         }
-        let c = self
-            .context(first, msg)
-            .and_then(|tally| tally.compose(&self.names, &CLAUDE, total));
+        let c = match self.context(first, msg) {
+            Some(true) => self
+                .cache
+                .as_ref()
+                .and_then(|(_, t)| t.compose(&self.names, &CLAUDE, total)),
+            Some(false) => Tally::default().compose(&self.names, &CLAUDE, total),
+            None => None,
+        };
         self.composed = Some((first, total, c.clone()));
         c
     }
 
-    fn context(&mut self, first: u32, msg: i64) -> Option<Tally> {
+    /// Sums the content on the chain before `first` into `cache` (`Some(true)`), or finds
+    /// the chain empty (`Some(false)`: the request starts at a root), or broken (`None`).
+    fn context(&mut self, first: u32, msg: i64) -> Option<bool> {
         let mut cur = self.nodes.get(first as usize)?.parent;
         // Earlier lines of the same response are its output, not its input.
         while let Some(p) = self.nodes.get(cur as usize) {
@@ -355,10 +393,11 @@ impl Graph {
                 }
             }
         }
-        if start != ROOT {
-            self.cache = Some((start, acc.clone()));
+        if start == ROOT {
+            return Some(false);
         }
-        Some(acc)
+        self.cache = Some((start, acc));
+        Some(true)
     }
 }
 
@@ -379,6 +418,9 @@ enum Tail<'a> {
 fn last_uuid(b: &[u8]) -> Tail<'_> {
     static KEY: std::sync::OnceLock<memchr::memmem::FinderRev<'static>> =
         std::sync::OnceLock::new();
+    if let Some(u) = uuid_near_end(b) {
+        return Tail::Found(u);
+    }
     let k = KEY.get_or_init(|| memchr::memmem::FinderRev::new(b"\"uuid\":\""));
     let Some(p) = k.rfind(b) else {
         return Tail::None;
@@ -395,6 +437,47 @@ fn last_uuid(b: &[u8]) -> Tail<'_> {
         (Some(end), Some(u)) if end > 0 && json::ws(b, end) == b.len() => Tail::Found(u),
         _ => Tail::Nested,
     }
+}
+
+/// Claude Code ends most lines with `"uuid":"…"}` or with `"uuid":"…","timestamp":"…"}`: a
+/// few fields `"key":"value"` whose strings have no quote or backslash inside. Read backwards
+/// over at most four such fields, the one named `uuid` is then the last `"uuid":"` of the line
+/// (the fields after it hold no quote but their own) and the fields from it end the object:
+/// what [`last_uuid`]'s walk finds, without searching the line. `None` when the tail is not
+/// laid out so (the search decides).
+fn uuid_near_end(b: &[u8]) -> Option<&[u8]> {
+    let t = &b[..b.len() - b.iter().rev().take_while(|c| is_ws(**c)).count()];
+    // `close` is the closing quote of the field's value.
+    let mut close = t.strip_suffix(b"}")?.len().checked_sub(1)?;
+    for _ in 0..4 {
+        if t[close] != b'"' {
+            return None;
+        }
+        let open = memchr::memrchr(b'"', &t[..close])?;
+        let value = &t[open + 1..close];
+        let key_close = open.checked_sub(2)?;
+        if t[key_close] != b'"' || t[key_close + 1] != b':' {
+            return None;
+        }
+        let key_open = memchr::memrchr(b'"', &t[..key_close])?;
+        let key = &t[key_open + 1..key_close];
+        if value.contains(&b'\\') || key.contains(&b'\\') {
+            return None;
+        }
+        if key == b"uuid" {
+            return Some(value);
+        }
+        if t[..key_open].last() != Some(&b',') {
+            return None;
+        }
+        close = key_open.checked_sub(2)?;
+    }
+    None
+}
+
+/// JSON whitespace, as [`json::ws`] skips it.
+fn is_ws(c: u8) -> bool {
+    matches!(c, b' ' | b'\n' | b'\r' | b'\t')
 }
 
 /// A top-level string field of the object at `start`, every other field skipped.
