@@ -29,7 +29,7 @@
 //! `docs/composition.md`) from the task's `api_conversation_history.json` (read-only, by byte
 //! spans); the same walk gives Roo/Kilo's `<model>` stamps.
 
-use super::cline_ctx::{self, History};
+use super::cline_ctx::{self, History, SdkHistory};
 use super::common::{self, sub0};
 use super::context::{id_key, CLAUDE};
 use super::{FileState, Format, ParseError, Parser, WholeReport};
@@ -510,8 +510,13 @@ impl Parser for ClineSdkParser {
         out: &mut Vec<UsageEvent>,
     ) -> Result<WholeReport, ParseError> {
         let mut report = WholeReport::default();
-        let Some(doc) = common::read_json_doc(path, &mut report)? else {
-            return Ok(report);
+        let bytes = common::read_file(path)?;
+        let doc: Value = match serde_json::from_slice(&bytes) {
+            Ok(d) => d,
+            Err(e) => {
+                report.bad(ParseError::from(e).0);
+                return Ok(report);
+            }
         };
         let msgs = match &doc {
             Value::Array(a) => a,
@@ -542,6 +547,9 @@ impl Parser for ClineSdkParser {
             .and_then(|d| read_json(&d.join(format!("{session}.json"))));
         let cwd = manifest.as_ref().and_then(|m| common::text(m, "cwd"));
         let manifest_model = manifest.as_ref().and_then(|m| common::text(m, "model"));
+        let first = out.len();
+        // The index and `ts` of the assistant message each event comes from.
+        let mut at = Vec::new();
         for (i, m) in msgs.iter().enumerate() {
             match sdk_message(m, i, &session, &agent) {
                 Ok(Some(mut e)) => {
@@ -549,10 +557,30 @@ impl Parser for ClineSdkParser {
                     if e.model.is_none() {
                         e.model = manifest_model.clone();
                     }
+                    at.push((i, e.timestamp_ms));
                     out.push(e);
                 }
                 Ok(None) => {}
                 Err(e) => report.bad(e.0),
+            }
+        }
+        // The context split (`cline_ctx::SdkHistory`): the messages before each answer, as
+        // sent; the session's compaction sidecar read-only, when it has one (the main
+        // session's only: a subagent's file has none).
+        if !at.is_empty() {
+            let sidecar = (agent == "main")
+                .then(|| path.parent())
+                .flatten()
+                .and_then(|d| std::fs::read(d.join(format!("{session}.compaction.json"))).ok());
+            if let Some(h) = SdkHistory::read(&bytes, sidecar.as_deref()) {
+                let splits = h.splits(&at);
+                for (e, t) in out[first..].iter_mut().zip(splits) {
+                    if let Some(t) = t {
+                        e.ctx = t
+                            .compose(&h.names, &CLAUDE, e.tokens.prompt_total())
+                            .map(Box::new);
+                    }
+                }
             }
         }
         Ok(report)
