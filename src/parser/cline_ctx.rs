@@ -654,8 +654,18 @@ fn read_msgs(w: &mut Walker) -> Option<(Vec<Msg>, Vec<(i64, String)>)> {
 impl History {
     /// The conversation each request was sent (`None`: nothing of it is in the history), for
     /// requests in row order and the task's context events. `by_index`: Cline's
-    /// `conversationHistoryIndex` places a request.
-    pub fn splits(&self, reqs: &[Req], events: &[Event], by_index: bool) -> Vec<Option<Tally>> {
+    /// `conversationHistoryIndex` places a request. `untimed`: a summary or marker no event
+    /// tells about applies from the request whose history holds it (a whole task file);
+    /// otherwise it does not apply (the jsonl variant, read line by line: its events are
+    /// those of the lines before the request, so what applies does not depend on how far the
+    /// history has grown when the line is read).
+    pub fn splits(
+        &self,
+        reqs: &[Req],
+        events: &[Event],
+        by_index: bool,
+        untimed: bool,
+    ) -> Vec<Option<Tally>> {
         let n = self.msgs.len();
         // When each summary / marker took effect (ms), or None: from the request whose history
         // holds it (no ui row says when). Ordered by time for the generation count.
@@ -677,7 +687,9 @@ impl History {
                     continue;
                 };
                 let t = named.get(&id).copied().or_else(|| unnamed.next());
-                when.insert(id, (j, t));
+                if t.is_some() || untimed {
+                    when.insert(id, (j, t));
+                }
             }
         }
         let mut timed: Vec<i64> = when.values().filter_map(|w| w.1).collect();
