@@ -27,7 +27,11 @@
 //!
 //! Each usage row of a classic task also gets its context split ([`cline_ctx`],
 //! `docs/composition.md`) from the task's `api_conversation_history.json` (read-only, by byte
-//! spans); the same walk gives Roo/Kilo's `<model>` stamps.
+//! spans); the same walk gives Roo/Kilo's `<model>` stamps. The jsonl variant splits each row
+//! from the lines before it (state in [`FileState::scratch`]); SDK sessions are split from
+//! their own messages file and compaction sidecar ([`cline_ctx::SdkHistory`]). A
+//! `subagent_usage` row has no split (an aggregate; the subagents' conversations are not in
+//! the task).
 
 use super::cline_ctx::{self, History, SdkHistory};
 use super::common::{self, sub0};
