@@ -556,3 +556,315 @@ fn a_task_without_its_history_has_no_split() {
     assert_eq!(ev.len(), 3);
     assert!(ev.iter().all(|e| e.ctx.is_none()));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Cline SDK sessions (`sessions/<id>/<id>.messages.json`)
+//
+// Built from the SDK's storage as its source writes it (`docs/composition.md`, "Cline SDK
+// sessions"): `{version, updated_at, agent, sessionId, messages, system_prompt?}` written with
+// `JSON.stringify(payload, null, 2)` (serde_json's pretty printer writes the same layout),
+// Anthropic-style content blocks, per-turn `metrics` on assistant messages, `metadata.
+// displayOnly` on messages that are shown but never sent, and the `<id>.compaction.json`
+// sidecar `{version, updated_at, source_message_count, messages}`.
+
+use tokwatch::parser::cline::ClineSdkParser;
+
+const SDK_ID: &str = "1781220500000_ab12c";
+
+fn sdk_answer(ts: i64, content: Value, input: i64, cw: i64, cr: i64) -> Value {
+    json!({"id": format!("msg_{ts}"), "role": "assistant", "ts": ts, "content": content,
+        "modelInfo": {"id": "claude-sonnet-4-5", "provider": "anthropic"},
+        "metrics": {"inputTokens": input, "outputTokens": 100, "cacheReadTokens": cr, "cacheWriteTokens": cw, "cost": 0.01}})
+}
+
+/// m0 the prompt; m1 an answer that reads a 60,000-byte file with `read_files`; m2 its result;
+/// m3 an answer that calls an MCP tool; m4 its 9,000-byte result; m5 a display-only notice
+/// (5,000 bytes, never sent); m6 the last answer.
+fn sdk_messages() -> Vec<Value> {
+    vec![
+        json!({"id": "m0", "role": "user", "ts": T0, "content": [text(letters('u', 675))]}),
+        sdk_answer(
+            T0 + 1000,
+            json!([
+                {"type": "thinking", "thinking": letters('k', 550), "signature": letters('S', 400)},
+                text(letters('a', 739)),
+                {"type": "tool_use", "id": "toolu_s1", "name": "read_files", "input": {"file_paths": ["src/big.rs"]}},
+            ]),
+            12_003,
+            12_000,
+            0,
+        ),
+        json!({"id": "m2", "role": "user", "ts": T0 + 1100, "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_s1", "content": [text(letters('r', 60_000))]}]}),
+        sdk_answer(
+            T0 + 2000,
+            json!([text(letters('a', 300)),
+                {"type": "tool_use", "id": "toolu_s2", "name": "mcp__docs__get_page", "input": {"page": "intro"}}]),
+            31_003,
+            19_000,
+            12_000,
+        ),
+        json!({"id": "m4", "role": "user", "ts": T0 + 2100, "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_s2", "content": letters('o', 9000)}]}),
+        json!({"id": "m5", "role": "assistant", "ts": T0 + 2200, "metadata": {"displayOnly": true},
+            "content": [text(letters('d', 5000))]}),
+        sdk_answer(
+            T0 + 3000,
+            json!([text(letters('a', 400))]),
+            34_003,
+            3_000,
+            31_000,
+        ),
+    ]
+}
+
+fn sdk_dir(root: &Path) -> PathBuf {
+    let d = root.join(SDK_ID);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn sdk_write(dir: &Path, msgs: &[Value], pretty: bool) -> PathBuf {
+    let doc = json!({"version": 1, "updated_at": "2026-06-11T21:27:00.000Z", "agent": "lead",
+        "sessionId": SDK_ID, "messages": msgs, "system_prompt": letters('p', 8000)});
+    let p = dir.join(format!("{SDK_ID}.messages.json"));
+    let body = if pretty {
+        serde_json::to_string_pretty(&doc).unwrap() + "\n"
+    } else {
+        doc.to_string()
+    };
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+fn sdk_parse(p: &Path) -> Vec<UsageEvent> {
+    let mut out = Vec::new();
+    let r = ClineSdkParser
+        .parse_whole(p, &mut FileState::default(), &mut out)
+        .unwrap();
+    assert_eq!(r.malformed, 0);
+    out
+}
+
+#[test]
+fn sdk_session_split_is_hand_checked_and_adds_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = sdk_dir(dir.path());
+    let msgs = sdk_messages();
+    let ev = sdk_parse(&sdk_write(&d, &msgs, true));
+    assert_eq!(ev.len(), 3, "the display-only message is no request");
+    assert_adds_up(&ev);
+    let b = |m: usize, i: usize| span(&msgs[m]["content"][i]);
+    assert_eq!(b(0, 0), 700);
+    assert_eq!((b(1, 0), b(1, 1), b(1, 2)), (998, 764, 93));
+    assert_eq!((b(3, 0), b(3, 1)), (325, 89));
+    // Request 1 (m1) was sent m0: 700 bytes of user text / 3.5 = 200 tokens; the system
+    // prompt (in the file, but not measured: it is the rest with the tool definitions) and
+    // the tool definitions are 12,003 - 200.
+    assert_eq!(split(&ev[0]).encode(), "s=11803;u=200");
+    // Request 2 (m3) was sent m0..m2. The file is indented: spans are measured as written
+    // compactly (the same sizes as `span`). Thinking (998 - the 402-byte signature) / 2.75 =
+    // 216.7; assistant 764 / 3.75 = 203.7; the call 93 / 3.0 = 31; read_files's 60,085-byte
+    // result is cut to 50,000 characters by the SDK when it sends it (read_files is one of the
+    // tools its message builder truncates): 50,040 bytes / 3.0 = 16,680. System: 31,003 -
+    // (200 + 204 + 217 + 31 + 16,680) = 13,671.
+    let c2 = split(&ev[1]);
+    assert_eq!(tool(c2, "read_files"), 16_680);
+    assert_eq!(
+        c2.encode(),
+        "s=13671;u=200;a=204;k=217;c=31;r.read_files=16680"
+    );
+    // Request 3 (m6): m0..m5 without the display-only m5. The MCP tool's result is not cut:
+    // (9,000 + 60 bytes of its block) / 3.0 = 3,020; assistant (764 + 325) / 3.75 = 290.4;
+    // calls (93 + 89) / 3.0 = 60.7; system 34,003 - 20,468 = 13,535.
+    let m4 = span(&msgs[4]["content"][0]);
+    assert_eq!(m4, 9_060);
+    let c3 = split(&ev[2]);
+    assert_eq!(tool(c3, "mcp__docs__get_page"), 3_020);
+    assert_eq!(
+        c3.encode(),
+        "s=13535;u=200;a=290;k=217;c=61;r.read_files=16680;r.mcp__docs__get_page=3020"
+    );
+    // The growth from request 1 to 2 is mostly the file read.
+    assert_eq!(
+        ev[1].tokens.prompt_total() - ev[0].tokens.prompt_total(),
+        19_000
+    );
+    assert!(tool(c2, "read_files") > 19_000 * 3 / 4);
+    // A compact copy of the same session reads to the same splits.
+    let d2 = dir.path().join("compact");
+    let compact = sdk_parse(&sdk_write(&sdk_dir(&d2), &msgs, false));
+    let enc = |v: &[UsageEvent]| -> Vec<String> { v.iter().map(|e| split(e).encode()).collect() };
+    assert_eq!(enc(&compact), enc(&ev));
+}
+
+#[test]
+fn sdk_compaction_sidecar_shows_the_drop() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = sdk_dir(dir.path());
+    let msgs = sdk_messages();
+    let p = sdk_write(&d, &msgs, true);
+    // Compacted after request 2 (m3, T0 + 2000) and before request 3 (m6, T0 + 3000): m0..m3
+    // are replaced by a 2,000-byte summary when requests are built.
+    let side = json!({"version": 1, "updated_at": "2026-06-11T23:27:01.500Z",
+        "source_message_count": 4, "source_prefix_hash": "sha256:elided",
+        "messages": [{"role": "user", "content": [text(letters('s', 1975))]}]});
+    assert_eq!(
+        common_ts("2026-06-11T23:27:01.500Z"),
+        T0 + 2500,
+        "the sidecar was written between the two requests"
+    );
+    std::fs::write(
+        d.join(format!("{SDK_ID}.compaction.json")),
+        serde_json::to_string_pretty(&side).unwrap(),
+    )
+    .unwrap();
+    let ev = sdk_parse(&p);
+    assert_eq!(ev.len(), 3);
+    assert_adds_up(&ev);
+    let (c2, c3) = (split(&ev[1]), split(&ev[2]));
+    assert_eq!(tool(c2, "read_files"), 16_680, "before the compaction");
+    // Request 3: the summary (2,000 bytes / 3.5 = 571.4, user text: the sidecar does not mark
+    // it) and m4; read_files's result and the earlier answers are gone.
+    assert_eq!(tool(c3, "read_files"), 0, "{c3:?}");
+    assert_eq!(c3.of(CtxKind::User), 571);
+    assert_eq!(c3.of(CtxKind::Thinking), 0);
+    assert_eq!(tool(c3, "mcp__docs__get_page"), 3_020);
+    let measured = |c: &Composition| c.total() - c.of(CtxKind::System);
+    assert!(measured(c3) < measured(c2), "the context dropped");
+}
+
+fn common_ts(iso: &str) -> i64 {
+    tokwatch::parser::common::timestamp(&json!(iso)).unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The append-only `ui_messages.jsonl` variant
+
+fn jsonl(rows: &[Value]) -> String {
+    rows.iter().map(|r| r.to_string() + "\n").collect()
+}
+
+#[test]
+fn jsonl_task_resumed_reads_the_same_splits_as_a_whole_read() {
+    let hist = cline_history();
+    let rows = cline_rows();
+    let dir_of = |h: &Home| h.home().join(".cline/data/tasks/1781220400004");
+    let write_hist = |d: &Path, n: usize| {
+        std::fs::write(
+            d.join("api_conversation_history.json"),
+            serde_json::to_vec(&Value::Array(hist[..n].to_vec())).unwrap(),
+        )
+        .unwrap()
+    };
+    // Resumed: two requests and the history so far, a scan; then the rest appended and the
+    // history grown, two scans (the second reads nothing new).
+    let a = Home::new();
+    let d = dir_of(&a);
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("ui_messages.jsonl"), jsonl(&rows[..5])).unwrap();
+    write_hist(&d, 3);
+    a.scan();
+    assert_eq!(stored(&a, "cline").len(), 2);
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(d.join("ui_messages.jsonl"))
+        .unwrap();
+    std::io::Write::write_all(&mut f, jsonl(&rows[5..]).as_bytes()).unwrap();
+    write_hist(&d, hist.len());
+    a.scan();
+    a.scan();
+    // Whole: the finished task read once.
+    let b = Home::new();
+    let d = dir_of(&b);
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("ui_messages.jsonl"), jsonl(&rows)).unwrap();
+    write_hist(&d, hist.len());
+    b.scan();
+    let (ra, rb) = (stored(&a, "cline"), stored(&b, "cline"));
+    assert_eq!(ra.len(), 3);
+    assert_eq!(ra, rb, "resumed read == whole read");
+    // And the same as the classic file's splits (Cline's index places each request; the
+    // deleted range is not in play here).
+    let tmp = tempfile::tempdir().unwrap();
+    let t = Task::new(tmp.path(), Flavor::Cline, "x");
+    t.write(&rows, &Value::Array(hist.clone()));
+    let classic: Vec<Option<String>> = parse(Flavor::Cline, &t.ui())
+        .iter()
+        .map(|e| e.ctx.as_deref().map(Composition::encode))
+        .collect();
+    let got: Vec<Option<String>> = ra.iter().map(|r| r.1.clone()).collect();
+    assert_eq!(got, classic);
+    for (total, ctx) in &ra {
+        let c = Composition::decode(ctx.as_deref().unwrap()).unwrap();
+        assert_eq!(c.total(), *total);
+    }
+    assert_eq!(
+        got[1].as_deref(),
+        Some("s=11134;u=1392;a=204;k=217;c=28;r.read_file=20028")
+    );
+}
+
+/// A Roo jsonl task: `ts`-placed requests and a condense row appended before the request
+/// it applies to is filled in; the incremental parse (line by line, one state) equals a parse
+/// resumed with a fresh state that first replays the earlier lines.
+#[test]
+fn jsonl_roo_condense_and_replayed_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t, files) = roo_task(Flavor::Roo, dir.path());
+    let mut rows = files[0].as_array().unwrap().clone();
+    // Append-only: the filled row of request 3 comes after the condense row.
+    let r3 = rows.remove(5);
+    rows.insert(6, r3);
+    std::fs::write(
+        t.dir.join("api_conversation_history.json"),
+        serde_json::to_vec(&files[1]).unwrap(),
+    )
+    .unwrap();
+    let ui = t.dir.join("ui_messages.jsonl");
+    std::fs::write(&ui, jsonl(&rows)).unwrap();
+    let p = ClineTaskParser {
+        flavor: Flavor::Roo,
+        jsonl: true,
+    };
+    let lines: Vec<String> = rows.iter().map(Value::to_string).collect();
+    let run = |from: usize, st: &mut FileState, keep: bool| {
+        let mut out = Vec::new();
+        for l in &lines[from..] {
+            p.parse_line(l.as_bytes(), &ui, st, &mut out).unwrap();
+        }
+        if keep {
+            out
+        } else {
+            Vec::new()
+        }
+    };
+    let whole = run(0, &mut FileState::default(), true);
+    assert_eq!(whole.len(), 3);
+    assert_adds_up(&whole);
+    // Resumed at line 4 without the in-memory state: the earlier lines are replayed first.
+    let mut st = FileState::default();
+    let mut first = Vec::new();
+    for l in &lines[..4] {
+        p.parse_line(l.as_bytes(), &ui, &mut st, &mut first)
+            .unwrap();
+    }
+    let mut fresh = FileState::default();
+    for l in &lines[..4] {
+        p.parse_line(l.as_bytes(), &ui, &mut fresh, &mut Vec::new())
+            .unwrap();
+    }
+    let rest = run(4, &mut fresh, true);
+    let enc = |v: &[UsageEvent]| -> Vec<String> { v.iter().map(|e| split(e).encode()).collect() };
+    let resumed: Vec<UsageEvent> = first.into_iter().chain(rest).collect();
+    assert_eq!(enc(&resumed), enc(&whole));
+    // The condense applies to request 3, as in the classic file.
+    let classic = parse(Flavor::Roo, &{
+        t.write(files[0].as_array().unwrap(), &files[1]);
+        t.ui()
+    });
+    assert_eq!(enc(&whole), enc(&classic));
+    let c3 = split(&whole[2]);
+    assert_eq!(tool(c3, "read_file"), 0);
+    assert_eq!(c3.of(CtxKind::Summary), 2007);
+}

@@ -276,6 +276,51 @@ fn amp_thread(dir: &std::path::Path) -> Vec<String> {
     texts
 }
 
+/// Writes a Cline SDK session (`<id>/<id>.messages.json`, indented as the SDK writes it) with
+/// two requests into `dir`; returns the texts it holds.
+fn cline_sdk_session(dir: &std::path::Path, id: &str) -> Vec<String> {
+    use serde_json::json;
+    let texts: Vec<String> = [
+        "please audit the porcupine billing exporter",
+        "a system prompt about marzipan conventions",
+        "the exporter lives in billing/porcupine.rs",
+        "fn export_porcupine_invoices() { /* classified */ }",
+        "reasoning about the tangerine ledger offsets",
+        "shown to the user only: a kumquat status note",
+    ]
+    .map(String::from)
+    .to_vec();
+    let metrics = |input: i64| json!({"inputTokens": input, "outputTokens": 10, "cacheReadTokens": 0, "cacheWriteTokens": 2000, "cost": 0.01});
+    let doc = json!({"version": 1, "updated_at": "2026-06-11T21:27:00.000Z", "agent": "lead", "sessionId": id,
+    "system_prompt": texts[1],
+    "messages": [
+        {"id": "u1", "role": "user", "ts": 1781220410000i64, "content": [{"type": "text", "text": texts[0]}]},
+        {"id": "a1", "role": "assistant", "ts": 1781220411000i64, "metrics": metrics(2005),
+            "modelInfo": {"id": "claude-sonnet-4-5", "provider": "anthropic"}, "content": [
+            {"type": "thinking", "thinking": texts[4], "signature": "c2lnbmF0dXJl"},
+            {"type": "text", "text": texts[2]},
+            {"type": "tool_use", "id": "toolu_01", "name": "read_files", "input": {"file_paths": ["billing/porcupine.rs"]}}]},
+        {"id": "u2", "role": "user", "ts": 1781220412000i64, "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_01", "content": [{"type": "text", "text": texts[3]}]}]},
+        {"id": "d1", "role": "assistant", "ts": 1781220412500i64, "metadata": {"displayOnly": true},
+            "content": [{"type": "text", "text": texts[5]}]},
+        {"id": "a2", "role": "assistant", "ts": 1781220413000i64, "metrics": metrics(2007),
+            "modelInfo": {"id": "claude-sonnet-4-5", "provider": "anthropic"}, "content": [{"type": "text", "text": "done"}]},
+    ]});
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join(format!("{id}.messages.json")),
+        serde_json::to_string_pretty(&doc).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join(format!("{id}.json")),
+        json!({"version": 1, "session_id": id, "cwd": "/tmp/porcupine", "model": "claude-sonnet-4-5"}).to_string(),
+    )
+    .unwrap();
+    texts
+}
+
 #[test]
 fn no_message_text_reaches_the_database() {
     let h = Home::new();
@@ -298,6 +343,11 @@ fn no_message_text_reaches_the_database() {
     // A Cline task (no public sample: built from the documented schema, docs/log-formats.md
     // §6) whose conversation history holds text of every kind the split measures.
     let cline_text = cline_task(&h.home().join(".cline/data/tasks/1781220400000"));
+    // A Cline SDK session (built from the SDK's storage as its source writes it,
+    // docs/composition.md "Cline SDK sessions"), its system prompt and a display-only message
+    // included.
+    let sdk_id = "1781220500000_ab12c";
+    let sdk_text = cline_sdk_session(&h.home().join(".cline/data/sessions").join(sdk_id), sdk_id);
     let gemini = h.home().join(".gemini/tmp/discordbot/chats");
     std::fs::create_dir_all(&gemini).unwrap();
     std::fs::copy(
@@ -309,6 +359,7 @@ fn no_message_text_reaches_the_database() {
     h.scan();
     let mut needles = cline_text;
     needles.extend(amp_text);
+    needles.extend(sdk_text);
     for f in [
         "claude-code/projects/-home-USER-projects-spotter-worktrees-spotter-gqc/258c7280-ae70-4798-800f-63464d01a85d.jsonl",
         "codex/sessions/2026/02/23/rollout-2026-02-23T12-40-23-019c8a4c-ed82-79a1-aa28-7738fc5ab61a.jsonl",
@@ -382,7 +433,10 @@ fn no_message_text_reaches_the_database() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(cline, 2, "the Cline task's splits are checked too");
+    assert_eq!(
+        cline, 4,
+        "the Cline task's and the SDK session's splits are checked too"
+    );
     let gemini: i64 = c
         .query_row(
             "SELECT count(*) FROM events WHERE ctx IS NOT NULL AND tool = 'gemini-cli'",

@@ -27,9 +27,13 @@
 //!
 //! Each usage row of a classic task also gets its context split ([`cline_ctx`],
 //! `docs/composition.md`) from the task's `api_conversation_history.json` (read-only, by byte
-//! spans); the same walk gives Roo/Kilo's `<model>` stamps.
+//! spans); the same walk gives Roo/Kilo's `<model>` stamps. The jsonl variant splits each row
+//! from the lines before it (state in [`FileState::scratch`]); SDK sessions are split from
+//! their own messages file and compaction sidecar ([`cline_ctx::SdkHistory`]). A
+//! `subagent_usage` row has no split (an aggregate; the subagents' conversations are not in
+//! the task).
 
-use super::cline_ctx::{self, History};
+use super::cline_ctx::{self, History, SdkHistory};
 use super::common::{self, sub0};
 use super::context::{id_key, CLAUDE};
 use super::{FileState, Format, ParseError, Parser, WholeReport};
@@ -366,7 +370,7 @@ impl ClineTaskParser {
                 }
             })
             .collect();
-        let found = hist.splits(&reqs, events, self.flavor == Flavor::Cline);
+        let found = hist.splits(&reqs, events, self.flavor == Flavor::Cline, true);
         let mut out = vec![None; rows.len()];
         for (k, t) in main.into_iter().zip(found) {
             out[k] = t;
@@ -375,9 +379,43 @@ impl ClineTaskParser {
     }
 }
 
+/// What the `ui_messages.jsonl` variant keeps between lines for the context split (in
+/// [`FileState::scratch`], rebuilt from the file's start when a read resumes without it): the
+/// condense / truncation rows seen, the requests seen (their `ts`, for the ordinal), and the
+/// task's history as last read, with the length and mtime it was read at.
+#[derive(Default)]
+struct JsonlCtx {
+    events: Vec<cline_ctx::Event>,
+    reqs: Vec<i64>,
+    hist: Option<(u64, Option<std::time::SystemTime>, History)>,
+}
+
+impl JsonlCtx {
+    /// The task's history, read again (read-only) only when its length or mtime changed.
+    fn history(&mut self, ui: &Path) -> Option<&History> {
+        let path = ui.parent()?.join("api_conversation_history.json");
+        let Ok(meta) = std::fs::metadata(&path) else {
+            self.hist = None;
+            return None;
+        };
+        let stamp = (meta.len(), meta.modified().ok());
+        if self.hist.as_ref().map(|h| (h.0, h.1)) != Some(stamp) {
+            self.hist = std::fs::read(&path)
+                .ok()
+                .and_then(|b| History::read(&b))
+                .map(|h| (stamp.0, stamp.1, h));
+        }
+        self.hist.as_ref().map(|h| &h.2)
+    }
+}
+
 impl Parser for ClineTaskParser {
     fn tool(&self) -> &str {
         self.flavor.tool()
+    }
+
+    fn keeps_context(&self) -> bool {
+        self.jsonl
     }
 
     fn format(&self) -> Format {
@@ -400,6 +438,9 @@ impl Parser for ClineTaskParser {
         }
         let m: Value = serde_json::from_slice(line)?;
         let Some(r) = usage_row(&m)? else {
+            if let Some(ev) = ctx_event(&m) {
+                state.scratch.with(|c: &mut JsonlCtx| c.events.push(ev));
+            }
             return Ok(());
         };
         let task = common::parent_name(path).unwrap_or_else(|| "unknown".into());
@@ -408,7 +449,39 @@ impl Parser for ClineTaskParser {
             state.cwd = TaskInfo::load(self.flavor, path, &task, None, false).cwd;
         }
         let (model, provider) = (r.model.clone(), r.provider.clone());
-        if let Some(e) = self.event(r, &task, model, provider, state.cwd.clone()) {
+        let main = say(&m) == Some("api_req_started");
+        let ts = r.ts;
+        if let Some(mut e) = self.event(r, &task, model, provider, state.cwd.clone()) {
+            if main {
+                // The split from what this line and the lines before it say: the next row's
+                // `ts` and `conversationHistoryDeletedRange` are not known yet, in a whole read
+                // as in a resumed one.
+                let by_index = self.flavor == Flavor::Cline;
+                let total = e.tokens.prompt_total();
+                e.ctx = state.scratch.with(|c: &mut JsonlCtx| {
+                    let ordinal = match c.reqs.iter().position(|t| *t == ts) {
+                        Some(n) => n,
+                        None => {
+                            c.reqs.push(ts);
+                            c.reqs.len() - 1
+                        }
+                    };
+                    let req = cline_ctx::Req {
+                        ts,
+                        next_ts: None,
+                        index: m.get("conversationHistoryIndex").and_then(Value::as_i64),
+                        deleted: deleted_range(&m),
+                        ordinal,
+                    };
+                    let events = std::mem::take(&mut c.events);
+                    let got = c.history(path).and_then(|h| {
+                        let t = h.splits(&[req], &events, by_index, false).pop()??;
+                        t.compose(&h.names, &CLAUDE, total).map(Box::new)
+                    });
+                    c.events = events;
+                    got
+                });
+            }
             out.push(e);
         }
         Ok(())
@@ -510,8 +583,13 @@ impl Parser for ClineSdkParser {
         out: &mut Vec<UsageEvent>,
     ) -> Result<WholeReport, ParseError> {
         let mut report = WholeReport::default();
-        let Some(doc) = common::read_json_doc(path, &mut report)? else {
-            return Ok(report);
+        let bytes = common::read_file(path)?;
+        let doc: Value = match serde_json::from_slice(&bytes) {
+            Ok(d) => d,
+            Err(e) => {
+                report.bad(ParseError::from(e).0);
+                return Ok(report);
+            }
         };
         let msgs = match &doc {
             Value::Array(a) => a,
@@ -542,6 +620,9 @@ impl Parser for ClineSdkParser {
             .and_then(|d| read_json(&d.join(format!("{session}.json"))));
         let cwd = manifest.as_ref().and_then(|m| common::text(m, "cwd"));
         let manifest_model = manifest.as_ref().and_then(|m| common::text(m, "model"));
+        let first = out.len();
+        // The index and `ts` of the assistant message each event comes from.
+        let mut at = Vec::new();
         for (i, m) in msgs.iter().enumerate() {
             match sdk_message(m, i, &session, &agent) {
                 Ok(Some(mut e)) => {
@@ -549,10 +630,30 @@ impl Parser for ClineSdkParser {
                     if e.model.is_none() {
                         e.model = manifest_model.clone();
                     }
+                    at.push((i, e.timestamp_ms));
                     out.push(e);
                 }
                 Ok(None) => {}
                 Err(e) => report.bad(e.0),
+            }
+        }
+        // The context split (`cline_ctx::SdkHistory`): the messages before each answer, as
+        // sent; the session's compaction sidecar read-only, when it has one (the main
+        // session's only: a subagent's file has none).
+        if !at.is_empty() {
+            let sidecar = (agent == "main")
+                .then(|| path.parent())
+                .flatten()
+                .and_then(|d| std::fs::read(d.join(format!("{session}.compaction.json"))).ok());
+            if let Some(h) = SdkHistory::read(&bytes, sidecar.as_deref()) {
+                let splits = h.splits(&at);
+                for (e, t) in out[first..].iter_mut().zip(splits) {
+                    if let Some(t) = t {
+                        e.ctx = t
+                            .compose(&h.names, &CLAUDE, e.tokens.prompt_total())
+                            .map(Box::new);
+                    }
+                }
             }
         }
         Ok(report)

@@ -60,6 +60,8 @@ struct Msg {
     own_id: Option<i64>,
     /// `condenseParent` / `truncationParent`.
     parents: [Option<i64>; 2],
+    /// Cline SDK: `metadata.displayOnly` (shown, never sent).
+    display_only: bool,
 }
 
 impl Msg {
@@ -80,6 +82,135 @@ pub struct History {
     pub names: Names,
     /// `<model>` stamps in user messages (Roo/Kilo environment details): (ts, model), by ts.
     pub env_models: Vec<(i64, String)>,
+}
+
+/// The Cline SDK's compaction sidecar (`<id>.compaction.json`): the messages that replace the
+/// first `count` messages of the session when a request is built, written at `at` (ms).
+#[derive(Debug, Default)]
+struct Compacted {
+    msgs: Vec<Msg>,
+    count: usize,
+    at: i64,
+}
+
+/// A Cline SDK session (`<id>.messages.json`, indented) and its compaction sidecar, as sizes.
+#[derive(Debug, Default)]
+pub struct SdkHistory {
+    msgs: Vec<Msg>,
+    compacted: Option<Compacted>,
+    /// Tool names of the session.
+    pub names: Names,
+}
+
+impl SdkHistory {
+    /// Reads the bytes of a session's messages file and, when there is one, of its
+    /// compaction sidecar (`{source_message_count, updated_at, messages}`; a sidecar that
+    /// is not that is ignored). `None` when the messages file is not a messages file.
+    pub fn read(b: &[u8], sidecar: Option<&[u8]>) -> Option<SdkHistory> {
+        let mut w = Walker {
+            b,
+            calls: HashMap::default(),
+            names: Names::default(),
+            pretty: true,
+            sdk: true,
+            capped: Vec::new(),
+        };
+        let (msgs, _) = read_msgs(&mut w)?;
+        let compacted = sidecar.and_then(|c| {
+            let (mut count, mut at) = (None, None);
+            let i = json::ws(c, 0);
+            if c.get(i) != Some(&b'{') {
+                return None;
+            }
+            json::fields_at(c, i, &mut |k, s| {
+                let e = json::value(c, s)?;
+                match k {
+                    b"source_message_count" => {
+                        count = std::str::from_utf8(&c[s..e]).ok()?.parse::<usize>().ok()
+                    }
+                    b"updated_at" => at = ts_at(c, s, e),
+                    _ => {}
+                }
+                Some(json::Step::Took(e))
+            })?;
+            let mut cw = Walker {
+                b: c,
+                calls: std::mem::take(&mut w.calls),
+                names: std::mem::take(&mut w.names),
+                pretty: true,
+                sdk: true,
+                capped: std::mem::take(&mut w.capped),
+            };
+            let got = read_msgs(&mut cw);
+            w.names = cw.names;
+            let (cmsgs, _) = got?;
+            Some(Compacted {
+                msgs: cmsgs,
+                count: count?,
+                at: at?,
+            })
+        });
+        Some(SdkHistory {
+            msgs,
+            compacted,
+            names: w.names,
+        })
+    }
+
+    /// How many messages the file holds.
+    pub fn len(&self) -> usize {
+        self.msgs.len()
+    }
+
+    /// True when the file holds no messages.
+    pub fn is_empty(&self) -> bool {
+        self.msgs.is_empty()
+    }
+
+    /// The conversation each request was sent, for requests given as (the index of the
+    /// assistant message it answered with, that message's `ts`), in file order: every message
+    /// before the answer that is not display-only; when the sidecar's compaction covers them
+    /// (the answer comes after its `count` messages and was written after it), the compacted
+    /// messages and the messages after the first `count`.
+    pub fn splits(&self, reqs: &[(usize, i64)]) -> Vec<Option<Tally>> {
+        let sent = |m: &Msg| !m.display_only;
+        let mut out = Vec::with_capacity(reqs.len());
+        // (accumulated, messages merged up to) of the plain and the compacted view.
+        let (mut plain, mut plain_at) = (Tally::default(), 0usize);
+        let mut comp: Option<(Tally, usize)> = None;
+        for &(i, ts) in reqs {
+            let i = i.min(self.msgs.len());
+            let t = match &self.compacted {
+                Some(c) if i >= c.count && ts >= c.at => {
+                    let (acc, at) = comp.get_or_insert_with(|| {
+                        let mut t = Tally::default();
+                        for m in c.msgs.iter().filter(|m| sent(m)) {
+                            t.merge(&m.tally);
+                        }
+                        (t, c.count)
+                    });
+                    for m in self.msgs[(*at).min(i)..i].iter().filter(|m| sent(m)) {
+                        acc.merge(&m.tally);
+                    }
+                    *at = (*at).max(i);
+                    acc.clone()
+                }
+                _ => {
+                    if i < plain_at {
+                        plain = Tally::default();
+                        plain_at = 0;
+                    }
+                    for m in self.msgs[plain_at..i].iter().filter(|m| sent(m)) {
+                        plain.merge(&m.tally);
+                    }
+                    plain_at = i;
+                    plain.clone()
+                }
+            };
+            out.push((!t.is_empty()).then_some(t));
+        }
+        out
+    }
 }
 
 /// One usage row, as the split needs it.
@@ -181,15 +312,83 @@ struct Walker<'a> {
     b: &'a [u8],
     calls: HashMap<i64, u16, PreHashed>,
     names: Names,
+    /// The file is indented (`JSON.stringify(v, null, 2)`, the Cline SDK's files): spans are
+    /// measured without their layout whitespace, as if written compactly.
+    pretty: bool,
+    /// Cline SDK: the tools whose results the SDK truncates when sending ([`SDK_CAPPED`]).
+    sdk: bool,
+    /// Tool ids of [`SDK_CAPPED`] tools.
+    capped: Vec<u16>,
+}
+
+/// The Cline SDK's message builder middle-truncates each text of these tools' results to
+/// 50,000 characters when it builds a request (its `TARGET_TOOL_NAMES`, names lowercased).
+const SDK_CAPPED: [&str; 10] = [
+    "read",
+    "read_files",
+    "search",
+    "search_codebase",
+    "bash",
+    "run_commands",
+    "editor",
+    "apply_patch",
+    "fetch_web_content",
+    "skills",
+];
+
+/// The most a capped SDK tool result is counted with: 50,000 characters and the
+/// `...[truncated N chars]...` marker (about 40 bytes), as raw bytes.
+const SDK_CAP_BYTES: u64 = 50_040;
+
+/// Layout whitespace of an indented JSON span: every newline with the indentation after it
+/// (a literal newline is never inside a JSON string), and the space of `"key": ` that
+/// `JSON.stringify(v, null, 2)` writes after each key that starts a line.
+fn layout_ws(b: &[u8], s: usize, e: usize) -> u64 {
+    let mut n = 0usize;
+    let mut i = s;
+    while let Some(p) = memchr::memchr(b'\n', &b[i..e]) {
+        let nl = i + p;
+        let mut j = nl + 1;
+        while j < e && matches!(b[j], b' ' | b'\t' | b'\r') {
+            j += 1;
+        }
+        n += j - nl;
+        if j < e && b[j] == b'"' {
+            if let Some(k) = json::string(b, j) {
+                if k + 1 < e && b[k] == b':' && b[k + 1] == b' ' {
+                    n += 1;
+                }
+            }
+        }
+        i = j;
+    }
+    n as u64
 }
 
 impl Walker<'_> {
-    fn tool(&mut self, name: &[u8]) -> u16 {
-        if is_tool_name(name) {
-            self.names.id(&String::from_utf8_lossy(name))
+    /// The size of the span `s..e` as sent (compact).
+    fn len(&self, s: usize, e: usize) -> u64 {
+        let raw = (e - s) as u64;
+        if self.pretty && self.b[s] != b'"' {
+            raw - layout_ws(self.b, s, e)
         } else {
-            self.names.id("unknown tool")
+            raw
         }
+    }
+
+    fn tool(&mut self, name: &[u8]) -> u16 {
+        if !is_tool_name(name) {
+            return self.names.id("unknown tool");
+        }
+        let name = String::from_utf8_lossy(name);
+        let id = self.names.id(&name);
+        if self.sdk
+            && !self.capped.contains(&id)
+            && SDK_CAPPED.iter().any(|c| c.eq_ignore_ascii_case(&name))
+        {
+            self.capped.push(id);
+        }
+        id
     }
 
     /// The content at `s` (a string or an array of blocks) of a message of `role` into `own`;
@@ -227,13 +426,22 @@ impl Walker<'_> {
                     } else {
                         text_kind(role)
                     },
-                    (be - bs) as u64,
+                    self.len(bs, be),
                 );
                 return Some(be);
             }
             let mut ty: &[u8] = b"";
             let (mut id, mut name, mut use_id, mut text) = (None, None, None, None);
-            let (mut skip, mut media, mut images) = (0usize, 0usize, 0u64);
+            let (mut skip, mut media, mut images) = (0u64, 0u64, 0u64);
+            let pretty = self.pretty;
+            let len_of = |s: usize, e: usize| {
+                let raw = (e - s) as u64;
+                if pretty && b[s] != b'"' {
+                    raw - layout_ws(b, s, e)
+                } else {
+                    raw
+                }
+            };
             let be = json::fields_at(b, bs, &mut |k, s| {
                 let e = match k {
                     b"content" if b.get(s) == Some(&b'[') => json::elements_at(b, s, &mut |s| {
@@ -244,7 +452,7 @@ impl Walker<'_> {
                             || head.windows(10).any(|w| w == b"\"document\"")
                         {
                             images += 1;
-                            media += e - s;
+                            media += len_of(s, e);
                         }
                         Some(e)
                     })?,
@@ -259,12 +467,14 @@ impl Walker<'_> {
                     b"tool_use_id" => use_id = json::str_at(b, s, e),
                     b"text" => text = json::str_at(b, s, e),
                     // Signatures and encrypted reasoning are not sent as tokens of text.
-                    b"signature" | b"encrypted_content" | b"providerOptions" => skip += e - s,
+                    b"signature" | b"encrypted_content" | b"providerOptions" => {
+                        skip += len_of(s, e)
+                    }
                     _ => {}
                 }
                 Some(json::Step::Took(e))
             })?;
-            let len = (be - bs).saturating_sub(skip) as u64;
+            let len = self.len(bs, be).saturating_sub(skip);
             own.images += images;
             match ty {
                 b"text" => {
@@ -302,7 +512,11 @@ impl Walker<'_> {
                         (None, Some(n)) => self.tool(n),
                         (None, None) => self.names.id("unknown tool"),
                     };
-                    own.add_tool(tool, len.saturating_sub(media as u64));
+                    let mut len = len.saturating_sub(media);
+                    if self.capped.contains(&tool) {
+                        len = len.min(SDK_CAP_BYTES);
+                    }
+                    own.add_tool(tool, len);
                 }
                 _ => own.add(
                     if summary {
@@ -379,6 +593,29 @@ impl History {
     /// Reads the bytes of an `api_conversation_history.json` (an array of messages, or Roo's
     /// `{"version": 2, "messages": [...]}`); `None` when they are not that.
     pub fn read(b: &[u8]) -> Option<History> {
+        let mut w = Walker {
+            b,
+            calls: HashMap::default(),
+            names: Names::default(),
+            pretty: false,
+            sdk: false,
+            capped: Vec::new(),
+        };
+        let (msgs, env_models) = read_msgs(&mut w)?;
+        Some(History {
+            msgs,
+            names: w.names,
+            env_models,
+        })
+    }
+}
+
+/// The messages of a history file read by `w`, and its `<model>` stamps by time. Every
+/// element of the array is a message (a non-object one empty), so indices are the file's.
+#[allow(clippy::type_complexity)]
+fn read_msgs(w: &mut Walker) -> Option<(Vec<Msg>, Vec<(i64, String)>)> {
+    let b = w.b;
+    {
         let i = json::ws(b, 0);
         let arr = match b.get(i)? {
             b'[' => i,
@@ -395,18 +632,14 @@ impl History {
             }
             _ => return None,
         };
-        let mut w = Walker {
-            b,
-            calls: HashMap::default(),
-            names: Names::default(),
-        };
         let mut msgs = Vec::new();
         let mut env_models = Vec::new();
         json::elements_at(b, arr, &mut |s| {
             if b[s] != b'{' {
+                msgs.push(Msg::default());
                 return json::value(b, s);
             }
-            let (m, e, model) = message(&mut w, s)?;
+            let (m, e, model) = message(w, s)?;
             if let (Some(Role::User), Some(ts), Some(model)) = (m.role, m.ts, model) {
                 env_models.push((ts, model));
             }
@@ -414,17 +647,25 @@ impl History {
             Some(e)
         })?;
         env_models.sort_by_key(|x| x.0);
-        Some(History {
-            msgs,
-            names: w.names,
-            env_models,
-        })
+        Some((msgs, env_models))
     }
+}
 
+impl History {
     /// The conversation each request was sent (`None`: nothing of it is in the history), for
     /// requests in row order and the task's context events. `by_index`: Cline's
-    /// `conversationHistoryIndex` places a request.
-    pub fn splits(&self, reqs: &[Req], events: &[Event], by_index: bool) -> Vec<Option<Tally>> {
+    /// `conversationHistoryIndex` places a request. `untimed`: a summary or marker no event
+    /// tells about applies from the request whose history holds it (a whole task file);
+    /// otherwise it does not apply (the jsonl variant, read line by line: its events are
+    /// those of the lines before the request, so what applies does not depend on how far the
+    /// history has grown when the line is read).
+    pub fn splits(
+        &self,
+        reqs: &[Req],
+        events: &[Event],
+        by_index: bool,
+        untimed: bool,
+    ) -> Vec<Option<Tally>> {
         let n = self.msgs.len();
         // When each summary / marker took effect (ms), or None: from the request whose history
         // holds it (no ui row says when). Ordered by time for the generation count.
@@ -446,7 +687,9 @@ impl History {
                     continue;
                 };
                 let t = named.get(&id).copied().or_else(|| unnamed.next());
-                when.insert(id, (j, t));
+                if t.is_some() || untimed {
+                    when.insert(id, (j, t));
+                }
             }
         }
         let mut timed: Vec<i64> = when.values().filter_map(|w| w.1).collect();
@@ -577,11 +820,18 @@ fn message(w: &mut Walker, s: usize) -> Option<(Msg, usize, Option<String>)> {
             b"condenseParent" => m.parents[0] = str_at().map(id_key),
             b"truncationParent" => m.parents[1] = str_at().map(id_key),
             // DeepSeek / OpenRouter reasoning kept beside the content, sent back with it.
-            b"reasoning_content" | b"reasoning_details" => {
-                own.add(CtxKind::Thinking, (e - s) as u64)
-            }
+            b"reasoning_content" | b"reasoning_details" => own.add(CtxKind::Thinking, w.len(s, e)),
             // A standalone reasoning item's summary (its encrypted content is not counted).
-            b"summary" if b[s] == b'[' => own.add(CtxKind::Thinking, (e - s) as u64),
+            b"summary" if b[s] == b'[' => own.add(CtxKind::Thinking, w.len(s, e)),
+            b"metadata" if b[s] == b'{' => {
+                json::fields_at(b, s, &mut |k, v| {
+                    let ve = json::value(b, v)?;
+                    if k == b"displayOnly" && &b[v..ve] == b"true" {
+                        m.display_only = true;
+                    }
+                    Some(json::Step::Took(ve))
+                })?;
+            }
             _ => {}
         }
         Some(json::Step::Took(e))
