@@ -824,10 +824,17 @@ fn read_lines(
         if copies {
             cp.tail_hash = Some(tailer::tail_hash(&mut file, cp.offset)?);
         }
+        let mut at = cp.clone();
+        if !batch.eof {
+            // More of the file follows this batch: its checkpoint must not look like the whole
+            // file read (a run stopped after committing it would find the file "unchanged" and
+            // never read the rest). The size it records is the bytes read so far.
+            at.fp.size = at.offset;
+        }
         let go = emit(Parsed::Batch(Box::new(ParsedBatch {
             src,
             path: path.to_path_buf(),
-            cp: cp.clone(),
+            cp: at,
             counts,
             events: dedup::merge(events),
             consumed,
