@@ -522,9 +522,25 @@ fn walk_rel(
     f: &mut dyn FnMut(&Path, &Path),
     unreadable: &mut dyn FnMut(&Path, &std::io::Error),
 ) {
+    /// The part of `p` (a path the walk built under `root`) after `root`.
+    fn rel<'a>(p: &'a Path, root: &Path) -> &'a Path {
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            let b = p.as_os_str().as_bytes();
+            let n = root.as_os_str().as_bytes().len();
+            let rest = b.get(n..).unwrap_or_default();
+            let rest = rest.strip_prefix(b"/").unwrap_or(rest);
+            Path::new(std::ffi::OsStr::from_bytes(rest))
+        }
+        #[cfg(not(unix))]
+        {
+            p.strip_prefix(root).unwrap_or(p)
+        }
+    }
     fn go(
+        root: &Path,
         dir: &Path,
-        rel: &Path,
         depth: Option<usize>,
         f: &mut dyn FnMut(&Path, &Path),
         unreadable: &mut dyn FnMut(&Path, &std::io::Error),
@@ -541,21 +557,21 @@ fn walk_rel(
                 return;
             }
         };
-        let mut entries: Vec<(std::ffi::OsString, std::fs::DirEntry)> =
-            rd.flatten().map(|e| (e.file_name(), e)).collect();
-        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for (name, e) in entries {
+        // One directory's paths share everything up to the name: sorting the paths' bytes
+        // sorts by name, as [`walk_checked`] does.
+        let mut entries: Vec<(PathBuf, std::fs::DirEntry)> =
+            rd.flatten().map(|e| (e.path(), e)).collect();
+        entries.sort_unstable_by(|a, b| a.0.as_os_str().cmp(b.0.as_os_str()));
+        for (p, e) in entries {
             let Ok(ft) = e.file_type() else { continue };
-            let p = e.path();
-            let r = rel.join(&name);
             if ft.is_dir() {
-                go(&p, &r, depth.map(|d| d - 1), f, unreadable);
+                go(root, &p, depth.map(|d| d - 1), f, unreadable);
             } else if ft.is_file() || (ft.is_symlink() && p.is_file()) {
-                f(&p, &r);
+                f(&p, rel(&p, root));
             }
         }
     }
-    go(root, Path::new(""), depth, f, unreadable)
+    go(root, root, depth, f, unreadable)
 }
 
 /// [`walk_depth`], telling `unreadable` each directory that could not be listed, and why.

@@ -353,13 +353,11 @@ impl Store {
     /// read: path -> (fingerprint, offset), in one query and without the parser state (a re-run
     /// compares these with the disk and loads [`Store::file_checkpoint`] only for the files that
     /// changed). Rows of paths never read (an unreadable directory) have a zero fingerprint.
-    pub fn file_fingerprints(
-        &self,
-    ) -> anyhow::Result<std::collections::HashMap<String, (Fingerprint, u64)>> {
+    pub fn file_fingerprints(&self) -> anyhow::Result<FileFingerprints> {
         let mut st = self.conn.prepare_cached(
             "SELECT path, dev, ino, size, mtime_ns, extra_sig, offset FROM files",
         )?;
-        let mut out = std::collections::HashMap::new();
+        let mut out = FileFingerprints::default();
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
             let fp = Fingerprint {
@@ -473,6 +471,9 @@ impl Store {
         Ok(())
     }
 }
+
+/// [`Store::file_fingerprints`]: path -> (fingerprint, offset).
+pub type FileFingerprints = std::collections::HashMap<String, (Fingerprint, u64)>;
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
