@@ -75,11 +75,20 @@ impl App {
     /// writes them: the root of every repository the database knows, and the project
     /// directories of `[aider]` in the config.
     pub fn registry(&self) -> Registry {
+        match Store::open_reader(&self.db) {
+            Ok(store) => self.registry_with(Some(&store)),
+            Err(_) => self.registry_with(None),
+        }
+    }
+
+    /// [`App::registry`] with the repository roots read from `store` (an open connection to
+    /// the database: opening another costs more than the question).
+    pub fn registry_with(&self, store: Option<&Store>) -> Registry {
         let mut r = Registry::load(&self.env);
         let aider = self.config().map(|c| c.aider).unwrap_or_default();
         let mut files =
             crate::registry::roots::aider_in_projects(&aider.dirs(&self.env.home), aider.depth());
-        if let Ok(store) = Store::open_reader(&self.db) {
+        if let Some(store) = store {
             for root in store.known_repository_roots().unwrap_or_default() {
                 let dir = std::path::Path::new(&root);
                 // A repository whose checkout is gone has nothing to follow.
@@ -117,7 +126,7 @@ impl App {
     /// [`App::ingestor`] with `config`.
     pub fn ingestor_with(&self, config: &Config) -> anyhow::Result<Ingestor> {
         let store = Store::open_writer(&self.db)?;
-        let mut registry = self.registry();
+        let mut registry = self.registry_with(Some(&store));
         // This machine's id names its requests in export and sync files.
         let machine = store.ensure_local_machine(
             config.machine.id.as_deref(),
@@ -174,14 +183,19 @@ impl App {
     pub fn behind(&self, store: &Store) -> (u64, usize) {
         let mut bytes = 0;
         let mut files = 0;
-        for s in self.registry().sources.iter().filter(|s| !s.is_sqlite()) {
+        // How far each file was read, in one query (no parser state is needed here).
+        let done = store.file_fingerprints().unwrap_or_default();
+        for s in self
+            .registry_with(Some(store))
+            .sources
+            .iter()
+            .filter(|s| !s.is_sqlite())
+        {
             for f in s.files() {
                 let size = std::fs::metadata(&f).map(|m| m.len()).unwrap_or(0);
-                let done = store
-                    .file_checkpoint(&f.to_string_lossy())
-                    .ok()
-                    .flatten()
-                    .map(|c| c.offset)
+                let done = done
+                    .get(f.to_string_lossy().as_ref())
+                    .map(|(_, offset)| *offset)
                     .unwrap_or(0);
                 if size > done {
                     bytes += size - done;

@@ -18,8 +18,21 @@ use std::sync::Arc;
 const BATCH_BYTES: u64 = 8 << 20;
 /// Bytes of log per transaction during catch-up.
 const GROUP_BYTES: u64 = 64 << 20;
-/// A file to read: its source's index, its path and its stored checkpoint.
-pub type PendingFile = (usize, PathBuf, Option<Checkpoint>);
+/// A file of a source, as [`Ingestor::pending`] found it.
+#[derive(Debug, Clone)]
+pub struct PendingFile {
+    /// Index of its source.
+    pub src: usize,
+    /// The file.
+    pub path: PathBuf,
+    /// Its stored checkpoint (with the parser state); `None` for a file never read, and for an
+    /// unchanged one (not needed: it is not read).
+    pub checkpoint: Option<Checkpoint>,
+    /// True when the file's fingerprint (device, inode, size, modification time, a database's
+    /// `-wal`) is the one stored when it was last read: nothing to read, and the file is not
+    /// opened ([`Checkpoint::unchanged`], as the daemon's stat scan decides).
+    pub unchanged: bool,
+}
 
 /// Parsed batches the workers may have waiting for the writer.
 const PARSED_AHEAD: usize = 64;
@@ -150,6 +163,9 @@ impl Ingestor {
         let mut total = 0;
         let mut files = Vec::new();
         self.unreadable_dirs.clear();
+        // Every file's stored fingerprint in one query; the parser state (a JSON document per
+        // file) is loaded only for the files that changed.
+        let stored = self.store.file_fingerprints()?;
         for (i, s) in self.registry.sources.iter().enumerate() {
             let (found, bad) = s.files_checked();
             for (d, why) in bad {
@@ -157,11 +173,31 @@ impl Ingestor {
                     self.unreadable_dirs.push((i, d, why));
                 }
             }
+            let sqlite = s.is_sqlite();
             for f in found {
-                let size = Fingerprint::path(&f).map(|st| st.size).unwrap_or(0);
-                let cp = self.with_scratch(&f, self.store.file_checkpoint(&f.to_string_lossy())?);
-                total += size.saturating_sub(cp.as_ref().map(|c| c.offset).unwrap_or(0));
-                files.push((i, f, cp));
+                let path_s = f.to_string_lossy();
+                let now = Fingerprint::source(&f, sqlite).ok();
+                let size = now.map(|st| st.size).unwrap_or(0);
+                let known = stored.get(path_s.as_ref());
+                let unchanged = match (known, now) {
+                    (Some((fp, _)), Some(now)) => *fp == now,
+                    _ => false,
+                };
+                let checkpoint = match known {
+                    Some(_) if !unchanged => {
+                        self.with_scratch(&f, self.store.file_checkpoint(&path_s)?)
+                    }
+                    _ => None,
+                };
+                let offset = known.map(|(_, o)| *o).unwrap_or(0);
+                total += size.saturating_sub(offset);
+                drop(path_s);
+                files.push(PendingFile {
+                    src: i,
+                    path: f,
+                    checkpoint,
+                    unchanged,
+                });
             }
         }
         Ok((total, files))
@@ -205,10 +241,20 @@ impl Ingestor {
         }
         // Parse workers take whole files from a shared queue (a file's batches stay in order;
         // the order across files does not change any total: dedup merges are order-free).
+        // Unchanged files were looked at (their fingerprint): nothing to open.
+        let (same, files): (Vec<PendingFile>, Vec<PendingFile>) =
+            files.into_iter().partition(|f| f.unchanged);
+        stats.files_seen += same.len() as u64;
+        if files.is_empty() {
+            return Ok(stats);
+        }
+        // Something may be priced: the bundled price data loads beside the readers.
+        self.pricer.prefetch();
         let workers = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
-            .clamp(1, 4);
+            .clamp(1, 4)
+            .min(files.len());
         let queue = std::sync::Mutex::new(files.into_iter());
         // Once a scan proves long (a first group committed), checkpoints run beside it rather
         // than inside the writer's commits.
@@ -224,7 +270,13 @@ impl Ingestor {
                 worker.spawn_scoped(scope, move || {
                     let mut reader = LineReader::default();
                     loop {
-                        let Some((src, path, old)) = queue.lock().unwrap().next() else {
+                        let Some(PendingFile {
+                            src,
+                            path,
+                            checkpoint: old,
+                            ..
+                        }) = queue.lock().unwrap().next()
+                        else {
                             break;
                         };
                         let go =
@@ -306,6 +358,7 @@ impl Ingestor {
         progress: &mut dyn FnMut(u64),
     ) -> anyhow::Result<IngestStats> {
         let mut stats = IngestStats::default();
+        self.pricer.prefetch();
         let old = self.with_scratch(path, self.store.file_checkpoint(&path.to_string_lossy())?);
         let parser = self.registry.sources[src].parser.clone();
         let mut reader = std::mem::take(&mut self.reader);
@@ -771,10 +824,17 @@ fn read_lines(
         if copies {
             cp.tail_hash = Some(tailer::tail_hash(&mut file, cp.offset)?);
         }
+        let mut at = cp.clone();
+        if !batch.eof {
+            // More of the file follows this batch: its checkpoint must not look like the whole
+            // file read (a run stopped after committing it would find the file "unchanged" and
+            // never read the rest). The size it records is the bytes read so far.
+            at.fp.size = at.offset;
+        }
         let go = emit(Parsed::Batch(Box::new(ParsedBatch {
             src,
             path: path.to_path_buf(),
-            cp: cp.clone(),
+            cp: at,
             counts,
             events: dedup::merge(events),
             consumed,

@@ -563,4 +563,105 @@ fn a_groups_rollup_holds_exactly_its_files_requests() {
     h.scan();
     assert_rollup_consistent(&h.db());
     assert_eq!(codex(&h), 50_062_931);
+
+#[test]
+fn rerun_on_an_unchanged_tree_opens_no_file() {
+    let h = Home::new();
+    with_claude_sample(&h);
+    with_codex_sample(&h);
+    let first = h.scan();
+    assert!(first.files_read > 2);
+    let before = h.sums(&Filter::default());
+    let mut ing = h.ingestor();
+    let (_, files) = ing.pending().unwrap();
+    assert_eq!(files.len() as u64, first.files_seen);
+    // Every file is unchanged: none will be opened, and no parser state was loaded.
+    for f in &files {
+        assert!(f.unchanged, "{} is unchanged", f.path.display());
+        assert!(f.checkpoint.is_none(), "{}", f.path.display());
+    }
+    let st = ing.scan_files(files, &mut |_| {}).unwrap();
+    assert_eq!(st.files_seen, first.files_seen);
+    assert_eq!((st.files_read, st.bytes_read, st.lines), (0, 0, 0));
+    assert_eq!((st.events_new, st.events_updated), (0, 0));
+    assert_eq!(h.sums(&Filter::default()), before);
+}
+
+#[test]
+fn a_same_size_rewrite_in_place_is_read_again() {
+    let line = |id: &str, out: u32| {
+        format!(
+            r#"{{"type":"assistant","sessionId":"s1","cwd":"/nonexistent/x","requestId":"req_{id}","timestamp":"2026-02-12T14:12:01.177Z","message":{{"model":"claude-opus-4-6","id":"msg_{id}","usage":{{"input_tokens":3,"cache_read_input_tokens":10,"output_tokens":{out}}}}}}}"#
+        )
+    };
+    let h = Home::new();
+    let dir = h.claude_projects().join("-p");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("x.jsonl");
+    let a = format!("{}\n", line("AAAA", 111));
+    std::fs::write(&p, &a).unwrap();
+    let t0 = std::fs::metadata(&p).unwrap().modified().unwrap();
+    h.scan();
+    assert_eq!(tuple(&h.tool("claude-code")), (1, 3, 0, 10, 111));
+    let ino =
+        |p: &std::path::Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+    let inode = ino(&p);
+    // The same bytes count, written over the old ones in the same inode, with another mtime.
+    let b = format!("{}\n", line("BBBB", 222));
+    assert_eq!(a.len(), b.len());
+    let mut f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+    f.write_all(b.as_bytes()).unwrap();
+    f.set_modified(t0 + std::time::Duration::from_secs(2))
+        .unwrap();
+    drop(f);
+    assert_eq!(ino(&p), inode, "rewritten in place");
+    assert_eq!(std::fs::metadata(&p).unwrap().len(), a.len() as u64);
+    let st = h.scan();
+    assert_eq!(st.files_read, 1, "the rewritten file is read");
+    // The first request stays counted (it was made); the new one is added once.
+    assert_eq!(tuple(&h.tool("claude-code")), (2, 6, 0, 20, 333));
+    let st = h.scan();
+    assert_eq!(st.files_read, 0);
+}
+
+#[test]
+fn a_checkpoint_in_the_middle_of_a_file_does_not_say_the_file_was_read() {
+    // A file longer than one parse batch (8 MiB) is committed batch by batch; a run stopped
+    // after the first batch's commit must read the rest on the next run, though the file
+    // itself did not change.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("big.jsonl");
+    let mut text = String::new();
+    let mut i = 0;
+    while text.len() < 9 << 20 {
+        text.push_str(&format!(
+            r#"{{"type":"assistant","sessionId":"s1","requestId":"req_{i}","timestamp":"2026-02-12T14:12:01.177Z","message":{{"model":"claude-opus-4-6","id":"msg_{i}","usage":{{"input_tokens":3,"output_tokens":5}}}},"pad":"{}"}}"#,
+            "x".repeat(2000)
+        ));
+        text.push('\n');
+        i += 1;
+    }
+    std::fs::write(&p, &text).unwrap();
+    let parser = tokwatch::parser::claude::ClaudeParser;
+    let mut reader = tokwatch::tailer::LineReader::default();
+    let mut cps = Vec::new();
+    tokwatch::ingest::read_file(0, &parser, &p, None, &mut reader, &mut |x| {
+        if let tokwatch::ingest::Parsed::Batch(b) = x {
+            cps.push(b.cp.clone());
+        }
+        true
+    });
+    assert!(cps.len() >= 2, "{} batches", cps.len());
+    let now = tokwatch::tailer::Fingerprint::path(&p).unwrap();
+    let (first, last) = (&cps[0], cps.last().unwrap());
+    assert!(first.offset < text.len() as u64);
+    assert!(
+        !first.unchanged(&now),
+        "a mid-file checkpoint leaves the file to read"
+    );
+    assert!(
+        last.unchanged(&now),
+        "the last batch's checkpoint covers the file"
+    );
+    assert_eq!(last.offset, text.len() as u64);
 }

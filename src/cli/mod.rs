@@ -781,8 +781,9 @@ fn key_title(g: GroupBy) -> &'static str {
 
 /// Before figures are shown: the daemon started when none runs, and a note on stderr when
 /// they may be behind the logs.
-fn make_current(app: &App) {
-    match statusline::freshness(app, statusline::catch_up_wait(app, 10_000)) {
+fn make_current(app: &App) -> Option<Store> {
+    let (fresh, store) = statusline::freshness_keep(app, statusline::catch_up_wait(app, 10_000));
+    match fresh {
         statusline::Freshness::Current => {}
         statusline::Freshness::CatchingUp => eprintln!(
             "tokwatch: the daemon was started and is still reading the logs: these figures may be behind (run the command again in a moment)"
@@ -791,14 +792,18 @@ fn make_current(app: &App) {
             "tokwatch: no daemon is running and the logs hold usage not read yet: these figures are behind (`tokwatch scan` reads it; `tokwatch install` keeps a daemon running)"
         ),
     }
+    store
 }
 
 fn report(app: &App, by: GroupBy, args: &ReportArgs, title: Option<&str>) -> anyhow::Result<i32> {
     let zone = zone_arg(&args.tz)?;
     let f = filter_from(args, zone)?;
-    make_current(app);
+    let kept = make_current(app);
     // Bad usage is said before a missing database.
-    let store = Store::open_reader(&app.db);
+    let store = match kept {
+        Some(s) => Ok(s),
+        None => Store::open_reader(&app.db),
+    };
     check_tool(app, store.as_ref().ok(), args.tool.as_deref())?;
     let store = store?;
     let mut r = store.report(by, &f, zone)?;

@@ -132,7 +132,7 @@ impl Daemon {
         let watcher = Watcher::new(tx.clone(), &roots, log);
         let (_, files) = ing.pending()?;
         let mut known_files: Vec<(usize, PathBuf)> =
-            files.iter().map(|(s, f, _)| (*s, f.clone())).collect();
+            files.iter().map(|f| (f.src, f.path.clone())).collect();
         let st = match ing.scan_files(files, &mut |_| {}) {
             Ok(st) => st,
             // A full disk does not stop the daemon: what could not be stored is read again

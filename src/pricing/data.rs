@@ -21,12 +21,15 @@ pub(super) fn calculator() -> &'static Calculator {
 /// Starts parsing the bundled price data beside the log readers instead of before them (the
 /// first price lookup waits for it if need be).
 pub(super) fn load_in_background() {
-    let _ = std::thread::Builder::new()
-        .name("tokwatch-prices".into())
-        .spawn(|| {
-            let _ = calculator();
-            release_freed_heap();
-        });
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        let _ = std::thread::Builder::new()
+            .name("tokwatch-prices".into())
+            .spawn(|| {
+                let _ = calculator();
+                release_freed_heap();
+            });
+    });
 }
 
 /// Gives the heap pages freed after the parse back to the system. The parse's temporaries sit

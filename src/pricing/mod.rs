@@ -269,11 +269,12 @@ pub struct Pricer {
 }
 
 impl Pricer {
-    /// A pricer with the user's overrides; starts loading the bundled data in the background.
+    /// A pricer with the user's overrides. The bundled data is parsed when first needed: at the
+    /// first price asked, or beside other work after [`Pricer::prefetch`] (a re-run that finds
+    /// nothing new never parses it).
     pub fn new(overrides: BTreeMap<String, PriceOverride>) -> Pricer {
         let fingerprint = fingerprint(&overrides);
         let overrides = Overrides::new(overrides);
-        data::load_in_background();
         Pricer {
             fingerprint,
             overrides,
@@ -282,6 +283,12 @@ impl Pricer {
                 entries: Vec::new(),
             }),
         }
+    }
+
+    /// Starts parsing the bundled price data on a thread of its own (once per process), so that
+    /// it is ready when the first event is priced: called when there are logs to read.
+    pub fn prefetch(&self) {
+        data::load_in_background();
     }
 
     /// What these prices are: a hash of the overrides, the bundled data's version and

@@ -205,7 +205,11 @@ pub struct Source {
     pub roots: Vec<PathBuf>,
     /// Globs relative to a root that select log files (`projects/**/*.jsonl`).
     pub patterns: Vec<String>,
-    glob: globset::GlobSet,
+    /// The patterns, checked when the source is made; compiled into [`Source::glob`] only when
+    /// a path is first matched (most sources' roots do not exist on a machine, and compiling a
+    /// set's regular expressions costs more than a warm re-run's whole walk).
+    globs: Vec<globset::Glob>,
+    glob: std::sync::OnceLock<globset::GlobSet>,
     /// The parser for these files.
     pub parser: Arc<dyn Parser>,
     /// Where the parser comes from.
@@ -236,9 +240,9 @@ impl Source {
         patterns: &[&str],
         parser: Arc<dyn Parser>,
     ) -> anyhow::Result<Source> {
-        let mut b = GlobSetBuilder::new();
+        let mut globs = Vec::with_capacity(patterns.len());
         for p in patterns {
-            b.add(
+            globs.push(
                 globset::GlobBuilder::new(p)
                     .literal_separator(true)
                     .build()
@@ -250,12 +254,25 @@ impl Source {
             tool: tool.to_string(),
             roots,
             patterns: patterns.iter().map(|s| s.to_string()).collect(),
-            glob: b.build()?,
+            globs,
+            glob: std::sync::OnceLock::new(),
             parser,
             origin: Origin::Rust,
             format,
             spec_file: None,
             exclude: Vec::new(),
+        })
+    }
+
+    /// The compiled patterns (built on first use).
+    fn glob(&self) -> &globset::GlobSet {
+        self.glob.get_or_init(|| {
+            let mut b = GlobSetBuilder::new();
+            for g in &self.globs {
+                b.add(g.clone());
+            }
+            // Each glob was built already; a set of valid globs compiles.
+            b.build().unwrap_or_else(|_| globset::GlobSet::empty())
         })
     }
 
@@ -269,7 +286,7 @@ impl Source {
                 return true;
             }
             path.strip_prefix(r)
-                .map(|rel| self.glob.is_match(rel))
+                .map(|rel| self.glob().is_match(rel))
                 .unwrap_or(false)
         })
     }
@@ -303,15 +320,22 @@ impl Source {
         let mut out = Vec::new();
         let mut bad = Vec::new();
         let depth = self.max_depth();
+        // Roots that gave files: the walk yields one root's files in path order already, so
+        // only files from several roots need sorting (and deduplicating: roots may nest).
+        let mut giving = 0;
         for r in &self.roots {
+            let before = out.len();
             if r.is_file() {
                 out.push(r.clone());
             } else if r.is_dir() {
-                walk_checked(
+                // A file under `r` that `r`'s patterns do not select but another root's do is
+                // found when that root is walked: matching against `r` alone finds the same set
+                // as [`Source::matches`].
+                walk_rel(
                     r,
                     depth,
-                    &mut |p| {
-                        if self.matches(p) {
+                    &mut |p, rel| {
+                        if self.glob().is_match(rel) && !self.exclude.iter().any(|x| x == p) {
                             out.push(p.to_path_buf());
                         }
                     },
@@ -320,9 +344,12 @@ impl Source {
                     },
                 );
             }
+            giving += usize::from(out.len() > before);
         }
-        out.sort();
-        out.dedup();
+        if giving > 1 {
+            out.sort();
+            out.dedup();
+        }
         bad.sort();
         bad.dedup();
         (out, bad)
@@ -485,6 +512,66 @@ pub fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
 /// [`walk`] limited to files at most `depth` levels below `dir` (1 = its own files).
 pub fn walk_depth(dir: &Path, depth: Option<usize>, f: &mut dyn FnMut(&Path)) {
     walk_checked(dir, depth, f, &mut |_, _| {})
+}
+
+/// [`walk_checked`] that also hands `f` each file's path relative to `root` (what a source's
+/// patterns are matched against), without taking the full path apart again.
+fn walk_rel(
+    root: &Path,
+    depth: Option<usize>,
+    f: &mut dyn FnMut(&Path, &Path),
+    unreadable: &mut dyn FnMut(&Path, &std::io::Error),
+) {
+    /// The part of `p` (a path the walk built under `root`) after `root`.
+    fn rel<'a>(p: &'a Path, root: &Path) -> &'a Path {
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            let b = p.as_os_str().as_bytes();
+            let n = root.as_os_str().as_bytes().len();
+            let rest = b.get(n..).unwrap_or_default();
+            let rest = rest.strip_prefix(b"/").unwrap_or(rest);
+            Path::new(std::ffi::OsStr::from_bytes(rest))
+        }
+        #[cfg(not(unix))]
+        {
+            p.strip_prefix(root).unwrap_or(p)
+        }
+    }
+    fn go(
+        root: &Path,
+        dir: &Path,
+        depth: Option<usize>,
+        f: &mut dyn FnMut(&Path, &Path),
+        unreadable: &mut dyn FnMut(&Path, &std::io::Error),
+    ) {
+        if depth == Some(0) {
+            return;
+        }
+        let rd = match std::fs::read_dir(dir) {
+            Ok(rd) => rd,
+            Err(e) => {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    unreadable(dir, &e);
+                }
+                return;
+            }
+        };
+        // One directory's paths share everything up to the name: sorting the paths' bytes
+        // sorts by name, as [`walk_checked`] does.
+        let mut entries: Vec<(PathBuf, std::fs::DirEntry)> =
+            rd.flatten().map(|e| (e.path(), e)).collect();
+        entries.sort_unstable_by(|a, b| a.0.as_os_str().cmp(b.0.as_os_str()));
+        for (p, e) in entries {
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                go(root, &p, depth.map(|d| d - 1), f, unreadable);
+            } else if ft.is_file() || (ft.is_symlink() && p.is_file()) {
+                f(&p, rel(&p, root));
+            }
+        }
+    }
+    go(root, root, depth, f, unreadable)
 }
 
 /// [`walk_depth`], telling `unreadable` each directory that could not be listed, and why.

@@ -356,6 +356,30 @@ impl Store {
         Ok(())
     }
 
+    /// What every file row says the file looked like when it was last read, and how far it was
+    /// read: path -> (fingerprint, offset), in one query and without the parser state (a re-run
+    /// compares these with the disk and loads [`Store::file_checkpoint`] only for the files that
+    /// changed). Rows of paths never read (an unreadable directory) have a zero fingerprint.
+    pub fn file_fingerprints(&self) -> anyhow::Result<FileFingerprints> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT path, dev, ino, size, mtime_ns, extra_sig, offset FROM files",
+        )?;
+        let mut out = FileFingerprints::default();
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let fp = Fingerprint {
+                dev: r.get::<_, Option<i64>>(1)?.unwrap_or(0) as u64,
+                ino: r.get::<_, Option<i64>>(2)?.unwrap_or(0) as u64,
+                size: r.get::<_, Option<i64>>(3)?.unwrap_or(0) as u64,
+                mtime_ns: r.get::<_, Option<i64>>(4)?.unwrap_or(0),
+                extra_sig: r.get::<_, Option<i64>>(5)?.unwrap_or(0),
+            };
+            let offset = r.get::<_, Option<i64>>(6)?.unwrap_or(0) as u64;
+            out.insert(r.get::<_, String>(0)?, (fp, offset));
+        }
+        Ok(out)
+    }
+
     /// The file checkpoint stored for `path`, if any.
     pub fn file_checkpoint(&self, path: &str) -> anyhow::Result<Option<Checkpoint>> {
         let mut st = self.conn.prepare_cached(
@@ -454,6 +478,9 @@ impl Store {
         Ok(())
     }
 }
+
+/// [`Store::file_fingerprints`]: path -> (fingerprint, offset).
+pub type FileFingerprints = std::collections::HashMap<String, (Fingerprint, u64)>;
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
