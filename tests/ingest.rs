@@ -563,6 +563,7 @@ fn a_groups_rollup_holds_exactly_its_files_requests() {
     h.scan();
     assert_rollup_consistent(&h.db());
     assert_eq!(codex(&h), 50_062_931);
+}
 
 #[test]
 fn rerun_on_an_unchanged_tree_opens_no_file() {
