@@ -89,7 +89,10 @@ impl Merge {
     }
 
     /// [`Merge::replaces`] for rules that also look at when and in which session each copy
-    /// was recorded (`at` = (time ms, session id)): [`Merge::Earliest`] keeps the earlier copy,
+    /// was recorded (`at` = (time ms, session id)): [`Merge::Earliest`] keeps the earlier copy;
+    /// [`Merge::KeepMax`] keeps the larger one and, between copies of equal size, the earlier
+    /// (so which copy is kept never depends on the order files are read in: a subagent's
+    /// request is in its own file and in its parent's progress lines, with other times);
     /// every other rule decides on the tokens alone.
     pub fn replaces_at(
         self,
@@ -100,6 +103,10 @@ impl Merge {
     ) -> bool {
         match self {
             Merge::Earliest => new_at < old_at,
+            Merge::KeepMax => {
+                let size = |t: &Tokens| (t.output, t.prompt_total());
+                size(new) > size(old) || (size(new) == size(old) && new_at < old_at)
+            }
             _ => self.replaces(old, new),
         }
     }

@@ -666,3 +666,78 @@ fn a_checkpoint_in_the_middle_of_a_file_does_not_say_the_file_was_read() {
     );
     assert_eq!(last.offset, text.len() as u64);
 }
+
+/// A subagent's request is in its own file and, embedded, in its parent's `agent_progress`
+/// lines, with other times. Which copy is kept must not depend on which file is read first
+/// (the parse workers finish files in any order): of copies of equal size the earlier is kept.
+/// The real sample read main file first, then the subagents, and the other way round: the same
+/// rows, times and sessions included.
+#[test]
+fn the_copy_kept_of_a_request_does_not_depend_on_the_order_files_are_read() {
+    let name = "-home-USER-projects-spotter-worktrees-spotter-gqc";
+    let stem = CLAUDE_MAIN.trim_end_matches(".jsonl");
+    let rows = |main_first: bool| {
+        let h = Home::new();
+        let dst = h.claude_projects().join(name);
+        std::fs::create_dir_all(&dst).unwrap();
+        let main = || {
+            std::fs::copy(
+                fixtures().join(CLAUDE_DIR).join(CLAUDE_MAIN),
+                dst.join(CLAUDE_MAIN),
+            )
+            .unwrap();
+        };
+        let subagents = || {
+            copy_tree(&fixtures().join(CLAUDE_DIR).join(stem), &dst.join(stem));
+        };
+        if main_first {
+            main();
+            h.scan();
+            subagents();
+        } else {
+            subagents();
+            h.scan();
+            main();
+        }
+        h.scan();
+        assert_eq!(
+            tuple(&h.tool("claude-code")),
+            (156, 198, 394_137, 14_972_534, 38_908)
+        );
+        assert_rollup_consistent(&h.db());
+        let c = sql(&h.db());
+        let mut st = c
+            .prepare(
+                "SELECT key_hash, ts, coalesce(session, ''), sidechain, input, cw1h, cr, output
+                 FROM events ORDER BY key_hash",
+            )
+            .unwrap();
+        let v: Vec<(i64, i64, String, i64, i64, i64, i64, i64)> = st
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        v
+    };
+    let a = rows(true);
+    let b = rows(false);
+    let differ: Vec<_> = a.iter().zip(&b).filter(|(x, y)| x != y).collect();
+    assert_eq!(a.len(), b.len());
+    assert!(
+        differ.is_empty(),
+        "{} rows differ: {:?}",
+        differ.len(),
+        &differ[..differ.len().min(3)]
+    );
+}
