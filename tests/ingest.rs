@@ -712,17 +712,15 @@ fn the_copy_kept_of_a_request_does_not_depend_on_the_order_files_are_read() {
                  FROM events ORDER BY key_hash",
             )
             .unwrap();
-        let v: Vec<(i64, i64, String, i64, i64, i64, i64, i64)> = st
+        // key, time, session, then sidechain and the token buckets.
+        type Stored = (i64, i64, String, [i64; 5]);
+        let v: Vec<Stored> = st
             .query_map([], |r| {
                 Ok((
                     r.get(0)?,
                     r.get(1)?,
                     r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
+                    [r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?],
                 ))
             })
             .unwrap()
