@@ -143,6 +143,13 @@ fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
     // Readers in WAL mode are not blocked by writers; this only covers WAL recovery by
     // another process and the brief moment a checkpoint resets the WAL.
     conn.busy_timeout(Duration::from_millis(2000))?;
+    // Keep each cached statement's plan: SQLite (built with STAT4) otherwise compiles a
+    // statement again whenever a parameter compared with an indexed column gets a new value,
+    // which an incremental reader does on every query (OpenCode's per-request history).
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     // Opening is lazy: read the schema now so errors show here.
     conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
         r.get::<_, i64>(0)
