@@ -48,6 +48,11 @@ fn start() -> Dash {
     let cfg = h.dir.path().join("config");
     std::fs::create_dir_all(&cfg).unwrap();
     std::fs::write(cfg.join("config.toml"), "[budget]\ndaily_usd = 20.0\n").unwrap();
+    serve(h)
+}
+
+/// The daemon with its dashboard on the logs of `h`.
+fn serve(h: Home) -> Dash {
     let d = h.start_daemon(&[]);
     wait_until(Duration::from_secs(20), || {
         d.log_text().contains("dashboard at")
@@ -1044,4 +1049,26 @@ fn the_port_is_chosen_once_and_remembered_and_a_configured_one_wins() {
     let o = h.cmd().arg("dashboard").output().unwrap();
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("enabled = false"));
+}
+
+/// A Copilot CLI session (the real sample): its one shutdown record stands for the block's six
+/// requests. The session page says 6 requests, lists the record once, marked "6 requests", and
+/// does not list the live estimate the shutdown settled (an empty row in the store).
+#[test]
+fn session_page_of_a_copilot_session_counts_its_records_requests() {
+    const SID: &str = "96ef38f0-9d09-45c3-8124-6448c36090ed";
+    let h = Home::new();
+    copy_tree(
+        &fixtures().join("copilot-cli"),
+        &h.home().join(".copilot/session-state").join(SID),
+    );
+    let d = serve(h);
+    let v = load_pages(&d, &["--pages", "session", "--session", SID]);
+    let sp = &v["pages"]["session"];
+    assert_eq!(sp["figures"]["session-requests"]["value"], 6, "{sp}");
+    let rows = sp["tables"]["requests"]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let model = rows[0]["text"]["model"].as_str().unwrap();
+    assert!(model.contains("claude-sonnet-4.6"), "{model}");
+    assert!(model.contains("6 requests"), "{model}");
 }
