@@ -514,8 +514,8 @@ pub fn walk_depth(dir: &Path, depth: Option<usize>, f: &mut dyn FnMut(&Path)) {
     walk_checked(dir, depth, f, &mut |_, _| {})
 }
 
-/// [`walk_checked`] that also hands `f` each file's path relative to `root` (what a source's
-/// patterns are matched against), without taking the full path apart again.
+/// The walk of [`walk_checked`], also handing `f` each file's path relative to `root` (what a
+/// source's patterns are matched against), without taking the full path apart again.
 fn walk_rel(
     root: &Path,
     depth: Option<usize>,
@@ -558,7 +558,7 @@ fn walk_rel(
             }
         };
         // One directory's paths share everything up to the name: sorting the paths' bytes
-        // sorts by name, as [`walk_checked`] does.
+        // sorts by name.
         let mut entries: Vec<(PathBuf, std::fs::DirEntry)> =
             rd.flatten().map(|e| (e.path(), e)).collect();
         entries.sort_unstable_by(|a, b| a.0.as_os_str().cmp(b.0.as_os_str()));
@@ -581,27 +581,5 @@ pub fn walk_checked(
     f: &mut dyn FnMut(&Path),
     unreadable: &mut dyn FnMut(&Path, &std::io::Error),
 ) {
-    if depth == Some(0) {
-        return;
-    }
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) => {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                unreadable(dir, &e);
-            }
-            return;
-        }
-    };
-    let mut entries: Vec<_> = rd.flatten().collect();
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let Ok(ft) = e.file_type() else { continue };
-        let p = e.path();
-        if ft.is_dir() {
-            walk_checked(&p, depth.map(|d| d - 1), f, unreadable);
-        } else if ft.is_file() || (ft.is_symlink() && p.is_file()) {
-            f(&p);
-        }
-    }
+    walk_rel(dir, depth, &mut |p, _| f(p), unreadable)
 }
