@@ -104,14 +104,6 @@ fn assert_adds_up(events: &[UsageEvent]) {
     }
 }
 
-fn tool(c: &Composition, name: &str) -> i64 {
-    c.parts
-        .iter()
-        .filter(|p| p.kind == CtxKind::ToolResult && p.tool.as_deref() == Some(name))
-        .map(|p| p.tokens)
-        .sum()
-}
-
 #[test]
 fn message_usage_split_is_hand_checked_and_adds_up() {
     let dir = tempfile::tempdir().unwrap();
@@ -155,7 +147,7 @@ fn message_usage_split_is_hand_checked_and_adds_up() {
     // the 21,000 new (the rest: the answer that asked for it, and the rounding).
     let grew = ev[1].tokens.prompt_total() - ev[0].tokens.prompt_total();
     assert_eq!(grew, 21_000);
-    assert_eq!(tool(c, "Read"), 20_027);
+    assert_eq!(tool_result(c, "Read"), 20_027);
     assert!(c.of(CtxKind::ToolResult) * 100 / grew >= 95);
 }
 

@@ -102,14 +102,6 @@ fn split(e: &UsageEvent) -> &Composition {
     e.ctx.as_deref().expect("a split")
 }
 
-fn tool(c: &Composition, name: &str) -> i64 {
-    c.parts
-        .iter()
-        .filter(|p| p.kind == CtxKind::ToolResult && p.tool.as_deref() == Some(name))
-        .map(|p| p.tokens)
-        .sum()
-}
-
 /// Every split adds up to its request's input total (uncached + cache writes + reads).
 fn assert_adds_up(events: &[UsageEvent]) {
     for e in events {
@@ -226,7 +218,7 @@ fn cline_split_is_hand_checked_and_adds_up() {
     // the 21,000 new (the rest: the answer that asked for it and new environment details).
     let grew = ev[1].tokens.prompt_total() - ev[0].tokens.prompt_total();
     assert_eq!(grew, 21_000);
-    assert_eq!(tool(c, "read_file"), 20_028);
+    assert_eq!(tool_result(c, "read_file"), 20_028);
     assert_eq!(c.of(CtxKind::System), 11_134, "the fixed part stays put");
 }
 
@@ -252,15 +244,15 @@ fn cline_truncation_drops_the_deleted_range() {
     assert_eq!(ev.len(), 4);
     assert_adds_up(&ev);
     let (before, c) = (split(&ev[2]), split(&ev[3]));
-    assert_eq!(tool(before, "read_file"), 20_028);
-    assert_eq!(tool(c, "read_file"), 0, "{c:?}");
+    assert_eq!(tool_result(before, "read_file"), 20_028);
+    assert_eq!(tool_result(c, "read_file"), 0, "{c:?}");
     // m2's environment details and m3's text and call left with it; the feedback (3,525 +
     // 2,072 bytes) came in: user (2,800 + 2,072 + 3,525 + 2,072) / 3.5 = 2,991.1, assistant
     // (764 + 425) / 3.75 = 317.1.
     assert_eq!(c.of(CtxKind::User), 2991);
     assert_eq!(c.of(CtxKind::Assistant), 317);
     assert_eq!(c.of(CtxKind::ToolCall), 28);
-    assert_eq!(tool(c, "execute_command"), 3020);
+    assert_eq!(tool_result(c, "execute_command"), 3020);
     assert_eq!(c.total(), 20_003);
 }
 
@@ -319,13 +311,16 @@ fn cline_xml_tools_and_summary() {
     );
     // The result label and the block after it are read_file's result.
     let result = span(&hist[2]["content"][0]) + span(&hist[2]["content"][1]);
-    assert_eq!(tool(c, "read_file"), (result as f64 / 3.0).round() as i64);
+    assert_eq!(
+        tool_result(c, "read_file"),
+        (result as f64 / 3.0).round() as i64
+    );
     // The label, 35 + 25 bytes, and the result, 30,025: 30,085 / 3.0 = 10,028.3.
-    assert_eq!(tool(c, "read_file"), 10_028);
+    assert_eq!(tool_result(c, "read_file"), 10_028);
     // Request 3: the summarize_task call is the summary; the deleted range [2, 2] took the
     // read's result out: the context dropped by it.
     let c3 = split(&ev[2]);
-    assert_eq!(tool(c3, "read_file"), 0);
+    assert_eq!(tool_result(c3, "read_file"), 0);
     let summary_raw = span(&json!(summary)) as i64 - 2;
     assert!(
         (c3.of(CtxKind::Summary) - summary_raw * 2 / 7).abs() <= 1,
@@ -396,13 +391,13 @@ fn roo_condense_shows_the_drop_and_the_summary() {
     assert_eq!(c1.of(CtxKind::ToolCall), 0);
     assert_eq!(c1.parts.len(), 2);
     // r2: the read's result is in (60,085 bytes / 3.0); the summary is not (written later).
-    assert_eq!(tool(c2, "read_file"), 20_028);
+    assert_eq!(tool_result(c2, "read_file"), 20_028);
     assert_eq!(c2.of(CtxKind::Summary), 0);
     // r3 was sent after the condense: the summary (7,023 bytes / 3.5 = 2,006.6) stands for
     // m1 and m2, which dropped out.
-    assert_eq!(tool(c3, "read_file"), 0);
+    assert_eq!(tool_result(c3, "read_file"), 0);
     assert_eq!(c3.of(CtxKind::Summary), 2007);
-    assert_eq!(tool(c3, "execute_command"), 1_020);
+    assert_eq!(tool_result(c3, "execute_command"), 1_020);
     assert!(c3.of(CtxKind::Assistant) < c2.of(CtxKind::Assistant) + 100);
 }
 
@@ -462,12 +457,12 @@ fn kilo_reads_the_versioned_history_and_its_sliding_window() {
     let part = span(&msgs[2]["content"][0]) as f64 / 2.75;
     assert_eq!(c2.of(CtxKind::Thinking), (item + part).round() as i64);
     assert_eq!(
-        tool(c2, "read_file"),
+        tool_result(c2, "read_file"),
         (span(&msgs[3]["content"][0]) as f64 / 3.0).round() as i64
     );
     assert_eq!(c2.of(CtxKind::Summary), 0);
     // r3 was sent after the truncation: m1..m4 hidden, the marker sent as user text.
-    assert_eq!(tool(c3, "read_file"), 0);
+    assert_eq!(tool_result(c3, "read_file"), 0);
     assert_eq!(c3.of(CtxKind::Thinking), 0);
     assert!(c3.of(CtxKind::User) > c1.of(CtxKind::User));
 }
@@ -669,7 +664,7 @@ fn sdk_session_split_is_hand_checked_and_adds_up() {
     // tools its message builder truncates): 50,040 bytes / 3.0 = 16,680. System: 31,003 -
     // (200 + 204 + 217 + 31 + 16,680) = 13,671.
     let c2 = split(&ev[1]);
-    assert_eq!(tool(c2, "read_files"), 16_680);
+    assert_eq!(tool_result(c2, "read_files"), 16_680);
     assert_eq!(
         c2.encode(),
         "s=13671;u=200;a=204;k=217;c=31;r.read_files=16680"
@@ -680,7 +675,7 @@ fn sdk_session_split_is_hand_checked_and_adds_up() {
     let m4 = span(&msgs[4]["content"][0]);
     assert_eq!(m4, 9_060);
     let c3 = split(&ev[2]);
-    assert_eq!(tool(c3, "mcp__docs__get_page"), 3_020);
+    assert_eq!(tool_result(c3, "mcp__docs__get_page"), 3_020);
     assert_eq!(
         c3.encode(),
         "s=13535;u=200;a=290;k=217;c=61;r.read_files=16680;r.mcp__docs__get_page=3020"
@@ -690,7 +685,7 @@ fn sdk_session_split_is_hand_checked_and_adds_up() {
         ev[1].tokens.prompt_total() - ev[0].tokens.prompt_total(),
         19_000
     );
-    assert!(tool(c2, "read_files") > 19_000 * 3 / 4);
+    assert!(tool_result(c2, "read_files") > 19_000 * 3 / 4);
     // A compact copy of the same session reads to the same splits.
     let d2 = dir.path().join("compact");
     let compact = sdk_parse(&sdk_write(&sdk_dir(&d2), &msgs, false));
@@ -723,13 +718,17 @@ fn sdk_compaction_sidecar_shows_the_drop() {
     assert_eq!(ev.len(), 3);
     assert_adds_up(&ev);
     let (c2, c3) = (split(&ev[1]), split(&ev[2]));
-    assert_eq!(tool(c2, "read_files"), 16_680, "before the compaction");
+    assert_eq!(
+        tool_result(c2, "read_files"),
+        16_680,
+        "before the compaction"
+    );
     // Request 3: the summary (2,000 bytes / 3.5 = 571.4, user text: the sidecar does not mark
     // it) and m4; read_files's result and the earlier answers are gone.
-    assert_eq!(tool(c3, "read_files"), 0, "{c3:?}");
+    assert_eq!(tool_result(c3, "read_files"), 0, "{c3:?}");
     assert_eq!(c3.of(CtxKind::User), 571);
     assert_eq!(c3.of(CtxKind::Thinking), 0);
-    assert_eq!(tool(c3, "mcp__docs__get_page"), 3_020);
+    assert_eq!(tool_result(c3, "mcp__docs__get_page"), 3_020);
     let measured = |c: &Composition| c.total() - c.of(CtxKind::System);
     assert!(measured(c3) < measured(c2), "the context dropped");
 }
@@ -865,6 +864,6 @@ fn jsonl_roo_condense_and_replayed_state() {
     });
     assert_eq!(enc(&whole), enc(&classic));
     let c3 = split(&whole[2]);
-    assert_eq!(tool(c3, "read_file"), 0);
+    assert_eq!(tool_result(c3, "read_file"), 0);
     assert_eq!(c3.of(CtxKind::Summary), 2007);
 }

@@ -29,12 +29,7 @@ impl Row {
         Composition::decode(self.ctx.as_deref().expect("a split")).expect("a valid split")
     }
     fn tool(&self, name: &str) -> i64 {
-        self.split()
-            .parts
-            .iter()
-            .filter(|p| p.kind == CtxKind::ToolResult && p.tool.as_deref() == Some(name))
-            .map(|p| p.tokens)
-            .sum()
+        tool_result(&self.split(), name)
     }
 }
 

@@ -246,14 +246,6 @@ fn split<'a>(m: &'a BTreeMap<String, (i64, Option<Composition>)>, k: &str) -> &'
         .unwrap_or_else(|| panic!("{k} has no split"))
 }
 
-fn tool(c: &Composition, name: &str) -> i64 {
-    c.parts
-        .iter()
-        .filter(|p| p.kind == CtxKind::ToolResult && p.tool.as_deref() == Some(name))
-        .map(|p| p.tokens)
-        .sum()
-}
-
 fn assert_adds_up(m: &BTreeMap<String, (i64, Option<Composition>)>) {
     for (k, (total, c)) in m {
         let c = c.as_ref().unwrap_or_else(|| panic!("{k} has no split"));
@@ -289,10 +281,10 @@ fn v1_hand_checked_growth_and_compaction_drop() {
     // read .667).
     let a2 = split(&m, "opencode:msg_a2");
     assert_eq!(kinds(a2), [1490, 200, 100, 201, 8, 10_001, 0, 0]);
-    assert_eq!(tool(a2, "read"), 10_001);
+    assert_eq!(tool_result(a2, "read"), 10_001);
     // Growth: the request after the 30 KB tool result carries it.
     assert_eq!(
-        tool(a2, "read") - tool(split(&m, "opencode:msg_a1"), "read"),
+        tool_result(a2, "read") - tool_result(split(&m, "opencode:msg_a1"), "read"),
         10_001
     );
     // The summary's own request (13,000) still sees everything, plus the compaction question
@@ -304,7 +296,7 @@ fn v1_hand_checked_growth_and_compaction_drop() {
     // and u3 (350): user 372 / 3.5 = 106.29 -> 106, system 3,894.
     let a3 = split(&m, "opencode:msg_a3");
     assert_eq!(kinds(a3), [3894, 106, 0, 0, 0, 0, 0, 1000]);
-    assert_eq!(tool(a3, "read"), 0, "the tool result dropped out");
+    assert_eq!(tool_result(a3, "read"), 0, "the tool result dropped out");
 }
 
 #[test]

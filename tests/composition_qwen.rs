@@ -31,12 +31,7 @@ impl Row {
         self.split().of(kind)
     }
     fn tool(&self, name: &str) -> i64 {
-        self.split()
-            .parts
-            .iter()
-            .filter(|p| p.kind == CtxKind::ToolResult && p.tool.as_deref() == Some(name))
-            .map(|p| p.tokens)
-            .sum()
+        tool_result(&self.split(), name)
     }
 }
 

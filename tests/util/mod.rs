@@ -366,3 +366,14 @@ pub fn assert_time_layer_consistent(db: &Path) {
         );
     }
 }
+
+/// The tokens of a split's tool results of the tool `name` (all its parts summed).
+pub fn tool_result(c: &tokwatch::event::Composition, name: &str) -> i64 {
+    c.parts
+        .iter()
+        .filter(|p| {
+            p.kind == tokwatch::event::CtxKind::ToolResult && p.tool.as_deref() == Some(name)
+        })
+        .map(|p| p.tokens)
+        .sum()
+}
