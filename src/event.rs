@@ -210,7 +210,7 @@ pub struct UsageEvent {
     /// What the request's input was made of (estimates adding up to its input total), for the
     /// tools whose logs hold the messages; `None` when unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ctx: Option<Box<Composition>>,
+    pub ctx: Option<Ctx>,
 }
 
 /// A request as an export file carries it (`docs/sync-and-export.md`): its stored identity,
@@ -434,23 +434,7 @@ impl Composition {
     pub fn encode(&self) -> String {
         let mut s = String::with_capacity(self.parts.len() * 16);
         for p in &self.parts {
-            if !s.is_empty() {
-                s.push(';');
-            }
-            s.push(p.kind.code());
-            if let Some(t) = &p.tool {
-                s.push('.');
-                if t.contains([';', '=']) {
-                    s.extend(
-                        t.chars()
-                            .map(|c| if c == ';' || c == '=' { '_' } else { c }),
-                    );
-                } else {
-                    s.push_str(t);
-                }
-            }
-            s.push('=');
-            push_int(&mut s, p.tokens);
+            push_part(&mut s, p.kind, p.tool.as_deref(), p.tokens);
         }
         s
     }
@@ -475,6 +459,74 @@ impl Composition {
             });
         }
         Some(Composition { parts })
+    }
+}
+
+/// Appends one part to a stored split ([`Composition::encode`]): the parsers write the stored
+/// form of a split directly, so it is made in one place.
+pub fn push_part(s: &mut String, kind: CtxKind, tool: Option<&str>, tokens: i64) {
+    if !s.is_empty() {
+        s.push(';');
+    }
+    s.push(kind.code());
+    if let Some(t) = tool {
+        s.push('.');
+        if t.contains([';', '=']) {
+            s.extend(
+                t.chars()
+                    .map(|c| if c == ';' || c == '=' { '_' } else { c }),
+            );
+        } else {
+            s.push_str(t);
+        }
+    }
+    s.push('=');
+    push_int(s, tokens);
+}
+
+/// A request's split as an event carries it: the stored form ([`Composition::encode`]),
+/// shared. The lines of one response carry the same split, the store writes it as it is, and
+/// dropping it is one free; [`Ctx::composition`] gives the parts. In JSON it is the
+/// [`Composition`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ctx(std::sync::Arc<str>);
+
+impl Ctx {
+    /// The stored form.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    /// The parts.
+    pub fn composition(&self) -> Composition {
+        Composition::decode(&self.0).unwrap_or_default()
+    }
+    /// From a stored form made by [`push_part`] (not checked).
+    pub fn from_encoded(s: String) -> Ctx {
+        Ctx(s.into())
+    }
+}
+
+impl From<Composition> for Ctx {
+    fn from(c: Composition) -> Ctx {
+        Ctx(c.encode().into())
+    }
+}
+
+impl From<&Composition> for Ctx {
+    fn from(c: &Composition) -> Ctx {
+        Ctx(c.encode().into())
+    }
+}
+
+impl Serialize for Ctx {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.composition().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Ctx {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Ctx, D::Error> {
+        Composition::deserialize(d).map(Ctx::from)
     }
 }
 

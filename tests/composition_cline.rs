@@ -98,14 +98,14 @@ fn parse(flavor: Flavor, ui: &Path) -> Vec<UsageEvent> {
     out
 }
 
-fn split(e: &UsageEvent) -> &Composition {
-    e.ctx.as_deref().expect("a split")
+fn split(e: &UsageEvent) -> Composition {
+    e.ctx.as_ref().expect("a split").composition()
 }
 
 /// Every split adds up to its request's input total (uncached + cache writes + reads).
 fn assert_adds_up(events: &[UsageEvent]) {
     for e in events {
-        if let Some(c) = e.ctx.as_deref() {
+        if let Some(c) = e.ctx.as_ref().map(tokwatch::event::Ctx::composition) {
             assert_eq!(c.total(), e.tokens.prompt_total(), "{}", e.dedup_key);
             assert!(c.parts.iter().all(|p| p.tokens > 0), "{c:?}");
         }
@@ -119,7 +119,7 @@ fn show(ev: &[UsageEvent]) {
             "{} total {} ctx {:?}",
             e.dedup_key,
             e.tokens.prompt_total(),
-            e.ctx.as_deref().map(|c| c.encode())
+            e.ctx.as_ref().map(|c| c.as_str().to_string())
         );
     }
 }
@@ -218,7 +218,7 @@ fn cline_split_is_hand_checked_and_adds_up() {
     // the 21,000 new (the rest: the answer that asked for it and new environment details).
     let grew = ev[1].tokens.prompt_total() - ev[0].tokens.prompt_total();
     assert_eq!(grew, 21_000);
-    assert_eq!(tool_result(c, "read_file"), 20_028);
+    assert_eq!(tool_result(&c, "read_file"), 20_028);
     assert_eq!(c.of(CtxKind::System), 11_134, "the fixed part stays put");
 }
 
@@ -244,15 +244,15 @@ fn cline_truncation_drops_the_deleted_range() {
     assert_eq!(ev.len(), 4);
     assert_adds_up(&ev);
     let (before, c) = (split(&ev[2]), split(&ev[3]));
-    assert_eq!(tool_result(before, "read_file"), 20_028);
-    assert_eq!(tool_result(c, "read_file"), 0, "{c:?}");
+    assert_eq!(tool_result(&before, "read_file"), 20_028);
+    assert_eq!(tool_result(&c, "read_file"), 0, "{c:?}");
     // m2's environment details and m3's text and call left with it; the feedback (3,525 +
     // 2,072 bytes) came in: user (2,800 + 2,072 + 3,525 + 2,072) / 3.5 = 2,991.1, assistant
     // (764 + 425) / 3.75 = 317.1.
     assert_eq!(c.of(CtxKind::User), 2991);
     assert_eq!(c.of(CtxKind::Assistant), 317);
     assert_eq!(c.of(CtxKind::ToolCall), 28);
-    assert_eq!(tool_result(c, "execute_command"), 3020);
+    assert_eq!(tool_result(&c, "execute_command"), 3020);
     assert_eq!(c.total(), 20_003);
 }
 
@@ -312,15 +312,15 @@ fn cline_xml_tools_and_summary() {
     // The result label and the block after it are read_file's result.
     let result = span(&hist[2]["content"][0]) + span(&hist[2]["content"][1]);
     assert_eq!(
-        tool_result(c, "read_file"),
+        tool_result(&c, "read_file"),
         (result as f64 / 3.0).round() as i64
     );
     // The label, 35 + 25 bytes, and the result, 30,025: 30,085 / 3.0 = 10,028.3.
-    assert_eq!(tool_result(c, "read_file"), 10_028);
+    assert_eq!(tool_result(&c, "read_file"), 10_028);
     // Request 3: the summarize_task call is the summary; the deleted range [2, 2] took the
     // read's result out: the context dropped by it.
     let c3 = split(&ev[2]);
-    assert_eq!(tool_result(c3, "read_file"), 0);
+    assert_eq!(tool_result(&c3, "read_file"), 0);
     let summary_raw = span(&json!(summary)) as i64 - 2;
     assert!(
         (c3.of(CtxKind::Summary) - summary_raw * 2 / 7).abs() <= 1,
@@ -391,13 +391,13 @@ fn roo_condense_shows_the_drop_and_the_summary() {
     assert_eq!(c1.of(CtxKind::ToolCall), 0);
     assert_eq!(c1.parts.len(), 2);
     // r2: the read's result is in (60,085 bytes / 3.0); the summary is not (written later).
-    assert_eq!(tool_result(c2, "read_file"), 20_028);
+    assert_eq!(tool_result(&c2, "read_file"), 20_028);
     assert_eq!(c2.of(CtxKind::Summary), 0);
     // r3 was sent after the condense: the summary (7,023 bytes / 3.5 = 2,006.6) stands for
     // m1 and m2, which dropped out.
-    assert_eq!(tool_result(c3, "read_file"), 0);
+    assert_eq!(tool_result(&c3, "read_file"), 0);
     assert_eq!(c3.of(CtxKind::Summary), 2007);
-    assert_eq!(tool_result(c3, "execute_command"), 1_020);
+    assert_eq!(tool_result(&c3, "execute_command"), 1_020);
     assert!(c3.of(CtxKind::Assistant) < c2.of(CtxKind::Assistant) + 100);
 }
 
@@ -457,12 +457,12 @@ fn kilo_reads_the_versioned_history_and_its_sliding_window() {
     let part = span(&msgs[2]["content"][0]) as f64 / 2.75;
     assert_eq!(c2.of(CtxKind::Thinking), (item + part).round() as i64);
     assert_eq!(
-        tool_result(c2, "read_file"),
+        tool_result(&c2, "read_file"),
         (span(&msgs[3]["content"][0]) as f64 / 3.0).round() as i64
     );
     assert_eq!(c2.of(CtxKind::Summary), 0);
     // r3 was sent after the truncation: m1..m4 hidden, the marker sent as user text.
-    assert_eq!(tool_result(c3, "read_file"), 0);
+    assert_eq!(tool_result(&c3, "read_file"), 0);
     assert_eq!(c3.of(CtxKind::Thinking), 0);
     assert!(c3.of(CtxKind::User) > c1.of(CtxKind::User));
 }
@@ -526,7 +526,7 @@ fn a_rewritten_task_reads_to_the_same_splits() {
     let whole = parse(Flavor::Cline, &t.ui());
     let fresh: Vec<Option<String>> = whole
         .iter()
-        .map(|e| e.ctx.as_deref().map(Composition::encode))
+        .map(|e| e.ctx.as_ref().map(|c| c.as_str().to_string()))
         .collect();
     let got: Vec<Option<String>> = second.into_iter().map(|r| r.1).collect();
     assert_eq!(got, fresh);
@@ -664,7 +664,7 @@ fn sdk_session_split_is_hand_checked_and_adds_up() {
     // tools its message builder truncates): 50,040 bytes / 3.0 = 16,680. System: 31,003 -
     // (200 + 204 + 217 + 31 + 16,680) = 13,671.
     let c2 = split(&ev[1]);
-    assert_eq!(tool_result(c2, "read_files"), 16_680);
+    assert_eq!(tool_result(&c2, "read_files"), 16_680);
     assert_eq!(
         c2.encode(),
         "s=13671;u=200;a=204;k=217;c=31;r.read_files=16680"
@@ -675,7 +675,7 @@ fn sdk_session_split_is_hand_checked_and_adds_up() {
     let m4 = span(&msgs[4]["content"][0]);
     assert_eq!(m4, 9_060);
     let c3 = split(&ev[2]);
-    assert_eq!(tool_result(c3, "mcp__docs__get_page"), 3_020);
+    assert_eq!(tool_result(&c3, "mcp__docs__get_page"), 3_020);
     assert_eq!(
         c3.encode(),
         "s=13535;u=200;a=290;k=217;c=61;r.read_files=16680;r.mcp__docs__get_page=3020"
@@ -685,7 +685,7 @@ fn sdk_session_split_is_hand_checked_and_adds_up() {
         ev[1].tokens.prompt_total() - ev[0].tokens.prompt_total(),
         19_000
     );
-    assert!(tool_result(c2, "read_files") > 19_000 * 3 / 4);
+    assert!(tool_result(&c2, "read_files") > 19_000 * 3 / 4);
     // A compact copy of the same session reads to the same splits.
     let d2 = dir.path().join("compact");
     let compact = sdk_parse(&sdk_write(&sdk_dir(&d2), &msgs, false));
@@ -719,18 +719,18 @@ fn sdk_compaction_sidecar_shows_the_drop() {
     assert_adds_up(&ev);
     let (c2, c3) = (split(&ev[1]), split(&ev[2]));
     assert_eq!(
-        tool_result(c2, "read_files"),
+        tool_result(&c2, "read_files"),
         16_680,
         "before the compaction"
     );
     // Request 3: the summary (2,000 bytes / 3.5 = 571.4, user text: the sidecar does not mark
     // it) and m4; read_files's result and the earlier answers are gone.
-    assert_eq!(tool_result(c3, "read_files"), 0, "{c3:?}");
+    assert_eq!(tool_result(&c3, "read_files"), 0, "{c3:?}");
     assert_eq!(c3.of(CtxKind::User), 571);
     assert_eq!(c3.of(CtxKind::Thinking), 0);
-    assert_eq!(tool_result(c3, "mcp__docs__get_page"), 3_020);
+    assert_eq!(tool_result(&c3, "mcp__docs__get_page"), 3_020);
     let measured = |c: &Composition| c.total() - c.of(CtxKind::System);
-    assert!(measured(c3) < measured(c2), "the context dropped");
+    assert!(measured(&c3) < measured(&c2), "the context dropped");
 }
 
 fn common_ts(iso: &str) -> i64 {
@@ -790,7 +790,7 @@ fn jsonl_task_resumed_reads_the_same_splits_as_a_whole_read() {
     t.write(&rows, &Value::Array(hist.clone()));
     let classic: Vec<Option<String>> = parse(Flavor::Cline, &t.ui())
         .iter()
-        .map(|e| e.ctx.as_deref().map(Composition::encode))
+        .map(|e| e.ctx.as_ref().map(|c| c.as_str().to_string()))
         .collect();
     let got: Vec<Option<String>> = ra.iter().map(|r| r.1.clone()).collect();
     assert_eq!(got, classic);
@@ -864,6 +864,6 @@ fn jsonl_roo_condense_and_replayed_state() {
     });
     assert_eq!(enc(&whole), enc(&classic));
     let c3 = split(&whole[2]);
-    assert_eq!(tool_result(c3, "read_file"), 0);
+    assert_eq!(tool_result(&c3, "read_file"), 0);
     assert_eq!(c3.of(CtxKind::Summary), 2007);
 }

@@ -234,7 +234,10 @@ fn splits(evs: &[UsageEvent]) -> BTreeMap<String, (i64, Option<Composition>)> {
         .map(|e| {
             (
                 e.dedup_key.clone(),
-                (e.tokens.prompt_total(), e.ctx.as_deref().cloned()),
+                (
+                    e.tokens.prompt_total(),
+                    e.ctx.as_ref().map(tokwatch::event::Ctx::composition),
+                ),
             )
         })
         .collect()

@@ -260,7 +260,7 @@ fn split(bytes: &[u8], n: usize, events: &mut [UsageEvent], at: &[Option<usize>]
             // Claude's ratios for every model (assumed: docs/composition-calibration.md, "Amp").
             e.ctx = tally
                 .compose(&t.names, &CLAUDE, e.tokens.prompt_total())
-                .map(Box::new);
+                .map(crate::event::Ctx::from);
         }
     }
 }

@@ -11,7 +11,7 @@
 //! seen in both places is one row (keep-max: the subagent file's final copy wins) and one seen
 //! only in `progress` (older versions, or the subagent file gone) is counted too.
 
-use super::claude_ctx::{Graph, Seen, Spans};
+use super::claude_ctx::{Graph, Results, Seen, Spans};
 use super::{FileState, Format, ParseError, Parser};
 use crate::event::{parse_ts_ms, Merge, Tokens, UsageEvent};
 use serde::Deserialize;
@@ -194,6 +194,41 @@ fn note_tool_results(line: &[u8], state: &mut FileState) {
         state.extra.remove(ERR_PENDING);
         return;
     }
+    pending_error(hashes, state);
+}
+
+/// The failed tool calls of a user line, from the spans the walk found (`Graph::note`): the
+/// same hashes [`note_tool_results`] makes, without parsing the whole line (whose
+/// `toolUseResult` holds a copy of every output). Only an error's `content` is parsed. False
+/// when one of them does not parse (the whole line is then read as before).
+fn walked_tool_results(line: &[u8], r: &Results, state: &mut FileState) -> bool {
+    if r.errors.is_empty() {
+        state.extra.remove(ERR_PENDING);
+        return true;
+    }
+    let mut hashes: Vec<u64> = Vec::with_capacity(r.errors.len());
+    for span in &r.errors {
+        let body = match span {
+            None => String::new(),
+            Some((s, e)) => match serde_json::from_slice::<serde_json::Value>(&line[*s..*e]) {
+                Ok(v) => v.to_string(),
+                Err(_) => return false,
+            },
+        };
+        hashes.push(crate::dedup::key_hash("tool_error", &body) as u64);
+    }
+    pending_error(hashes, state);
+    true
+}
+
+/// The top-level `type` of a walked line.
+fn line_type<'a>(b: &'a [u8], sp: &Spans) -> Option<&'a [u8]> {
+    let (s, e) = sp.ty?;
+    super::context::json::str_at(b, s, e)
+}
+
+/// Remembers the hashes of a line's failed tool calls until the next request.
+fn pending_error(mut hashes: Vec<u64>, state: &mut FileState) {
     hashes.sort_unstable();
     let joined: Vec<String> = hashes.iter().map(|h| h.to_string()).collect();
     let h = crate::dedup::key_hash("tool_errors", &joined.join(",")) as u64;
@@ -378,7 +413,14 @@ fn read_line(
                 "not a JSON object (torn or corrupted line)".into(),
             ));
         }
-        if finders().tool_result.find(line).is_some() {
+        if !spans.walked {
+            if finders().tool_result.find(line).is_some() {
+                note_tool_results(line, state);
+            }
+        } else if g.results().count > 0
+            && line_type(line, &spans) == Some(&b"user"[..])
+            && !walked_tool_results(line, g.results(), state)
+        {
             note_tool_results(line, state);
         }
         return Ok(());
@@ -473,7 +515,7 @@ fn read_line(
     // The embedded copy of a subagent's request has no chain here (its own file has).
     if let (false, Some(n)) = (from_progress, node) {
         let total = ev.tokens.prompt_total();
-        ev.ctx = g.compose(n, total).map(Box::new);
+        ev.ctx = g.compose(n, total);
     }
     // Advisor calls ride in `iterations` and are not part of the top-level usage.
     if let (Some(iters), Some(key)) = (usage.iterations, advisor_key) {
@@ -553,6 +595,20 @@ mod tests {
 
     #[test]
     fn the_walk_reads_every_assistant_line_of_the_samples_as_serde_does() {
+        let mut n = 0;
+        for f in sample_files() {
+            for line in std::fs::read(&f).unwrap().split(|b| *b == b'\n') {
+                if let Some(w) = walked(line) {
+                    assert_eq!(Some(&w), typed(line).as_ref(), "{}", f.display());
+                    n += 1;
+                }
+            }
+        }
+        assert!(n > 300, "{n} assistant lines read by the walk");
+    }
+
+    /// Every `.jsonl` file of the Claude Code samples.
+    fn sample_files() -> Vec<std::path::PathBuf> {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/claude-code");
         let mut files = Vec::new();
         let mut stack = vec![dir];
@@ -566,16 +622,48 @@ mod tests {
                 }
             }
         }
-        let mut n = 0;
-        for f in files {
-            for line in std::fs::read(&f).unwrap().split(|b| *b == b'\n') {
-                if let Some(w) = walked(line) {
-                    assert_eq!(Some(&w), typed(line).as_ref(), "{}", f.display());
-                    n += 1;
-                }
+        files
+    }
+
+    #[test]
+    fn failed_tool_calls_found_by_the_walk_hash_as_the_whole_line_parse_does() {
+        // Each user line with tool results, read both ways from the same state (one with a
+        // pending error, to see it cleared or replaced): the states must be equal.
+        let mut lines: Vec<Vec<u8>> = Vec::new();
+        for f in sample_files() {
+            for l in std::fs::read(&f).unwrap().split(|b| *b == b'\n') {
+                lines.push(l.to_vec());
             }
         }
-        assert!(n > 300, "{n} assistant lines read by the walk");
+        // Errors with content of every shape: a string with escapes, blocks, none at all.
+        for c in [
+            r#""content":"Error: \"x\"\n\u00e9","#,
+            r#""content":[{"type":"text","text":"Exit 1"}],"#,
+            "",
+        ] {
+            lines.push(format!(r#"{{"parentUuid":"a","type":"user","message":{{"role":"user","content":[{{"type":"tool_result",{c}"is_error":true,"tool_use_id":"t1"}},{{"type":"tool_result","content":"ok","tool_use_id":"t2"}}]}},"uuid":"b","timestamp":"2026-01-01T00:00:00Z"}}"#).into_bytes());
+        }
+        let (mut compared, mut errors) = (0, 0);
+        for l in &lines {
+            let mut g = Graph::default();
+            let mut sp = Spans::default();
+            g.note(l, &mut sp);
+            if !sp.walked || g.results().count == 0 || line_type(l, &sp) != Some(b"user") {
+                continue;
+            }
+            let mut a = FileState::default();
+            a.extra.insert(ERR_PENDING.into(), 7u64.into());
+            let mut b = a.clone();
+            note_tool_results(l, &mut a);
+            assert!(walked_tool_results(l, g.results(), &mut b));
+            assert_eq!(a.extra, b.extra, "{}", String::from_utf8_lossy(l));
+            compared += 1;
+            errors += usize::from(!g.results().errors.is_empty());
+        }
+        assert!(
+            compared > 100 && errors >= 10,
+            "{compared} lines, {errors} with errors"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! chain. The graph holds sizes only (bytes per kind of content), never text.
 
 use super::context::{id_key as key, json, Names, Tally, CLAUDE};
-use crate::event::{Composition, CtxKind};
+use crate::event::{Ctx, CtxKind};
 use crate::tailer::PreHashed;
 use std::collections::HashMap;
 
@@ -38,13 +38,15 @@ pub struct Graph {
     /// tool_use id hash -> tool name id.
     tools: HashMap<i64, u16, PreHashed>,
     names: Names,
+    /// The tool results of the last line noted.
+    results: Results,
     /// Assistant message id hash -> its first line: a response's lines all have the input of
     /// its first (tool results of parallel calls are written between them).
     first: HashMap<i64, u32, PreHashed>,
     /// The context of the last request's first node: a linear chain reuses it.
     cache: Option<(u32, Tally)>,
     /// The last split made: (first node, input total, split).
-    composed: Option<(u32, i64, Option<Composition>)>,
+    composed: Option<(u32, i64, Option<Ctx>)>,
 }
 
 /// What a walk learned about whether a line can carry usage.
@@ -94,6 +96,21 @@ pub struct Spans {
     pub usage: Option<(usize, usize)>,
     /// The end of the line's object.
     pub end: usize,
+    /// Whether the walk read the line's top level and its message's content, so that
+    /// [`Graph::results`] is all the line's `tool_result` blocks (a user line's walk stops
+    /// after `uuid`, but its message comes before it).
+    pub walked: bool,
+}
+
+/// The `tool_result` blocks of the last line's message content (a user line's: the outcome
+/// of the tool calls before it), for the failed-tool-call signal: their number and, for each
+/// one with `is_error: true`, the span of its `content` (`None` when it has none).
+#[derive(Debug, Default)]
+pub struct Results {
+    /// Blocks of `type` `tool_result`.
+    pub count: u32,
+    /// The content spans of those marked `is_error: true`.
+    pub errors: Vec<Option<(usize, usize)>>,
 }
 
 /// Records a span once; a second one is a duplicate field (`None`: the walk fails).
@@ -121,6 +138,12 @@ impl Graph {
         self.by_uuid.reserve(n);
     }
 
+    /// The `tool_result` blocks of the last line given to [`Graph::note`] (meaningful when
+    /// its [`Spans::walked`] is set).
+    pub fn results(&self) -> &Results {
+        &self.results
+    }
+
     /// Whether [`Graph::size_for`] was called.
     pub fn sized(&self) -> bool {
         self.sized
@@ -134,8 +157,12 @@ impl Graph {
     pub fn note(&mut self, line: &[u8], sp: &mut Spans) -> Option<u32> {
         use json::Step;
         let b = line;
+        self.results.count = 0;
+        self.results.errors.clear();
         if let Some(node) = self.link(b) {
+            // No message: no tool results either.
             sp.seen = Seen::NoUsage;
+            sp.walked = true;
             return node;
         }
         let start = json::ws(b, 0);
@@ -149,7 +176,7 @@ impl Graph {
         let mut msg_id: Option<&[u8]> = None;
         let mut role: &[u8] = b"";
         let mut tail = false;
-        let (tools, names) = (&mut self.tools, &mut self.names);
+        let (tools, names, results) = (&mut self.tools, &mut self.names, &mut self.results);
         // One walk over the line: the message's content blocks are measured where they are
         // read. Claude Code writes `uuid` after `message` and before the large `toolUseResult`
         // (a copy of the tool's output that is not sent to the model): the walk of a user line
@@ -209,7 +236,7 @@ impl Graph {
                                     CtxKind::User
                                 };
                                 Some(Step::Took(content_sizes(
-                                    b, s, kind, tools, names, &mut own,
+                                    b, s, kind, tools, names, results, &mut own,
                                 )?))
                             }
                             _ => Some(Step::Skip),
@@ -245,6 +272,7 @@ impl Graph {
             }
         })?;
         sp.end = end;
+        sp.walked = true;
         sp.seen = match ty {
             b"assistant" if end > 0 => Seen::Assistant,
             b"" | b"assistant" | b"progress" => Seen::Unknown,
@@ -331,7 +359,7 @@ impl Graph {
     /// The composition of the request whose (first seen) line is `node`, for an input total:
     /// the content on its chain before the response began. `None` when the chain reaches a line
     /// this file does not hold.
-    pub fn compose(&mut self, node: u32, total: i64) -> Option<Composition> {
+    pub fn compose(&mut self, node: u32, total: i64) -> Option<Ctx> {
         let msg = self.nodes.get(node as usize)?.msg;
         let first = match self.first.get(&msg) {
             Some(f) if msg != 0 => *f,
@@ -347,8 +375,8 @@ impl Graph {
             Some(true) => self
                 .cache
                 .as_ref()
-                .and_then(|(_, t)| t.compose(&self.names, &CLAUDE, total)),
-            Some(false) => Tally::default().compose(&self.names, &CLAUDE, total),
+                .and_then(|(_, t)| t.compose_ctx(&self.names, &CLAUDE, total)),
+            Some(false) => Tally::default().compose_ctx(&self.names, &CLAUDE, total),
             None => None,
         };
         self.composed = Some((first, total, c.clone()));
@@ -502,6 +530,7 @@ fn content_sizes(
     text_kind: CtxKind,
     tools: &mut HashMap<i64, u16, PreHashed>,
     names: &mut Names,
+    results: &mut Results,
     own: &mut Tally,
 ) -> Option<usize> {
     if b[s] == b'"' {
@@ -519,6 +548,8 @@ fn content_sizes(
         let (mut id, mut name, mut use_id) = (None, None, None);
         let mut skip = 0usize;
         let mut media = 0usize;
+        let mut is_error = false;
+        let mut content = None;
         // One walk over the block: its end is where the walk ends.
         let be = json::fields_at(b, bs, &mut |k, s| {
             let e = match k {
@@ -541,6 +572,9 @@ fn content_sizes(
                 b"id" => id = json::str_at(b, s, e),
                 b"name" => name = json::str_at(b, s, e),
                 b"tool_use_id" => use_id = json::str_at(b, s, e),
+                // The last of a field given twice, as a parse into a map keeps it.
+                b"is_error" => is_error = &b[s..e] == b"true",
+                b"content" => content = Some((s, e)),
                 // A thinking block's signature is not sent as tokens.
                 b"signature" => skip += e - s,
                 _ => {}
@@ -560,6 +594,12 @@ fn content_sizes(
             }
             b"image" | b"document" => own.images += 1,
             b"tool_result" | b"web_search_tool_result" | b"web_fetch_tool_result" => {
+                if ty == b"tool_result" {
+                    results.count += 1;
+                    if is_error {
+                        results.errors.push(content);
+                    }
+                }
                 let len = len.saturating_sub(media as u64);
                 let tool = use_id
                     .and_then(|u| tools.get(&key(u)).copied())

@@ -476,7 +476,8 @@ impl Parser for ClineTaskParser {
                     let events = std::mem::take(&mut c.events);
                     let got = c.history(path).and_then(|h| {
                         let t = h.splits(&[req], &events, by_index, false).pop()??;
-                        t.compose(&h.names, &CLAUDE, total).map(Box::new)
+                        t.compose(&h.names, &CLAUDE, total)
+                            .map(crate::event::Ctx::from)
                     });
                     c.events = events;
                     got
@@ -554,7 +555,7 @@ impl Parser for ClineTaskParser {
                 if let (Some(Some(t)), Some(h)) = (splits.get(k), hist.as_ref()) {
                     e.ctx = t
                         .compose(&h.names, &CLAUDE, e.tokens.prompt_total())
-                        .map(Box::new);
+                        .map(crate::event::Ctx::from);
                 }
                 out.push(e);
             }
@@ -651,7 +652,7 @@ impl Parser for ClineSdkParser {
                     if let Some(t) = t {
                         e.ctx = t
                             .compose(&h.names, &CLAUDE, e.tokens.prompt_total())
-                            .map(Box::new);
+                            .map(crate::event::Ctx::from);
                     }
                 }
             }

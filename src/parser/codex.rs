@@ -816,7 +816,7 @@ fn on_token_count(
     ev.model = info_model.or_else(|| state.model.clone());
     ev.provider = Some("openai".into());
     ev.tokens = tokens;
-    ev.ctx = ctx.map(Box::new);
+    ev.ctx = ctx;
     ev.session_id = state.session_id.clone().or_else(|| session_from_name(path));
     ev.cwd = state.cwd.clone();
     ev.branch = state.branch.clone();

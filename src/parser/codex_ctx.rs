@@ -18,7 +18,7 @@
 //! item counts as the raw span of its `payload` object (images inside it count apart).
 
 use super::context::{id_key, is_tool_name, json, Names, Tally, CODEX};
-use crate::event::{Composition, CtxKind};
+use crate::event::{Ctx, CtxKind};
 use crate::tailer::PreHashed;
 use std::collections::HashMap;
 
@@ -143,8 +143,8 @@ impl History {
 
     /// The composition of the call a counted `token_count` event stands for, for its input
     /// total: the history before its response. The response then joins the history.
-    pub fn compose(&mut self, total: i64) -> Option<Composition> {
-        let c = self.hist.compose(&self.names, &CODEX, total);
+    pub fn compose(&mut self, total: i64) -> Option<Ctx> {
+        let c = self.hist.compose_ctx(&self.names, &CODEX, total);
         self.close();
         c
     }

@@ -9,7 +9,7 @@
 //! - [`json`] walks the byte spans of a JSON line without decoding it (the parsers measure
 //!   content blocks with it: a block's size is the length of its raw span).
 
-use crate::event::{Composition, CtxKind, CtxPart};
+use crate::event::{push_part, Composition, Ctx, CtxKind, CtxPart};
 use std::collections::HashMap;
 
 /// Bytes per token of each kind of content for one tool family, and tokens per image.
@@ -153,73 +153,147 @@ impl Tally {
     /// the estimates exceed the total they are all scaled down to it. The parts add up to
     /// `total` exactly (largest remainders). `None` for a zero total.
     pub fn compose(&self, names: &Names, r: &Ratios, total: i64) -> Option<Composition> {
+        let mut parts = Vec::new();
+        self.split(names, r, total, &mut |kind, tool, tokens| {
+            parts.push(CtxPart {
+                kind,
+                tool: tool.map(|t| names.name(t).to_string()),
+                tokens,
+            })
+        })
+        .then_some(Composition { parts })
+    }
+
+    /// [`Tally::compose`] in the stored form an event carries, written directly (one
+    /// allocation: the parsers make one split per request).
+    pub fn compose_ctx(&self, names: &Names, r: &Ratios, total: i64) -> Option<Ctx> {
+        let mut s = String::with_capacity(16 * (8 + self.tools.len()));
+        self.split(names, r, total, &mut |kind, tool, tokens| {
+            push_part(&mut s, kind, tool.map(|t| names.name(t)), tokens)
+        })
+        .then(|| Ctx::from_encoded(s))
+    }
+
+    /// The parts of [`Tally::compose`], in order, to `f(kind, tool, tokens)` (parts of zero
+    /// tokens left out); false for a zero total. On the stack unless a tally has more than
+    /// 39 tools.
+    fn split(
+        &self,
+        names: &Names,
+        r: &Ratios,
+        total: i64,
+        f: &mut dyn FnMut(CtxKind, Option<u16>, i64),
+    ) -> bool {
         if total <= 0 {
-            return None;
+            return false;
         }
-        // (kind, tool, estimate)
-        let mut est: Vec<(CtxKind, Option<u16>, f64)> = Vec::with_capacity(9 + self.tools.len());
+        const STACK: usize = 48;
+        let need = 9 + self.tools.len();
+        let mut stack = [Est::ZERO; STACK];
+        let mut heap = Vec::new();
+        let est: &mut [Est] = if need <= STACK {
+            &mut stack[..need]
+        } else {
+            heap.resize(need, Est::ZERO);
+            &mut heap
+        };
+        let mut len = 0;
+        let mut push = |kind, tool, e: f64| {
+            est[len] = Est { kind, tool, est: e };
+            len += 1;
+        };
         for k in CtxKind::ALL {
             match k {
                 CtxKind::ToolResult => {
                     let mut listed = 0;
                     for (t, b) in &self.tools {
                         listed += b;
-                        est.push((k, Some(*t), *b as f64 / r.tool(names.name(*t))));
+                        push(k, Some(*t), *b as f64 / r.tool(names.name(*t)));
                     }
                     let rest = self.bytes[k.index()].saturating_sub(listed);
                     if rest > 0 {
-                        est.push((k, None, rest as f64 / r.bytes_per_token[k.index()]));
+                        push(k, None, rest as f64 / r.bytes_per_token[k.index()]);
                     }
                 }
-                CtxKind::Image => est.push((k, None, self.images as f64 * r.image_tokens)),
-                _ => est.push((
+                CtxKind::Image => push(k, None, self.images as f64 * r.image_tokens),
+                _ => push(
                     k,
                     None,
                     self.bytes[k.index()] as f64 / r.bytes_per_token[k.index()],
-                )),
+                ),
             }
         }
-        let sum: f64 = est.iter().map(|e| e.2).sum();
+        let est = &mut est[..len];
+        let sum: f64 = est.iter().map(|e| e.est).sum();
         let t = total as f64;
         if sum <= t {
-            est[0].2 += t - sum;
+            est[0].est += t - sum;
         } else {
-            for e in &mut est {
-                e.2 *= t / sum;
+            for e in est.iter_mut() {
+                e.est *= t / sum;
             }
         }
         // Largest remainders: integers that add up to the total. Every estimate is >= 0, so
         // the cast is the floor.
-        let mut ints: Vec<i64> = est.iter().map(|e| e.2 as i64).collect();
+        let mut ints_stack = [0i64; STACK];
+        let mut ints_heap = Vec::new();
+        let ints: &mut [i64] = if len <= STACK {
+            &mut ints_stack[..len]
+        } else {
+            ints_heap.resize(len, 0);
+            &mut ints_heap
+        };
+        for (n, e) in ints.iter_mut().zip(est.iter()) {
+            *n = e.est as i64;
+        }
         let mut left = total - ints.iter().sum::<i64>();
         if left > 0 {
-            let mut order: Vec<(f64, usize)> = est
-                .iter()
-                .zip(&ints)
-                .enumerate()
-                .map(|(i, (e, n))| (e.2 - *n as f64, i))
-                .collect();
-            order.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-            for i in order.into_iter().map(|o| o.1).cycle() {
+            // The parts by their fractions, largest first (ties: the earlier part), then
+            // one more token each in that order until none is left.
+            let mut order_stack = [0u16; STACK];
+            let mut order_heap = Vec::new();
+            let order: &mut [u16] = if len <= STACK {
+                &mut order_stack[..len]
+            } else {
+                order_heap.resize(len, 0);
+                &mut order_heap
+            };
+            for (i, o) in order.iter_mut().enumerate() {
+                *o = i as u16;
+            }
+            let frac = |i: u16| est[i as usize].est - ints[i as usize] as f64;
+            order.sort_unstable_by(|a, b| frac(*b).total_cmp(&frac(*a)).then(a.cmp(b)));
+            for i in order.iter().cycle() {
                 if left == 0 {
                     break;
                 }
-                ints[i] += 1;
+                ints[*i as usize] += 1;
                 left -= 1;
             }
         }
-        let parts = est
-            .iter()
-            .zip(ints)
-            .filter(|(_, n)| *n > 0)
-            .map(|((k, t, _), n)| CtxPart {
-                kind: *k,
-                tool: t.map(|t| names.name(t).to_string()),
-                tokens: n,
-            })
-            .collect();
-        Some(Composition { parts })
+        for (e, n) in est.iter().zip(ints.iter()) {
+            if *n > 0 {
+                f(e.kind, e.tool, *n);
+            }
+        }
+        true
     }
+}
+
+/// One part's estimate in [`Tally::split`].
+#[derive(Clone, Copy)]
+struct Est {
+    kind: CtxKind,
+    tool: Option<u16>,
+    est: f64,
+}
+
+impl Est {
+    const ZERO: Est = Est {
+        kind: CtxKind::System,
+        tool: None,
+        est: 0.0,
+    };
 }
 
 /// True when `name` can be a tool name as the model APIs take them (`[A-Za-z0-9_-]{1,64}`):
@@ -631,5 +705,41 @@ mod tests {
         assert_eq!(c.of(CtxKind::ToolResult), 500);
         assert_eq!(Composition::decode(&c.encode()), Some(c.clone()));
         assert!(t.compose(&names, &CLAUDE, 0).is_none());
+    }
+
+    #[test]
+    fn the_stored_form_made_directly_is_the_encoded_parts_with_any_number_of_tools() {
+        // 0 to 70 tools (the split is on the stack up to 39, on the heap beyond), uneven
+        // sizes so that fractions differ, totals below and above the estimates' sum.
+        let mut names = Names::default();
+        for n in [0usize, 1, 5, 39, 40, 70] {
+            let mut t = Tally::default();
+            t.add(CtxKind::User, 1_003);
+            t.add(CtxKind::Thinking, 77);
+            t.images = (n % 3) as u64;
+            for i in 0..n {
+                let id = names.id(&format!("tool_{i};x"));
+                t.add_tool(id, 1 + (i as u64 * 7_919) % 4_001);
+            }
+            t.add(CtxKind::ToolResult, 11); // tool-result bytes of no listed tool
+            for total in [1, 9, 1_000, 123_457, 10_000_000] {
+                let c = t.compose(&names, &CODEX, total).unwrap();
+                assert_eq!(c.total(), total, "{n} tools");
+                assert!(c.parts.iter().all(|p| p.tokens > 0));
+                let ctx = t.compose_ctx(&names, &CODEX, total).unwrap();
+                assert_eq!(ctx.as_str(), c.encode(), "{n} tools, total {total}");
+                // (tool names lose their `;` and `=` in the stored form)
+                assert_eq!(Some(ctx.composition()), Composition::decode(&c.encode()));
+            }
+        }
+        // Largest remainders: what the floors leave goes to the largest fractions.
+        let mut t = Tally::default();
+        t.add(CtxKind::User, 7); // 2 tokens at 3.5 bytes each
+        t.add(CtxKind::Assistant, 15); // 4
+        let c = t.compose(&names, &CLAUDE, 5).unwrap();
+        assert_eq!(c.total(), 5);
+        // 2 + 4 = 6 > 5: scaled by 5/6 to 1.667 and 3.333; floors 1 + 3, the one left to the
+        // larger fraction (user).
+        assert_eq!((c.of(CtxKind::User), c.of(CtxKind::Assistant)), (2, 3));
     }
 }

@@ -264,7 +264,7 @@ pub fn settle(scratch: &mut Scratch, records: &mut [UsageEvent]) {
             };
             e.ctx = c
                 .compose(model, only, e.tokens.prompt_total())
-                .map(Box::new);
+                .map(crate::event::Ctx::from);
         }
         c.sent.clear();
     });

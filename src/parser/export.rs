@@ -239,7 +239,7 @@ impl Record {
             .as_deref()
             .and_then(Composition::decode)
             .filter(|c| !c.parts.is_empty() && c.total() == tokens.prompt_total())
-            .map(Box::new);
+            .map(crate::event::Ctx::from);
         ev.recorded = Some(Box::new(Recorded {
             key_hash: h as i64,
             machine: self.machine,
@@ -495,7 +495,7 @@ mod tests {
         // The float cost comes back bit for bit.
         assert_eq!(rc.cost_usd, Some(0.1 + 0.2));
         assert_eq!(e.tokens.cache_write_1h, 5);
-        assert_eq!(e.ctx.as_ref().unwrap().encode(), "s=10;u=4;r.Read=4");
+        assert_eq!(e.ctx.as_ref().unwrap().as_str(), "s=10;u=4;r.Read=4");
     }
 
     #[test]

@@ -94,7 +94,9 @@ fn message_event(
 fn split(c: &mut Conversation, events: &mut [UsageEvent]) {
     for e in events {
         if let Some(id) = e.msg_id.as_deref() {
-            e.ctx = c.request(id, e.tokens.prompt_total()).map(Box::new);
+            e.ctx = c
+                .request(id, e.tokens.prompt_total())
+                .map(crate::event::Ctx::from);
         }
     }
 }

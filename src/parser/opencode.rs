@@ -616,7 +616,7 @@ impl Reader<'_> {
             e.ctx = self
                 .conv
                 .compose(&hist, &own, summed, r, e.tokens.prompt_total())
-                .map(Box::new);
+                .map(crate::event::Ctx::from);
             if !pending {
                 let msg = msg.unwrap_or_else(|| own.into_msg(&head, head.parent.as_deref()));
                 self.conv
@@ -976,7 +976,7 @@ impl Parser for OpenCodeLegacy {
                     r,
                     e.tokens.prompt_total(),
                 )
-                .map(Box::new);
+                .map(crate::event::Ctx::from);
         }
         out.push(e);
         Ok(report)

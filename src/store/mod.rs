@@ -746,7 +746,7 @@ fn write_batch(
                 None => (0, next_rev + 1),
             };
             let new = Row::of(se, h, machine_id, rev);
-            let ctx = e.ctx.as_ref().map(|c| c.encode());
+            let ctx = e.ctx.as_ref().map(|c| c.as_str());
             let p = params![
                 e.tool,
                 h,

@@ -355,7 +355,7 @@ impl Parser for SpecParser {
                         e.ctx = work
                             .scratch
                             .with(|c: &mut Chain| c.compose(n, total, cfg))
-                            .map(Box::new);
+                            .map(crate::event::Ctx::from);
                     }
                 }
             }
