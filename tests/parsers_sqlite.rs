@@ -1634,3 +1634,95 @@ fn parsers_test_reads_every_rust_parsers_own_files() {
     assert_eq!(v["requests"], 1, "{v}");
     assert_eq!(v["totals"]["cache_read"], 11_515, "EXPECTED.md: {v}");
 }
+
+/// OpenCode versions that make several model calls in one assistant message overwrite the
+/// message's `tokens` with each step's (its `cost` adds up): the message's own tokens are then
+/// only the last call's, and every `step-finish` part is one billed call. Schema as in
+/// docs/log-formats.md (OpenCode), the numbers made up.
+#[test]
+fn opencode_message_tokens_that_are_the_last_steps_count_every_step() {
+    let d = tempfile::tempdir().unwrap();
+    let db = d.path().join("opencode.db");
+    let c = oc_db(&db);
+    oc_session(&c, "ses_a", "/home/u/proj");
+    oc_msg(&c, "msg_u1", "ses_a", T0, USER);
+    let step = |i: i64, o: i64, r: i64| {
+        format!(
+            r#"{{"type":"step-finish","reason":"tool-calls","cost":0.001,"tokens":{{"input":{i},"output":{o},"reasoning":0,"cache":{{"read":{r},"write":0}}}}}}"#
+        )
+    };
+    // msg_o: three steps, the message's tokens equal to the last one's.
+    oc_msg(
+        &c,
+        "msg_o",
+        "ses_a",
+        T0 + 1,
+        &asst(
+            T0 + 1,
+            "claude-sonnet-4-5",
+            "anthropic",
+            0.003,
+            (30, 9, 0, 300, 0),
+        ),
+    );
+    for (n, (i, o, r)) in [(10, 5, 100), (20, 7, 200), (30, 9, 300)]
+        .into_iter()
+        .enumerate()
+    {
+        oc_part(
+            &c,
+            &format!("prt_o{n}"),
+            "msg_o",
+            "ses_a",
+            T0 + 2 + n as i64,
+            &step(i, o, r),
+        );
+    }
+    // msg_s: two steps, the message's tokens already their sum (a version that adds up).
+    oc_msg(
+        &c,
+        "msg_s",
+        "ses_a",
+        T0 + 10,
+        &asst(
+            T0 + 10,
+            "claude-sonnet-4-5",
+            "anthropic",
+            0.002,
+            (30, 12, 0, 300, 0),
+        ),
+    );
+    oc_part(&c, "prt_s0", "msg_s", "ses_a", T0 + 11, &step(10, 5, 100));
+    oc_part(&c, "prt_s1", "msg_s", "ses_a", T0 + 12, &step(20, 7, 200));
+    // msg_1: one step equal to the message: nothing to add.
+    oc_msg(
+        &c,
+        "msg_1",
+        "ses_a",
+        T0 + 20,
+        &asst(
+            T0 + 20,
+            "claude-sonnet-4-5",
+            "anthropic",
+            0.001,
+            (10, 5, 0, 100, 0),
+        ),
+    );
+    oc_part(&c, "prt_10", "msg_1", "ses_a", T0 + 21, &step(10, 5, 100));
+    let mut st = FileState::default();
+    let (evs, rep) = parse(&OC, &db, &mut st);
+    assert_eq!(rep.malformed, 0, "{:?}", rep.first_error);
+    let t = |k: &str| {
+        let e = ev(&evs, k);
+        (e.tokens.input, e.tokens.output, e.tokens.cache_read)
+    };
+    assert_eq!(t("opencode:msg_o"), (60, 21, 600), "every step counted");
+    assert_eq!(
+        t("opencode:msg_s"),
+        (30, 12, 300),
+        "a summed message as it is"
+    );
+    assert_eq!(t("opencode:msg_1"), (10, 5, 100));
+    // The message's own cost (which adds up over its steps) is kept.
+    assert_eq!(ev(&evs, "opencode:msg_o").reported_cost_usd, Some(0.003));
+}

@@ -18,7 +18,8 @@
 //! - `tokens.input` is exclusive of cache; `cache.write` -> 5-minute bucket, `cache.read` -> read.
 //! - `tokens.reasoning` is disjoint from `tokens.output` (OpenCode bills it again at the output
 //!   rate): output = output + reasoning, reasoning = reasoning.
-//! - When a message's own tokens are all zero, its `step-finish` parts are summed (v1 and JSON).
+//! - When a message's own tokens are all zero, its `step-finish` parts are summed (v1 and JSON);
+//!   so they are when the message's tokens are only its last step's ([`last_step_only`]).
 //! - OpenCode's own `cost` (USD) becomes `reported_cost_usd` when > 0 (0 is what subscription
 //!   providers record; then tokwatch prices the tokens).
 //! - v2 forks copy the parent's history into the fork with new ids and the parent's `seq`:
@@ -195,15 +196,28 @@ fn msg_usage(v: &Value) -> Result<MsgUsage, ParseError> {
     })
 }
 
-/// Adds one `step-finish` part's usage (tokens and cost) to `acc`; other parts are ignored.
-pub(crate) fn add_step_finish(part: &Value, acc: &mut (Tokens, f64)) -> Result<(), ParseError> {
+/// Adds one `step-finish` part's usage (tokens and cost) to `acc` and returns its tokens;
+/// other parts are ignored (`None`).
+pub(crate) fn add_step_finish(
+    part: &Value,
+    acc: &mut (Tokens, f64),
+) -> Result<Option<Tokens>, ParseError> {
     if part.get("type").and_then(Value::as_str) != Some("step-finish") {
-        return Ok(());
+        return Ok(None);
     }
     let t = tokens_of(part.get("tokens"))?;
     acc.0.add(&t);
     acc.1 += cost_of(part.get("cost"))?;
-    Ok(())
+    Ok(Some(t))
+}
+
+/// Whether a message's own tokens are only its last step's: OpenCode versions that run several
+/// model calls (steps) in one assistant message overwrite the message's `tokens` at each
+/// `step-finish` while its `cost` adds up. Several steps, every part read, the last step's
+/// tokens equal to the message's and their sum different: the message's usage is the sum.
+/// (A version that adds the steps up has message tokens equal to the sum: unchanged.)
+fn last_step_only(tokens: &Tokens, own: &ctx::Own) -> bool {
+    own.finishes > 1 && own.bad == 0 && own.last == Some(*tokens) && own.usage.0 != *tokens
 }
 
 fn make_event(
@@ -575,7 +589,7 @@ impl Reader<'_> {
             Gen::V1 => self.own(&row.id, &head, true)?,
             Gen::V2 => Own::default(),
         };
-        let summed = u.tokens.is_zero() && self.gen == Gen::V1;
+        let summed = (u.tokens.is_zero() || last_step_only(&u.tokens, &own)) && self.gen == Gen::V1;
         if summed {
             u.tokens = own.usage.0;
             if u.cost <= 0.0 {
@@ -935,7 +949,8 @@ impl Parser for OpenCodeLegacy {
         let own = storage
             .as_deref()
             .and_then(|s| Self::parts(s, &id, &head, &mut names, Some(&mut report)));
-        let summed = u.tokens.is_zero();
+        let summed =
+            u.tokens.is_zero() || own.as_ref().is_some_and(|o| last_step_only(&u.tokens, o));
         if summed {
             if let Some(own) = &own {
                 u.tokens = own.usage.0;

@@ -270,6 +270,8 @@ pub struct Own {
     pub finishes: usize,
     /// See `finishes`.
     pub usage: (Tokens, f64),
+    /// The tokens of the last `step-finish` part.
+    pub last: Option<Tokens>,
     /// A part other than `step-start` and `reasoning` (an aborted message with one is sent).
     content: bool,
     /// Any part at all.
@@ -375,7 +377,7 @@ impl Own {
                     .map_err(super::ParseError::from)
                     .and_then(|v| super::opencode::add_step_finish(&v, &mut self.usage))
                 {
-                    Ok(()) => {}
+                    Ok(t) => self.last = t.or(self.last),
                     Err(_) => self.bad += 1,
                 }
             }
