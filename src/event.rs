@@ -512,12 +512,6 @@ impl From<Composition> for Ctx {
     }
 }
 
-impl From<&Composition> for Ctx {
-    fn from(c: &Composition) -> Ctx {
-        Ctx(c.encode().into())
-    }
-}
-
 impl Serialize for Ctx {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.composition().serialize(s)

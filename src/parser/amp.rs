@@ -258,9 +258,7 @@ fn split(bytes: &[u8], n: usize, events: &mut [UsageEvent], at: &[Option<usize>]
         }
         if let Some(Some(tally)) = tallies.next() {
             // Claude's ratios for every model (assumed: docs/composition-calibration.md, "Amp").
-            e.ctx = tally
-                .compose(&t.names, &CLAUDE, e.tokens.prompt_total())
-                .map(crate::event::Ctx::from);
+            e.ctx = tally.compose_ctx(&t.names, &CLAUDE, e.tokens.prompt_total());
         }
     }
 }

@@ -476,8 +476,7 @@ impl Parser for ClineTaskParser {
                     let events = std::mem::take(&mut c.events);
                     let got = c.history(path).and_then(|h| {
                         let t = h.splits(&[req], &events, by_index, false).pop()??;
-                        t.compose(&h.names, &CLAUDE, total)
-                            .map(crate::event::Ctx::from)
+                        t.compose_ctx(&h.names, &CLAUDE, total)
                     });
                     c.events = events;
                     got
@@ -553,9 +552,7 @@ impl Parser for ClineTaskParser {
             }
             if let Some(mut e) = self.event(r, &task, model, provider, info.cwd.clone()) {
                 if let (Some(Some(t)), Some(h)) = (splits.get(k), hist.as_ref()) {
-                    e.ctx = t
-                        .compose(&h.names, &CLAUDE, e.tokens.prompt_total())
-                        .map(crate::event::Ctx::from);
+                    e.ctx = t.compose_ctx(&h.names, &CLAUDE, e.tokens.prompt_total());
                 }
                 out.push(e);
             }
@@ -650,9 +647,7 @@ impl Parser for ClineSdkParser {
                 let splits = h.splits(&at);
                 for (e, t) in out[first..].iter_mut().zip(splits) {
                     if let Some(t) = t {
-                        e.ctx = t
-                            .compose(&h.names, &CLAUDE, e.tokens.prompt_total())
-                            .map(crate::event::Ctx::from);
+                        e.ctx = t.compose_ctx(&h.names, &CLAUDE, e.tokens.prompt_total());
                     }
                 }
             }

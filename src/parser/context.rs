@@ -187,19 +187,17 @@ impl Tally {
         if total <= 0 {
             return false;
         }
-        const STACK: usize = 48;
-        let need = 9 + self.tools.len();
         let mut stack = [Est::ZERO; STACK];
         let mut heap = Vec::new();
-        let est: &mut [Est] = if need <= STACK {
-            &mut stack[..need]
-        } else {
-            heap.resize(need, Est::ZERO);
-            &mut heap
-        };
+        let est = on_stack(&mut stack, &mut heap, 9 + self.tools.len(), Est::ZERO);
         let mut len = 0;
         let mut push = |kind, tool, e: f64| {
-            est[len] = Est { kind, tool, est: e };
+            est[len] = Est {
+                kind,
+                tool,
+                est: e,
+                n: 0,
+            };
             len += 1;
         };
         for k in CtxKind::ALL {
@@ -235,48 +233,53 @@ impl Tally {
         }
         // Largest remainders: integers that add up to the total. Every estimate is >= 0, so
         // the cast is the floor.
-        let mut ints_stack = [0i64; STACK];
-        let mut ints_heap = Vec::new();
-        let ints: &mut [i64] = if len <= STACK {
-            &mut ints_stack[..len]
-        } else {
-            ints_heap.resize(len, 0);
-            &mut ints_heap
-        };
-        for (n, e) in ints.iter_mut().zip(est.iter()) {
-            *n = e.est as i64;
+        for e in est.iter_mut() {
+            e.n = e.est as i64;
         }
-        let mut left = total - ints.iter().sum::<i64>();
+        let mut left = total - est.iter().map(|e| e.n).sum::<i64>();
         if left > 0 {
             // The parts by their fractions, largest first (ties: the earlier part), then
             // one more token each in that order until none is left.
             let mut order_stack = [0u16; STACK];
             let mut order_heap = Vec::new();
-            let order: &mut [u16] = if len <= STACK {
-                &mut order_stack[..len]
-            } else {
-                order_heap.resize(len, 0);
-                &mut order_heap
-            };
+            let order = on_stack(&mut order_stack, &mut order_heap, len, 0);
             for (i, o) in order.iter_mut().enumerate() {
                 *o = i as u16;
             }
-            let frac = |i: u16| est[i as usize].est - ints[i as usize] as f64;
+            let frac = |i: u16| est[i as usize].est - est[i as usize].n as f64;
             order.sort_unstable_by(|a, b| frac(*b).total_cmp(&frac(*a)).then(a.cmp(b)));
             for i in order.iter().cycle() {
                 if left == 0 {
                     break;
                 }
-                ints[*i as usize] += 1;
+                est[*i as usize].n += 1;
                 left -= 1;
             }
         }
-        for (e, n) in est.iter().zip(ints.iter()) {
-            if *n > 0 {
-                f(e.kind, e.tool, *n);
+        for e in est.iter() {
+            if e.n > 0 {
+                f(e.kind, e.tool, e.n);
             }
         }
         true
+    }
+}
+
+/// Room for [`Tally::split`]'s per-part arrays.
+const STACK: usize = 48;
+
+/// `len` items of scratch: on the stack when they fit, else in `heap`.
+fn on_stack<'a, T: Copy>(
+    stack: &'a mut [T; STACK],
+    heap: &'a mut Vec<T>,
+    len: usize,
+    zero: T,
+) -> &'a mut [T] {
+    if len <= STACK {
+        &mut stack[..len]
+    } else {
+        heap.resize(len, zero);
+        heap
     }
 }
 
@@ -286,6 +289,8 @@ struct Est {
     kind: CtxKind,
     tool: Option<u16>,
     est: f64,
+    /// Its tokens: the floor of `est`, then the remainders handed out.
+    n: i64,
 }
 
 impl Est {
@@ -293,6 +298,7 @@ impl Est {
         kind: CtxKind::System,
         tool: None,
         est: 0.0,
+        n: 0,
     };
 }
 
