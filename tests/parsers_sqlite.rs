@@ -1651,20 +1651,12 @@ fn opencode_message_tokens_that_are_the_last_steps_count_every_step() {
             r#"{{"type":"step-finish","reason":"tool-calls","cost":0.001,"tokens":{{"input":{i},"output":{o},"reasoning":0,"cache":{{"read":{r},"write":0}}}}}}"#
         )
     };
+    let message = |id: &str, t: i64, cost: f64, tok: (i64, i64, i64, i64, i64)| {
+        let data = asst(t, "claude-sonnet-4-5", "anthropic", cost, tok);
+        oc_msg(&c, id, "ses_a", t, &data);
+    };
     // msg_o: three steps, the message's tokens equal to the last one's.
-    oc_msg(
-        &c,
-        "msg_o",
-        "ses_a",
-        T0 + 1,
-        &asst(
-            T0 + 1,
-            "claude-sonnet-4-5",
-            "anthropic",
-            0.003,
-            (30, 9, 0, 300, 0),
-        ),
-    );
+    message("msg_o", T0 + 1, 0.003, (30, 9, 0, 300, 0));
     for (n, (i, o, r)) in [(10, 5, 100), (20, 7, 200), (30, 9, 300)]
         .into_iter()
         .enumerate()
@@ -1679,35 +1671,11 @@ fn opencode_message_tokens_that_are_the_last_steps_count_every_step() {
         );
     }
     // msg_s: two steps, the message's tokens already their sum (a version that adds up).
-    oc_msg(
-        &c,
-        "msg_s",
-        "ses_a",
-        T0 + 10,
-        &asst(
-            T0 + 10,
-            "claude-sonnet-4-5",
-            "anthropic",
-            0.002,
-            (30, 12, 0, 300, 0),
-        ),
-    );
+    message("msg_s", T0 + 10, 0.002, (30, 12, 0, 300, 0));
     oc_part(&c, "prt_s0", "msg_s", "ses_a", T0 + 11, &step(10, 5, 100));
     oc_part(&c, "prt_s1", "msg_s", "ses_a", T0 + 12, &step(20, 7, 200));
     // msg_1: one step equal to the message: nothing to add.
-    oc_msg(
-        &c,
-        "msg_1",
-        "ses_a",
-        T0 + 20,
-        &asst(
-            T0 + 20,
-            "claude-sonnet-4-5",
-            "anthropic",
-            0.001,
-            (10, 5, 0, 100, 0),
-        ),
-    );
+    message("msg_1", T0 + 20, 0.001, (10, 5, 0, 100, 0));
     oc_part(&c, "prt_10", "msg_1", "ses_a", T0 + 21, &step(10, 5, 100));
     let mut st = FileState::default();
     let (evs, rep) = parse(&OC, &db, &mut st);
