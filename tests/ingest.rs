@@ -402,7 +402,7 @@ fn claude_sample_costs_to_the_cent() {
     assert_eq!(r.totals.unpriced_requests, 0);
 }
 
-/// A catch-up bigger than one transaction group (64 MB): several commits, WAL checkpoints on
+/// A catch-up bigger than one transaction group (the first is 64 MB): two commits, WAL checkpoints on
 /// a second connection beside the writer, parse workers running ahead. Every generated request
 /// counts once, a re-scan adds nothing, and the WAL ends up in the database file.
 #[test]
