@@ -51,13 +51,13 @@ struct Located {
 #[derive(Default)]
 pub struct Attributor {
     /// cwd string as logged -> repository (None: missing cwd or no repository).
-    by_cwd: HashMap<String, Option<Arc<Located>>>,
+    by_cwd: HashMap<String, Option<Arc<Located>>, foldhash::fast::RandomState>,
     /// Canonical directory already visited by a walk -> repository containing it.
     by_dir: HashMap<PathBuf, Option<Arc<Located>>>,
     /// Canonical common git dir -> its workspace.
     by_common: HashMap<PathBuf, Arc<Workspace>>,
     /// repo_hint as logged -> workspace it names.
-    by_hint: HashMap<String, Option<Workspace>>,
+    by_hint: HashMap<String, Option<Workspace>, foldhash::fast::RandomState>,
     /// Filesystem walks started (one per uncached cwd).
     walks: u64,
     /// Filesystem calls made (stat, canonicalize, read).

@@ -79,7 +79,7 @@ pub struct Ingestor {
     pub registry: Registry,
     attributor: Attributor,
     pricer: Pricer,
-    workspace_ids: HashMap<String, i64>,
+    workspace_ids: HashMap<String, i64, foldhash::fast::RandomState>,
     reader: LineReader,
     subscribers: Vec<Subscriber>,
     /// Changed events of the open transaction, told to subscribers once it commits.
@@ -88,7 +88,7 @@ pub struct Ingestor {
     /// first use: root -> (workspace id, name).
     known_roots: Option<HashMap<String, (i64, String)>>,
     /// cwd as logged -> the known root it is under (cleared when a root is learned).
-    root_hits: HashMap<String, Option<(i64, String)>>,
+    root_hits: HashMap<String, Option<(i64, String)>, foldhash::fast::RandomState>,
     /// Directories under a source's roots that [`Ingestor::pending`] could not list (source,
     /// directory, reason); the next [`Ingestor::scan_files`] records them like unreadable files.
     unreadable_dirs: Vec<(usize, PathBuf, String)>,
@@ -108,12 +108,12 @@ impl Ingestor {
             registry,
             attributor: Attributor::new(),
             pricer,
-            workspace_ids: HashMap::new(),
+            workspace_ids: HashMap::default(),
             reader: LineReader::default(),
             subscribers: Vec::new(),
             pending_changed: Vec::new(),
             known_roots: None,
-            root_hits: HashMap::new(),
+            root_hits: HashMap::default(),
             unreadable_dirs: Vec::new(),
             scratch: HashMap::new(),
         }
@@ -255,6 +255,8 @@ impl Ingestor {
         }
         // Something may be priced: the bundled price data loads beside the readers.
         self.pricer.prefetch();
+        // A first load keeps only the indexes its own writes read, and builds the rest after.
+        let deferred = self.store.defer_indexes_if_empty()?;
         let workers = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
@@ -336,9 +338,16 @@ impl Ingestor {
             }
             None => Ok(()),
         };
+        // Built whether or not the scan went through (what it committed stays).
+        let built = if deferred {
+            self.store.build_deferred_indexes()
+        } else {
+            Ok(())
+        };
         // The scan's own error, if any, is the one to report.
         res?;
         restored?;
+        built?;
         Ok(stats)
     }
 
@@ -519,7 +528,8 @@ impl Ingestor {
         stats.events_updated += outcome.updated;
         if !self.subscribers.is_empty() && !outcome.changed.is_empty() {
             // Several snapshots of one request in a batch give one line: its final state.
-            let mut last: HashMap<&str, (usize, bool)> = HashMap::new();
+            let mut last: HashMap<&str, (usize, bool), foldhash::fast::RandomState> =
+                HashMap::default();
             for &(i, updated) in &outcome.changed {
                 let e = last
                     .entry(stored[i].ev.dedup_key.as_str())

@@ -739,3 +739,77 @@ fn the_copy_kept_of_a_request_does_not_depend_on_the_order_files_are_read() {
         &differ[..differ.len().min(3)]
     );
 }
+
+fn index_root(db: &std::path::Path, name: &str) -> Option<i64> {
+    use rusqlite::OptionalExtension;
+    sql(db)
+        .query_row(
+            "SELECT rootpage FROM sqlite_master WHERE type = 'index' AND name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .optional()
+        .unwrap()
+}
+
+/// A first load into an empty database drops `events_session` and `events_rev` and builds them
+/// at its end (store::DEFERRED_INDEXES); a later scan leaves them alone, and every request of
+/// this machine still gets its own change number.
+#[test]
+fn a_first_load_builds_the_indexes_it_deferred() {
+    let h = Home::new();
+    with_claude_sample(&h);
+    h.scan();
+    let db = h.db();
+    let (session, rev) = (
+        index_root(&db, "events_session").expect("events_session built after the first load"),
+        index_root(&db, "events_rev").expect("events_rev built after the first load"),
+    );
+    let plan: String = sql(&db)
+        .query_row(
+            "EXPLAIN QUERY PLAN SELECT ts FROM events WHERE session = 'x' AND tool = 'codex'",
+            [],
+            |r| r.get(3),
+        )
+        .unwrap();
+    assert!(plan.contains("events_session"), "{plan}");
+    let revs = |db: &std::path::Path| -> (i64, i64) {
+        sql(db)
+            .query_row(
+                "SELECT count(*), count(DISTINCT rev) FROM events WHERE machine_id = 0",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+    };
+    assert_eq!(revs(&db), (156, 156));
+    // Not empty any more: the second scan keeps the indexes and adds to them.
+    with_codex_sample(&h);
+    h.scan();
+    assert_eq!(index_root(&db, "events_session"), Some(session));
+    assert_eq!(index_root(&db, "events_rev"), Some(rev));
+    let (n, distinct) = revs(&db);
+    assert_eq!(n, distinct);
+    assert!(n > 156);
+    assert_eq!(h.tool("codex").total_tokens(), 50_062_931);
+    assert_rollup_consistent(&db);
+}
+
+/// A first load cut off after it dropped the deferred indexes (kill -9) leaves them missing:
+/// the next open for writing builds them before anything else.
+#[test]
+fn an_index_a_cut_off_first_load_left_missing_is_built_at_open() {
+    let h = Home::new();
+    with_codex_sample(&h);
+    h.scan();
+    let db = h.db();
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("DROP INDEX events_session; DROP INDEX events_rev;")
+        .unwrap();
+    assert_eq!(index_root(&db, "events_session"), None);
+    drop(tokwatch::store::Store::open_writer(&db).unwrap());
+    assert!(index_root(&db, "events_session").is_some());
+    assert!(index_root(&db, "events_rev").is_some());
+    assert_eq!(h.tool("codex").total_tokens(), 50_062_931);
+}

@@ -159,7 +159,7 @@ pub(super) struct DataEntry {
     /// Prices depend on the time of day: price every event through the crate.
     time_of_day: Option<bool>,
     /// Schedules found so far, per (UTC day, speed); `None`: the data has no price then.
-    schedules: HashMap<(NaiveDate, Ctx), Option<Schedule>>,
+    schedules: HashMap<(NaiveDate, Ctx), Option<Schedule>, foldhash::fast::RandomState>,
 }
 
 /// Upper end of the search for long-context thresholds, in prompt tokens.
@@ -182,7 +182,7 @@ impl DataEntry {
             kind,
             implied_fast,
             time_of_day: None,
-            schedules: HashMap::new(),
+            schedules: HashMap::default(),
         }
     }
 

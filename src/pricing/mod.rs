@@ -257,7 +257,7 @@ enum Resolved {
 /// The resolution cache behind [`Pricer`]'s mutex.
 struct Inner {
     /// model as logged -> [(provider hint, resolution)]
-    by_model: HashMap<String, Vec<(Option<String>, Resolved)>>,
+    by_model: HashMap<String, Vec<(Option<String>, Resolved)>, foldhash::fast::RandomState>,
     entries: Vec<DataEntry>,
 }
 
@@ -279,7 +279,7 @@ impl Pricer {
             fingerprint,
             overrides,
             inner: Mutex::new(Inner {
-                by_model: HashMap::new(),
+                by_model: HashMap::default(),
                 entries: Vec::new(),
             }),
         }

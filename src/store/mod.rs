@@ -156,8 +156,39 @@ pub struct Store {
     /// of all of them, written once before its commit. Files of one scan share most rollup
     /// cells (hours, days, every zone's local days), so one upsert per cell per group replaces
     /// one per cell per file.
-    group: Option<Rollup>,
+    group: Option<Group>,
 }
+
+/// The writer's page cache (`PRAGMA cache_size`: negative = KiB): 16 MB, so that index pages
+/// of large histories stay hot during catch-up.
+const CACHE_SIZE: i64 = -16_000;
+
+/// What the batches of one catch-up transaction share.
+#[derive(Default)]
+struct Group {
+    /// Their rollup changes, written at the commit.
+    roll: Rollup,
+    /// The highest change number of this machine's requests written so far in the group
+    /// (`None` until the first batch reads it): with `events_rev` deferred during a first
+    /// load, reading it once per batch would be a scan of the whole table.
+    max_rev: Option<i64>,
+}
+
+/// Indexes that no write of a scan reads. A first load into an empty database drops them and
+/// builds each once at its end (one sort) rather than keeping them in step row by row, where
+/// `events_session`'s thousands of insertion points cost as much as the table itself;
+/// [`Store::open_writer`] builds any that a load cut off (kill -9) left missing. The
+/// definitions are the ones of schema versions 2 and 5.
+const DEFERRED_INDEXES: &[(&str, &str)] = &[
+    (
+        "events_session",
+        "CREATE INDEX IF NOT EXISTS events_session ON events(session, tool, ts)",
+    ),
+    (
+        "events_rev",
+        "CREATE INDEX IF NOT EXISTS events_rev ON events(machine_id, rev)",
+    ),
+];
 
 fn is_not_a_db(e: &rusqlite::Error) -> bool {
     problem::is_damage(e)
@@ -228,8 +259,7 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         // Statement journals (upserts with triggers need them) stay in memory, not temp files.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
-        // 16 MB of page cache: index pages of large histories stay hot during catch-up.
-        conn.pragma_update(None, "cache_size", -16_000)?;
+        conn.pragma_update(None, "cache_size", CACHE_SIZE)?;
         // A log that grew during a long scan is cut back to this when it next restarts.
         conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT as i64)?;
         let mut store = Store {
@@ -243,6 +273,7 @@ impl Store {
                 Ok(se) => corrupt(se),
                 Err(e) => e,
             })?;
+        store.build_deferred_indexes()?;
         let app: i64 = store
             .conn
             .pragma_query_value(None, "application_id", |r| r.get(0))?;
@@ -502,16 +533,69 @@ pub struct ReadCounts {
 }
 
 impl Store {
+    /// Before a scan: when nothing is stored yet (a first load), drops the indexes that no
+    /// write of the scan reads ([`DEFERRED_INDEXES`]); [`Store::build_deferred_indexes`] builds
+    /// them after it. Returns whether it dropped them. Readers stay correct meanwhile (a query
+    /// of one session reads the table instead of the index).
+    pub fn defer_indexes_if_empty(&mut self) -> anyhow::Result<bool> {
+        let empty: bool =
+            self.conn
+                .query_row("SELECT NOT EXISTS(SELECT 1 FROM events)", [], |r| r.get(0))?;
+        if !empty {
+            return Ok(false);
+        }
+        let mut sql = String::from("BEGIN IMMEDIATE;");
+        for (name, _) in DEFERRED_INDEXES {
+            sql.push_str(&format!("DROP INDEX IF EXISTS {name};"));
+        }
+        sql.push_str("COMMIT;");
+        self.conn.execute_batch(&sql)?;
+        Ok(true)
+    }
+
+    /// Builds every index of [`DEFERRED_INDEXES`] that is missing (after a first load, or at
+    /// open when one was cut off); nothing when all are there.
+    pub fn build_deferred_indexes(&mut self) -> anyhow::Result<()> {
+        let mut missing = Vec::new();
+        for (name, create) in DEFERRED_INDEXES {
+            let there: bool = self.conn.query_row(
+                "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1)",
+                [name],
+                |r| r.get(0),
+            )?;
+            if !there {
+                missing.push(*create);
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        // The sort spills to a temporary file rather than to memory (`temp_store = MEMORY`
+        // would hold all the keys of a 10 GB history in RAM) and works in 4 MB runs: a
+        // larger cache, or a helper thread, made the build of 750k rows no faster
+        // (1.16-1.23 s) and cost up to 56 MB more.
+        self.conn
+            .execute_batch("PRAGMA temp_store = FILE; PRAGMA cache_size = -4000;")?;
+        let built = missing
+            .iter()
+            .try_for_each(|create| self.conn.execute_batch(create));
+        self.conn.execute_batch(&format!(
+            "PRAGMA temp_store = MEMORY; PRAGMA cache_size = {CACHE_SIZE};"
+        ))?;
+        built?;
+        Ok(())
+    }
+
     /// Starts a write transaction (catch-up groups many files per transaction).
     pub fn begin(&mut self) -> anyhow::Result<()> {
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
-        self.group = Some(Rollup::default());
+        self.group = Some(Group::default());
         Ok(())
     }
 
     /// Commits the open transaction (with the rollup changes of its batches).
     pub fn commit(&mut self) -> anyhow::Result<()> {
-        if let Some(roll) = self.group.take() {
+        if let Some(Group { roll, .. }) = self.group.take() {
             if let Err(e) = roll.write(&self.conn) {
                 self.rollback();
                 return Err(e);
@@ -587,7 +671,7 @@ impl Store {
 
 fn commit_batch(
     conn: &mut Connection,
-    group: Option<&mut Rollup>,
+    group: Option<&mut Group>,
     file_path: &str,
     tool: &str,
     cp: &Checkpoint,
@@ -614,7 +698,7 @@ fn commit_batch(
 
 fn write_batch(
     tx: &Connection,
-    group: Option<&mut Rollup>,
+    group: Option<&mut Group>,
     file_path: &str,
     tool: &str,
     cp: &Checkpoint,
@@ -630,10 +714,13 @@ fn write_batch(
         .prepare_cached("SELECT id FROM files WHERE path = ?1")?
         .query_row([file_path], |r| r.get(0))?;
     let grouped = group.is_some();
-    let mut own_roll = Rollup::default();
-    let roll = group.unwrap_or(&mut own_roll);
+    let mut own = Group::default();
+    let Group { roll, max_rev } = group.unwrap_or(&mut own);
     // This machine's change numbers continue from the highest stored (`export.rs`).
-    let mut next_rev: i64 = prune::max_local_rev(tx)?;
+    let mut next_rev: i64 = match *max_rev {
+        Some(r) => r,
+        None => prune::max_local_rev(tx)?,
+    };
     // Requests older than `[storage] keep_events_days` are identity rows in `pruned`: a later
     // copy of one merges against that row (`store::prune`).
     let pruned = prune::any(tx)?;
@@ -728,6 +815,8 @@ fn write_batch(
         )?;
         let mut set_ctx =
             tx.prepare_cached("UPDATE events SET ctx = ?2 WHERE key_hash = ?1 AND ctx IS NULL")?;
+        // The texts last bound to `insert` (SQLite keeps a binding until it is replaced).
+        let mut bound = InsertTexts::default();
         for (i, se) in events.iter().enumerate() {
             let e = &se.ev;
             if e.sidechain {
@@ -775,8 +864,9 @@ fn write_batch(
                 e.estimated as i64,
                 ctx,
             ];
+            let texts = InsertTexts::of(se, ctx);
             let was_pruned = if pruned { prune::lookup(tx, h)? } else { None };
-            if was_pruned.is_none() && insert.execute(p)? == 1 {
+            if was_pruned.is_none() && bound.insert(&mut insert, p, texts)? == 1 {
                 if machine_id == 0 {
                     next_rev = next_rev.max(rev);
                 }
@@ -832,7 +922,7 @@ fn write_batch(
             if is_pruned {
                 // Stored in full again, with the copy that replaced it.
                 prune::forget(tx, h)?;
-                insert.execute(p)?;
+                bound.insert(&mut insert, p, texts)?;
             } else {
                 update.execute(p)?;
             }
@@ -842,6 +932,7 @@ fn write_batch(
             changed.push((i, true));
         }
     }
+    *max_rev = Some(next_rev);
     if !grouped {
         std::mem::take(roll).write(tx)?;
     }
@@ -876,6 +967,58 @@ fn write_batch(
     ])?;
     out.changed = changed;
     Ok((file_id, out))
+}
+
+/// The text parameters of `write_batch`'s insert, by their 1-based index, and for one event.
+/// Binding a text copies it into SQLite; the requests of one file mostly share their tool,
+/// model, provider, session, branch, price entry and speed, so a text equal to the one bound
+/// last stays bound (for a Codex corpus, binding was 14 % of the writer's instructions).
+const INSERT_TEXT_SLOTS: [usize; 9] = [1, 4, 5, 6, 8, 18, 19, 24, 26];
+
+#[derive(Default, Clone, Copy)]
+struct InsertTexts<'a> {
+    /// Per slot of [`INSERT_TEXT_SLOTS`]: `None` = not known to be bound.
+    v: [Option<Option<&'a str>>; 9],
+}
+
+impl<'a> InsertTexts<'a> {
+    fn of(se: &'a StoredEvent, ctx: Option<&'a str>) -> InsertTexts<'a> {
+        let e = &se.ev;
+        InsertTexts {
+            v: [
+                Some(Some(e.tool.as_str())),
+                Some(e.model.as_deref()),
+                Some(e.provider.as_deref()),
+                Some(e.session_id.as_deref()),
+                Some(e.branch.as_deref()),
+                Some(se.price_key.as_deref()),
+                Some(e.msg_id.as_deref()),
+                Some(e.speed.as_deref()),
+                Some(ctx),
+            ],
+        }
+    }
+
+    /// Binds `p` to `st` (`self` = what is bound now), skipping each text equal to the one
+    /// bound, and executes it.
+    fn insert(
+        &mut self,
+        st: &mut rusqlite::Statement<'_>,
+        p: &[&dyn rusqlite::ToSql],
+        now: InsertTexts<'a>,
+    ) -> rusqlite::Result<usize> {
+        for (k, v) in p.iter().enumerate() {
+            let idx = k + 1;
+            if let Some(t) = INSERT_TEXT_SLOTS.iter().position(|&s| s == idx) {
+                if self.v[t].is_some() && self.v[t] == now.v[t] {
+                    continue;
+                }
+                self.v[t] = now.v[t];
+            }
+            st.raw_bind_parameter(idx, v)?;
+        }
+        st.raw_execute()
+    }
 }
 
 /// Columns of an event row that the rollup and the merge rules need.
@@ -997,18 +1140,58 @@ type HourKey = (i64, String, i64, String, String, String, i64);
 #[derive(Default)]
 struct Rollup {
     /// Cells by a hash of their key (the key's strings are cloned once per cell, not per event),
-    /// with their cost as a float sum and in billionths (for `rollup_time`).
-    cells: std::collections::HashMap<u64, (RollKey, [i64; 10], f64, i64)>,
+    /// with their cost as a float sum and in billionths (for `rollup_time`). Two keys with one
+    /// hash take the next free number ([`cell`]), so a cell is always exactly one key's.
+    cells: CellMap<(RollKey, [i64; 10], f64, i64)>,
     /// The same changes per `rollup_hour` cell, with the latest time added to each.
-    hours: std::collections::HashMap<u64, (HourKey, [i64; 10], i64, i64)>,
+    hours: CellMap<(HourKey, [i64; 10], i64, i64)>,
+}
+
+/// Rollup cells by the hash of their key (already a hash: foldhash mixes it cheaply).
+type CellMap<V> = std::collections::HashMap<u64, V, foldhash::fast::FixedState>;
+
+/// The hash of a rollup key: foldhash's quality variant with a fixed seed (SipHash, the
+/// standard library's, was 6 % of a Codex scan's writer instructions).
+const KEY_HASH: foldhash::quality::FixedState =
+    foldhash::quality::FixedState::with_seed(0x746f_6b77);
+
+/// The cell of `map` for a key whose hash is `h`: the first entry from `h` on (wrapping) whose
+/// key `is_key`, or a new one from `make` at the first free number.
+fn cell<K, V: HasKey<K>>(
+    map: &mut CellMap<V>,
+    mut h: u64,
+    is_key: impl Fn(&K) -> bool,
+    make: impl FnOnce() -> V,
+) -> &mut V {
+    loop {
+        match map.get(&h) {
+            Some(c) if is_key(c.key()) => break,
+            Some(_) => h = h.wrapping_add(1),
+            None => {
+                map.insert(h, make());
+                break;
+            }
+        }
+    }
+    map.get_mut(&h).expect("the cell was found or made above")
+}
+
+/// A rollup cell's key (its first field).
+trait HasKey<K> {
+    fn key(&self) -> &K;
+}
+
+impl<K, A, B, C> HasKey<K> for (K, A, B, C) {
+    fn key(&self) -> &K {
+        &self.0
+    }
 }
 
 impl Rollup {
     fn add(&mut self, r: &Row, sign: i64) {
-        use std::hash::{Hash, Hasher};
+        use std::hash::BuildHasher;
         let bucket = r.ts.div_euclid(query::BUCKET_MS);
-        let mut hs = std::collections::hash_map::DefaultHasher::new();
-        (
+        let h = KEY_HASH.hash_one((
             bucket,
             &r.tool,
             r.workspace_id,
@@ -1017,27 +1200,38 @@ impl Rollup {
             &r.session,
             &r.provider,
             r.machine_id,
-        )
-            .hash(&mut hs);
-        let h = hs.finish();
-        let c = self.cells.entry(h).or_insert_with(|| {
-            (
+        ));
+        let c = cell(
+            &mut self.cells,
+            h,
+            |k| {
+                k.0 == bucket
+                    && k.1 == r.tool
+                    && k.2 == r.workspace_id
+                    && k.3 == r.branch
+                    && k.4 == r.model
+                    && k.5 == r.session
+                    && k.6 == r.provider
+                    && k.7 == r.machine_id
+            },
+            || {
                 (
-                    bucket,
-                    r.tool.clone(),
-                    r.workspace_id,
-                    r.branch.clone(),
-                    r.model.clone(),
-                    r.session.clone(),
-                    r.provider.clone(),
-                    r.machine_id,
-                ),
-                [0; 10],
-                0.0,
-                0,
-            )
-        });
-        debug_assert!(c.0 .0 == bucket && c.0 .1 == r.tool && c.0 .5 == r.session);
+                    (
+                        bucket,
+                        r.tool.clone(),
+                        r.workspace_id,
+                        r.branch.clone(),
+                        r.model.clone(),
+                        r.session.clone(),
+                        r.provider.clone(),
+                        r.machine_id,
+                    ),
+                    [0; 10],
+                    0.0,
+                    0,
+                )
+            },
+        );
         let by = |src: i64| if r.cost_source == src { r.requests } else { 0 };
         let v = [
             r.requests,
@@ -1058,8 +1252,7 @@ impl Rollup {
         c.3 += sign * nano_usd(r.cost);
 
         let hour = r.ts.div_euclid(query::HOUR_MS);
-        let mut hs = std::collections::hash_map::DefaultHasher::new();
-        (
+        let h = KEY_HASH.hash_one((
             hour,
             &r.tool,
             r.workspace_id,
@@ -1067,26 +1260,36 @@ impl Rollup {
             &r.model,
             &r.provider,
             r.machine_id,
-        )
-            .hash(&mut hs);
-        let h = hs.finish();
-        let c = self.hours.entry(h).or_insert_with(|| {
-            (
+        ));
+        let c = cell(
+            &mut self.hours,
+            h,
+            |k| {
+                k.0 == hour
+                    && k.1 == r.tool
+                    && k.2 == r.workspace_id
+                    && k.3 == r.branch
+                    && k.4 == r.model
+                    && k.5 == r.provider
+                    && k.6 == r.machine_id
+            },
+            || {
                 (
-                    hour,
-                    r.tool.clone(),
-                    r.workspace_id,
-                    r.branch.clone(),
-                    r.model.clone(),
-                    r.provider.clone(),
-                    r.machine_id,
-                ),
-                [0; 10],
-                0,
-                i64::MIN,
-            )
-        });
-        debug_assert!(c.0 .0 == hour && c.0 .1 == r.tool && c.0 .4 == r.model);
+                    (
+                        hour,
+                        r.tool.clone(),
+                        r.workspace_id,
+                        r.branch.clone(),
+                        r.model.clone(),
+                        r.provider.clone(),
+                        r.machine_id,
+                    ),
+                    [0; 10],
+                    0,
+                    i64::MIN,
+                )
+            },
+        );
         for (a, b) in c.1.iter_mut().zip(v) {
             *a += sign * b;
         }
@@ -1252,5 +1455,32 @@ impl Rollup {
             ])?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two keys that arrive with one hash get a cell each, and each finds its own again.
+    #[test]
+    fn keys_with_one_hash_get_a_cell_each() {
+        let mut m: CellMap<(&str, [i64; 10], i64, i64)> = CellMap::default();
+        let add = |m: &mut CellMap<(&str, [i64; 10], i64, i64)>, k: &'static str, n: i64| {
+            let c = cell(m, 7, |x| *x == k, || (k, [0; 10], 0, 0));
+            c.1[0] += n;
+        };
+        add(&mut m, "a", 1);
+        add(&mut m, "b", 10);
+        add(&mut m, "a", 2);
+        add(&mut m, "b", 20);
+        // A cell made on a probe keeps its number; one at u64::MAX wraps to 0.
+        let mut sums: Vec<(&str, i64)> = m.values().map(|c| (c.0, c.1[0])).collect();
+        sums.sort();
+        assert_eq!(sums, vec![("a", 3), ("b", 30)]);
+        assert!(m.contains_key(&7) && m.contains_key(&8));
+        cell(&mut m, u64::MAX, |x| *x == "c", || ("c", [0; 10], 0, 0));
+        cell(&mut m, u64::MAX, |x| *x == "d", || ("d", [0; 10], 0, 0));
+        assert_eq!(m.get(&0).map(|c| c.0), Some("d"));
     }
 }
