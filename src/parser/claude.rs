@@ -386,6 +386,15 @@ impl Parser for ClaudeParser {
 }
 
 /// [`ClaudeParser::parse_line`] with the file's conversation graph.
+/// `a`, `b` and `c` in one string of exactly their length.
+fn join3(a: &str, b: &str, c: &str) -> String {
+    let mut s = String::with_capacity(a.len() + b.len() + c.len());
+    s.push_str(a);
+    s.push_str(b);
+    s.push_str(c);
+    s
+}
+
 fn read_line(
     g: &mut Graph,
     line: &[u8],
@@ -468,12 +477,13 @@ fn read_line(
     };
     let req = l.request_id.filter(|s| !s.is_empty());
     let msg_id = msg.id.filter(|s| !s.is_empty());
+    // Joined by hand: `format!` was 5 % of a parse worker's samples on usage-dense logs.
     let key = match (&msg_id, &req) {
-        (Some(m), Some(r)) => format!("{m}:{r}"),
+        (Some(m), Some(r)) => join3(m, ":", r),
         // Gateways without requestId: message id, scoped to the session.
-        (Some(m), None) => format!("{m}@{}", session.as_deref().unwrap_or("")),
+        (Some(m), None) => join3(m, "@", session.as_deref().unwrap_or("")),
         (None, _) => match &l.uuid {
-            Some(u) => format!("uuid:{u}"),
+            Some(u) => join3("uuid", ":", u),
             None => return Err(ParseError("assistant line without any id".into())),
         },
     };
