@@ -385,7 +385,6 @@ impl Parser for ClaudeParser {
     }
 }
 
-/// [`ClaudeParser::parse_line`] with the file's conversation graph.
 /// `a`, `b` and `c` in one string of exactly their length.
 fn join3(a: &str, b: &str, c: &str) -> String {
     let mut s = String::with_capacity(a.len() + b.len() + c.len());
@@ -395,6 +394,7 @@ fn join3(a: &str, b: &str, c: &str) -> String {
     s
 }
 
+/// [`ClaudeParser::parse_line`] with the file's conversation graph.
 fn read_line(
     g: &mut Graph,
     line: &[u8],
