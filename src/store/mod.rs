@@ -975,45 +975,44 @@ fn write_batch(
 /// last stays bound (for a Codex corpus, binding was 14 % of the writer's instructions).
 const INSERT_TEXT_SLOTS: [usize; 9] = [1, 4, 5, 6, 8, 18, 19, 24, 26];
 
-#[derive(Default, Clone, Copy)]
+/// What is bound to `write_batch`'s insert in the slots of [`INSERT_TEXT_SLOTS`]: `None` = not
+/// known to be bound (the statement comes from the cache with its bindings cleared).
+#[derive(Default)]
 struct InsertTexts<'a> {
-    /// Per slot of [`INSERT_TEXT_SLOTS`]: `None` = not known to be bound.
     v: [Option<Option<&'a str>>; 9],
 }
 
 impl<'a> InsertTexts<'a> {
-    fn of(se: &'a StoredEvent, ctx: Option<&'a str>) -> InsertTexts<'a> {
+    /// One event's texts, in the order of [`INSERT_TEXT_SLOTS`].
+    fn of(se: &'a StoredEvent, ctx: Option<&'a str>) -> [Option<&'a str>; 9] {
         let e = &se.ev;
-        InsertTexts {
-            v: [
-                Some(Some(e.tool.as_str())),
-                Some(e.model.as_deref()),
-                Some(e.provider.as_deref()),
-                Some(e.session_id.as_deref()),
-                Some(e.branch.as_deref()),
-                Some(se.price_key.as_deref()),
-                Some(e.msg_id.as_deref()),
-                Some(e.speed.as_deref()),
-                Some(ctx),
-            ],
-        }
+        [
+            Some(e.tool.as_str()),
+            e.model.as_deref(),
+            e.provider.as_deref(),
+            e.session_id.as_deref(),
+            e.branch.as_deref(),
+            se.price_key.as_deref(),
+            e.msg_id.as_deref(),
+            e.speed.as_deref(),
+            ctx,
+        ]
     }
 
-    /// Binds `p` to `st` (`self` = what is bound now), skipping each text equal to the one
-    /// bound, and executes it.
+    /// Binds `p` to `st`, skipping each text equal to the one bound, and executes it.
     fn insert(
         &mut self,
         st: &mut rusqlite::Statement<'_>,
         p: &[&dyn rusqlite::ToSql],
-        now: InsertTexts<'a>,
+        now: [Option<&'a str>; 9],
     ) -> rusqlite::Result<usize> {
         for (k, v) in p.iter().enumerate() {
             let idx = k + 1;
             if let Some(t) = INSERT_TEXT_SLOTS.iter().position(|&s| s == idx) {
-                if self.v[t].is_some() && self.v[t] == now.v[t] {
+                if self.v[t] == Some(now[t]) {
                     continue;
                 }
-                self.v[t] = now.v[t];
+                self.v[t] = Some(now[t]);
             }
             st.raw_bind_parameter(idx, v)?;
         }
@@ -1190,9 +1189,9 @@ impl<K, A, B, C> HasKey<K> for (K, A, B, C) {
 impl Rollup {
     fn add(&mut self, r: &Row, sign: i64) {
         use std::hash::BuildHasher;
-        let bucket = r.ts.div_euclid(query::BUCKET_MS);
-        let h = KEY_HASH.hash_one((
-            bucket,
+        // Each key once, borrowed: hashed, compared with a cell's, and cloned into a new cell.
+        let key = (
+            r.ts.div_euclid(query::BUCKET_MS),
             &r.tool,
             r.workspace_id,
             &r.branch,
@@ -1200,36 +1199,24 @@ impl Rollup {
             &r.session,
             &r.provider,
             r.machine_id,
-        ));
+        );
         let c = cell(
             &mut self.cells,
-            h,
-            |k| {
-                k.0 == bucket
-                    && k.1 == r.tool
-                    && k.2 == r.workspace_id
-                    && k.3 == r.branch
-                    && k.4 == r.model
-                    && k.5 == r.session
-                    && k.6 == r.provider
-                    && k.7 == r.machine_id
-            },
+            KEY_HASH.hash_one(key),
+            |k: &RollKey| (k.0, &k.1, k.2, &k.3, &k.4, &k.5, &k.6, k.7) == key,
             || {
-                (
-                    (
-                        bucket,
-                        r.tool.clone(),
-                        r.workspace_id,
-                        r.branch.clone(),
-                        r.model.clone(),
-                        r.session.clone(),
-                        r.provider.clone(),
-                        r.machine_id,
-                    ),
-                    [0; 10],
-                    0.0,
-                    0,
-                )
+                let (b, t, w, br, m, s, p, mach) = key;
+                let owned = (
+                    b,
+                    t.clone(),
+                    w,
+                    br.clone(),
+                    m.clone(),
+                    s.clone(),
+                    p.clone(),
+                    mach,
+                );
+                (owned, [0; 10], 0.0, 0)
             },
         );
         let by = |src: i64| if r.cost_source == src { r.requests } else { 0 };
@@ -1251,43 +1238,23 @@ impl Rollup {
         c.2 += sign as f64 * r.cost.unwrap_or(0.0);
         c.3 += sign * nano_usd(r.cost);
 
-        let hour = r.ts.div_euclid(query::HOUR_MS);
-        let h = KEY_HASH.hash_one((
-            hour,
+        let key = (
+            r.ts.div_euclid(query::HOUR_MS),
             &r.tool,
             r.workspace_id,
             &r.branch,
             &r.model,
             &r.provider,
             r.machine_id,
-        ));
+        );
         let c = cell(
             &mut self.hours,
-            h,
-            |k| {
-                k.0 == hour
-                    && k.1 == r.tool
-                    && k.2 == r.workspace_id
-                    && k.3 == r.branch
-                    && k.4 == r.model
-                    && k.5 == r.provider
-                    && k.6 == r.machine_id
-            },
+            KEY_HASH.hash_one(key),
+            |k: &HourKey| (k.0, &k.1, k.2, &k.3, &k.4, &k.5, k.6) == key,
             || {
-                (
-                    (
-                        hour,
-                        r.tool.clone(),
-                        r.workspace_id,
-                        r.branch.clone(),
-                        r.model.clone(),
-                        r.provider.clone(),
-                        r.machine_id,
-                    ),
-                    [0; 10],
-                    0,
-                    i64::MIN,
-                )
+                let (hour, t, w, br, m, p, mach) = key;
+                let owned = (hour, t.clone(), w, br.clone(), m.clone(), p.clone(), mach);
+                (owned, [0; 10], 0, i64::MIN)
             },
         );
         for (a, b) in c.1.iter_mut().zip(v) {
