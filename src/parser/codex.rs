@@ -325,9 +325,28 @@ fn quick_token_count(line: &[u8]) -> Option<QuickCount<'_>> {
     };
     if r.eat(b",\"rate_limits\":") {
         // Checked to be one JSON value: a corrupt one makes the line malformed, as serde says.
-        r.skip_value(0)?;
+        // Codex repeats the same rate limits line after line (78 % of the real sample's
+        // token counts): bytes checked once need no second look.
+        RATE_LIMITS_SEEN.with_borrow_mut(|seen| {
+            let known = !seen.is_empty() && r.0.len() == seen.len() + 2 && r.0.starts_with(seen);
+            if known {
+                r.0 = &r.0[seen.len()..];
+            } else {
+                let before = r.0;
+                r.skip_value(0)?;
+                seen.clear();
+                seen.extend_from_slice(&before[..before.len() - r.0.len()]);
+            }
+            Some(())
+        })?;
     }
     (r.0 == b"}}").then_some(out)
+}
+
+thread_local! {
+    /// The last rate limits value [`Cursor::skip_value`] stepped over on this thread (a pure
+    /// check of bytes, so it holds for any line of any file).
+    static RATE_LIMITS_SEEN: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// A position in a line being read by [`quick_token_count`].
@@ -1159,6 +1178,86 @@ mod tests {
                 valid,
                 "{v}"
             );
+        }
+    }
+
+    #[test]
+    fn rate_limits_seen_before_are_the_only_ones_let_through_unchecked() {
+        let full = r#"{"total_token_usage":{"input_tokens":1}}"#;
+        let good = r#","rate_limits":{"primary":{"used_percent":4.0}}"#;
+        // Same length as `good`, one byte broken.
+        let bad = r#","rate_limits":{"primary":{"used_percent":4.0]}"#;
+        let on_a_new_thread = std::thread::spawn(move || {
+            let q = |tail: &str| quick_token_count(tc(full, tail).as_bytes()).is_some();
+            [
+                q(r#","rate_limits":"#),
+                q(good),
+                q(good),
+                q(bad),
+                q(r#","rate_limits":"#),
+                q(good),
+            ]
+        });
+        assert_eq!(
+            on_a_new_thread.join().unwrap(),
+            [false, true, true, false, false, true]
+        );
+    }
+
+    /// A JSON value as Codex writes one (no whitespace, no escapes), nested `depth` deep at most.
+    fn plain_json(depth: u32) -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just("null".to_string()),
+            Just("true".to_string()),
+            Just("false".to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            (any::<i32>(), 0u32..999, -20i32..20).prop_map(|(a, b, e)| format!("{a}.{b}e{e}")),
+            "[a-z_é]{0,40}".prop_map(|s| format!("\"{s}\"")),
+        ];
+        leaf.prop_recursive(depth, 64, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6)
+                    .prop_map(|v| format!("[{}]", v.join(","))),
+                proptest::collection::vec(("[a-z]{0,20}", inner), 0..6).prop_map(|v| {
+                    let f: Vec<String> = v.iter().map(|(k, x)| format!("\"{k}\":{x}")).collect();
+                    format!("{{{}}}", f.join(","))
+                }),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Every value of the shape Codex writes is stepped over whole.
+        #[test]
+        fn the_hand_skip_steps_over_plain_json(v in plain_json(14)) {
+            let mut c = Cursor(v.as_bytes());
+            proptest::prop_assert_eq!(c.skip_value(0), Some(()));
+            proptest::prop_assert!(c.0.is_empty());
+        }
+
+        /// Whatever it steps over (a plain value cut, spliced or with a byte changed) serde
+        /// reads as exactly one value.
+        #[test]
+        fn what_the_hand_skip_steps_over_is_json(
+            v in plain_json(17),
+            at in 0usize..400,
+            byte in proptest::prelude::any::<u8>(),
+            cut in proptest::prelude::any::<bool>(),
+        ) {
+            let mut b = v.into_bytes();
+            if !b.is_empty() {
+                let at = at % b.len();
+                if cut { b.truncate(at) } else { b[at] = byte }
+            }
+            let mut c = Cursor(&b);
+            if c.skip_value(0).is_some() {
+                let n = b.len() - c.0.len();
+                proptest::prop_assert!(
+                    serde_json::from_slice::<serde::de::IgnoredAny>(&b[..n]).is_ok(),
+                    "{:?}", String::from_utf8_lossy(&b[..n])
+                );
+            }
         }
     }
 
