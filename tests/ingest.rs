@@ -752,15 +752,17 @@ fn index_root(db: &std::path::Path, name: &str) -> Option<i64> {
         .unwrap()
 }
 
-/// A first load into an empty database drops `events_session` and `events_rev` and builds them
-/// at its end (store::DEFERRED_INDEXES); a later scan leaves them alone, and every request of
-/// this machine still gets its own change number.
+/// A first load into an empty database drops `events_session` and builds it at its end
+/// (store::DEFERRED_INDEXES) but keeps `events_rev`, which each group reads; a later scan leaves
+/// them alone, and every request of this machine still gets its own change number.
 #[test]
 fn a_first_load_builds_the_indexes_it_deferred() {
     let h = Home::new();
+    let db = h.db();
+    drop(tokwatch::store::Store::open_writer(&db).unwrap());
+    let rev_before = index_root(&db, "events_rev").expect("events_rev in a new database");
     with_claude_sample(&h);
     h.scan();
-    let db = h.db();
     let (session, rev) = (
         index_root(&db, "events_session").expect("events_session built after the first load"),
         index_root(&db, "events_rev").expect("events_rev built after the first load"),
@@ -773,6 +775,10 @@ fn a_first_load_builds_the_indexes_it_deferred() {
         )
         .unwrap();
     assert!(plan.contains("events_session"), "{plan}");
+    assert_eq!(
+        rev, rev_before,
+        "events_rev was kept, not dropped and built again"
+    );
     let revs = |db: &std::path::Path| -> (i64, i64) {
         sql(db)
             .query_row(

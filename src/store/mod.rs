@@ -169,24 +169,28 @@ struct Group {
     /// Their rollup changes, written at the commit.
     roll: Rollup,
     /// The highest change number of this machine's requests written so far in the group
-    /// (`None` until the first batch reads it): with `events_rev` deferred during a first
-    /// load, reading it once per batch would be a scan of the whole table.
+    /// (`None` until the first batch reads it from `events_rev`): read once per group, not
+    /// once per batch.
     max_rev: Option<i64>,
 }
 
-/// Indexes that no write of a scan reads. A first load into an empty database drops them and
-/// builds each once at its end (one sort) rather than keeping them in step row by row, where
-/// `events_session`'s thousands of insertion points cost as much as the table itself;
-/// [`Store::open_writer`] builds any that a load cut off (kill -9) left missing. The
-/// definitions are the ones of schema versions 2 and 5.
-const DEFERRED_INDEXES: &[(&str, &str)] = &[
+/// Indexes a first load builds once at its end (one sort) rather than keeping them in step row
+/// by row: into an empty database it drops those marked deferred, which no write of the scan
+/// reads (`events_session`'s thousands of insertion points cost as much as the table itself).
+/// `events_rev` stays: each catch-up group reads this machine's highest change number from
+/// it, and without it that read was a scan of the whole table per group (pages of the table
+/// read again 40 times over at 10 GB). [`Store::open_writer`] builds any of them that a load
+/// cut off (kill -9) left missing. The definitions are the ones of schema versions 2 and 5.
+const DEFERRED_INDEXES: &[(&str, &str, bool)] = &[
     (
         "events_session",
         "CREATE INDEX IF NOT EXISTS events_session ON events(session, tool, ts)",
+        true,
     ),
     (
         "events_rev",
         "CREATE INDEX IF NOT EXISTS events_rev ON events(machine_id, rev)",
+        false,
     ),
 ];
 
@@ -534,7 +538,7 @@ pub struct ReadCounts {
 
 impl Store {
     /// Before a scan: when nothing is stored yet (a first load), drops the indexes that no
-    /// write of the scan reads ([`DEFERRED_INDEXES`]); [`Store::build_deferred_indexes`] builds
+    /// write of the scan reads (the deferred ones of [`DEFERRED_INDEXES`]); [`Store::build_deferred_indexes`] builds
     /// them after it. Returns whether it dropped them. Readers stay correct meanwhile (a query
     /// of one session reads the table instead of the index).
     pub fn defer_indexes_if_empty(&mut self) -> anyhow::Result<bool> {
@@ -545,7 +549,7 @@ impl Store {
             return Ok(false);
         }
         let mut sql = String::from("BEGIN IMMEDIATE;");
-        for (name, _) in DEFERRED_INDEXES {
+        for (name, _, _) in DEFERRED_INDEXES.iter().filter(|i| i.2) {
             sql.push_str(&format!("DROP INDEX IF EXISTS {name};"));
         }
         sql.push_str("COMMIT;");
@@ -557,7 +561,7 @@ impl Store {
     /// open when one was cut off); nothing when all are there.
     pub fn build_deferred_indexes(&mut self) -> anyhow::Result<()> {
         let mut missing = Vec::new();
-        for (name, create) in DEFERRED_INDEXES {
+        for (name, create, _) in DEFERRED_INDEXES {
             let there: bool = self.conn.query_row(
                 "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1)",
                 [name],
