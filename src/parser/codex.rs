@@ -230,6 +230,15 @@ impl Parser for CodexParser {
                 ))
             };
         }
+        if kind == Some((b"turn_context".as_slice(), None)) {
+            // A turn's model and directory in the exact shape Codex writes, read by hand (one
+            // line per turn; serde's typed read of them was a sixth of a parse worker).
+            if let Some((model, cwd)) = quick_turn_context(line) {
+                let own = |v: Option<&str>| v.filter(|v| !v.is_empty()).map(str::to_string);
+                on_turn_context(state, own(model), own(cwd));
+                return Ok(());
+            }
+        }
         // The typed read borrows every string it keeps from the line and skips the rest
         // (instructions, rate limits) without building a tree. A line it cannot read (a field
         // of an unexpected type, a duplicated key) is read again the general way, which gives
@@ -341,6 +350,63 @@ fn quick_token_count(line: &[u8]) -> Option<QuickCount<'_>> {
         })?;
     }
     (r.0 == b"}}").then_some(out)
+}
+
+/// Reads a `turn_context` line of exactly the shape Codex writes, by hand:
+/// `{"timestamp":"…","type":"turn_context","payload":{FIELDS}}` with no whitespace, giving its
+/// `model` and `cwd` (each a string without escapes, at most once). Any other field is stepped
+/// over as [`Cursor::skip_value`] does; a field the typed read gives a meaning to (`type`,
+/// `git`, …), a `null` or non-string model or directory, an escape anywhere, a duplicate: `None`,
+/// and the caller reads the line with serde, so this never decides anything serde would decide
+/// differently.
+fn quick_turn_context(line: &[u8]) -> Option<(Option<&str>, Option<&str>)> {
+    let rest = line.strip_prefix(b"{\"timestamp\":\"")?;
+    let end = memchr::memchr(b'"', &rest[..rest.len().min(64)])?;
+    if !rest[..end]
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'.' | b'-' | b'+'))
+    {
+        return None;
+    }
+    let mut r =
+        Cursor(rest[end..].strip_prefix(b"\",\"type\":\"turn_context\",\"payload\":{".as_slice())?);
+    // A plain string at the cursor, stepped over; its bytes without the quotes.
+    fn plain<'a>(r: &mut Cursor<'a>) -> Option<&'a [u8]> {
+        let start = r.0;
+        if start.first() != Some(&b'"') {
+            return None;
+        }
+        r.skip_value(0)?;
+        Some(&start[1..start.len() - r.0.len() - 1])
+    }
+    let (mut model, mut cwd) = (None, None);
+    if !r.eat(b"}") {
+        loop {
+            let key = plain(&mut r)?;
+            r.expect(b':')?;
+            match key {
+                b"model" | b"cwd" => {
+                    let slot = if key == b"model" {
+                        &mut model
+                    } else {
+                        &mut cwd
+                    };
+                    if slot.is_some() {
+                        return None;
+                    }
+                    *slot = Some(std::str::from_utf8(plain(&mut r)?).ok()?);
+                }
+                b"type" | b"id" | b"session_id" | b"forked_from_id" | b"source" | b"git"
+                | b"thread_settings" | b"info" => return None,
+                _ => r.skip_value(0)?,
+            }
+            if r.eat(b"}") {
+                break;
+            }
+            r.expect(b',')?;
+        }
+    }
+    (r.0 == b"}").then_some((model, cwd))
 }
 
 thread_local! {
@@ -1179,6 +1245,56 @@ mod tests {
                 "{v}"
             );
         }
+    }
+
+    #[test]
+    fn the_hand_read_of_a_turn_gives_what_serde_gives() {
+        let turn = |payload: &str| {
+            format!(r#"{{"timestamp":"{TS}","type":"turn_context","payload":{payload}}}"#)
+        };
+        let plain = [
+            r#"{"turn_id":"t","cwd":"/w/a","approval_policy":"on-request","sandbox_policy":{"type":"workspace-write","network_access":false},"model":"gpt-5.2-codex","effort":"medium","summary":"auto"}"#,
+            r#"{"model":"m-é"}"#,
+            r#"{"cwd":"","model":""}"#,
+            r#"{}"#,
+            r#"{"cwd":"/w/b","x":[1,2.5,{"y":null}]}"#,
+        ];
+        let other = [
+            r#"{"model":null,"cwd":"/w"}"#,
+            r#"{"model":"a","model":"b"}"#,
+            r#"{"cwd":"/w\/x"}"#,
+            r#"{"type":"turn","model":"m"}"#,
+            r#"{"git":{"branch":"b"},"model":"m"}"#,
+            r#"{"model":1}"#,
+            r#"{"model":"m","x":{"a":}}"#,
+            r#"{"model":"m" ,"cwd":"/w"}"#,
+        ];
+        for (p, quick) in plain
+            .iter()
+            .map(|p| (p, true))
+            .chain(other.iter().map(|p| (p, false)))
+        {
+            let line = turn(p);
+            assert_eq!(
+                quick_turn_context(line.as_bytes()).is_some(),
+                quick,
+                "{line}"
+            );
+            let (r0, e0, s0) = run(std::slice::from_ref(&line), 0);
+            let (r2, e2, s2) = run(std::slice::from_ref(&line), 2);
+            assert_eq!(
+                r0.iter().map(|r| r.is_ok()).collect::<Vec<_>>(),
+                r2.iter().map(|r| r.is_ok()).collect::<Vec<_>>(),
+                "{line}"
+            );
+            assert_eq!(e0, e2, "{line}");
+            assert_eq!((s0.model, s0.cwd), (s2.model, s2.cwd), "{line}");
+        }
+        let (_, _, st) = run(&[turn(plain[0])], 0);
+        assert_eq!(
+            (st.model.as_deref(), st.cwd.as_deref()),
+            (Some("gpt-5.2-codex"), Some("/w/a"))
+        );
     }
 
     #[test]
