@@ -14,12 +14,17 @@ use std::collections::HashMap;
 /// The stored identity of a request: a 64-bit hash of the tool and the parser's dedup key
 /// (FNV-1a; collisions are negligible at millions of requests and keep the unique index small).
 pub fn key_hash(tool: &str, key: &str) -> i64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in tool.bytes().chain(std::iter::once(0u8)).chain(key.bytes()) {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100000001b3);
+    // One plain loop per part: the chained byte iterators cost ~3x the instructions, and the
+    // writer hashes every request (the bytes hashed, and so every stored hash, are the same).
+    fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+        for &b in bytes {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x100000001b3);
+        }
+        h
     }
-    h as i64
+    let h = fnv(0xcbf29ce484222325, tool.as_bytes());
+    fnv(fnv(h, &[0]), key.as_bytes()) as i64
 }
 
 /// The stored identity of an event: [`key_hash`] of its tool and dedup key, or, for a request
@@ -82,6 +87,16 @@ mod tests {
         assert_eq!(
             format!("{:016x}", key_hash("claude-code", "msg_01:req_01") as u64),
             "16af677a90fafe98"
+        );
+        assert_eq!(
+            format!(
+                "{:016x}",
+                key_hash(
+                    "codex",
+                    "019a0201-0001-7000-8201-b12f17302927:2026-11-23T03:37:52.360Z:125856:93056:2655:743:é"
+                ) as u64
+            ),
+            "1e6d9a14d66ec195"
         );
     }
 }
