@@ -181,18 +181,26 @@ struct Group {
 /// it, and without it that read was a scan of the whole table per group (pages of the table
 /// read again 40 times over at 10 GB). [`Store::open_writer`] builds any of them that a load
 /// cut off (kill -9) left missing. The definitions are the ones of schema versions 2 and 5.
-const DEFERRED_INDEXES: &[(&str, &str, bool)] = &[
-    (
-        "events_session",
-        "CREATE INDEX IF NOT EXISTS events_session ON events(session, tool, ts)",
-        true,
-    ),
-    (
-        "events_rev",
-        "CREATE INDEX IF NOT EXISTS events_rev ON events(machine_id, rev)",
-        false,
-    ),
+const DEFERRED_INDEXES: &[LoadIndex] = &[
+    LoadIndex {
+        name: "events_session",
+        create: "CREATE INDEX IF NOT EXISTS events_session ON events(session, tool, ts)",
+        deferred: true,
+    },
+    LoadIndex {
+        name: "events_rev",
+        create: "CREATE INDEX IF NOT EXISTS events_rev ON events(machine_id, rev)",
+        deferred: false,
+    },
 ];
+
+/// An index of [`DEFERRED_INDEXES`].
+struct LoadIndex {
+    name: &'static str,
+    create: &'static str,
+    /// Dropped before a first load (built after it); else only built when found missing.
+    deferred: bool,
+}
 
 fn is_not_a_db(e: &rusqlite::Error) -> bool {
     problem::is_damage(e)
@@ -538,8 +546,8 @@ pub struct ReadCounts {
 
 impl Store {
     /// Before a scan: when nothing is stored yet (a first load), drops the indexes that no
-    /// write of the scan reads (the deferred ones of [`DEFERRED_INDEXES`]); [`Store::build_deferred_indexes`] builds
-    /// them after it. Returns whether it dropped them. Readers stay correct meanwhile (a query
+    /// write of the scan reads (the deferred ones of [`DEFERRED_INDEXES`]);
+    /// [`Store::build_deferred_indexes`] builds them after it. Returns whether it dropped them. Readers stay correct meanwhile (a query
     /// of one session reads the table instead of the index).
     pub fn defer_indexes_if_empty(&mut self) -> anyhow::Result<bool> {
         let empty: bool =
@@ -549,8 +557,8 @@ impl Store {
             return Ok(false);
         }
         let mut sql = String::from("BEGIN IMMEDIATE;");
-        for (name, _, _) in DEFERRED_INDEXES.iter().filter(|i| i.2) {
-            sql.push_str(&format!("DROP INDEX IF EXISTS {name};"));
+        for i in DEFERRED_INDEXES.iter().filter(|i| i.deferred) {
+            sql.push_str(&format!("DROP INDEX IF EXISTS {};", i.name));
         }
         sql.push_str("COMMIT;");
         self.conn.execute_batch(&sql)?;
@@ -561,7 +569,7 @@ impl Store {
     /// open when one was cut off); nothing when all are there.
     pub fn build_deferred_indexes(&mut self) -> anyhow::Result<()> {
         let mut missing = Vec::new();
-        for (name, create, _) in DEFERRED_INDEXES {
+        for LoadIndex { name, create, .. } in DEFERRED_INDEXES {
             let there: bool = self.conn.query_row(
                 "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1)",
                 [name],
