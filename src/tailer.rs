@@ -283,12 +283,20 @@ pub type PreHashed = std::hash::BuildHasherDefault<KeyHasher>;
 
 /// FNV-1a, 64 bit: stable across versions and platforms (stored in checkpoints).
 pub fn fnv1a(bytes: &[u8]) -> i64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in bytes {
-        h ^= *b as u64;
+    fnv1a_on(FNV1A_START, bytes) as i64
+}
+
+/// Where an FNV-1a hash starts (its offset basis).
+pub const FNV1A_START: u64 = 0xcbf29ce484222325;
+
+/// FNV-1a carried on from `h` over `bytes`: the hash of several parts in a row without joining
+/// them first (`fnv1a_on(fnv1a_on(FNV1A_START, a), b)` is the hash of `a` then `b`).
+pub fn fnv1a_on(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h ^= b as u64;
         h = h.wrapping_mul(0x100000001b3);
     }
-    h as i64
+    h
 }
 
 /// Hash of the start of the first line: `None` while the file has no complete first line and

@@ -363,14 +363,7 @@ impl Watermark {
 }
 
 /// FNV-1a over some bytes: a row version for change detection.
-pub fn fnv(bytes: &[u8]) -> i64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in bytes {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h as i64
-}
+pub use crate::tailer::fnv1a as fnv;
 
 /// Drops all watermarks (the database changed generation or was replaced).
 pub fn reset_watermarks(state: &mut FileState) {
