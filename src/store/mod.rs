@@ -547,8 +547,9 @@ pub struct ReadCounts {
 impl Store {
     /// Before a scan: when nothing is stored yet (a first load), drops the indexes that no
     /// write of the scan reads (the deferred ones of [`DEFERRED_INDEXES`]);
-    /// [`Store::build_deferred_indexes`] builds them after it. Returns whether it dropped them. Readers stay correct meanwhile (a query
-    /// of one session reads the table instead of the index).
+    /// [`Store::build_deferred_indexes`] builds them after it. Returns whether it dropped them.
+    /// Readers stay correct meanwhile (a query of one session reads the table instead of the
+    /// index).
     pub fn defer_indexes_if_empty(&mut self) -> anyhow::Result<bool> {
         let empty: bool =
             self.conn
