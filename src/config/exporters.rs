@@ -154,9 +154,14 @@ pub fn label(mode: LabelMode, salt: &str, value: &str) -> Option<String> {
         LabelMode::Name => Some(value.to_string()),
         LabelMode::Hash if value.is_empty() => Some(String::new()),
         LabelMode::Hash => {
-            use crate::tailer::{fnv1a_on, FNV1A_START};
-            let h = fnv1a_on(fnv1a_on(FNV1A_START, salt.as_bytes()), &[0]);
-            Some(format!("{:012x}", fnv1a_on(h, value.as_bytes()) >> 16))
+            // FNV-1a written out here: `config` may use only `env` and `pricing`
+            // (docs/design.md), and the tailer's FNV-1a sits in a layer above.
+            let mut h: u64 = 0xcbf29ce484222325;
+            for b in salt.bytes().chain([0u8]).chain(value.bytes()) {
+                h ^= b as u64;
+                h = h.wrapping_mul(0x100000001b3);
+            }
+            Some(format!("{:012x}", h >> 16))
         }
     }
 }
