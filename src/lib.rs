@@ -11,6 +11,9 @@
 pub mod env;
 pub mod event;
 pub mod format;
+// tokwatch's own export format: records of stored requests (the store writes them, the export
+// parser reads them, exporters send them).
+pub mod export_format;
 // Reading logs: file identity and lines, deduplication, one parser per tool, the tool table.
 pub mod tailer;
 pub mod dedup;

@@ -3,7 +3,7 @@
 
 use super::{filter_from, output, ReportArgs, EXIT_ERROR, EXIT_OK};
 use crate::app::App;
-use crate::parser::export::{Record, CSV_COLUMNS};
+use crate::export_format::{Record, CSV_COLUMNS};
 use crate::store::{Store, StoreError};
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -17,7 +17,7 @@ use crate::config::exporters::{label, LabelMode, OtlpConfig};
 use crate::daemon::{log, Sink};
 use crate::env::Env;
 use crate::event::CostSource;
-use crate::parser::export::Record;
+use crate::export_format::Record;
 use crate::store::export::MetricRow;
 use crate::store::query::Filter;
 use crate::store::{now_ms, Store, StoredEvent};

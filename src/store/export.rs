@@ -14,7 +14,7 @@
 use super::query::{Filter, Sums};
 use super::{now_ms, Row, Store};
 use crate::event::CostSource;
-use crate::parser::export::{key_text, valid_machine_id, Record, VERSION};
+use crate::export_format::{key_text, valid_machine_id, Record, VERSION};
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::cmp::Reverse;
