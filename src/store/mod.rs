@@ -172,6 +172,40 @@ struct Group {
     /// (`None` until the first batch reads it from `events_rev`): read once per group, not
     /// once per batch.
     max_rev: Option<i64>,
+    /// Requests this group inserted, with what the merge rules compare (see [`Written`]).
+    written: Written,
+}
+
+/// This machine's main-chain requests a catch-up group inserted or changed, as stored (the
+/// row the merge rules compare against, and whether its context split is known to be stored),
+/// by key hash. A copy read again in the same group is merged against it without a failed
+/// insert and a read of the stored row: Codex forks copy their parent's requests (a fifth of a
+/// generated corpus's token counts). Valid only inside the group's transaction, which holds
+/// the write lock, so no other writer changes a row under it; sidechain rows, which a
+/// main-chain copy deletes, and requests under retention are never remembered. Two generations
+/// of at most [`WRITTEN_CAP`] rows each bound its memory and keep the most recent.
+#[derive(Default)]
+struct Written {
+    now: std::collections::HashMap<i64, (Row, bool), crate::tailer::PreHashed>,
+    before: std::collections::HashMap<i64, (Row, bool), crate::tailer::PreHashed>,
+}
+
+/// Rows per generation of [`Written`] (7/8 of a power of two: a full table is not resized).
+const WRITTEN_CAP: usize = 7_168;
+
+impl Written {
+    /// The stored row of `key`, if remembered (and forgotten: the caller remembers the outcome).
+    fn take(&mut self, key: i64) -> Option<(Row, bool)> {
+        self.now.remove(&key).or_else(|| self.before.remove(&key))
+    }
+
+    fn remember(&mut self, key: i64, row: Row, ctx: bool) {
+        if self.now.len() >= WRITTEN_CAP {
+            self.before = std::mem::take(&mut self.now);
+            self.now.reserve(WRITTEN_CAP);
+        }
+        self.now.insert(key, (row, ctx));
+    }
 }
 
 /// Indexes a first load builds once at its end (one sort) rather than keeping them in step row
@@ -728,7 +762,11 @@ fn write_batch(
         .query_row([file_path], |r| r.get(0))?;
     let grouped = group.is_some();
     let mut own = Group::default();
-    let Group { roll, max_rev } = group.unwrap_or(&mut own);
+    let Group {
+        roll,
+        max_rev,
+        written,
+    } = group.unwrap_or(&mut own);
     // This machine's change numbers continue from the highest stored (`export.rs`).
     let mut next_rev: i64 = match *max_rev {
         Some(r) => r,
@@ -877,21 +915,32 @@ fn write_batch(
                 e.estimated as i64,
                 ctx,
             ];
+            // Only this machine's main-chain requests, outside retention's identity rows.
+            let memo = grouped && !pruned && e.recorded.is_none() && !e.sidechain;
+            // Inserted or changed earlier in this group: the row as stored, without a failed
+            // insert and a read (`Written`).
+            let known = if memo { written.take(h) } else { None };
             let texts = InsertTexts::of(se, ctx);
             let was_pruned = if pruned { prune::lookup(tx, h)? } else { None };
-            if was_pruned.is_none() && bound.insert(&mut insert, p, texts)? == 1 {
+            if known.is_none() && was_pruned.is_none() && bound.insert(&mut insert, p, texts)? == 1
+            {
                 if machine_id == 0 {
                     next_rev = next_rev.max(rev);
                 }
                 out.inserted += 1;
                 changed.push((i, false));
                 roll.add(&new, 1);
+                if memo {
+                    written.remember(h, new, ctx.is_some());
+                }
                 continue;
             }
             let is_pruned = was_pruned.is_some();
-            let old = match was_pruned {
-                Some(o) => o,
-                None => stored.query_row([h], Row::read)?,
+            // Whether the stored row is known to hold a context split.
+            let (old, old_ctx) = match (known, was_pruned) {
+                (Some((row, c)), _) => (row, c),
+                (None, Some(o)) => (o, false),
+                (None, None) => (stored.query_row([h], Row::read)?, false),
             };
             let replace = if old.machine_id != machine_id {
                 // Two machines recorded it: one order-free rule, whichever arrives first.
@@ -923,8 +972,11 @@ fn write_batch(
                 // The same request read again with its context split where the stored copy has
                 // none (a subagent's request was stored first from the copy embedded in its
                 // parent's log, which has no chain): the split is added, nothing else changes.
-                if let (Some(c), false) = (&ctx, is_pruned) {
+                if let (Some(c), false, false) = (&ctx, is_pruned, old_ctx) {
                     set_ctx.execute(params![h, c])?;
+                }
+                if memo {
+                    written.remember(h, old, old_ctx || ctx.is_some());
                 }
                 out.unchanged += 1;
                 continue;
@@ -941,6 +993,10 @@ fn write_batch(
             }
             roll.add(&old, -1);
             roll.add(&new, 1);
+            if memo {
+                // The update keeps a stored split when the copy has none.
+                written.remember(h, new, old_ctx || ctx.is_some());
+            }
             out.updated += 1;
             changed.push((i, true));
         }
@@ -1038,6 +1094,9 @@ const ROW_COLS: &str = "key_hash, ts, tool, coalesce(workspace_id, 0), coalesce(
     coalesce(model, ''), coalesce(session, ''), input, cw5, cw1h, cr, output, reasoning, requests, \
     cost, cost_source, coalesce(provider, ''), machine_id, coalesce(rev, 0)";
 
+/// [`Row::values`]: time, token counts and requests, cost source, cost bits.
+type RowValues = (i64, [i64; 7], i64, i64);
+
 #[derive(Debug, Clone, PartialEq)]
 struct Row {
     key_hash: i64,
@@ -1120,7 +1179,7 @@ impl Row {
         }
     }
     /// What last-wins compares: a record that changes nothing is not written again.
-    fn values(&self) -> (i64, [i64; 7], i64, i64) {
+    fn values(&self) -> RowValues {
         (
             self.ts,
             [
@@ -1462,5 +1521,129 @@ mod tests {
         cell(&mut m, u64::MAX, |x| *x == "c", || ("c", [0; 10], 0, 0));
         cell(&mut m, u64::MAX, |x| *x == "d", || ("d", [0; 10], 0, 0));
         assert_eq!(m.get(&0).map(|c| c.0), Some("d"));
+    }
+
+    /// One copy of a request as a batch of its own "file".
+    fn copy(merge: crate::event::Merge, ts: i64, output: i64, ctx: Option<&str>) -> StoredEvent {
+        let mut ev = UsageEvent::new("codex", "s1:t1".into(), merge, ts);
+        ev.tokens.output = output;
+        ev.session_id = Some("s1".into());
+        ev.ctx = ctx.map(|c| crate::event::Ctx::from_encoded(c.into()));
+        StoredEvent {
+            ev,
+            workspace_id: None,
+            workspace_name: None,
+            cost_usd: Some(output as f64 / 1000.0),
+            cost_source: CostSource::Computed,
+            price_key: None,
+            updated: false,
+        }
+    }
+
+    /// Copies of one request in one catch-up group are merged against the row as this group
+    /// left it (`Written`), exactly as when each batch commits on its own: the same outcome
+    /// per copy, the same stored row and rollup, the split kept.
+    #[test]
+    fn copies_in_one_group_merge_as_batches_on_their_own_do() {
+        use crate::event::Merge;
+        let copies = [
+            copy(Merge::LastWins, 100, 10, None),
+            // A fork's copy, stamped later: loses, adds its split.
+            copy(Merge::Earliest, 200, 10, Some("u=5")),
+            // The original again with more output: replaces, keeps the stored split.
+            copy(Merge::LastWins, 100, 20, None),
+            // Equal to the stored row: nothing, not even its split.
+            copy(Merge::LastWins, 100, 20, Some("u=9")),
+            // Older than the stored row but Earliest: replaces.
+            copy(Merge::Earliest, 50, 20, None),
+        ];
+        let run = |grouped: bool| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut st = Store::open_writer(&dir.path().join("t.db")).unwrap();
+            if grouped {
+                st.begin().unwrap();
+            }
+            let mut outcomes = Vec::new();
+            for (n, c) in copies.iter().enumerate() {
+                let (_, o) = st
+                    .commit_batch(
+                        &format!("/f{n}"),
+                        "codex",
+                        &Checkpoint::default(),
+                        &ReadCounts::default(),
+                        std::slice::from_ref(c),
+                    )
+                    .unwrap();
+                outcomes.push((o.inserted, o.updated, o.unchanged));
+            }
+            if grouped {
+                st.commit().unwrap();
+            }
+            let row: (i64, i64, Option<String>) = st
+                .conn
+                .query_row("SELECT ts, output, ctx FROM events", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .unwrap();
+            let roll: (i64, i64, f64) = st
+                .conn
+                .query_row(
+                    "SELECT sum(requests), sum(output), sum(cost) FROM rollup",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .unwrap();
+            (outcomes, row, roll)
+        };
+        let alone = run(false);
+        assert_eq!(
+            alone.0,
+            vec![(1, 0, 0), (0, 0, 1), (0, 1, 0), (0, 0, 1), (0, 1, 0)]
+        );
+        assert_eq!(alone.1, (50, 20, Some("u=5".into())));
+        assert_eq!((alone.2 .0, alone.2 .1), (1, 20));
+        assert_eq!(run(true), alone);
+    }
+
+    /// A group remembers two generations of rows: a copy of a row inserted more than one
+    /// generation ago goes to the stored row, one inserted within them does not need to, and
+    /// either way changes nothing.
+    #[test]
+    fn a_long_group_still_finds_every_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = Store::open_writer(&dir.path().join("t.db")).unwrap();
+        let n = 2 * WRITTEN_CAP + 10;
+        let batch = |from: usize, to: usize| -> Vec<StoredEvent> {
+            (from..to)
+                .map(|k| {
+                    let mut c = copy(crate::event::Merge::LastWins, 1_000 + k as i64, 7, None);
+                    c.ev.dedup_key = format!("k{k}");
+                    c
+                })
+                .collect()
+        };
+        st.begin().unwrap();
+        let write = |st: &mut Store, name: &str, evs: &[StoredEvent]| {
+            let (_, o) = st
+                .commit_batch(
+                    name,
+                    "codex",
+                    &Checkpoint::default(),
+                    &ReadCounts::default(),
+                    evs,
+                )
+                .unwrap();
+            (o.inserted, o.updated, o.unchanged)
+        };
+        assert_eq!(write(&mut st, "/a", &batch(0, n)), (n as u64, 0, 0));
+        assert_eq!(write(&mut st, "/b", &batch(0, n)), (0, 0, n as u64));
+        st.commit().unwrap();
+        let sum: (i64, i64) = st
+            .conn
+            .query_row("SELECT count(*), sum(output) FROM events", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(sum, (n as i64, 7 * n as i64));
     }
 }
