@@ -176,35 +176,58 @@ struct Group {
     written: Written,
 }
 
-/// This machine's main-chain requests a catch-up group inserted or changed, as stored (the
-/// row the merge rules compare against, and whether its context split is known to be stored),
-/// by key hash. A copy read again in the same group is merged against it without a failed
-/// insert and a read of the stored row: Codex forks copy their parent's requests (a fifth of a
-/// generated corpus's token counts). Valid only inside the group's transaction, which holds
-/// the write lock, so no other writer changes a row under it; sidechain rows, which a
-/// main-chain copy deletes, and requests under retention are never remembered. Two generations
-/// of at most [`WRITTEN_CAP`] rows each bound its memory and keep the most recent.
+/// This machine's main-chain requests a catch-up group inserted or changed: by key hash, what
+/// the merge rules compare of the stored row ([`Row::values`]) and whether its context split is
+/// known to be stored. A copy read again in the same group that loses to it (or equals it) is
+/// counted unchanged without a failed insert and a read of the stored row, and one that wins
+/// skips the failed insert: Codex forks copy their parent's requests (a fifth of a generated
+/// corpus's token counts). Valid only inside the group's transaction, which holds the write
+/// lock, so no other writer changes a row under it; sidechain rows, which a main-chain copy
+/// deletes, and requests under retention are never remembered. Two generations of at most
+/// [`WRITTEN_CAP`] keys (~1.7 MB) keep the most recent.
 #[derive(Default)]
 struct Written {
-    now: std::collections::HashMap<i64, (Row, bool), crate::tailer::PreHashed>,
-    before: std::collections::HashMap<i64, (Row, bool), crate::tailer::PreHashed>,
+    now: std::collections::HashMap<i64, Known, crate::tailer::PreHashed>,
+    before: std::collections::HashMap<i64, Known, crate::tailer::PreHashed>,
 }
 
-/// Rows per generation of [`Written`] (7/8 of a power of two: a full table is not resized).
+/// What [`Written`] keeps of a row.
+#[derive(Clone, Copy)]
+struct Known {
+    values: RowValues,
+    /// Its context split is stored (false: not known).
+    ctx: bool,
+}
+
+/// Keys per generation of [`Written`] (7/8 of a power of two: a full table is not resized).
 const WRITTEN_CAP: usize = 7_168;
 
 impl Written {
-    /// The stored row of `key`, if remembered (and forgotten: the caller remembers the outcome).
-    fn take(&mut self, key: i64) -> Option<(Row, bool)> {
+    /// What is known of `key`'s row, if anything (and forgotten: the caller remembers the
+    /// outcome).
+    fn take(&mut self, key: i64) -> Option<Known> {
         self.now.remove(&key).or_else(|| self.before.remove(&key))
     }
 
-    fn remember(&mut self, key: i64, row: Row, ctx: bool) {
+    fn remember(&mut self, key: i64, values: RowValues, ctx: bool) {
         if self.now.len() >= WRITTEN_CAP {
             self.before = std::mem::take(&mut self.now);
             self.now.reserve(WRITTEN_CAP);
         }
-        self.now.insert(key, (row, ctx));
+        self.now.insert(key, Known { values, ctx });
+    }
+}
+
+/// The token counts of [`Row::values`].
+fn values_tokens(v: &RowValues) -> Tokens {
+    let [input, cache_write_5m, cache_write_1h, cache_read, output, reasoning, _] = v.1;
+    Tokens {
+        input,
+        cache_write_5m,
+        cache_write_1h,
+        cache_read,
+        output,
+        reasoning,
     }
 }
 
@@ -917,9 +940,33 @@ fn write_batch(
             ];
             // Only this machine's main-chain requests, outside retention's identity rows.
             let memo = grouped && !pruned && e.recorded.is_none() && !e.sidechain;
-            // Inserted or changed earlier in this group: the row as stored, without a failed
-            // insert and a read (`Written`).
-            let known = if memo { written.take(h) } else { None };
+            // Inserted or changed earlier in this group (`Written`): a copy that loses is
+            // decided without a failed insert and a read of the stored row. Equal times are
+            // left to the stored row (the rules' tie-break compares sessions, not kept here).
+            let known = if memo {
+                written
+                    .take(h)
+                    .filter(|k| k.values == new.values() || k.values.0 != new.ts)
+            } else {
+                None
+            };
+            if let Some(k) = &known {
+                let replace = k.values != new.values()
+                    && e.merge.replaces_at(
+                        &values_tokens(&k.values),
+                        (k.values.0, ""),
+                        &new.tokens(),
+                        (new.ts, ""),
+                    );
+                if !replace {
+                    if let (Some(c), false) = (&ctx, k.ctx) {
+                        set_ctx.execute(params![h, c])?;
+                    }
+                    written.remember(h, k.values, k.ctx || ctx.is_some());
+                    out.unchanged += 1;
+                    continue;
+                }
+            }
             let texts = InsertTexts::of(se, ctx);
             let was_pruned = if pruned { prune::lookup(tx, h)? } else { None };
             if known.is_none() && was_pruned.is_none() && bound.insert(&mut insert, p, texts)? == 1
@@ -931,16 +978,16 @@ fn write_batch(
                 changed.push((i, false));
                 roll.add(&new, 1);
                 if memo {
-                    written.remember(h, new, ctx.is_some());
+                    written.remember(h, new.values(), ctx.is_some());
                 }
                 continue;
             }
             let is_pruned = was_pruned.is_some();
             // Whether the stored row is known to hold a context split.
-            let (old, old_ctx) = match (known, was_pruned) {
-                (Some((row, c)), _) => (row, c),
-                (None, Some(o)) => (o, false),
-                (None, None) => (stored.query_row([h], Row::read)?, false),
+            let old_ctx = known.is_some_and(|k| k.ctx);
+            let old = match was_pruned {
+                Some(o) => o,
+                None => stored.query_row([h], Row::read)?,
             };
             let replace = if old.machine_id != machine_id {
                 // Two machines recorded it: one order-free rule, whichever arrives first.
@@ -972,11 +1019,11 @@ fn write_batch(
                 // The same request read again with its context split where the stored copy has
                 // none (a subagent's request was stored first from the copy embedded in its
                 // parent's log, which has no chain): the split is added, nothing else changes.
-                if let (Some(c), false, false) = (&ctx, is_pruned, old_ctx) {
+                if let (Some(c), false) = (&ctx, is_pruned) {
                     set_ctx.execute(params![h, c])?;
                 }
                 if memo {
-                    written.remember(h, old, old_ctx || ctx.is_some());
+                    written.remember(h, old.values(), ctx.is_some());
                 }
                 out.unchanged += 1;
                 continue;
@@ -995,7 +1042,7 @@ fn write_batch(
             roll.add(&new, 1);
             if memo {
                 // The update keeps a stored split when the copy has none.
-                written.remember(h, new, old_ctx || ctx.is_some());
+                written.remember(h, new.values(), old_ctx || ctx.is_some());
             }
             out.updated += 1;
             changed.push((i, true));
