@@ -926,24 +926,11 @@ fn push_joined(key: &mut String, v: &[i64]) {
     }
 }
 
-/// `x` in decimal, as `to_string` writes it (without the formatting machinery).
+/// `x` in decimal, as `to_string` writes it (without the formatting machinery: `itoa` writes
+/// two digits a step and skips the UTF-8 check of the digits, which made this loop 9 % of a
+/// Codex parse worker).
 fn push_int(key: &mut String, x: i64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut n = x.unsigned_abs();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if x < 0 {
-        key.push('-');
-    }
-    // Only ASCII digits were written.
-    key.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
+    key.push_str(itoa::Buffer::new().format(x));
 }
 
 /// The uuid at the end of `rollout-<date>-<uuid>.jsonl`.
