@@ -435,17 +435,23 @@ impl Cursor<'_> {
     /// i64, followed by `,` or `}`.
     fn int(&mut self) -> Option<i64> {
         let neg = self.eat(b"-");
-        let n = self.0.iter().take_while(|b| b.is_ascii_digit()).count();
-        if n == 0 || n > 19 || (n > 1 && self.0[0] == b'0') {
+        // One pass: at most 19 digits fit a u64 whatever they are.
+        let mut v: u64 = 0;
+        let mut n = 0;
+        while let Some(&d) = self.0.get(n) {
+            if !d.is_ascii_digit() {
+                break;
+            }
+            if n == 19 {
+                return None;
+            }
+            v = v * 10 + (d - b'0') as u64;
+            n += 1;
+        }
+        if n == 0 || (n > 1 && self.0[0] == b'0') || !matches!(self.0.get(n), Some(b',' | b'}')) {
             return None;
         }
-        if !matches!(self.0.get(n), Some(b',' | b'}')) {
-            return None;
-        }
-        let mut v: i64 = 0;
-        for &d in &self.0[..n] {
-            v = v.checked_mul(10)?.checked_add((d - b'0') as i64)?;
-        }
+        let v = i64::try_from(v).ok()?;
         self.0 = &self.0[n..];
         Some(if neg { -v } else { v })
     }
@@ -540,20 +546,21 @@ impl Cursor<'_> {
         }
         let mut seen = 0u8;
         loop {
-            let (bit, field) = if self.eat(b"\"input_tokens\":") {
-                (0, &mut u.input_tokens)
-            } else if self.eat(b"\"cached_input_tokens\":") {
-                (1, &mut u.cached_input_tokens)
-            } else if self.eat(b"\"cache_write_input_tokens\":") {
-                (2, &mut u.cache_write_input_tokens)
-            } else if self.eat(b"\"output_tokens\":") {
-                (3, &mut u.output_tokens)
-            } else if self.eat(b"\"reasoning_output_tokens\":") {
-                (4, &mut u.reasoning_output_tokens)
-            } else if self.eat(b"\"total_tokens\":") {
-                (5, &mut u.total_tokens)
-            } else {
-                return None;
+            // Told apart by the letter after the quote (one comparison of the name each).
+            let (bit, field) = match self.0.get(1) {
+                Some(b'i') if self.eat(b"\"input_tokens\":") => (0, &mut u.input_tokens),
+                Some(b'c') if self.eat(b"\"cached_input_tokens\":") => {
+                    (1, &mut u.cached_input_tokens)
+                }
+                Some(b'c') if self.eat(b"\"cache_write_input_tokens\":") => {
+                    (2, &mut u.cache_write_input_tokens)
+                }
+                Some(b'o') if self.eat(b"\"output_tokens\":") => (3, &mut u.output_tokens),
+                Some(b'r') if self.eat(b"\"reasoning_output_tokens\":") => {
+                    (4, &mut u.reasoning_output_tokens)
+                }
+                Some(b't') if self.eat(b"\"total_tokens\":") => (5, &mut u.total_tokens),
+                _ => return None,
             };
             if seen & (1 << bit) != 0 {
                 return None;
@@ -1330,7 +1337,43 @@ mod tests {
         })
     }
 
+    /// The definition `Cursor::int` had before it became one pass: digits counted, then
+    /// summed with overflow checks.
+    fn int_two_pass(c: &mut Cursor) -> Option<i64> {
+        let neg = c.eat(b"-");
+        let n = c.0.iter().take_while(|b| b.is_ascii_digit()).count();
+        if n == 0 || n > 19 || (n > 1 && c.0[0] == b'0') {
+            return None;
+        }
+        if !matches!(c.0.get(n), Some(b',' | b'}')) {
+            return None;
+        }
+        let mut v: i64 = 0;
+        for &d in &c.0[..n] {
+            v = v.checked_mul(10)?.checked_add((d - b'0') as i64)?;
+        }
+        c.0 = &c.0[n..];
+        Some(if neg { -v } else { v })
+    }
+
     proptest::proptest! {
+        /// The one-pass integer read takes and gives what the two-pass one did: digits of
+        /// any length, signs, leading zeros, what follows, the edges of i64.
+        #[test]
+        fn the_one_pass_int_reads_as_the_two_pass_did(
+            digits in "-?[0-9]{0,21}",
+            edge in proptest::sample::select(vec![
+                String::new(), i64::MAX.to_string(), i64::MIN.to_string(),
+                "9223372036854775808".into(), "18446744073709551615".into(), "0".into(), "00".into(),
+            ]),
+            tail in proptest::sample::select(vec!["", ",", "}", "x", "]", "1"]),
+        ) {
+            let text = format!("{edge}{digits}{tail}");
+            let (mut a, mut b) = (Cursor(text.as_bytes()), Cursor(text.as_bytes()));
+            proptest::prop_assert_eq!(a.int(), int_two_pass(&mut b));
+            proptest::prop_assert_eq!(a.0, b.0);
+        }
+
         /// Every value of the shape Codex writes is stepped over whole.
         #[test]
         fn the_hand_skip_steps_over_plain_json(v in plain_json(14)) {
