@@ -128,7 +128,7 @@ pub fn ledgers(config: &Config, env: &Env, machine: &str) -> Vec<String> {
 
 /// The exporters a running daemon keeps (the sync file's writer, the `/metrics` endpoint, the
 /// OTLP exporter), as one sink: each commit goes to the sync file and wakes the OTLP exporter,
-/// and a config reload ([`Live::reload`]) starts, stops or restarts each one whose section
+/// and a config reload (`Live::reload`) starts, stops or restarts each one whose section
 /// changed, without a daemon restart.
 pub struct Live {
     env: Env,

@@ -9,7 +9,7 @@
 //! cache (Anthropic style). `credits` are Amp's billing unit, not dollars: not a cost. When only
 //! a total is logged it is counted as output and the event is marked estimated.
 //!
-//! Each request also gets its context split ([`amp_ctx`], `docs/composition.md`, "Amp"): the
+//! Each request also gets its context split (`amp_ctx`, `docs/composition.md`, "Amp"): the
 //! thread's messages before the assistant message it answered, measured by one more walk of
 //! the document's bytes. An estimated event (only a total logged) has no known input total:
 //! no split.

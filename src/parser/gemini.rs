@@ -8,7 +8,7 @@
 //! not in `output` (output = output + thoughts, reasoning = thoughts); `tool` prompt tokens are
 //! input. `$rewindTo` drops messages from the conversation, not from the bill.
 //!
-//! Each request (a `gemini` record with tokens) carries its context split ([`gemini_ctx`],
+//! Each request (a `gemini` record with tokens) carries its context split (`gemini_ctx`,
 //! `docs/composition.md`): the conversation is kept in the file's in-memory state.
 
 use super::common::{self, sub0};

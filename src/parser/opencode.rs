@@ -19,7 +19,7 @@
 //! - `tokens.reasoning` is disjoint from `tokens.output` (OpenCode bills it again at the output
 //!   rate): output = output + reasoning, reasoning = reasoning.
 //! - When a message's own tokens are all zero, its `step-finish` parts are summed (v1 and JSON);
-//!   so they are when the message's tokens are only its last step's ([`last_step_only`]).
+//!   so they are when the message's tokens are only its last step's (`last_step_only`).
 //! - OpenCode's own `cost` (USD) becomes `reported_cost_usd` when > 0 (0 is what subscription
 //!   providers record; then tokwatch prices the tokens).
 //! - v2 forks copy the parent's history into the fork with new ids and the parent's `seq`:

@@ -7,7 +7,7 @@
 //!   (`events.rev`); a request read from an export file keeps the number its machine gave it.
 //!   Exporters send this machine's requests above their ledger's mark, so nothing imported is
 //!   sent on again (no echo), and of two copies from one machine the higher number is the newer.
-//! - Two machines' copies of one request (both read the same log): [`cross_replaces`], an
+//! - Two machines' copies of one request (both read the same log): `cross_replaces`, an
 //!   order-free rule (keep-max on tokens, then fixed tie-breaks), so databases merged in any
 //!   order hold the same figures.
 

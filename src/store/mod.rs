@@ -603,7 +603,7 @@ pub struct ReadCounts {
 
 impl Store {
     /// Before a scan: when nothing is stored yet (a first load), drops the indexes that no
-    /// write of the scan reads (the deferred ones of [`DEFERRED_INDEXES`]);
+    /// write of the scan reads (the deferred ones of `DEFERRED_INDEXES`);
     /// [`Store::build_deferred_indexes`] builds them after it. Returns whether it dropped them.
     /// Readers stay correct meanwhile (a query of one session reads the table instead of the
     /// index).
@@ -623,7 +623,7 @@ impl Store {
         Ok(true)
     }
 
-    /// Builds every index of [`DEFERRED_INDEXES`] that is missing (after a first load, or at
+    /// Builds every index of `DEFERRED_INDEXES` that is missing (after a first load, or at
     /// open when one was cut off); nothing when all are there.
     pub fn build_deferred_indexes(&mut self) -> anyhow::Result<()> {
         let mut missing = Vec::new();

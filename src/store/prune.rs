@@ -115,7 +115,7 @@ pub(super) fn max_local_rev(tx: &Connection) -> rusqlite::Result<i64> {
 
 impl Store {
     /// Moves the requests recorded before `before_ms` from `events` to identity rows, in
-    /// transactions of [`CHUNK`] requests. A request of this machine that an exporter turned
+    /// transactions of `CHUNK` requests. A request of this machine that an exporter turned
     /// on (its ledger named in `ledgers`) has not sent yet stays in full until it is sent.
     /// `dry`: only counts. The rollup is not touched: every total stays the same.
     pub fn prune(
