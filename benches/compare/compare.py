@@ -110,16 +110,26 @@ def build(need_tokwatch: bool) -> Path:
     return target_dir() / "release" / "examples" / "compare-gen"
 
 
+# Bumped whenever benches/compare/gen.rs writes different corpora, so that a cached corpus of an
+# older generator is made again (2: Claude Code message and request ids of the real length).
+CORPUS_FORMAT = "2"
+
+
 def corpus(gen: Path, data: Path, shape: str, gb: float) -> Path:
     d = data / f"{shape}-{fmt_gb(gb)}"
+    fmt = d / "format"
     if (d / "done").exists() and (d / "truth.json").exists():
-        return d
+        if fmt.exists() and fmt.read_text().strip() == CORPUS_FORMAT:
+            return d
+        log(f"{d.name} was made by an older generator: making it again")
+        shutil.rmtree(d)
     need = gb * 1e9 * 1.05
     free = shutil.disk_usage(data).free
     if free - need < 5e9:
         sys.exit(f"not enough disk for {d.name}: {free / 1e9:.1f} GB free, {need / 1e9:.1f} GB needed + 5 GB kept free")
     log(f"generating {d.name} ...")
     run([str(gen), "--shape", shape, "--mb", f"{gb * 1000:g}", "--out", str(d)])
+    fmt.write_text(CORPUS_FORMAT + "\n")
     return d
 
 

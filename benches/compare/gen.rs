@@ -18,7 +18,8 @@
 //! verbatim copy of an earlier session, sub-agent files (`<session>/subagents/agent-*.jsonl`,
 //! `isSidechain: true`, own message ids, another model) whose requests are also embedded in the
 //! parent's `agent_progress` lines, `<synthetic>` API-error lines, hook `progress` lines, and
-//! 5-minute or 1-hour cache writes chosen per session. Every request's lines fall on one UTC day
+//! 5-minute or 1-hour cache writes chosen per session; message and request ids have the real
+//! ones' length (28 characters) and look as random. Every request's lines fall on one UTC day
 //! and every prompt stays under 200k tokens (no long-context price tier), so per-day/per-model
 //! totals have one right answer.
 //!
@@ -34,6 +35,36 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+/// An id in Claude Code's shape, 28 characters like the real ones (`msg_01` and 22 base62
+/// characters, `req_011C` and 20): the first characters after `prefix` a hash (so an index on
+/// them is as random as on real ids), the last 12 (worker, number, request, kind) in fixed-width
+/// base62, so that no two are equal.
+fn claude_id(prefix: &str, w: u64, n: u64, r: u64, kind: u64) -> String {
+    const B62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    const LEN: usize = 28;
+    let mut s = String::with_capacity(LEN);
+    s.push_str(prefix);
+    let mut h = (w << 58 ^ n << 24 ^ r << 2 ^ kind).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    h = (h ^ (h >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    h ^= h >> 31;
+    while s.len() < LEN - 12 {
+        s.push(B62[(h % 62) as usize] as char);
+        h /= 62;
+    }
+    let mut fixed = |v: u64, width: u32| {
+        assert!(v < 62u64.pow(width), "id part {v} too large");
+        for k in (0..width).rev() {
+            s.push(B62[(v / 62u64.pow(k) % 62) as usize] as char);
+        }
+    };
+    fixed(w, 1);
+    fixed(n, 5);
+    fixed(r, 5);
+    fixed(kind, 1);
+    s
+}
 
 /// First day of the corpus (2026-11-16T00:00:00Z) and how many days it spans.
 const BASE_MS: i64 = 1_794_787_200_000;
@@ -420,8 +451,8 @@ impl Worker<'_> {
                 out.extend_from_slice(&embeds);
                 t += 60_000;
             }
-            let msg = format!("msg_01{w}{n:x}x{r:x}");
-            let req = format!("req_011C{w}{n:x}x{r:x}");
+            let msg = claude_id("msg_01", w, n, r, 0);
+            let req = claude_id("req_011C", w, n, r, 0);
             self.claude_request(
                 &mut out,
                 ClaudeReq {
@@ -478,8 +509,8 @@ impl Worker<'_> {
             l.push_str("\"}\n");
             file.extend_from_slice(l.as_bytes());
             parent = u;
-            let msg = format!("msg_01{w}{n:x}s{r:x}");
-            let req = format!("req_011C{w}{n:x}s{r:x}");
+            let msg = claude_id("msg_01", w, n, r, 1);
+            let req = claude_id("req_011C", w, n, r, 1);
             let start = file.len();
             self.claude_request(
                 &mut file,
