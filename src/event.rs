@@ -73,6 +73,18 @@ pub enum Merge {
 }
 
 impl Merge {
+    /// The rule of [`Merge::as_i64`]'s number (`events.rule`); `None` for a row that keeps none.
+    pub fn from_i64(n: i64) -> Option<Merge> {
+        Some(match n {
+            0 => Merge::KeepMax,
+            1 => Merge::LastWins,
+            2 => Merge::FirstWins,
+            3 => Merge::Earliest,
+            4 => Merge::Estimate,
+            _ => return None,
+        })
+    }
+
     /// The one merge rule: does a `new` copy of a request replace the `old` one? (The store and
     /// the in-batch merge both ask this; a last-wins copy equal to the stored one is simply
     /// not written again.)

@@ -95,6 +95,10 @@ pub struct Ingestor {
     /// In-memory parser state of recently read files ([`tailer::Scratch`]), so that the next
     /// append to a live session does not read the file from its start again.
     scratch: HashMap<PathBuf, tailer::Scratch>,
+    /// Bytes of log in the first catch-up transaction, then in each later one.
+    group_bytes: (u64, u64),
+    /// Parse threads of a scan; `None`: one a core, at most 4.
+    workers: Option<usize>,
 }
 
 /// Files whose in-memory parser state is kept between reads.
@@ -116,7 +120,21 @@ impl Ingestor {
             root_hits: HashMap::default(),
             unreadable_dirs: Vec::new(),
             scratch: HashMap::new(),
+            group_bytes: (GROUP_BYTES, LONG_GROUP_BYTES),
+            workers: None,
         }
+    }
+
+    /// Catch-up transactions of about `bytes` of log each (default `GROUP_BYTES`, then
+    /// `LONG_GROUP_BYTES`); 1 commits every file on its own. For tests of what crosses groups.
+    pub fn set_group_bytes(&mut self, bytes: u64) {
+        self.group_bytes = (bytes, bytes);
+    }
+
+    /// Parse threads of a scan (default one a core, at most 4); with 1, files are stored in
+    /// the order [`Ingestor::scan_files`] is given them. For tests of order.
+    pub fn set_workers(&mut self, n: usize) {
+        self.workers = Some(n.max(1));
     }
 
     /// Prices every stored request of this machine again with the current prices (overrides,
@@ -255,12 +273,20 @@ impl Ingestor {
         }
         // Something may be priced: the bundled price data loads beside the readers.
         self.pricer.prefetch();
-        // A first load keeps only the indexes its own writes read, and builds the rest after.
-        let deferred = self.store.defer_indexes_if_empty()?;
-        let workers = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .clamp(1, 4)
+        // A first load keeps only the indexes its own writes read, and builds the rest after;
+        // with nobody to hand its requests to as they are stored (the daemon's own catch-up,
+        // a `scan`), it also goes without the two on random keys (`store::bulk`).
+        let deferred = self
+            .store
+            .defer_indexes_if_empty(self.subscribers.is_empty())?;
+        let workers = self
+            .workers
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+                    .clamp(1, 4)
+            })
             .min(files.len());
         let queue = std::sync::Mutex::new(files.into_iter());
         // Once a scan proves long (a first group committed), checkpoints run beside it rather
@@ -298,7 +324,7 @@ impl Ingestor {
             }
             drop(tx);
             let mut in_tx = 0u64;
-            let mut limit = GROUP_BYTES;
+            let (mut limit, long_limit) = self.group_bytes;
             for p in rx {
                 if !self.store.in_transaction() {
                     self.store.begin()?;
@@ -308,7 +334,7 @@ impl Ingestor {
                 self.apply(p, &mut stats, progress)?;
                 if in_tx >= limit {
                     self.flush()?;
-                    limit = LONG_GROUP_BYTES;
+                    limit = long_limit;
                     if background.is_none() {
                         background = store::wal::BackgroundCheckpoint::start(&self.store.path);
                         if background.is_some() {
@@ -338,9 +364,13 @@ impl Ingestor {
             }
             None => Ok(()),
         };
-        // Built whether or not the scan went through (what it committed stays).
+        // Built whether or not the scan went through (what it committed stays). The copies a
+        // first load stored apart were each counted as new: one request, one row.
         let built = if deferred {
-            self.store.build_deferred_indexes()
+            self.store.finish_bulk().and_then(|removed| {
+                stats.events_new = stats.events_new.saturating_sub(removed);
+                self.store.build_deferred_indexes()
+            })
         } else {
             Ok(())
         };

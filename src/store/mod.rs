@@ -13,6 +13,7 @@ pub mod wal;
 pub mod problem;
 pub mod prune;
 pub mod timeline;
+mod bulk;
 
 use crate::dedup;
 use crate::event::{CostSource, Tokens, UsageEvent};
@@ -55,6 +56,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v7.sql"),
     include_str!("schema_v8.sql"),
     include_str!("schema_v9.sql"),
+    include_str!("schema_v10.sql"),
 ];
 
 /// Errors a user can act on, with the action in the message.
@@ -157,6 +159,9 @@ pub struct Store {
     /// cells (hours, days, every zone's local days), so one upsert per cell per group replaces
     /// one per cell per file.
     group: Option<Group>,
+    /// A first load is being written without `events_key` and `events_msg_main` ([`bulk`]):
+    /// copies of one request may be stored apart until [`Store::finish_bulk`] merges them.
+    bulk: bool,
 }
 
 /// The writer's page cache (`PRAGMA cache_size`: negative = KiB): 16 MB, so that index pages
@@ -174,6 +179,8 @@ struct Group {
     max_rev: Option<i64>,
     /// Requests this group inserted, with what the merge rules compare (see [`Written`]).
     written: Written,
+    /// Written as part of a first load ([`Store::bulk`]).
+    bulk: bool,
 }
 
 /// This machine's main-chain requests a catch-up group inserted or changed: by key hash, what
@@ -197,6 +204,9 @@ struct Known {
     values: RowValues,
     /// Its context split is stored (false: not known).
     ctx: bool,
+    /// Its row id (0: not known; always known in a first load, which reads and changes the
+    /// row by it: [`bulk`]).
+    id: i64,
 }
 
 /// Keys per generation of [`Written`] (7/8 of a power of two: a full table is not resized).
@@ -209,12 +219,12 @@ impl Written {
         self.now.remove(&key).or_else(|| self.before.remove(&key))
     }
 
-    fn remember(&mut self, key: i64, values: RowValues, ctx: bool) {
+    fn remember(&mut self, key: i64, values: RowValues, ctx: bool, id: i64) {
         if self.now.len() >= WRITTEN_CAP {
             self.before = std::mem::take(&mut self.now);
             self.now.reserve(WRITTEN_CAP);
         }
-        self.now.insert(key, Known { values, ctx });
+        self.now.insert(key, Known { values, ctx, id });
     }
 }
 
@@ -335,6 +345,7 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             group: None,
+            bulk: false,
         };
         store
             .migrate()
@@ -342,6 +353,10 @@ impl Store {
                 Ok(se) => corrupt(se),
                 Err(e) => e,
             })?;
+        // A first load cut off (kill -9) is finished before anything else is written.
+        if Store::key_index_missing(&store.conn)? {
+            store.finish_bulk()?;
+        }
         store.build_deferred_indexes()?;
         let app: i64 = store
             .conn
@@ -386,6 +401,7 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             group: None,
+            bulk: false,
         })
     }
 
@@ -606,8 +622,9 @@ impl Store {
     /// write of the scan reads (the deferred ones of `DEFERRED_INDEXES`);
     /// [`Store::build_deferred_indexes`] builds them after it. Returns whether it dropped them.
     /// Readers stay correct meanwhile (a query of one session reads the table instead of the
-    /// index).
-    pub fn defer_indexes_if_empty(&mut self) -> anyhow::Result<bool> {
+    /// index). With `bulk`, also the two indexes on random keys ([`bulk`]): the caller then
+    /// ends the load with [`Store::finish_bulk`] (else the next write or open does).
+    pub fn defer_indexes_if_empty(&mut self, bulk: bool) -> anyhow::Result<bool> {
         let empty: bool =
             self.conn
                 .query_row("SELECT NOT EXISTS(SELECT 1 FROM events)", [], |r| r.get(0))?;
@@ -620,6 +637,9 @@ impl Store {
         }
         sql.push_str("COMMIT;");
         self.conn.execute_batch(&sql)?;
+        if bulk {
+            self.start_bulk()?;
+        }
         Ok(true)
     }
 
@@ -659,7 +679,10 @@ impl Store {
     /// Starts a write transaction (catch-up groups many files per transaction).
     pub fn begin(&mut self) -> anyhow::Result<()> {
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
-        self.group = Some(Group::default());
+        self.group = Some(Group {
+            bulk: self.bulk,
+            ..Group::default()
+        });
         Ok(())
     }
 
@@ -727,6 +750,13 @@ impl Store {
         counts: &ReadCounts,
         events: &[StoredEvent],
     ) -> anyhow::Result<(i64, BatchOutcome)> {
+        // A first load writes plain local requests of a catch-up group. Anything else (a batch
+        // of its own, requests read from an export file, whose merge rules read the stored
+        // copy) first ends it: its copies merged and its indexes built before the batch is
+        // written (`Store::finish_bulk`).
+        if self.bulk && (self.group.is_none() || events.iter().any(|e| e.ev.recorded.is_some())) {
+            self.finish_bulk()?;
+        }
         commit_batch(
             &mut self.conn,
             self.group.as_mut(),
@@ -789,7 +819,12 @@ fn write_batch(
         roll,
         max_rev,
         written,
+        bulk,
     } = group.unwrap_or(&mut own);
+    // A first load has no `events_key` and no `events_msg_main` ([`bulk`]): a copy of a
+    // request stored by an earlier group is stored again, and a sidechain replay of a
+    // message stored by an earlier group too; `Store::finish_bulk` merges both at the end.
+    let bulk = *bulk;
     // This machine's change numbers continue from the highest stored (`export.rs`).
     let mut next_rev: i64 = match *max_rev {
         Some(r) => r,
@@ -808,7 +843,7 @@ fn write_batch(
             .filter(|e| e.ev.sidechain)
             .filter_map(|e| e.ev.msg_id.as_deref())
             .collect();
-        if !side.is_empty() {
+        if !side.is_empty() && !bulk {
             let mut q = tx.prepare_cached(
                 "SELECT tool, msg_id FROM events WHERE msg_id IN
                    (SELECT value FROM json_each(?1)) AND sidechain = 0 AND msg_id IS NOT NULL",
@@ -873,22 +908,31 @@ fn write_batch(
         let mut insert = tx.prepare_cached(
             "INSERT OR IGNORE INTO events(tool, key_hash, ts, model, provider, session, workspace_id,
                 branch, input, cw5, cw1h, cr, output, reasoning, requests, cost, cost_source,
-                price_key, msg_id, sidechain, file_id, machine_id, rev, speed, est, ctx)
-             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
+                price_key, msg_id, sidechain, file_id, machine_id, rev, speed, est, ctx, rule)
+             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
         )?;
         let mut stored = tx.prepare_cached(&format!(
             "SELECT {ROW_COLS} FROM events WHERE key_hash = ?1"
         ))?;
-        let mut update = tx.prepare_cached(
-            "UPDATE events SET tool = ?1, ts = ?3, model = ?4, provider = ?5, session = ?6,
-                workspace_id = ?7, branch = ?8, input = ?9, cw5 = ?10, cw1h = ?11, cr = ?12,
-                output = ?13, reasoning = ?14, requests = ?15, cost = ?16, cost_source = ?17,
-                price_key = ?18, msg_id = ?19, sidechain = ?20, file_id = ?21, machine_id = ?22,
-                rev = ?23, speed = ?24, est = ?25, ctx = COALESCE(?26, ctx)
-             WHERE key_hash = ?2",
-        )?;
+        const SET: &str = "UPDATE events SET tool = ?1, ts = ?3, model = ?4, provider = ?5,
+                session = ?6, workspace_id = ?7, branch = ?8, input = ?9, cw5 = ?10, cw1h = ?11,
+                cr = ?12, output = ?13, reasoning = ?14, requests = ?15, cost = ?16,
+                cost_source = ?17, price_key = ?18, msg_id = ?19, sidechain = ?20, file_id = ?21,
+                machine_id = ?22, rev = ?23, speed = ?24, est = ?25, ctx = COALESCE(?26, ctx),
+                rule = ?27";
+        let mut update = tx.prepare_cached(&format!("{SET} WHERE key_hash = ?2"))?;
         let mut set_ctx =
             tx.prepare_cached("UPDATE events SET ctx = ?2 WHERE key_hash = ?1 AND ctx IS NULL")?;
+        // A first load finds the rows of its own group by id (no index on `key_hash`).
+        let mut by_id = bulk
+            .then(|| -> rusqlite::Result<_> {
+                Ok((
+                    tx.prepare_cached(&format!("SELECT {ROW_COLS} FROM events WHERE id = ?1"))?,
+                    tx.prepare_cached(&format!("{SET} WHERE id = ?28"))?,
+                    tx.prepare_cached("UPDATE events SET ctx = ?2 WHERE id = ?1 AND ctx IS NULL")?,
+                ))
+            })
+            .transpose()?;
         // The texts last bound to `insert` (SQLite keeps a binding until it is replaced).
         let mut bound = InsertTexts::default();
         for (i, se) in events.iter().enumerate() {
@@ -937,6 +981,7 @@ fn write_batch(
                 e.speed,
                 e.estimated as i64,
                 ctx,
+                e.merge.as_i64(),
             ];
             // Only this machine's main-chain requests, outside retention's identity rows.
             let memo = grouped && !pruned && e.recorded.is_none() && !e.sidechain;
@@ -960,9 +1005,12 @@ fn write_batch(
                     );
                 if !replace {
                     if let (Some(c), false) = (&ctx, k.ctx) {
-                        set_ctx.execute(params![h, c])?;
+                        match &mut by_id {
+                            Some((_, _, set)) => set.execute(params![k.id, c])?,
+                            None => set_ctx.execute(params![h, c])?,
+                        };
                     }
-                    written.remember(h, k.values, k.ctx || ctx.is_some());
+                    written.remember(h, k.values, k.ctx || ctx.is_some(), k.id);
                     out.unchanged += 1;
                     continue;
                 }
@@ -978,16 +1026,19 @@ fn write_batch(
                 changed.push((i, false));
                 roll.add(&new, 1);
                 if memo {
-                    written.remember(h, new.values(), ctx.is_some());
+                    written.remember(h, new.values(), ctx.is_some(), tx.last_insert_rowid());
                 }
                 continue;
             }
             let is_pruned = was_pruned.is_some();
             // Whether the stored row is known to hold a context split.
             let old_ctx = known.is_some_and(|k| k.ctx);
-            let old = match was_pruned {
-                Some(o) => o,
-                None => stored.query_row([h], Row::read)?,
+            // The stored row's id, when known (a first load's own row).
+            let id = known.map_or(0, |k| k.id);
+            let old = match (was_pruned, &mut by_id) {
+                (Some(o), _) => o,
+                (None, Some((read, _, _))) if id != 0 => read.query_row([id], Row::read)?,
+                (None, _) => stored.query_row([h], Row::read)?,
             };
             let replace = if old.machine_id != machine_id {
                 // Two machines recorded it: one order-free rule, whichever arrives first.
@@ -1020,10 +1071,13 @@ fn write_batch(
                 // none (a subagent's request was stored first from the copy embedded in its
                 // parent's log, which has no chain): the split is added, nothing else changes.
                 if let (Some(c), false) = (&ctx, is_pruned) {
-                    set_ctx.execute(params![h, c])?;
+                    match &mut by_id {
+                        Some((_, _, set)) if id != 0 => set.execute(params![id, c])?,
+                        _ => set_ctx.execute(params![h, c])?,
+                    };
                 }
                 if memo {
-                    written.remember(h, old.values(), ctx.is_some());
+                    written.remember(h, old.values(), ctx.is_some(), id);
                 }
                 out.unchanged += 1;
                 continue;
@@ -1036,13 +1090,20 @@ fn write_batch(
                 prune::forget(tx, h)?;
                 bound.insert(&mut insert, p, texts)?;
             } else {
-                update.execute(p)?;
+                match &mut by_id {
+                    Some((_, up, _)) if id != 0 => {
+                        let mut q: Vec<&dyn rusqlite::ToSql> = p.to_vec();
+                        q.push(&id);
+                        up.execute(&*q)?
+                    }
+                    _ => update.execute(p)?,
+                };
             }
             roll.add(&old, -1);
             roll.add(&new, 1);
             if memo {
                 // The update keeps a stored split when the copy has none.
-                written.remember(h, new.values(), old_ctx || ctx.is_some());
+                written.remember(h, new.values(), old_ctx || ctx.is_some(), id);
             }
             out.updated += 1;
             changed.push((i, true));
