@@ -159,7 +159,7 @@ pub struct Store {
     /// cells (hours, days, every zone's local days), so one upsert per cell per group replaces
     /// one per cell per file.
     group: Option<Group>,
-    /// A first load is being written without `events_key` and `events_msg_main` ([`bulk`]):
+    /// A first load is being written without `events_key` and `events_msg_main` (`store::bulk`):
     /// copies of one request may be stored apart until [`Store::finish_bulk`] merges them.
     bulk: bool,
 }
@@ -205,7 +205,7 @@ struct Known {
     /// Its context split is stored (false: not known).
     ctx: bool,
     /// Its row id (0: not known; always known in a first load, which reads and changes the
-    /// row by it: [`bulk`]).
+    /// row by it: `store::bulk`).
     id: i64,
 }
 
@@ -622,7 +622,7 @@ impl Store {
     /// write of the scan reads (the deferred ones of `DEFERRED_INDEXES`);
     /// [`Store::build_deferred_indexes`] builds them after it. Returns whether it dropped them.
     /// Readers stay correct meanwhile (a query of one session reads the table instead of the
-    /// index). With `bulk`, also the two indexes on random keys ([`bulk`]): the caller then
+    /// index). With `bulk`, also the two indexes on random keys (`store::bulk`): the caller then
     /// ends the load with [`Store::finish_bulk`] (else the next write or open does).
     pub fn defer_indexes_if_empty(&mut self, bulk: bool) -> anyhow::Result<bool> {
         let empty: bool =
@@ -821,7 +821,7 @@ fn write_batch(
         written,
         bulk,
     } = group.unwrap_or(&mut own);
-    // A first load has no `events_key` and no `events_msg_main` ([`bulk`]): a copy of a
+    // A first load has no `events_key` and no `events_msg_main` (`store::bulk`): a copy of a
     // request stored by an earlier group is stored again, and a sidechain replay of a
     // message stored by an earlier group too; `Store::finish_bulk` merges both at the end.
     let bulk = *bulk;
