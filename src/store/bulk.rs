@@ -28,7 +28,7 @@
 //! daemon's first catch-up runs, `status` says "catching up"); the end result is the one the
 //! row by row writer gives, row for row and cell for cell (tests/bulk_load.rs).
 
-use super::{export, Connection, Rollup, Row, Store, CACHE_SIZE, ROW_COLS};
+use super::{export, Connection, Rollup, Row, Store, ROW_COLS};
 use crate::event::Merge;
 use rusqlite::params;
 
@@ -79,28 +79,21 @@ impl Store {
         if regroup {
             self.commit()?;
         }
-        // The sorts spill to a temporary file in 4 MB runs (as `build_deferred_indexes`), and
-        // the keys that have copies stay in a temporary table of their own (8 MB of cache).
-        self.conn.execute_batch(
-            "PRAGMA temp_store = FILE; PRAGMA cache_size = -4000; PRAGMA temp.cache_size = -8000;",
-        )?;
-        let done = (|| -> anyhow::Result<u64> {
-            self.conn.execute_batch("BEGIN IMMEDIATE")?;
-            let mut roll = Rollup::default();
-            let n = reconcile(&self.conn, &mut roll)?;
-            roll.write(&self.conn)?;
-            self.conn.execute_batch("COMMIT")?;
-            Ok(n)
-        })()
-        .inspect_err(|_| {
-            if !self.conn.is_autocommit() {
-                let _ = self.conn.execute_batch("ROLLBACK");
+        // The keys that have copies stay in a temporary table of their own (8 MB of cache).
+        let removed = self.sorting(|conn| {
+            conn.execute_batch("PRAGMA temp.cache_size = -8000; BEGIN IMMEDIATE")?;
+            let done = (|| -> anyhow::Result<u64> {
+                let mut roll = Rollup::default();
+                let n = reconcile(conn, &mut roll)?;
+                roll.write(conn)?;
+                conn.execute_batch("COMMIT")?;
+                Ok(n)
+            })();
+            if done.is_err() && !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
             }
-        });
-        self.conn.execute_batch(&format!(
-            "PRAGMA temp_store = MEMORY; PRAGMA cache_size = {CACHE_SIZE};"
-        ))?;
-        let removed = done?;
+            done
+        })?;
         self.bulk = false;
         if regroup {
             self.begin()?;

@@ -354,9 +354,7 @@ impl Store {
                 Err(e) => e,
             })?;
         // A first load cut off (kill -9) is finished before anything else is written.
-        if Store::key_index_missing(&store.conn)? {
-            store.finish_bulk()?;
-        }
+        store.finish_bulk()?;
         store.build_deferred_indexes()?;
         let app: i64 = store
             .conn
@@ -660,20 +658,31 @@ impl Store {
         if missing.is_empty() {
             return Ok(());
         }
-        // The sort spills to a temporary file rather than to memory (`temp_store = MEMORY`
-        // would hold all the keys of a 10 GB history in RAM) and works in 4 MB runs: a
-        // larger cache, or a helper thread, made the build of 750k rows no faster
-        // (1.16-1.23 s) and cost up to 56 MB more.
+        self.sorting(|conn| {
+            missing
+                .iter()
+                .try_for_each(|create| conn.execute_batch(create))?;
+            Ok(())
+        })
+    }
+
+    /// Runs `f`, whose sorts of the whole table (index builds, the end of a first load) spill
+    /// to a temporary file rather than to memory (`temp_store = MEMORY` would hold all the keys
+    /// of a 10 GB history in RAM) and work in 4 MB runs: a larger cache, or a helper thread,
+    /// made the build of 750k rows no faster (1.16-1.23 s) and cost up to 56 MB more. The
+    /// writer's settings are back after it, whatever it returns. Outside a transaction only
+    /// (SQLite cannot change `temp_store` inside one).
+    fn sorting<T>(
+        &mut self,
+        f: impl FnOnce(&Connection) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
         self.conn
             .execute_batch("PRAGMA temp_store = FILE; PRAGMA cache_size = -4000;")?;
-        let built = missing
-            .iter()
-            .try_for_each(|create| self.conn.execute_batch(create));
+        let done = f(&self.conn);
         self.conn.execute_batch(&format!(
             "PRAGMA temp_store = MEMORY; PRAGMA cache_size = {CACHE_SIZE};"
         ))?;
-        built?;
-        Ok(())
+        done
     }
 
     /// Starts a write transaction (catch-up groups many files per transaction).
