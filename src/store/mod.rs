@@ -162,6 +162,9 @@ pub struct Store {
     /// A first load is being written without `events_key` and `events_msg_main` (`store::bulk`):
     /// copies of one request may be stored apart until [`Store::finish_bulk`] merges them.
     bulk: bool,
+    /// The keys this process's first load stored (`store::bulk`); in the open group while one
+    /// is, and `None` once a transaction of the load rolled back (its end then sorts every key).
+    seen: Option<bulk::Seen>,
 }
 
 /// The writer's page cache (`PRAGMA cache_size`: negative = KiB): 16 MB, so that index pages
@@ -181,6 +184,8 @@ struct Group {
     written: Written,
     /// Written as part of a first load ([`Store::bulk`]).
     bulk: bool,
+    /// The load's stored keys ([`Store::seen`]), for this group's transaction.
+    seen: Option<bulk::Seen>,
 }
 
 /// This machine's main-chain requests a catch-up group inserted or changed: by key hash, what
@@ -346,6 +351,7 @@ impl Store {
             path: path.to_path_buf(),
             group: None,
             bulk: false,
+            seen: None,
         };
         store
             .migrate()
@@ -400,6 +406,7 @@ impl Store {
             path: path.to_path_buf(),
             group: None,
             bulk: false,
+            seen: None,
         })
     }
 
@@ -690,6 +697,7 @@ impl Store {
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
         self.group = Some(Group {
             bulk: self.bulk,
+            seen: self.seen.take(),
             ..Group::default()
         });
         Ok(())
@@ -697,11 +705,12 @@ impl Store {
 
     /// Commits the open transaction (with the rollup changes of its batches).
     pub fn commit(&mut self) -> anyhow::Result<()> {
-        if let Some(Group { roll, .. }) = self.group.take() {
+        if let Some(Group { roll, seen, .. }) = self.group.take() {
             if let Err(e) = roll.write(&self.conn) {
                 self.rollback();
                 return Err(e);
             }
+            self.seen = seen;
         }
         self.conn.execute_batch("COMMIT")?;
         Ok(())
@@ -711,6 +720,7 @@ impl Store {
     /// do it when the connection closes).
     pub fn rollback(&mut self) {
         self.group = None;
+        self.seen = None;
         let _ = self.conn.execute_batch("ROLLBACK");
     }
 
@@ -829,6 +839,7 @@ fn write_batch(
         max_rev,
         written,
         bulk,
+        seen,
     } = group.unwrap_or(&mut own);
     // A first load has no `events_key` and no `events_msg_main` (`store::bulk`): a copy of a
     // request stored by an earlier group is stored again, and a sidechain replay of a
@@ -1034,6 +1045,9 @@ fn write_batch(
                 out.inserted += 1;
                 changed.push((i, false));
                 roll.add(&new, 1);
+                if let Some(s) = seen {
+                    s.stored(h);
+                }
                 if memo {
                     written.remember(h, new.values(), ctx.is_some(), tx.last_insert_rowid());
                 }
