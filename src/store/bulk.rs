@@ -42,6 +42,9 @@ const MSG_MAIN: &str = "CREATE INDEX IF NOT EXISTS events_msg_main ON events(msg
     WHERE sidechain = 0 AND msg_id IS NOT NULL";
 const KEY: &str = "CREATE UNIQUE INDEX IF NOT EXISTS events_key ON events(key_hash)";
 
+/// The page cache while a first load is written (`PRAGMA cache_size`, negative = KiB): 4 MB.
+const BULK_CACHE_SIZE: i64 = -4_000;
+
 impl Store {
     /// Whether `events_key` is missing: a first load is written or was cut off.
     pub(super) fn key_index_missing(conn: &Connection) -> anyhow::Result<bool> {
@@ -66,6 +69,11 @@ impl Store {
             "BEGIN IMMEDIATE; DROP INDEX IF EXISTS events_key;
              DROP INDEX IF EXISTS events_msg_main; COMMIT;",
         )?;
+        // Nothing of a first load is read back but the last pages of `events` and of the few
+        // indexes it keeps: a small cache holds them (10 GB of logs: peak RSS ~90 MB with it,
+        // ~102 MB with the writer's 16 MB, and no slower). `sorting` sets it back at the end.
+        self.conn
+            .pragma_update(None, "cache_size", BULK_CACHE_SIZE)?;
         self.bulk = true;
         self.seen = Some(Seen::new());
         Ok(())
