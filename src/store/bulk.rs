@@ -131,8 +131,8 @@ struct Copy {
 /// both the sidechain rows to delete and the rows that share a key; only those rows are then
 /// read whole, and nothing is deleted from an index on random keys: both are built last.
 fn reconcile(tx: &Connection, roll: &mut Rollup, seen: Option<Seen>) -> anyhow::Result<u64> {
-    let copies: HashSet<i64, PreHashed> = match seen {
-        Some(s) => s.into_copies(),
+    let copies: HashSet<i64, PreHashed> = match seen.and_then(Seen::into_copies) {
+        Some(copies) => copies,
         None => {
             let mut q =
                 tx.prepare("SELECT key_hash FROM events GROUP BY key_hash HAVING count(*) > 1")?;
@@ -305,6 +305,8 @@ fn delete(tx: &Connection, ids: &[i64]) -> anyhow::Result<()> {
 /// sort of every key (1.1 s of a 10 GB first load) for 12 bits of memory per key (3.4 MB at
 /// 2.3M requests). Blocked: a key's bits are all in one 64-byte block (one cache miss), and
 /// the filter grows by adding a block array twice the size of the last when that one is full.
+/// Past [`SEEN_STAGES`] arrays (7.3M keys stored, ~26 GB of usage-dense logs; 10.5 MB) it gives up
+/// and frees itself, so that memory stays bounded: the end of the load then sorts every key.
 pub(super) struct Seen {
     /// The block arrays, oldest first; a key is in one of them at most.
     stages: Vec<Vec<[u64; 8]>>,
@@ -320,6 +322,8 @@ const SEEN_FIRST: usize = 1 << 20;
 /// Bits per key, and bits set per key (false "stored": ~0.5 %).
 const SEEN_BITS: usize = 12;
 const SEEN_PROBES: u32 = 6;
+/// The most block arrays a filter grows to (1M + 2M + 4M keys).
+const SEEN_STAGES: usize = 3;
 
 impl Seen {
     pub(super) fn new() -> Seen {
@@ -364,7 +368,16 @@ impl Seen {
                 return;
             }
         }
+        if self.stages.is_empty() {
+            return;
+        }
         if self.in_last == self.cap {
+            if self.stages.len() == SEEN_STAGES {
+                // Given up: `into_copies` says so.
+                self.stages = Vec::new();
+                self.copies = Vec::new();
+                return;
+            }
             self.cap *= 2;
             self.stages.push(Seen::stage(self.cap));
             self.in_last = 0;
@@ -377,15 +390,19 @@ impl Seen {
         self.in_last += 1;
     }
 
-    /// The keys that may have been stored more than once (the filter itself is freed).
-    fn into_copies(self) -> HashSet<i64, PreHashed> {
-        self.copies.into_iter().collect()
+    /// The keys that may have been stored more than once (the filter itself is freed), or
+    /// `None` when it gave up (more keys than [`SEEN_STAGES`] arrays take).
+    fn into_copies(self) -> Option<HashSet<i64, PreHashed>> {
+        if self.stages.is_empty() {
+            return None;
+        }
+        Some(self.copies.into_iter().collect())
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Seen, SEEN_FIRST};
+    use super::{Seen, SEEN_FIRST, SEEN_STAGES};
 
     /// Keys spread like the hashes the writer stores.
     fn key(i: u64) -> i64 {
@@ -407,12 +424,34 @@ mod tests {
         for i in (0..n).step_by(1000) {
             seen.stored(key(i));
         }
-        let copies = seen.into_copies();
+        let copies = seen.into_copies().expect("within the filter's size");
         for i in (0..n).step_by(1000) {
             assert!(copies.contains(&key(i)), "key {i} was stored twice");
         }
         // A false "stored" only costs the end of the load a look at that key: ~0.5 % at this
         // density, at most 1 %.
         assert!(false_hits < n as usize / 100, "{false_hits} of {n} keys");
+    }
+
+    #[test]
+    fn a_filter_past_its_size_gives_up_rather_than_grow() {
+        let most = (0..SEEN_STAGES).map(|i| SEEN_FIRST << i).sum::<usize>() as u64;
+        let mut seen = Seen::new();
+        for i in 0..most {
+            seen.stored(key(i));
+        }
+        assert_eq!(seen.stages.len(), SEEN_STAGES);
+        // False "stored" take no room: a few more keys fill it.
+        let mut i = most;
+        while !seen.stages.is_empty() {
+            assert!(i < most + most / 50, "gives up once full");
+            seen.stored(key(i));
+            i += 1;
+        }
+        seen.stored(key(0));
+        assert!(
+            seen.into_copies().is_none(),
+            "its end sorts every key instead"
+        );
     }
 }
