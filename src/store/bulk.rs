@@ -8,15 +8,16 @@
 //! "A first load without the random indexes").
 //!
 //! Without them the batch writer cannot find a copy of a request that an earlier group stored,
-//! nor a main-chain copy of a message an earlier group stored: it stores such copies as they
+//! nor a main-chain copy of a message an earlier group stored (nor does it look for the
+//! replays of a main-chain message stored before it): it stores such copies as they
 //! come (copies within a group are still merged as they come, by row id: `Written`), and every
 //! row keeps its copy's merge rule (`events.rule`). While it writes, [`Seen`] notes each key it
 //! stores in a Bloom filter, and so knows a superset of the keys stored more than once.
 //! [`Store::finish_bulk`] then, in one transaction, reading the table once in the order of its
 //! pages and deleting nothing from an index on random keys (both are built last):
 //! 1. deletes every sidechain row whose message has a main-chain row of the same tool: what
-//!    the writer does whichever copy comes first (a sidechain row stored before its main-chain
-//!    copy was already deleted as that copy came: `events_msg_side` stays in step);
+//!    the writer does whichever copy comes first (within one batch the main-chain copy still
+//!    keeps its replays out as they come);
 //! 2. applies the merge rules among the rows that share a key, in the order they were stored
 //!    (row id = arrival order), as the writer would have applied them one copy at a time,
 //!    keeping the winner and deleting the others: the one pass of step 1 also collects the row
@@ -84,7 +85,8 @@ impl Store {
     /// committed first (a group boundary like any other: each file's checkpoint commits with
     /// its rows) and a new one begun after, so the end-of-load sorts can spill to a temporary
     /// file (SQLite cannot change that inside a transaction). Returns how many rows it
-    /// deleted (copies that lost); nothing to do when no first load is open.
+    /// deleted that were counted as new and are not (copies that lost, replays of a stored
+    /// main-chain message); nothing to do when no first load is open.
     pub fn finish_bulk(&mut self) -> anyhow::Result<u64> {
         if !self.bulk && !Store::key_index_missing(&self.conn)? {
             return Ok(0);
@@ -125,7 +127,9 @@ struct Copy {
 }
 
 /// Steps 1-3 of the module's list, in the open transaction `tx`; each deleted row is taken out
-/// of `roll`. Returns how many rows were deleted. `seen` holds the keys the load may have
+/// of `roll`. Returns how many of the deleted rows the row-by-row writer would not have stored
+/// (counted as new: the copies that lost, and the replays stored after their main-chain
+/// copy; one stored before it was new, then deleted, there as here). `seen` holds the keys the load may have
 /// stored more than once (`None`: not known, a load cut off and finished by another process;
 /// they are then found by a sort of every key). One pass over the table in page order finds
 /// both the sidechain rows to delete and the rows that share a key; only those rows are then
@@ -156,6 +160,9 @@ fn reconcile(tx: &Connection, roll: &mut Rollup, seen: Option<Seen>) -> anyhow::
         }
     }
     let mut gone: Vec<i64> = Vec::new();
+    // Those of them stored after a main-chain row of their message: the writer would have
+    // kept them out (not new), while one stored before was new and then deleted.
+    let mut late: Vec<i64> = Vec::new();
     // The rows whose key has copies: (key, row id), in the order they are folded.
     let mut pairs: Vec<(i64, i64)> = Vec::new();
     {
@@ -176,7 +183,13 @@ fn reconcile(tx: &Connection, roll: &mut Rollup, seen: Option<Seen>) -> anyhow::
                 let found = std::str::from_utf8(msg).ok().and_then(|m| side.get(m));
                 if let Some(found) = found {
                     let tool = r.get_ref(3)?.as_str()?;
-                    gone.extend(found.iter().filter(|(t, _)| t == tool).map(|(_, id)| *id));
+                    for &(_, s) in found.iter().filter(|(t, _)| t == tool) {
+                        gone.push(s);
+                        // Rows come in id order: the first main-chain row is the earliest.
+                        if s > id {
+                            late.push(s);
+                        }
+                    }
                 }
             }
         }
@@ -192,7 +205,9 @@ fn reconcile(tx: &Connection, roll: &mut Rollup, seen: Option<Seen>) -> anyhow::
         }
     }
     delete(tx, &gone)?;
-    let mut removed = gone.len() as u64;
+    late.sort_unstable();
+    late.dedup();
+    let mut removed = late.len() as u64;
     // 2. Copies of one request: the rule of each later copy decides against the one kept so
     // far, as `write_batch` decides against the stored row, in the order they were stored.
     pairs.retain(|(_, id)| gone.binary_search(id).is_err());
