@@ -324,13 +324,25 @@ fn delete(tx: &Connection, ids: &[i64]) -> anyhow::Result<()> {
 /// and frees itself, so that memory stays bounded: the end of the load then sorts every key.
 pub(super) struct Seen {
     /// The block arrays, oldest first; a key is in one of them at most.
-    stages: Vec<Vec<[u64; 8]>>,
+    stages: Vec<Vec<Block>>,
     /// Keys the newest array has taken, and how many it takes before the next is added.
     in_last: usize,
     cap: usize,
     /// Keys stored while the filter held them (in any order, perhaps more than once).
     copies: Vec<i64>,
+    /// Keys stored and not yet noted: noted [`SEEN_PENDING`] at a time, their blocks fetched
+    /// from memory together rather than one cache miss per insert (4 % of the writer's time
+    /// when noted one by one at 1 GB).
+    pending: Vec<i64>,
 }
+
+/// One cache line of bits.
+#[derive(Clone, Copy)]
+#[repr(align(64))]
+struct Block([u64; 8]);
+
+/// Keys noted at a time.
+const SEEN_PENDING: usize = 256;
 
 /// Keys the first array takes (1.5 MB, touched only where keys land).
 const SEEN_FIRST: usize = 1 << 20;
@@ -347,11 +359,12 @@ impl Seen {
             in_last: 0,
             cap: SEEN_FIRST,
             copies: Vec::new(),
+            pending: Vec::with_capacity(SEEN_PENDING),
         }
     }
 
-    fn stage(keys: usize) -> Vec<[u64; 8]> {
-        vec![[0u64; 8]; (keys * SEEN_BITS).div_ceil(512)]
+    fn stage(keys: usize) -> Vec<Block> {
+        vec![Block([0u64; 8]); (keys * SEEN_BITS).div_ceil(512)]
     }
 
     /// The block of `key` in an array of `n` and the bits it sets there (`SEEN_PROBES` of the
@@ -372,12 +385,42 @@ impl Seen {
 
     /// Notes that a row with `key` was stored.
     pub(super) fn stored(&mut self, key: i64) {
+        self.pending.push(key);
+        if self.pending.len() == SEEN_PENDING {
+            self.flush();
+        }
+    }
+
+    /// Notes the pending keys, in the order they were stored, once their blocks were asked
+    /// of memory.
+    fn flush(&mut self) {
+        let keys = std::mem::take(&mut self.pending);
+        #[cfg(target_arch = "x86_64")]
+        for &key in &keys {
+            for stage in &self.stages {
+                let (b, _) = Seen::spot(key, stage.len());
+                // SAFETY: a prefetch only hints the cache (it reads nothing, faults on
+                // nothing); the address is inside the array anyway.
+                unsafe {
+                    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                    _mm_prefetch::<_MM_HINT_T0>(stage.as_ptr().add(b).cast());
+                }
+            }
+        }
+        for &key in &keys {
+            self.note(key);
+        }
+        self.pending = keys;
+        self.pending.clear();
+    }
+
+    fn note(&mut self, key: i64) {
         for stage in &self.stages {
             let (b, bits) = Seen::spot(key, stage.len());
             let block = &stage[b];
             if bits
                 .iter()
-                .all(|&i| block[(i >> 6) as usize] >> (i & 63) & 1 == 1)
+                .all(|&i| block.0[(i >> 6) as usize] >> (i & 63) & 1 == 1)
             {
                 self.copies.push(key);
                 return;
@@ -400,14 +443,15 @@ impl Seen {
         let last = self.stages.last_mut().expect("one array at least");
         let (b, bits) = Seen::spot(key, last.len());
         for i in bits {
-            last[b][(i >> 6) as usize] |= 1 << (i & 63);
+            last[b].0[(i >> 6) as usize] |= 1 << (i & 63);
         }
         self.in_last += 1;
     }
 
     /// The keys that may have been stored more than once (the filter itself is freed), or
     /// `None` when it gave up (more keys than [`SEEN_STAGES`] arrays take).
-    fn into_copies(self) -> Option<HashSet<i64, PreHashed>> {
+    fn into_copies(mut self) -> Option<HashSet<i64, PreHashed>> {
+        self.flush();
         if self.stages.is_empty() {
             return None;
         }
