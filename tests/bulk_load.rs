@@ -153,6 +153,19 @@ fn key_copies(db: &Path) -> i64 {
         .unwrap()
 }
 
+/// This machine's change numbers given twice (each request's must be its own: exports send
+/// what is above the last number sent).
+fn rev_copies(db: &Path) -> i64 {
+    Connection::open(db)
+        .unwrap()
+        .query_row(
+            "SELECT count(*) - count(DISTINCT rev) FROM events WHERE machine_id = 0",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
 /// One first load, every file its own transaction, read by one thread in a fixed order: the
 /// early sidechain replay, the main chain, the rest by path, the late sidechain replay.
 /// `row_by_row` adds a subscriber (as the daemon has), which keeps every index in step.
@@ -209,6 +222,7 @@ fn bulk_load_equals_row_by_row() {
     assert_same(&want, &got);
     assert_eq!(indexes(&a.db()), indexes(&b.db()));
     assert_eq!(key_copies(&b.db()), 0);
+    assert_eq!(rev_copies(&b.db()), 0, "a change number given twice");
     // The copies made above changed nothing a report shows but the grown output counts.
     let claude = b.tool("claude-code");
     assert_eq!(

@@ -5,7 +5,9 @@
 //! insert lands on a random page of each; past a few hundred thousand requests they outgrow the
 //! writer's page cache and nearly every insert read a page back and wrote one out (at 10 GB
 //! of Claude Code logs, 4.8M of 6.9M `pwrite64` and 4.2M of 6.2M `pread64`: docs/benchmarks.md,
-//! "A first load without the random indexes").
+//! "A first load without the random indexes"). It also drops `events_rev`: the only reader of
+//! this machine's change numbers during the load is the load itself, which carries its
+//! highest number from one group to the next (`Store::bulk_rev`).
 //!
 //! Without them the batch writer cannot find a copy of a request that an earlier group stored,
 //! nor a main-chain copy of a message an earlier group stored (nor does it look for the
@@ -23,7 +25,7 @@
 //!    keeping the winner and deleting the others: the one pass of step 1 also collects the row
 //!    ids of the keys the filter named, and only those rows are read whole;
 //! 3. builds `events_msg_main` and `events_key` (unique), one sort each, so every later write
-//!    is checked by them again;
+//!    is checked by them again, and `events_rev`;
 //! 4. takes each deleted row out of the rollups.
 //!
 //! A load cut off (kill -9) leaves `events_key` missing: [`Store::open_writer`] finishes it
@@ -32,7 +34,7 @@
 //! daemon's first catch-up runs, `status` says "catching up"); the end result is the one the
 //! row by row writer gives, row for row and cell for cell (tests/bulk_load.rs).
 
-use super::{export, Connection, Rollup, Row, Store, ROW_COLS};
+use super::{export, Connection, Rollup, Row, Store, EVENTS_REV, ROW_COLS};
 use crate::event::Merge;
 use crate::tailer::PreHashed;
 use rusqlite::params;
@@ -68,7 +70,7 @@ impl Store {
         }
         self.conn.execute_batch(
             "BEGIN IMMEDIATE; DROP INDEX IF EXISTS events_key;
-             DROP INDEX IF EXISTS events_msg_main; COMMIT;",
+             DROP INDEX IF EXISTS events_msg_main; DROP INDEX IF EXISTS events_rev; COMMIT;",
         )?;
         // Nothing of a first load is read back but the last pages of `events` and of the few
         // indexes it keeps: a small cache holds them (10 GB of logs: peak RSS ~90 MB with it,
@@ -77,6 +79,7 @@ impl Store {
             .pragma_update(None, "cache_size", BULK_CACHE_SIZE)?;
         self.bulk = true;
         self.seen = Some(Seen::new());
+        self.bulk_rev = None;
         Ok(())
     }
 
@@ -111,6 +114,7 @@ impl Store {
             done
         })?;
         self.bulk = false;
+        self.bulk_rev = None;
         if regroup {
             self.begin()?;
         }
@@ -299,9 +303,10 @@ fn reconcile(tx: &Connection, roll: &mut Rollup, seen: Option<Seen>) -> anyhow::
     lose.sort_unstable();
     delete(tx, &lose)?;
     removed += lose.len() as u64;
-    // 3. Both indexes, one sort each: every later write is checked by them again.
+    // 3. The indexes, one sort each: every later write is checked by them again.
     tx.execute_batch(MSG_MAIN)?;
     tx.execute_batch(KEY)?;
+    tx.execute_batch(EVENTS_REV)?;
     Ok(removed)
 }
 

@@ -165,6 +165,9 @@ pub struct Store {
     /// The keys this process's first load stored (`store::bulk`); in the open group while one
     /// is, and `None` once a transaction of the load rolled back (its end then sorts every key).
     seen: Option<bulk::Seen>,
+    /// The highest change number a first load has given so far, from one group to the next:
+    /// it goes without `events_rev` (`store::bulk`), so that number is not read back.
+    bulk_rev: Option<i64>,
 }
 
 /// The writer's page cache (`PRAGMA cache_size`: negative = KiB): 16 MB, so that index pages
@@ -261,10 +264,13 @@ const DEFERRED_INDEXES: &[LoadIndex] = &[
     },
     LoadIndex {
         name: "events_rev",
-        create: "CREATE INDEX IF NOT EXISTS events_rev ON events(machine_id, rev)",
+        create: EVENTS_REV,
         deferred: false,
     },
 ];
+
+/// This machine's change numbers (`export.rs`); a first load builds it at its end (`store::bulk`).
+const EVENTS_REV: &str = "CREATE INDEX IF NOT EXISTS events_rev ON events(machine_id, rev)";
 
 /// An index of [`DEFERRED_INDEXES`].
 struct LoadIndex {
@@ -352,6 +358,7 @@ impl Store {
             group: None,
             bulk: false,
             seen: None,
+            bulk_rev: None,
         };
         store
             .migrate()
@@ -407,6 +414,7 @@ impl Store {
             group: None,
             bulk: false,
             seen: None,
+            bulk_rev: None,
         })
     }
 
@@ -701,6 +709,7 @@ impl Store {
         self.group = Some(Group {
             bulk: self.bulk,
             seen: self.seen.take(),
+            max_rev: self.bulk_rev.filter(|_| self.bulk),
             ..Group::default()
         });
         Ok(())
@@ -708,12 +717,22 @@ impl Store {
 
     /// Commits the open transaction (with the rollup changes of its batches).
     pub fn commit(&mut self) -> anyhow::Result<()> {
-        if let Some(Group { roll, seen, .. }) = self.group.take() {
+        if let Some(Group {
+            roll,
+            seen,
+            max_rev,
+            bulk,
+            ..
+        }) = self.group.take()
+        {
             if let Err(e) = roll.write(&self.conn) {
                 self.rollback();
                 return Err(e);
             }
             self.seen = seen;
+            if bulk {
+                self.bulk_rev = max_rev;
+            }
         }
         self.conn.execute_batch("COMMIT")?;
         Ok(())
@@ -724,6 +743,7 @@ impl Store {
     pub fn rollback(&mut self) {
         self.group = None;
         self.seen = None;
+        self.bulk_rev = None;
         let _ = self.conn.execute_batch("ROLLBACK");
     }
 
