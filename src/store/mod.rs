@@ -254,7 +254,8 @@ fn values_tokens(v: &RowValues) -> Tokens {
 /// reads (`events_session`'s thousands of insertion points cost as much as the table itself).
 /// `events_rev` stays: each catch-up group reads this machine's highest change number from
 /// it, and without it that read was a scan of the whole table per group (pages of the table
-/// read again 40 times over at 10 GB). [`Store::open_writer`] builds any of them that a load
+/// read again 40 times over at 10 GB); only a bulk first load, which carries that number from
+/// group to group, goes without it (`store::bulk`). [`Store::open_writer`] builds any of them that a load
 /// cut off (kill -9) left missing. The definitions are the ones of schema versions 2 and 5.
 const DEFERRED_INDEXES: &[LoadIndex] = &[
     LoadIndex {
