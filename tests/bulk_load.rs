@@ -143,23 +143,21 @@ fn indexes(db: &Path) -> Vec<String> {
 }
 
 fn key_copies(db: &Path) -> i64 {
-    Connection::open(db)
-        .unwrap()
-        .query_row(
-            "SELECT count(*) - count(DISTINCT key_hash) FROM events",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap()
+    repeated(db, "key_hash", "")
 }
 
 /// This machine's change numbers given twice (each request's must be its own: exports send
 /// what is above the last number sent).
 fn rev_copies(db: &Path) -> i64 {
+    repeated(db, "rev", "WHERE machine_id = 0")
+}
+
+/// Rows of `events` (those `filter` keeps) whose `col` another row has too.
+fn repeated(db: &Path, col: &str, filter: &str) -> i64 {
     Connection::open(db)
         .unwrap()
         .query_row(
-            "SELECT count(*) - count(DISTINCT rev) FROM events WHERE machine_id = 0",
+            &format!("SELECT count(*) - count(DISTINCT {col}) FROM events {filter}"),
             [],
             |r| r.get(0),
         )
