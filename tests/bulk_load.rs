@@ -264,6 +264,8 @@ fn a_cut_off_bulk_load_is_finished_at_the_next_open() {
     b.scan();
     assert_same(&contents(&a.db()), &contents(&b.db()));
     assert_eq!(indexes(&a.db()), indexes(&b.db()));
+    // The rest of the load numbered its requests after the ones the cut-off load stored.
+    assert_eq!(rev_copies(&b.db()), 0, "a change number given twice");
 }
 
 fn assert_same(want: &[String], got: &[String]) {
