@@ -171,9 +171,9 @@ fn reconcile(tx: &Connection, roll: &mut Rollup, seen: Option<Seen>) -> anyhow::
     let mut pairs: Vec<(i64, i64)> = Vec::new();
     {
         let mut q = tx.prepare(if side.is_empty() {
-            "SELECT id, key_hash, 1, NULL, NULL FROM events"
+            "SELECT id, key_hash, 1, NULL, NULL FROM events ORDER BY id"
         } else {
-            "SELECT id, key_hash, sidechain, tool, msg_id FROM events"
+            "SELECT id, key_hash, sidechain, tool, msg_id FROM events ORDER BY id"
         })?;
         let mut rows = q.query([])?;
         while let Some(r) = rows.next()? {
@@ -189,7 +189,8 @@ fn reconcile(tx: &Connection, roll: &mut Rollup, seen: Option<Seen>) -> anyhow::
                     let tool = r.get_ref(3)?.as_str()?;
                     for &(_, s) in found.iter().filter(|(t, _)| t == tool) {
                         gone.push(s);
-                        // Rows come in id order: the first main-chain row is the earliest.
+                        // Rows come in id order (a plain scan of the table, no sort): the
+                        // first main-chain row of a message is its earliest.
                         if s > id {
                             late.push(s);
                         }
