@@ -132,10 +132,10 @@ struct Copy {
 
 /// Steps 1-3 of the module's list, in the open transaction `tx`; each deleted row is taken out
 /// of `roll`. Returns how many of the deleted rows the row-by-row writer would not have stored
-/// (counted as new: the copies that lost, and the replays stored after their main-chain
-/// copy; one stored before it was new, then deleted, there as here). `seen` holds the keys the load may have
-/// stored more than once (`None`: not known, a load cut off and finished by another process;
-/// they are then found by a sort of every key). One pass over the table in page order finds
+/// (counted as new: the copies that lost, and the replays stored after their main-chain copy;
+/// one stored before it was new, then deleted, there as here). `seen` holds the keys the load
+/// may have stored more than once (`None`: not known, a load cut off and finished by another
+/// process; they are then found by a sort of every key). One pass over the table in page order finds
 /// both the sidechain rows to delete and the rows that share a key; only those rows are then
 /// read whole, and nothing is deleted from an index on random keys: both are built last.
 fn reconcile(tx: &Connection, roll: &mut Rollup, seen: Option<Seen>) -> anyhow::Result<u64> {

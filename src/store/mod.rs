@@ -159,8 +159,9 @@ pub struct Store {
     /// cells (hours, days, every zone's local days), so one upsert per cell per group replaces
     /// one per cell per file.
     group: Option<Group>,
-    /// A first load is being written without `events_key` and `events_msg_main` (`store::bulk`):
-    /// copies of one request may be stored apart until [`Store::finish_bulk`] merges them.
+    /// A first load is being written without `events_key`, `events_msg_main` and `events_rev`
+    /// (`store::bulk`): copies of one request may be stored apart until [`Store::finish_bulk`]
+    /// merges them.
     bulk: bool,
     /// The keys this process's first load stored (`store::bulk`); in the open group while one
     /// is, and `None` once a transaction of the load rolled back (its end then sorts every key).
@@ -255,8 +256,8 @@ fn values_tokens(v: &RowValues) -> Tokens {
 /// `events_rev` stays: each catch-up group reads this machine's highest change number from
 /// it, and without it that read was a scan of the whole table per group (pages of the table
 /// read again 40 times over at 10 GB); only a bulk first load, which carries that number from
-/// group to group, goes without it (`store::bulk`). [`Store::open_writer`] builds any of them that a load
-/// cut off (kill -9) left missing. The definitions are the ones of schema versions 2 and 5.
+/// group to group, goes without it (`store::bulk`). [`Store::open_writer`] builds any of them
+/// that a load cut off (kill -9) left missing. The definitions are the ones of schema versions 2 and 5.
 const DEFERRED_INDEXES: &[LoadIndex] = &[
     LoadIndex {
         name: "events_session",
