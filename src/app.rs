@@ -191,8 +191,10 @@ impl App {
             .iter()
             .filter(|s| !s.is_sqlite())
         {
-            for f in s.files() {
-                let size = std::fs::metadata(&f).map(|m| m.len()).unwrap_or(0);
+            let found = s.files();
+            let stats = crate::tailer::Fingerprint::sources(&found, false);
+            for (f, st) in found.into_iter().zip(stats) {
+                let size = st.map(|st| st.size).unwrap_or(0);
                 let done = done
                     .get(f.to_string_lossy().as_ref())
                     .map(|(_, offset)| *offset)

@@ -197,9 +197,10 @@ impl Ingestor {
                 }
             }
             let sqlite = s.is_sqlite();
-            for f in found {
+            let stats = Fingerprint::sources(&found, sqlite);
+            for (f, now) in found.into_iter().zip(stats) {
                 let path_s = f.to_string_lossy();
-                let now = Fingerprint::source(&f, sqlite).ok();
+                let now = now.ok();
                 let size = now.map(|st| st.size).unwrap_or(0);
                 let known = stored.get(path_s.as_ref());
                 let unchanged = match (known, now) {
