@@ -137,6 +137,11 @@ impl Ingestor {
         self.workers = Some(n.max(1));
     }
 
+    /// [`Store::set_fold_held`]: for tests of the end of a first load.
+    pub fn set_fold_held(&mut self, n: usize) {
+        self.store.set_fold_held(n);
+    }
+
     /// Prices every stored request of this machine again with the current prices (overrides,
     /// bundled data), in one transaction (`store::reprice`): `tokwatch reprice`.
     pub fn reprice(&mut self) -> anyhow::Result<crate::store::reprice::RepriceStats> {

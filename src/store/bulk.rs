@@ -23,7 +23,7 @@
 //! 2. applies the merge rules among the rows that share a key, in the order they were stored
 //!    (row id = arrival order), as the writer would have applied them one copy at a time,
 //!    keeping the winner and deleting the others: the one pass of step 1 also collects the row
-//!    ids of the keys the filter named, and only those rows are read whole;
+//!    ids of the keys the filter named, and only those rows are read whole, in id order;
 //! 3. builds `events_msg_main` and `events_key` (unique), one sort each, so every later write
 //!    is checked by them again, and `events_rev`;
 //! 4. takes each deleted row out of the rollups.
@@ -56,6 +56,12 @@ impl Store {
             [],
             |r| r.get(0),
         )?)
+    }
+
+    /// Holds about `n` copies whole at most at the end of a first load (at least 1), which
+    /// then merges the keys in more parts: a test's way to split a small corpus's merge.
+    pub fn set_fold_held(&mut self, n: usize) {
+        self.fold_held = n.max(1);
     }
 
     /// Starts a first load (the caller has checked that `events` is empty): drops the two
@@ -99,11 +105,12 @@ impl Store {
             self.commit()?;
         }
         let seen = self.seen.take();
+        let hold = self.fold_held;
         let removed = self.sorting(|conn| {
             conn.execute_batch("BEGIN IMMEDIATE")?;
             let done = (|| -> anyhow::Result<u64> {
                 let mut roll = Rollup::default();
-                let n = reconcile(conn, &mut roll, seen)?;
+                let n = reconcile(conn, &mut roll, seen, hold)?;
                 roll.write(conn)?;
                 conn.execute_batch("COMMIT")?;
                 Ok(n)
@@ -138,7 +145,13 @@ struct Copy {
 /// process; they are then found by a sort of every key). One pass over the table in page order finds
 /// both the sidechain rows to delete and the rows that share a key; only those rows are then
 /// read whole, and nothing is deleted from an index on random keys: both are built last.
-fn reconcile(tx: &Connection, roll: &mut Rollup, seen: Option<Seen>) -> anyhow::Result<u64> {
+/// About `hold` copies at most are held whole at once while they are merged.
+fn reconcile(
+    tx: &Connection,
+    roll: &mut Rollup,
+    seen: Option<Seen>,
+    hold: usize,
+) -> anyhow::Result<u64> {
     let copies: HashSet<i64, PreHashed> = match seen.and_then(Seen::into_copies) {
         Some(copies) => copies,
         None => {
@@ -215,28 +228,37 @@ fn reconcile(tx: &Connection, roll: &mut Rollup, seen: Option<Seen>) -> anyhow::
     let mut removed = late.len() as u64;
     // 2. Copies of one request: the rule of each later copy decides against the one kept so
     // far, as `write_batch` decides against the stored row, in the order they were stored.
-    // The rows are read in id order (the pass above collected them so), which is the table's
-    // page order: each page is read once, not once per row at random (at 5 GB of Codex
-    // rollouts that was ~0.25 s of reads). One copy is kept per key until its last row.
+    // The rows are read in id order (the pass above collected them so), the table's page
+    // order, rather than key by key, each row on a random page (at 5 GB of Codex rollouts
+    // ~0.25 s of reads). The copy kept so far for each key is held until the key's last row;
+    // so that at most about `hold` are held at once (a resumed session's copies can be a whole
+    // history apart), the keys are split by hash into parts merged one pass each.
     pairs.retain(|(_, id)| gone.binary_search(id).is_err());
-    let mut left: HashMap<i64, u32, PreHashed> = HashMap::default();
-    for &(key, _) in &pairs {
-        *left.entry(key).or_default() += 1;
-    }
-    // A key whose only row is left (a copy the filter only thought it saw, or one whose other
-    // rows were sidechain replays) has nothing to merge.
-    pairs.retain(|(key, _)| left[key] > 1);
     debug_assert!(pairs.windows(2).all(|w| w[0].1 < w[1].1));
+    let parts = pairs.len().div_ceil(2 * hold).max(1) as u64;
+    let in_part = |part: u64| move |&&(key, _): &&(i64, i64)| (key as u64 >> 40) % parts == part;
     let mut lose: Vec<i64> = Vec::new();
     let mut ctx_moves: Vec<(i64, i64)> = Vec::new();
-    {
-        let mut read = tx.prepare(&format!(
-            "SELECT {ROW_COLS}, id, rule, ctx IS NOT NULL FROM events WHERE id = ?1"
-        ))?;
+    let mut read = tx.prepare(&format!(
+        "SELECT {ROW_COLS}, id, rule, ctx IS NOT NULL FROM events WHERE id = ?1"
+    ))?;
+    for part in 0..parts {
+        // Rows per key of this part. A key whose only row is left (a copy the filter only
+        // thought it saw, or one whose other rows were sidechain replays) has nothing to merge.
+        let mut left: HashMap<i64, u32, PreHashed> = HashMap::default();
+        for &(key, _) in pairs.iter().filter(in_part(part)) {
+            *left.entry(key).or_default() += 1;
+        }
+        left.retain(|_, n| *n > 1);
         // The copy kept so far for each key being merged, and the row whose context split it
         // has.
         let mut kept: HashMap<i64, (Copy, Option<i64>), PreHashed> = HashMap::default();
-        for &(key, id) in &pairs {
+        for &(key, id) in pairs.iter().filter(in_part(part)) {
+            let Some(rows_left) = left.get_mut(&key) else {
+                continue;
+            };
+            *rows_left -= 1;
+            let last = *rows_left == 0;
             let c = read.query_row([id], |r| {
                 Ok(Copy {
                     row: Row::read(r)?,
@@ -245,9 +267,6 @@ fn reconcile(tx: &Connection, roll: &mut Rollup, seen: Option<Seen>) -> anyhow::
                     ctx: r.get(21)?,
                 })
             })?;
-            let rows_left = left.get_mut(&key).expect("counted above");
-            *rows_left -= 1;
-            let last = *rows_left == 0;
             let Some((old, mut ctx_from)) = kept.remove(&key) else {
                 let from = c.ctx.then_some(c.id);
                 kept.insert(key, (c, from));
@@ -291,8 +310,9 @@ fn reconcile(tx: &Connection, roll: &mut Rollup, seen: Option<Seen>) -> anyhow::
                 ctx_moves.push((keep.id, from));
             }
         }
-        debug_assert!(kept.is_empty(), "every key's last row settles it");
+        debug_assert!(kept.is_empty(), "a key's last row settles it");
     }
+    drop(read);
     {
         let mut mv = tx.prepare(
             "UPDATE events SET ctx = (SELECT ctx FROM events WHERE id = ?2) WHERE id = ?1",
@@ -319,6 +339,10 @@ fn delete(tx: &Connection, ids: &[i64]) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// About the most copies the end of a first load holds whole at once while it merges them
+/// (~0.4 KB each): it merges the keys in parts of up to twice as many candidate rows.
+pub(super) const FOLD_HELD: usize = 16_384;
 
 /// The keys a first load has stored, as a Bloom filter (no false "not stored"; a few false
 /// "stored"), and each key it stored while the filter said it had been stored already: a

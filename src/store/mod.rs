@@ -169,6 +169,9 @@ pub struct Store {
     /// The highest change number a first load has given so far, from one group to the next:
     /// it goes without `events_rev` (`store::bulk`), so that number is not read back.
     bulk_rev: Option<i64>,
+    /// The most copies the end of a first load holds whole while it merges them
+    /// ([`bulk::FOLD_HELD`] unless a test sets fewer).
+    fold_held: usize,
 }
 
 /// The writer's page cache (`PRAGMA cache_size`: negative = KiB): 16 MB, so that index pages
@@ -361,6 +364,7 @@ impl Store {
             bulk: false,
             seen: None,
             bulk_rev: None,
+            fold_held: bulk::FOLD_HELD,
         };
         store
             .migrate()
@@ -417,6 +421,7 @@ impl Store {
             bulk: false,
             seen: None,
             bulk_rev: None,
+            fold_held: bulk::FOLD_HELD,
         })
     }
 
