@@ -85,7 +85,7 @@ impl Fingerprint {
     }
 
     /// [`Fingerprint::source`] of each of `paths`, in their order. A long list is split among
-    /// up to [`STAT_THREADS`] threads: the kernel's path lookups for a stat are most of a
+    /// up to four threads (`STAT_THREADS`): the kernel's path lookups for a stat are most of a
     /// re-run that finds nothing new, and they run side by side on as many cores.
     pub fn sources(paths: &[PathBuf], sqlite: bool) -> Vec<io::Result<Fingerprint>> {
         let most = STAT_THREADS.min(paths.len() / STAT_MIN_PER_THREAD);
