@@ -95,23 +95,19 @@ impl Fingerprint {
         } else {
             std::thread::available_parallelism().map_or(1, |n| n.get().min(most))
         };
-        if threads == 1 {
-            return paths
-                .iter()
+        let stat = move |part: &[PathBuf]| -> Vec<io::Result<Fingerprint>> {
+            part.iter()
                 .map(|p| Fingerprint::source(p, sqlite))
-                .collect();
+                .collect()
+        };
+        if threads == 1 {
+            return stat(paths);
         }
         let per = paths.len().div_ceil(threads);
         std::thread::scope(|s| {
             let parts: Vec<_> = paths
                 .chunks(per)
-                .map(|part| {
-                    s.spawn(move || {
-                        part.iter()
-                            .map(|p| Fingerprint::source(p, sqlite))
-                            .collect::<Vec<_>>()
-                    })
-                })
+                .map(|part| s.spawn(move || stat(part)))
                 .collect();
             parts
                 .into_iter()

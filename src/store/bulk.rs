@@ -142,9 +142,10 @@ struct Copy {
 /// (counted as new: the copies that lost, and the replays stored after their main-chain copy;
 /// one stored before it was new, then deleted, there as here). `seen` holds the keys the load
 /// may have stored more than once (`None`: not known, a load cut off and finished by another
-/// process; they are then found by a sort of every key). One pass over the table in page order finds
-/// both the sidechain rows to delete and the rows that share a key; only those rows are then
-/// read whole, and nothing is deleted from an index on random keys: both are built last.
+/// process; they are then found by a sort of every key). One pass over the table in page
+/// order finds both the sidechain rows to delete and the rows that share a key; only those
+/// rows are then read whole, and nothing is deleted from an index on random keys: both are
+/// built last.
 /// About `hold` copies at most are held whole at once while they are merged.
 fn reconcile(
     tx: &Connection,

@@ -260,7 +260,8 @@ fn values_tokens(v: &RowValues) -> Tokens {
 /// it, and without it that read was a scan of the whole table per group (pages of the table
 /// read again 40 times over at 10 GB); only a bulk first load, which carries that number from
 /// group to group, goes without it (`store::bulk`). [`Store::open_writer`] builds any of them
-/// that a load cut off (kill -9) left missing. The definitions are the ones of schema versions 2 and 5.
+/// that a load cut off (kill -9) left missing. The definitions are the ones of schema versions
+/// 2 and 5.
 const DEFERRED_INDEXES: &[LoadIndex] = &[
     LoadIndex {
         name: "events_session",
@@ -357,15 +358,7 @@ impl Store {
         conn.pragma_update(None, "cache_size", CACHE_SIZE)?;
         // A log that grew during a long scan is cut back to this when it next restarts.
         conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT as i64)?;
-        let mut store = Store {
-            conn,
-            path: path.to_path_buf(),
-            group: None,
-            bulk: false,
-            seen: None,
-            bulk_rev: None,
-            fold_held: bulk::FOLD_HELD,
-        };
+        let mut store = Store::over(conn, path);
         store
             .migrate()
             .map_err(|e| match e.downcast::<rusqlite::Error>() {
@@ -384,6 +377,19 @@ impl Store {
                 .pragma_update(None, "application_id", problem::APPLICATION_ID)?;
         }
         Ok(store)
+    }
+
+    /// A store on the open connection `conn` to `path`, with no transaction or first load.
+    fn over(conn: Connection, path: &Path) -> Store {
+        Store {
+            conn,
+            path: path.to_path_buf(),
+            group: None,
+            bulk: false,
+            seen: None,
+            bulk_rev: None,
+            fold_held: bulk::FOLD_HELD,
+        }
     }
 
     /// Opens an existing database read-only (CLI views). Works while the daemon writes.
@@ -414,15 +420,7 @@ impl Store {
         }
         // Touch the schema so a damaged file fails here with a clear message.
         conn.query_row("SELECT count(*) FROM files", [], |r| r.get::<_, i64>(0))?;
-        Ok(Store {
-            conn,
-            path: path.to_path_buf(),
-            group: None,
-            bulk: false,
-            seen: None,
-            bulk_rev: None,
-            fold_held: bulk::FOLD_HELD,
-        })
+        Ok(Store::over(conn, path))
     }
 
     /// Lets this connection keep up to `mb` megabytes of the database in its page cache (a
