@@ -96,6 +96,10 @@ impl Fingerprint {
             std::thread::available_parallelism().map_or(1, |n| n.get().min(most))
         };
         let stat = move |part: &[PathBuf]| -> Vec<io::Result<Fingerprint>> {
+            #[cfg(unix)]
+            if !sqlite {
+                return in_dirs::stat_all(part);
+            }
             part.iter()
                 .map(|p| Fingerprint::source(p, sqlite))
                 .collect()
@@ -119,6 +123,95 @@ impl Fingerprint {
     /// Same device and inode: the same file, whatever happened to its content.
     pub fn same_file(&self, other: &Fingerprint) -> bool {
         self.dev == other.dev && self.ino == other.ino
+    }
+}
+
+/// Stats of files named relative to their directory. A stat by full path walks every component
+/// of it in the kernel, for every file; a log tool keeps its files a few levels deep, many to a
+/// directory (Codex: `sessions/YYYY/MM/DD/`), so most of a re-run that finds nothing new was
+/// that walk. A run of files in one directory opens it once (`O_PATH`) and stats each by name
+/// from there (`fstatat`): the same answer, symlinks followed, as [`Fingerprint::path`].
+#[cfg(unix)]
+mod in_dirs {
+    use super::Fingerprint;
+    use std::ffi::CString;
+    use std::io;
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::{Path, PathBuf};
+
+    /// A directory of fewer files than this is not opened: two more calls (open, close) than
+    /// it saves.
+    const MIN_RUN: usize = 3;
+
+    /// [`Fingerprint::path`] of each of `paths`, in their order.
+    pub(super) fn stat_all(paths: &[PathBuf]) -> Vec<io::Result<Fingerprint>> {
+        let mut out = Vec::with_capacity(paths.len());
+        let mut i = 0;
+        while i < paths.len() {
+            let dir = paths[i].parent();
+            let run = paths[i..]
+                .iter()
+                .take_while(|p| p.parent() == dir)
+                .count();
+            let part = &paths[i..i + run];
+            match dir.filter(|_| run >= MIN_RUN).and_then(Dir::open) {
+                Some(d) => out.extend(part.iter().map(|p| d.stat(p))),
+                None => out.extend(part.iter().map(|p| Fingerprint::path(p))),
+            }
+            i += run;
+        }
+        out
+    }
+
+    /// An open directory (`O_PATH`: no read permission needed, nothing read), closed on drop.
+    struct Dir(libc::c_int);
+
+    impl Dir {
+        /// `None` when it cannot be opened: each file is then stat'ed by path, which gives the
+        /// error a caller reports.
+        fn open(dir: &Path) -> Option<Dir> {
+            let c = CString::new(dir.as_os_str().as_bytes()).ok()?;
+            // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
+            let fd = unsafe {
+                libc::open(
+                    c.as_ptr(),
+                    libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+                )
+            };
+            (fd >= 0).then_some(Dir(fd))
+        }
+
+        /// The fingerprint of `p`, a file in this directory, by its name.
+        fn stat(&self, p: &Path) -> io::Result<Fingerprint> {
+            let Some(name) = p.file_name() else {
+                return Fingerprint::path(p);
+            };
+            let Ok(c) = CString::new(name.as_bytes()) else {
+                return Fingerprint::path(p);
+            };
+            // SAFETY: a zeroed `stat` is a valid value of that plain C struct; fstatat writes
+            // it whole on success and is only read then.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            // SAFETY: `self.0` is an open directory descriptor, `c` a valid C string and `st`
+            // a writable `stat`, all alive for the call.
+            if unsafe { libc::fstatat(self.0, c.as_ptr(), &mut st, 0) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(Fingerprint {
+                dev: st.st_dev as u64,
+                ino: st.st_ino as u64,
+                size: st.st_size as u64,
+                mtime_ns: st.st_mtime as i64 * 1_000_000_000 + st.st_mtime_nsec as i64,
+                extra_sig: 0,
+            })
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            // SAFETY: closes the descriptor this value alone owns, once.
+            unsafe { libc::close(self.0) };
+        }
     }
 }
 
@@ -561,5 +654,54 @@ mod tests {
         }
         assert_eq!(got[1].as_ref().unwrap().size, 1);
         assert_eq!(got[1000].as_ref().unwrap().size, 999);
+    }
+
+    /// Stats by name from an open directory give what a stat by path gives: for runs of every
+    /// length, symlinks (followed), missing files, a missing directory and a "directory" that is
+    /// a file.
+    #[cfg(unix)]
+    #[test]
+    fn stats_by_name_in_a_directory_equal_stats_by_path() {
+        let root = tempfile::tempdir().unwrap();
+        let mut paths = Vec::new();
+        for (d, n) in [("one", 1), ("two", 2), ("five", 5)] {
+            let dir = root.path().join(d);
+            std::fs::create_dir(&dir).unwrap();
+            for i in 0..n {
+                let p = dir.join(format!("{i}.jsonl"));
+                std::fs::write(&p, vec![b'x'; 10 * i + 1]).unwrap();
+                paths.push(p);
+            }
+        }
+        let five = root.path().join("five");
+        std::os::unix::fs::symlink(five.join("4.jsonl"), five.join("link.jsonl")).unwrap();
+        std::os::unix::fs::symlink(five.join("nowhere"), five.join("dangling.jsonl")).unwrap();
+        paths.push(five.join("link.jsonl"));
+        paths.push(five.join("dangling.jsonl"));
+        paths.push(five.join("gone.jsonl"));
+        paths.push(five.join("3.jsonl"));
+        for i in 0..4 {
+            paths.push(root.path().join("nodir").join(format!("{i}.jsonl")));
+        }
+        for i in 0..4 {
+            paths.push(five.join("0.jsonl").join(format!("{i}.jsonl")));
+        }
+        let got = Fingerprint::sources(&paths, false);
+        assert_eq!(got.len(), paths.len());
+        let mut errors = 0;
+        for (p, g) in paths.iter().zip(&got) {
+            match (g, Fingerprint::path(p)) {
+                (Ok(a), Ok(b)) => assert_eq!(*a, b, "{}", p.display()),
+                (Err(a), Err(b)) => {
+                    assert_eq!(a.raw_os_error(), b.raw_os_error(), "{}", p.display());
+                    errors += 1;
+                }
+                (a, b) => panic!("{}: {a:?} against {b:?}", p.display()),
+            }
+        }
+        // dangling, gone, 4 under a missing directory, 4 under a file.
+        assert_eq!(errors, 10);
+        let link = paths.len() - 12;
+        assert_eq!(got[link].as_ref().unwrap().size, 41);
     }
 }
