@@ -507,3 +507,38 @@ fn a_version_1_database_is_upgraded_with_every_total_kept() {
     assert_eq!(cells, 3);
     assert_eq!(sorted_lines(&export(&h, &[])).len(), 3);
 }
+
+/// The daemon is the one writer: an import beside it (which could store a request the daemon's
+/// first load also stores, before that load's duplicate checks are in place) is refused with
+/// what to do, and writes nothing; with the daemon stopped the same import goes in.
+#[test]
+fn import_while_the_daemon_runs_is_refused_and_writes_nothing() {
+    let a = home_with(true, &[CODEX_A]);
+    let n = events(&a.db());
+    let file = export(&a, &[]);
+    let b = Home::new();
+    let csv = b.dir.path().join("usage.csv");
+    std::fs::write(
+        &csv,
+        "Date,Kind,Model,Max Mode,Input (w/ Cache Write),Input (w/o Cache Write),Cache Read,Output Tokens,Total Tokens,Cost\n\
+\"2025-10-01T09:00:00.000Z\",\"Included in Pro\",\"claude-4.5-sonnet\",\"No\",\"12000\",\"10000\",\"50000\",\"800\",\"62800\",\"$0.31\"\n",
+    )
+    .unwrap();
+    let d = b.start_daemon(&[]);
+    for args in [
+        vec!["import".into(), file.clone()],
+        vec!["import".into(), "cursor-csv".into(), csv.clone()],
+    ] {
+        let o = b.cmd().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("daemon is running"), "{err}");
+        assert!(err.contains("Nothing was imported"), "{err}");
+        assert_eq!(events(&b.db()), 0, "{args:?}");
+    }
+    drop(d);
+    import(&b, &file);
+    assert_eq!(events(&b.db()), n);
+    run(b.cmd().args(["import", "cursor-csv"]).arg(&csv));
+    assert_eq!(events(&b.db()), n + 1);
+}

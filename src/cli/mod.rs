@@ -969,6 +969,9 @@ fn import_cursor_csv(app: &App, file: &std::path::Path, json: bool) -> anyhow::R
         ))
     })?;
     let n = events.len();
+    let Some(_lock) = export::import_lock(app)? else {
+        return Ok(EXIT_ERROR);
+    };
     let mut ing = app.ingestor()?;
     let stats = ing.import("cursor", file, events, report)?;
     if json {
