@@ -149,10 +149,7 @@ mod in_dirs {
         let mut i = 0;
         while i < paths.len() {
             let dir = paths[i].parent();
-            let run = paths[i..]
-                .iter()
-                .take_while(|p| p.parent() == dir)
-                .count();
+            let run = paths[i..].iter().take_while(|p| p.parent() == dir).count();
             let part = &paths[i..i + run];
             match dir.filter(|_| run >= MIN_RUN).and_then(Dir::open) {
                 Some(d) => out.extend(part.iter().map(|p| d.stat(p))),

@@ -372,6 +372,60 @@ fn sidechain_replays_lose_to_the_main_chain_copy_in_any_order() {
     }
 }
 
+/// A sidechain replay is a replay of its own tool's main-chain message: another tool's message
+/// that happens to carry the same id deletes nothing, whether it arrives in a later scan (the
+/// live path) or in the same first load (its end matches replays the same way).
+#[test]
+fn a_message_id_of_another_tool_deletes_no_sidechain_request() {
+    let own = r#"{"type":"assistant","isSidechain":true,"sessionId":"s1","requestId":"req_C","timestamp":"2026-02-12T14:14:01.177Z","message":{"model":"claude-opus-4-6","id":"msg_Y","usage":{"input_tokens":7,"cache_read_input_tokens":10,"output_tokens":5}}}"#;
+    // The Gemini CLI sample with its first counted message's id set to the same `msg_Y`.
+    let text = std::fs::read_to_string(fixtures().join("gemini-cli/session.jsonl")).unwrap();
+    let mut set = false;
+    let gemini: String = text
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            if !set && v["type"] == "gemini" && v.get("tokens").is_some() {
+                v["id"] = "msg_Y".into();
+                set = true;
+            }
+            format!("{v}\n")
+        })
+        .collect();
+    assert!(set);
+    let put_gemini = |h: &Home| {
+        let chats = h.home().join(".gemini/tmp/p/chats");
+        std::fs::create_dir_all(&chats).unwrap();
+        std::fs::write(
+            chats.join("session-2026-04-23T12-52-0ab84937.jsonl"),
+            &gemini,
+        )
+        .unwrap();
+    };
+    let alone = Home::new();
+    put_gemini(&alone);
+    alone.scan();
+    let gemini_sums = tuple(&alone.tool("gemini-cli"));
+    assert!(gemini_sums.0 > 0);
+    for later in [true, false] {
+        let h = Home::new();
+        let dir = h.claude_projects().join("-p");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.jsonl"), format!("{own}\n")).unwrap();
+        if later {
+            h.scan();
+        }
+        put_gemini(&h);
+        h.scan();
+        assert_eq!(
+            tuple(&h.tool("claude-code")),
+            (1, 7, 0, 10, 5),
+            "later: {later}"
+        );
+        assert_eq!(tuple(&h.tool("gemini-cli")), gemini_sums, "later: {later}");
+    }
+}
+
 #[test]
 fn claude_sample_costs_to_the_cent() {
     let h = Home::new();

@@ -924,25 +924,34 @@ fn write_batch(
         // Stored sidechain replays of this batch's main-chain messages go. A first load leaves
         // them to its end, which deletes every replay a main-chain row shadows, whichever came
         // first (a set-based query per batch was ~6 % of the writer's time on dense logs).
-        let main: Vec<&str> = if bulk {
-            Vec::new()
+        // Matched by tool and message id, as the end of a first load and the pruned rows
+        // (`prune::take_side`) match them: another tool's row with the same id is not a replay.
+        let main: std::collections::HashSet<(&str, &str)> = if bulk {
+            Default::default()
         } else {
             events
                 .iter()
                 .filter(|e| !e.ev.sidechain)
-                .filter_map(|e| e.ev.msg_id.as_deref())
+                .filter_map(|e| Some((e.ev.tool.as_str(), e.ev.msg_id.as_deref()?)))
                 .collect()
         };
         if !main.is_empty() {
-            let ids = serde_json::to_string(&main)?;
+            let msgs: Vec<&str> = main.iter().map(|&(_, m)| m).collect();
             let mut q = tx.prepare_cached(&format!(
-                "SELECT {ROW_COLS} FROM events WHERE msg_id IN (SELECT value FROM json_each(?1))
+                "SELECT {ROW_COLS}, id, msg_id FROM events WHERE msg_id IN (SELECT value FROM json_each(?1))
                    AND sidechain = 1 AND msg_id IS NOT NULL"
             ))?;
-            let gone: Vec<Row> = q.query_map([&ids], Row::read)?.collect::<Result<_, _>>()?;
-            for g in &gone {
-                roll.add(g, -1);
+            let mut gone: Vec<i64> = Vec::new();
+            let mut rows = q.query([serde_json::to_string(&msgs)?])?;
+            while let Some(r) = rows.next()? {
+                let row = Row::read(r)?;
+                let msg: String = r.get(20)?;
+                if main.contains(&(row.tool.as_str(), msg.as_str())) {
+                    roll.add(&row, -1);
+                    gone.push(r.get(19)?);
+                }
             }
+            drop(rows);
             if pruned {
                 for e in events.iter().filter(|e| !e.ev.sidechain) {
                     if let Some(m) = e.ev.msg_id.as_deref() {
@@ -952,11 +961,9 @@ fn write_batch(
                     }
                 }
             }
-            if !gone.is_empty() {
-                tx.prepare_cached(
-                    "DELETE FROM events WHERE msg_id IN (SELECT value FROM json_each(?1)) AND sidechain = 1 AND msg_id IS NOT NULL",
-                )?
-                .execute([&ids])?;
+            let mut del = tx.prepare_cached("DELETE FROM events WHERE id = ?1")?;
+            for id in &gone {
+                del.execute([id])?;
             }
         }
     }
