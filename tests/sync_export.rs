@@ -246,6 +246,17 @@ fn overlapping_histories_merged_in_either_order_agree() {
     assert!(text.contains("claude-code"), "{text}");
 }
 
+/// `usage.csv` in `h`'s directory: Cursor's usage export (its documented columns) with one row.
+fn cursor_csv(h: &Home, row: &str) -> PathBuf {
+    let csv = h.dir.path().join("usage.csv");
+    std::fs::write(
+        &csv,
+        format!("Date,Kind,Model,Max Mode,Input (w/ Cache Write),Input (w/o Cache Write),Cache Read,Output Tokens,Total Tokens,Cost\n{row}\n"),
+    )
+    .unwrap();
+    csv
+}
+
 #[test]
 fn import_refuses_other_files_and_keeps_cursor_csv() {
     let b = Home::new();
@@ -257,13 +268,10 @@ fn import_refuses_other_files_and_keeps_cursor_csv() {
     assert!(err.contains("no line of"), "{err}");
     assert!(err.contains("cursor-csv"), "{err}");
     // `import cursor-csv FILE` is still the Cursor import.
-    let csv = b.dir.path().join("usage.csv");
-    std::fs::write(
-        &csv,
-        "Date,Kind,Model,Max Mode,Input (w/ Cache Write),Input (w/o Cache Write),Cache Read,Output Tokens,Total Tokens,Cost\n\
-         \"2025-09-01T10:00:00.000Z\",\"Included\",\"claude-4-sonnet\",\"No\",\"100\",\"80\",\"50\",\"20\",\"170\",\"0.01\"\n",
-    )
-    .unwrap();
+    let csv = cursor_csv(
+        &b,
+        "\"2025-09-01T10:00:00.000Z\",\"Included\",\"claude-4-sonnet\",\"No\",\"100\",\"80\",\"50\",\"20\",\"170\",\"0.01\"",
+    );
     let out = run(b.cmd().args(["import", "cursor-csv"]).arg(&csv));
     assert!(out.contains("Imported 1 of 1 rows"), "{out}");
 }
@@ -517,13 +525,10 @@ fn import_while_the_daemon_runs_is_refused_and_writes_nothing() {
     let n = events(&a.db());
     let file = export(&a, &[]);
     let b = Home::new();
-    let csv = b.dir.path().join("usage.csv");
-    std::fs::write(
-        &csv,
-        "Date,Kind,Model,Max Mode,Input (w/ Cache Write),Input (w/o Cache Write),Cache Read,Output Tokens,Total Tokens,Cost\n\
-\"2025-10-01T09:00:00.000Z\",\"Included in Pro\",\"claude-4.5-sonnet\",\"No\",\"12000\",\"10000\",\"50000\",\"800\",\"62800\",\"$0.31\"\n",
-    )
-    .unwrap();
+    let csv = cursor_csv(
+        &b,
+        "\"2025-10-01T09:00:00.000Z\",\"Included in Pro\",\"claude-4.5-sonnet\",\"No\",\"12000\",\"10000\",\"50000\",\"800\",\"62800\",\"$0.31\"",
+    );
     let d = b.start_daemon(&[]);
     for args in [
         vec!["import".into(), file.clone()],
