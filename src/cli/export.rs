@@ -191,17 +191,14 @@ pub fn import(app: &App, file: &Path, json: bool) -> anyhow::Result<i32> {
 /// rows written beside it could be counted twice. `None` (after saying so) when the daemon
 /// runs.
 pub(super) fn import_lock(app: &App) -> anyhow::Result<Option<InstanceLock>> {
-    match InstanceLock::acquire(&app.db) {
-        Ok(l) => Ok(Some(l)),
-        Err(_) if InstanceLock::is_held(&app.db) => {
-            eprintln!(
-                "tokwatch: the daemon is running for {} and is the only process that writes to it: stop the daemon, run this import again, then start `tokwatch`. Nothing was imported.",
-                app.db.display()
-            );
-            Ok(None)
-        }
-        Err(e) => Err(e),
+    let lock = super::writer_lock(&app.db)?;
+    if lock.is_none() {
+        eprintln!(
+            "tokwatch: the daemon is running for {} and is the only process that writes to it: stop the daemon, run this import again, then start `tokwatch`. Nothing was imported.",
+            app.db.display()
+        );
     }
+    Ok(lock)
 }
 
 fn plural(n: u64, what: &str) -> String {

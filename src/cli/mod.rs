@@ -545,20 +545,29 @@ fn prune(app: &App, days: Option<u32>, dry: bool, vacuum: bool, json: bool) -> a
     Ok(EXIT_OK)
 }
 
+/// The database to this command alone (the instance lock, as the daemon holds it): `None` when
+/// the daemon runs for it, the one writer then; the caller says what that means for it.
+pub(super) fn writer_lock(
+    db: &std::path::Path,
+) -> anyhow::Result<Option<crate::daemon::lock::InstanceLock>> {
+    use crate::daemon::lock::InstanceLock;
+    match InstanceLock::acquire(db) {
+        Ok(l) => Ok(Some(l)),
+        Err(_) if InstanceLock::is_held(db) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 fn reprice(app: &App, json: bool) -> anyhow::Result<i32> {
     let db = app.db.as_path();
     // The daemon prices what it stores with the prices it started with: re-pricing beside it
     // would leave its new requests at the old prices.
-    let _lock = match crate::daemon::lock::InstanceLock::acquire(db) {
-        Ok(l) => l,
-        Err(_) if crate::daemon::lock::InstanceLock::is_held(db) => {
-            eprintln!(
-                "tokwatch: the daemon is running for {}: restart it (stop it, then start `tokwatch`) and it re-prices the stored usage with the current prices when it starts",
-                db.display()
-            );
-            return Ok(EXIT_ERROR);
-        }
-        Err(e) => return Err(e),
+    let Some(_lock) = writer_lock(db)? else {
+        eprintln!(
+            "tokwatch: the daemon is running for {}: restart it (stop it, then start `tokwatch`) and it re-prices the stored usage with the current prices when it starts",
+            db.display()
+        );
+        return Ok(EXIT_ERROR);
     };
     let mut ing = app.ingestor()?;
     // `ingestor()` has re-priced already when the prices changed; run once more so the command
@@ -590,18 +599,14 @@ fn reprice(app: &App, json: bool) -> anyhow::Result<i32> {
 fn scan(app: &App, quiet: bool, json: bool) -> anyhow::Result<i32> {
     let db = app.db.as_path();
     // The daemon is the one writer: while it runs, it has already read everything.
-    let _lock = match crate::daemon::lock::InstanceLock::acquire(db) {
-        Ok(l) => l,
-        Err(_) if crate::daemon::lock::InstanceLock::is_held(db) => {
-            if !quiet {
-                println!(
-                    "The tokwatch daemon is running for {} and keeps it current: nothing to scan. `tokwatch report` shows the figures.",
-                    db.display()
-                );
-            }
-            return Ok(EXIT_OK);
+    let Some(_lock) = writer_lock(db)? else {
+        if !quiet {
+            println!(
+                "The tokwatch daemon is running for {} and keeps it current: nothing to scan. `tokwatch report` shows the figures.",
+                db.display()
+            );
         }
-        Err(e) => return Err(e),
+        return Ok(EXIT_OK);
     };
     let mut ing = app.ingestor()?;
     let (pending, files) = ing.pending()?;
