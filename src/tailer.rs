@@ -41,13 +41,13 @@ impl Fingerprint {
         #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt;
-            Fingerprint {
-                dev: meta.dev(),
-                ino: meta.ino(),
-                size: meta.len(),
-                mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
-                extra_sig: 0,
-            }
+            Fingerprint::unix(
+                meta.dev(),
+                meta.ino(),
+                meta.len(),
+                meta.mtime(),
+                meta.mtime_nsec(),
+            )
         }
         #[cfg(not(unix))]
         {
@@ -64,6 +64,19 @@ impl Fingerprint {
                 mtime_ns,
                 extra_sig: 0,
             }
+        }
+    }
+
+    /// From a Unix stat's fields (no `-wal` part): what [`Fingerprint::of`] and a stat by name
+    /// both read.
+    #[cfg(unix)]
+    fn unix(dev: u64, ino: u64, size: u64, mtime: i64, mtime_nsec: i64) -> Fingerprint {
+        Fingerprint {
+            dev,
+            ino,
+            size,
+            mtime_ns: mtime * 1_000_000_000 + mtime_nsec,
+            extra_sig: 0,
         }
     }
 
@@ -136,6 +149,7 @@ mod in_dirs {
     use super::Fingerprint;
     use std::ffi::CString;
     use std::io;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
     use std::os::unix::ffi::OsStrExt;
     use std::path::{Path, PathBuf};
 
@@ -160,8 +174,8 @@ mod in_dirs {
         out
     }
 
-    /// An open directory (`O_PATH`: no read permission needed, nothing read), closed on drop.
-    struct Dir(libc::c_int);
+    /// An open directory (`O_PATH`: no read permission needed, nothing read).
+    struct Dir(OwnedFd);
 
     impl Dir {
         /// `None` when it cannot be opened: each file is then stat'ed by path, which gives the
@@ -175,7 +189,8 @@ mod in_dirs {
                     libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
                 )
             };
-            (fd >= 0).then_some(Dir(fd))
+            // SAFETY: a descriptor open just now is owned by nothing else.
+            (fd >= 0).then(|| Dir(unsafe { OwnedFd::from_raw_fd(fd) }))
         }
 
         /// The fingerprint of `p`, a file in this directory, by its name.
@@ -191,23 +206,16 @@ mod in_dirs {
             let mut st: libc::stat = unsafe { std::mem::zeroed() };
             // SAFETY: `self.0` is an open directory descriptor, `c` a valid C string and `st`
             // a writable `stat`, all alive for the call.
-            if unsafe { libc::fstatat(self.0, c.as_ptr(), &mut st, 0) } != 0 {
+            if unsafe { libc::fstatat(self.0.as_raw_fd(), c.as_ptr(), &mut st, 0) } != 0 {
                 return Err(io::Error::last_os_error());
             }
-            Ok(Fingerprint {
-                dev: st.st_dev as u64,
-                ino: st.st_ino as u64,
-                size: st.st_size as u64,
-                mtime_ns: st.st_mtime as i64 * 1_000_000_000 + st.st_mtime_nsec as i64,
-                extra_sig: 0,
-            })
-        }
-    }
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            // SAFETY: closes the descriptor this value alone owns, once.
-            unsafe { libc::close(self.0) };
+            Ok(Fingerprint::unix(
+                st.st_dev as u64,
+                st.st_ino as u64,
+                st.st_size as u64,
+                st.st_mtime as i64,
+                st.st_mtime_nsec as i64,
+            ))
         }
     }
 }
