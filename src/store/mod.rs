@@ -961,10 +961,8 @@ fn write_batch(
                     }
                 }
             }
-            let mut del = tx.prepare_cached("DELETE FROM events WHERE id = ?1")?;
-            for id in &gone {
-                del.execute([id])?;
-            }
+            gone.sort_unstable();
+            bulk::delete(tx, &gone)?;
         }
     }
     {
