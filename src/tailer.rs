@@ -162,8 +162,11 @@ mod in_dirs {
         let mut out = Vec::with_capacity(paths.len());
         let mut i = 0;
         while i < paths.len() {
-            let dir = paths[i].parent();
-            let run = paths[i..].iter().take_while(|p| p.parent() == dir).count();
+            let dir = split(&paths[i]).map(|(d, _)| d);
+            let run = 1 + paths[i + 1..]
+                .iter()
+                .take_while(|p| dir.is_some() && split(p).map(|(d, _)| d) == dir)
+                .count();
             let part = &paths[i..i + run];
             match dir.filter(|_| run >= MIN_RUN).and_then(Dir::open) {
                 Some(d) => out.extend(part.iter().map(|p| d.stat(p))),
@@ -174,14 +177,26 @@ mod in_dirs {
         out
     }
 
+    /// A path's directory and plain file name, split at its last `/` (what `Path::parent` and
+    /// `Path::file_name` give for such a path, without taking every component apart: that was
+    /// a tenth of a re-run's own instructions). `None` for any other shape (a trailing `/`, a
+    /// last component `.` or `..`, no directory), which is then stat'ed by path.
+    fn split(p: &Path) -> Option<(&[u8], &[u8])> {
+        let b = p.as_os_str().as_bytes();
+        let at = memchr::memrchr(b'/', b)?;
+        let (dir, name) = (&b[..at], &b[at + 1..]);
+        (!dir.is_empty() && !name.is_empty() && name != b"." && name != b"..")
+            .then_some((dir, name))
+    }
+
     /// An open directory (`O_PATH`: no read permission needed, nothing read).
     struct Dir(OwnedFd);
 
     impl Dir {
         /// `None` when it cannot be opened: each file is then stat'ed by path, which gives the
         /// error a caller reports.
-        fn open(dir: &Path) -> Option<Dir> {
-            let c = CString::new(dir.as_os_str().as_bytes()).ok()?;
+        fn open(dir: &[u8]) -> Option<Dir> {
+            let c = CString::new(dir).ok()?;
             // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
             let fd = unsafe {
                 libc::open(
@@ -195,10 +210,10 @@ mod in_dirs {
 
         /// The fingerprint of `p`, a file in this directory, by its name.
         fn stat(&self, p: &Path) -> io::Result<Fingerprint> {
-            let Some(name) = p.file_name() else {
+            let Some((_, name)) = split(p) else {
                 return Fingerprint::path(p);
             };
-            let Ok(c) = CString::new(name.as_bytes()) else {
+            let Ok(c) = CString::new(name) else {
                 return Fingerprint::path(p);
             };
             // SAFETY: a zeroed `stat` is a valid value of that plain C struct; fstatat writes
@@ -691,6 +706,10 @@ mod tests {
         for i in 0..4 {
             paths.push(five.join("0.jsonl").join(format!("{i}.jsonl")));
         }
+        // A doubled separator: the directory is opened by the name with its trailing `/`.
+        for i in 0..3 {
+            paths.push(PathBuf::from(format!("{}//{i}.jsonl", five.display())));
+        }
         let got = Fingerprint::sources(&paths, false);
         assert_eq!(got.len(), paths.len());
         let mut errors = 0;
@@ -706,7 +725,14 @@ mod tests {
         }
         // dangling, gone, 4 under a missing directory, 4 under a file.
         assert_eq!(errors, 10);
-        let link = paths.len() - 12;
+        let link = paths.len() - 15;
+        assert_eq!(paths[link].file_name().unwrap(), "link.jsonl");
         assert_eq!(got[link].as_ref().unwrap().size, 41);
+        // The three by a doubled separator: 1, 11 and 21 bytes, as by path.
+        let doubled: Vec<u64> = got[paths.len() - 3..]
+            .iter()
+            .map(|g| g.as_ref().unwrap().size)
+            .collect();
+        assert_eq!(doubled, [1, 11, 21]);
     }
 }
