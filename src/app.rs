@@ -196,7 +196,7 @@ impl App {
             for (f, st) in found.into_iter().zip(stats) {
                 let size = st.map(|st| st.size).unwrap_or(0);
                 let done = done
-                    .get(f.to_string_lossy().as_ref())
+                    .get(crate::tailer::path_text(&f).as_ref())
                     .map(|(_, offset)| *offset)
                     .unwrap_or(0);
                 if size > done {

@@ -204,7 +204,7 @@ impl Ingestor {
             let sqlite = s.is_sqlite();
             let stats = Fingerprint::sources(&found, sqlite);
             for (f, now) in found.into_iter().zip(stats) {
-                let path_s = f.to_string_lossy();
+                let path_s = crate::tailer::path_text(&f);
                 let now = now.ok();
                 let size = now.map(|st| st.size).unwrap_or(0);
                 let known = stored.get(path_s.as_ref());

@@ -614,7 +614,11 @@ impl Store {
 }
 
 /// [`Store::file_fingerprints`]: path -> (fingerprint, offset).
-pub type FileFingerprints = std::collections::HashMap<String, (Fingerprint, u64)>;
+///
+/// Keyed with foldhash: every listed path is looked up on every scan, and SipHash over paths
+/// of a hundred bytes or more was a tenth of a re-run's own instructions.
+pub type FileFingerprints =
+    std::collections::HashMap<String, (Fingerprint, u64), foldhash::fast::RandomState>;
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
