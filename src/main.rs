@@ -44,5 +44,12 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    std::process::exit(tokwatch::cli::main());
+    let code = tokwatch::cli::main();
+    // mimalloc's exit handler collects and purges every heap and arena (`madvise` page by
+    // page): work for a library unloaded from a process that goes on, not for a process about
+    // to end, whose memory the kernel takes back whole. 2 makes the handler return at once
+    // (`_mi_auto_process_done`); 22 is `mi_option_destroy_on_exit` in mimalloc 3.
+    // SAFETY: sets a global option; no allocation runs after this but the exit path's own.
+    unsafe { libmimalloc_sys::mi_option_set(22, 2) };
+    std::process::exit(code);
 }
