@@ -41,8 +41,6 @@ pub struct PendingFile {
 
 /// Parsed batches the workers may have waiting for the writer.
 const PARSED_AHEAD: usize = 64;
-/// SQLite's default automatic checkpoint interval (pages), restored after a scan.
-const WAL_AUTOCHECKPOINT: i64 = 1000;
 /// A logged branch is missing: fall back to the worktree's current HEAD only for events this
 /// recent (older ones may have been made on another branch).
 const LIVE_BRANCH_WINDOW_MS: i64 = 10 * 60 * 1000;
@@ -296,8 +294,7 @@ impl Ingestor {
             .min(files.len());
         let queue = std::sync::Mutex::new(files.into_iter());
         // Once a scan proves long (a first group committed), checkpoints run beside it rather
-        // than inside the writer's commits.
-        let mut background: Option<store::wal::BackgroundCheckpoint> = None;
+        // than inside the writer's commits (the daemon has them beside it from its start).
         let res = std::thread::scope(|scope| -> anyhow::Result<()> {
             // Room for the workers to run ahead while the writer commits (parsed batches hold
             // events, not log text, so this costs little memory).
@@ -341,19 +338,14 @@ impl Ingestor {
                 if in_tx >= limit {
                     self.flush()?;
                     limit = long_limit;
-                    if background.is_none() {
-                        background = store::wal::BackgroundCheckpoint::start(&self.store.path);
-                        if background.is_some() {
-                            self.store.set_wal_autocheckpoint(0)?;
-                        }
-                    }
+                    self.store.checkpoint_beside()?;
                     if self.store.wal_bytes() > store::WAL_SIZE_LIMIT {
                         // The background checkpoints fall behind a fast writer and the log is
                         // only reused once fully copied: copy the rest now, so the next group
                         // writes from the log's start (bounded log, fewer pages re-read).
                         self.store.restart_wal()?;
-                    } else if let Some(b) = &background {
-                        b.poke();
+                    } else {
+                        self.store.poke_checkpoint();
                     }
                 }
             }
@@ -363,13 +355,6 @@ impl Ingestor {
             self.store.rollback();
             self.pending_changed.clear();
         }
-        let restored = match background {
-            Some(b) => {
-                drop(b);
-                self.store.set_wal_autocheckpoint(WAL_AUTOCHECKPOINT)
-            }
-            None => Ok(()),
-        };
         // Built whether or not the scan went through (what it committed stays). The copies a
         // first load stored apart were each counted as new: one request, one row.
         let built = if deferred {
@@ -382,7 +367,6 @@ impl Ingestor {
         };
         // The scan's own error, if any, is the one to report.
         res?;
-        restored?;
         built?;
         Ok(stats)
     }

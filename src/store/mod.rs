@@ -151,6 +151,9 @@ pub struct StoredEvent {
 
 /// tokwatch's database. Every SQL statement on it lives in this module and its children.
 pub struct Store {
+    /// Checkpoints beside the writer's commits ([`Store::checkpoint_beside`]). First, so that
+    /// it ends before the connection closes (which then checkpoints what is left, as the last one).
+    beside: Option<wal::BackgroundCheckpoint>,
     conn: Connection,
     /// The database file.
     pub path: PathBuf,
@@ -173,6 +176,10 @@ pub struct Store {
     /// ([`bulk::FOLD_HELD`] unless a test sets fewer).
     fold_held: usize,
 }
+
+/// Frames in the write-ahead log from which a checkpoint beside the writer is asked for
+/// ([`Store::checkpoint_beside`]): SQLite's automatic interval.
+const WAL_FRAMES: i32 = 1000;
 
 /// The writer's page cache (`PRAGMA cache_size`: negative = KiB): 16 MB, so that index pages
 /// of large histories stay hot during catch-up.
@@ -382,6 +389,7 @@ impl Store {
     /// A store on the open connection `conn` to `path`, with no transaction or first load.
     fn over(conn: Connection, path: &Path) -> Store {
         Store {
+            beside: None,
             conn,
             path: path.to_path_buf(),
             group: None,
@@ -761,11 +769,37 @@ impl Store {
         !self.conn.is_autocommit()
     }
 
-    /// SQLite's automatic WAL checkpoint interval in pages (0 = off, during a long scan whose
-    /// checkpoints run beside it).
-    pub fn set_wal_autocheckpoint(&self, pages: i64) -> anyhow::Result<()> {
-        self.conn.pragma_update(None, "wal_autocheckpoint", pages)?;
-        Ok(())
+    /// Moves this writer's WAL checkpoints out of its commits: a thread on a second connection
+    /// copies the committed pages into the database file (and syncs it) whenever a commit leaves
+    /// [`WAL_FRAMES`] or more in the log, where SQLite's automatic checkpoint did that inside
+    /// the commit that crossed it (the live daemon's slowest appends), and when poked
+    /// ([`Store::poke_checkpoint`], a long scan after each group). Returns whether it runs: when
+    /// the database cannot be opened a second time the automatic checkpoints stay.
+    pub fn checkpoint_beside(&mut self) -> anyhow::Result<bool> {
+        if self.beside.is_some() {
+            return Ok(true);
+        }
+        let Some(bg) = wal::BackgroundCheckpoint::start(&self.path) else {
+            return Ok(false);
+        };
+        let poke = bg.poker();
+        // Replaces SQLite's automatic checkpoint, which is a hook of the same kind.
+        self.conn
+            .wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, frames: i32| {
+                if frames >= WAL_FRAMES {
+                    poke.poke();
+                }
+                Ok(())
+            }))?;
+        self.beside = Some(bg);
+        Ok(true)
+    }
+
+    /// Asks the checkpoints beside the writer for one now (nothing when none run).
+    pub fn poke_checkpoint(&self) {
+        if let Some(b) = &self.beside {
+            b.poke();
+        }
     }
 
     /// Bytes in the write-ahead log file now (0 when there is none).
