@@ -786,7 +786,7 @@ impl Store {
 
     /// Moves this writer's WAL checkpoints out of its commits: a thread on a second connection
     /// copies the committed pages into the database file (and syncs it) whenever a commit leaves
-    /// [`WAL_FRAMES`] or more in the log, where SQLite's automatic checkpoint did that inside
+    /// `WAL_FRAMES` (1000) or more in the log, where SQLite's automatic checkpoint did that inside
     /// the commit that crossed it (the live daemon's slowest appends), and when poked
     /// ([`Store::poke_checkpoint`], a long scan after each group). Returns whether it runs: when
     /// the database cannot be opened a second time the automatic checkpoints stay.
