@@ -141,26 +141,29 @@ fn a_read_only_database_directory_is_a_permission_problem() {
 /// Overwrites every leaf page of the tables reports read: the header and the schema stay
 /// intact, so the file opens, and the damage is met in the middle of a query.
 fn damage_in_the_middle(db: &Path) {
-    let pages: Vec<i64> = {
+    let (pages, size): (Vec<i64>, u64) = {
         let c = rusqlite::Connection::open(db).unwrap();
         c.pragma_update(None, "journal_mode", "DELETE").unwrap();
+        let size: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
         let mut st = c
             .prepare(
                 "SELECT pageno FROM dbstat WHERE pagetype = 'leaf' AND name IN
                  ('rollup', 'rollup_hour', 'rollup_day', 'rollup_span', 'rollup_time', 'events')",
             )
             .unwrap();
-        st.query_map([], |r| r.get(0))
+        let pages = st
+            .query_map([], |r| r.get(0))
             .unwrap()
             .map(|r| r.unwrap())
-            .collect()
+            .collect();
+        (pages, size as u64)
     };
     assert!(!pages.is_empty());
     use std::io::{Seek, SeekFrom, Write};
     let mut f = std::fs::OpenOptions::new().write(true).open(db).unwrap();
     for p in pages {
-        f.seek(SeekFrom::Start((p as u64 - 1) * 4096)).unwrap();
-        f.write_all(&[0xff; 4096]).unwrap();
+        f.seek(SeekFrom::Start((p as u64 - 1) * size)).unwrap();
+        f.write_all(&vec![0xff; size as usize]).unwrap();
     }
 }
 
