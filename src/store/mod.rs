@@ -184,9 +184,10 @@ const WAL_FRAMES: i32 = 1000;
 /// The page size of a new database: 16 KB rather than SQLite's 4 KB. A cold scan reads and
 /// writes its database a page at a time (the log, the checkpoints into the file, the index
 /// builds and merges at the end of a first load: 142k `pread64` and 117k `pwrite64` for 1 GB
-/// of Claude Code logs with 4 KB pages). Interleaved cold scans took 8 % less wall and CPU
-/// time for Codex 0.5 GB, 6 % for Claude Code 1 GB, and 11 % less wall and 8 % less CPU for
-/// Claude Code 10 GB (docs/benchmarks.md, "16 KB pages"); 64 KB was no faster. A live commit
+/// of Claude Code logs with 4 KB pages; a quarter with 16 KB). Interleaved cold scans took
+/// 8 % less wall and CPU time for Codex 0.5 GB and 6 % for Claude Code 1 GB; at 10 GB the
+/// runs this machine allowed did not separate it from the noise (docs/benchmarks.md, "16 KB
+/// pages"), and 64 KB was no faster. A live commit
 /// writes its few pages whole, 4x the bytes: its checkpoints run beside it
 /// ([`Store::checkpoint_beside`]), where one inside a commit took the live p99 from 4 to 11
 /// ms. SQLite applies it only before a database's first table: a file made before keeps its
