@@ -187,11 +187,10 @@ const WAL_FRAMES: i32 = 1000;
 /// of Claude Code logs with 4 KB pages; a quarter with 16 KB). Interleaved cold scans took
 /// 8 % less wall and CPU time for Codex 0.5 GB and 6 % for Claude Code 1 GB; at 10 GB the
 /// runs this machine allowed did not separate it from the noise (docs/benchmarks.md, "16 KB
-/// pages"), and 64 KB was no faster. A live commit
-/// writes its few pages whole, 4x the bytes: its checkpoints run beside it
-/// ([`Store::checkpoint_beside`]), where one inside a commit took the live p99 from 4 to 11
-/// ms. SQLite applies it only before a database's first table: a file made before keeps its
-/// 4 KB pages and works as it did.
+/// pages"), and 64 KB was no faster. A live commit writes its few pages whole, 4x the bytes:
+/// its checkpoints run beside it ([`Store::checkpoint_beside`]), where one inside a commit
+/// took the live p99 from 4 to 11 ms. SQLite applies it only before a database's first
+/// table: a file made before keeps its 4 KB pages and works as it did.
 const PAGE_SIZE: i64 = 16_384;
 
 /// The writer's page cache (`PRAGMA cache_size`: negative = KiB): 16 MB, so that index pages

@@ -1,12 +1,12 @@
-//! WAL checkpoints on a second connection, beside a long catch-up.
+//! WAL checkpoints on a second connection, beside the writer.
 //!
-//! During a bulk scan the writer turns its automatic checkpoints off and pokes this thread after
-//! each commit instead: the copy of committed pages into the database file (and its fsync) then
-//! runs while the parse workers keep going, not on the writer's critical path. A PASSIVE
-//! checkpoint never blocks the writer or readers; whatever it has not copied when the scan ends
-//! is checkpointed as usual. The daemon keeps one for its whole run
-//! ([`crate::store::Store::checkpoint_beside`]): a checkpoint inside a live commit was the
-//! slowest appends (p99).
+//! Once [`crate::store::Store::checkpoint_beside`] has started this thread (the daemon at its
+//! start, a long scan after its first group), the writer's automatic checkpoint is replaced by
+//! a WAL hook that pokes it, and a scan pokes it after each group too: the copy of committed
+//! pages into the database file (and its fsync) then runs while the parse workers keep going,
+//! and never inside a live append's commit (those were the slowest appends, the p99). A
+//! PASSIVE checkpoint never blocks the writer or readers; what is left when the store closes
+//! is checkpointed by its connection, the last one to close.
 
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
