@@ -460,14 +460,19 @@ impl Store {
         if v as usize > MIGRATIONS.len() {
             return Err(StoreError::TooNew(self.path.clone(), v).into());
         }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(v as usize) {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-            tx.commit()?;
+        if v as usize == MIGRATIONS.len() {
+            return Ok(());
         }
+        // Every step in one transaction: a new database (all ten) is made with one commit
+        // rather than ten, and an upgrade cut off leaves the version it started from.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for sql in &MIGRATIONS[v as usize..] {
+            tx.execute_batch(sql)?;
+        }
+        tx.pragma_update(None, "user_version", MIGRATIONS.len() as i64)?;
+        tx.commit()?;
         Ok(())
     }
 
