@@ -275,6 +275,10 @@ fn bad_arguments_exit_2_and_list_what_is_accepted() {
         ),
         (&["repos", "--tool", "nope"], &["claude-code"]),
         (&["history", "x/y", "--tool", "nope"], &["claude-code"]),
+        (
+            &["history", "x/y", "--repo", "a/b"],
+            &["leave --repo out", "tokwatch history a/b"],
+        ),
         (&["export", "--tool", "nope"], &["claude-code"]),
         (
             &["report", "--since", "2026-03-01", "--until", "2026-02-01"],

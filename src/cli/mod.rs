@@ -158,6 +158,10 @@ pub enum Cmd {
     /// One repository's days and sessions.
     History {
         /// Repository: name (owner/repo), normalized remote, or root path.
+        // An id of its own: the flattened filters have a `--repo` too (one id for both made
+        // `history X --repo Y` say "<REPO> cannot be used multiple times", and clap's debug
+        // checks panic).
+        #[arg(id = "repository", value_name = "REPO")]
         repo: String,
         /// Range, filters and output format.
         #[command(flatten)]
@@ -926,6 +930,11 @@ fn nothing_found(app: &App, store: &Store, f: &Filter) -> anyhow::Result<String>
 }
 
 fn history(app: &App, repo: &str, args: &ReportArgs) -> anyhow::Result<i32> {
+    if let Some(other) = args.repo.as_deref().filter(|r| *r != repo) {
+        return Err(usage(format!(
+            "`history` shows the repository given as its argument ({repo}); --repo {other} names another: leave --repo out, or run `tokwatch history {other}`"
+        )));
+    }
     let zone = zone_arg(&args.tz)?;
     let mut a = args.clone();
     a.repo = Some(repo.to_string());
