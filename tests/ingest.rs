@@ -853,8 +853,9 @@ fn a_first_load_builds_the_indexes_it_deferred() {
     assert_rollup_consistent(&db);
 }
 
-/// A first load cut off after it dropped the deferred indexes (kill -9) leaves them missing:
-/// the next open for writing builds them before anything else.
+/// A first load cut off after it dropped the deferred indexes (kill -9), or after its merge
+/// committed and before `events_rev` was built in a transaction of its own (store::bulk),
+/// leaves them missing: the next open for writing builds them before anything else.
 #[test]
 fn an_index_a_cut_off_first_load_left_missing_is_built_at_open() {
     let h = Home::new();

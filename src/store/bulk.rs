@@ -25,8 +25,14 @@
 //!    keeping the winner and deleting the others: the one pass of step 1 also collects the row
 //!    ids of the keys the filter named, and only those rows are read whole, in id order;
 //! 3. builds `events_msg_main` and `events_key` (unique), one sort each, so every later write
-//!    is checked by them again, and `events_rev`;
+//!    is checked by them again;
 //! 4. takes each deleted row out of the rollups.
+//!
+//! `events_rev` is built after that transaction, in one of its own: the checkpoint thread
+//! (when one runs beside the writer) copies the first transaction's pages into the database
+//! file meanwhile, on the core the end of a load leaves idle, rather than all of them when the
+//! store closes. A kill between the two leaves only `events_rev` missing, which the next
+//! open builds (`Store::build_deferred_indexes`) before anything is written.
 //!
 //! A load cut off (kill -9) leaves `events_key` missing: [`Store::open_writer`] finishes it
 //! before anything else is written, without a filter: the keys with copies are then found by
@@ -106,6 +112,7 @@ impl Store {
         }
         let seen = self.seen.take();
         let hold = self.fold_held;
+        let poke = self.beside.as_ref().map(|b| b.poker());
         let removed = self.sorting(|conn| {
             conn.execute_batch("BEGIN IMMEDIATE")?;
             let done = (|| -> anyhow::Result<u64> {
@@ -118,7 +125,12 @@ impl Store {
             if done.is_err() && !conn.is_autocommit() {
                 let _ = conn.execute_batch("ROLLBACK");
             }
-            done
+            let n = done?;
+            if let Some(p) = &poke {
+                p.poke();
+            }
+            conn.execute_batch(EVENTS_REV)?;
+            Ok(n)
         })?;
         self.bulk = false;
         self.bulk_rev = None;
@@ -328,7 +340,6 @@ fn reconcile(
     // 3. The indexes, one sort each: every later write is checked by them again.
     tx.execute_batch(MSG_MAIN)?;
     tx.execute_batch(KEY)?;
-    tx.execute_batch(EVENTS_REV)?;
     Ok(removed)
 }
 

@@ -710,10 +710,16 @@ impl Store {
         if missing.is_empty() {
             return Ok(());
         }
+        // Each index commits on its own: the checkpoint thread, when one runs, copies what
+        // the last one wrote while the next is sorted.
+        let poke = self.beside.as_ref().map(|b| b.poker());
         self.sorting(|conn| {
-            missing
-                .iter()
-                .try_for_each(|create| conn.execute_batch(create))?;
+            for create in &missing {
+                if let Some(p) = &poke {
+                    p.poke();
+                }
+                conn.execute_batch(create)?;
+            }
             Ok(())
         })
     }
