@@ -226,8 +226,10 @@ impl Store {
 
     /// Fills `ctx_avg` of the session rows of a `GroupBy::Session` report made with `f`: the
     /// average context split per request over the row's requests that have one (`null` when
-    /// none has). Reads only the listed sessions' requests that carry a split (an index range
-    /// of `events_session` per row), never the whole table.
+    /// none has). Reads every request of each listed session (an index range of
+    /// `events_session` per row, then each request's row for its split), so a report of every
+    /// session over all history reads the whole table: ~230 ms of `report session` at 1M
+    /// requests (2,000 sessions), 3.6 s at 10M (docs/benchmarks.md, fifteenth session).
     pub fn session_ctx_averages(&self, f: &Filter, report: &mut Report) -> anyhow::Result<()> {
         if report.group != GroupBy::Session {
             return Ok(());
