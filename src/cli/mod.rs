@@ -1051,3 +1051,36 @@ fn prices(app: &App, model: &str, provider: Option<&str>, json: bool) -> anyhow:
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every command's arguments have ids of their own. clap checks that only in debug builds
+    /// (and panics on the first use of the command); CI's tests are release builds, where two
+    /// arguments with one id (`history`'s REPO and its filters' `--repo` did) only give wrong
+    /// answers. So this walks the commands itself, and runs clap's own checks too where they
+    /// are compiled in.
+    #[test]
+    fn every_argument_of_every_command_has_an_id_of_its_own() {
+        fn walk(cmd: &clap::Command, path: &str, checked: &mut usize) {
+            let mut seen = std::collections::HashSet::new();
+            for a in cmd.get_arguments() {
+                assert!(
+                    seen.insert(a.get_id().as_str().to_string()),
+                    "`{path}`: two arguments with the id {:?}",
+                    a.get_id().as_str()
+                );
+            }
+            *checked += 1;
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), checked);
+            }
+        }
+        let mut checked = 0;
+        walk(&Cli::command(), "tokwatch", &mut checked);
+        assert!(checked > 20, "{checked} commands walked");
+        Cli::command().debug_assert();
+    }
+}
