@@ -141,7 +141,7 @@ impl Ingestor {
     }
 
     /// Prices every stored request of this machine again with the current prices (overrides,
-    /// bundled data), in bounded transactions (`store::reprice`): `tokwatch reprice`.
+    /// bundled data), in one transaction (`store::reprice`): `tokwatch reprice`.
     pub fn reprice(&mut self) -> anyhow::Result<crate::store::reprice::RepriceStats> {
         let pricer = &self.pricer;
         let fp = pricer.fingerprint().to_string();

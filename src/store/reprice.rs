@@ -97,12 +97,12 @@ impl Store {
         chunk: usize,
     ) -> anyhow::Result<RepriceStats> {
         let mut stats = RepriceStats::default();
-        // The last row id read, and this machine's highest change number so far.
-        let mut after = i64::MIN;
-        let mut rev: Option<i64> = None;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // The last row id read, and this machine's highest change number so far.
+        let mut after = i64::MIN;
+        let mut rev = super::prune::max_local_rev(&tx)?;
         loop {
             // (row id, old row, new price) of every request of this chunk that changes; the
             // rows are read first and written after, so the read never sees its own updates.
@@ -170,10 +170,6 @@ impl Store {
                     changes.push((after, row, (cost, source, key)));
                 }
             }
-            let mut rev_now = match rev {
-                Some(r) => r,
-                None => super::prune::max_local_rev(&tx)?,
-            };
             let mut roll = Rollup::default();
             {
                 let mut up = tx.prepare_cached(
@@ -190,42 +186,40 @@ impl Store {
                     stats.cost_before_usd += old.cost.unwrap_or(0.0);
                     stats.cost_after_usd += cost.unwrap_or(0.0);
                     // A changed figure is a new state of the request: exporters send it again.
-                    rev_now += 1;
-                    up.execute(params![id, cost, source.as_i64(), key, rev_now])?;
+                    rev += 1;
+                    up.execute(params![id, cost, source.as_i64(), key, rev])?;
                     let mut new = old.clone();
                     new.cost = cost;
                     new.cost_source = source.as_i64();
-                    new.rev = rev_now;
+                    new.rev = rev;
                     roll.add(&old, -1);
                     roll.add(&new, 1);
                 }
             }
-            rev = Some(rev_now);
             roll.write(&tx)?;
-            if read == chunk {
-                continue;
+            if read < chunk {
+                break;
             }
-            // The last chunk: the prices are recorded as applied with it.
-            stats.pruned_kept = tx
-                .query_row(
-                    "SELECT count(*) FROM pruned p JOIN pruned_cells c ON c.id = p.cell
-                     WHERE c.machine_id = 0 AND p.cost_source != ?1",
-                    [CostSource::Reported.as_i64()],
-                    |r| r.get::<_, i64>(0),
-                )
-                .unwrap_or(0) as u64;
-            let now = super::now_ms();
-            {
-                let mut meta = tx.prepare(
-                    "INSERT INTO meta(key, value) VALUES(?1, ?2)
-                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                )?;
-                meta.execute(params![FINGERPRINT, fingerprint])?;
-                meta.execute(params![APPLIED_MS, now.to_string()])?;
-            }
-            tx.commit()?;
-            return Ok(stats);
         }
+        stats.pruned_kept = tx
+            .query_row(
+                "SELECT count(*) FROM pruned p JOIN pruned_cells c ON c.id = p.cell
+                 WHERE c.machine_id = 0 AND p.cost_source != ?1",
+                [CostSource::Reported.as_i64()],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap_or(0) as u64;
+        let now = super::now_ms();
+        {
+            let mut meta = tx.prepare(
+                "INSERT INTO meta(key, value) VALUES(?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            )?;
+            meta.execute(params![FINGERPRINT, fingerprint])?;
+            meta.execute(params![APPLIED_MS, now.to_string()])?;
+        }
+        tx.commit()?;
+        Ok(stats)
     }
 }
 
